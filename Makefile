@@ -1,0 +1,90 @@
+# recur: build, test and set-up. `make demo` and `make test` install missing Debian
+# packages first (through `make deps`).
+
+LUA        ?= lua5.4
+BUSTED     ?= busted
+MULTIARCH  := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+LUA_INCDIR ?= /usr/include/lua5.4
+# OpenBLAS: the CBLAS header of the Debian build, and the OpenMP build of the library
+# when it is installed, because the default pthreads build and our OpenMP pointwise
+# loops fight over the cores (README, "Threads").
+OPENBLAS_INCDIR ?= $(firstword $(wildcard /usr/include/$(MULTIARCH)/openblas-pthread /usr/include/$(MULTIARCH)/openblas-openmp /usr/include/openblas) /usr/include)
+OPENBLAS_LIBDIR ?= $(firstword $(wildcard /usr/lib/$(MULTIARCH)/openblas-openmp /usr/lib/$(MULTIARCH)/openblas-pthread) /usr/lib/$(MULTIARCH))
+OPENBLAS_LIB    ?= $(firstword $(wildcard $(OPENBLAS_LIBDIR)/libopenblas.so.0 $(OPENBLAS_LIBDIR)/libopenblas.so) -lopenblas)
+
+CC      ?= gcc
+# x86-64-v2 keeps the binary runnable on any x86-64 from the last 15 years;
+# -ffp-contract=off keeps float results the same whether or not the CPU has FMA.
+ARCHFLAGS ?= $(if $(filter x86_64%,$(MULTIARCH)),-march=x86-64-v2,)
+CFLAGS  ?= -O3 $(ARCHFLAGS) -ffp-contract=off
+ALL_CFLAGS = $(CFLAGS) -std=gnu11 -fPIC -fopenmp -Wall -Wextra -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR)
+LDFLAGS ?=
+ALL_LDFLAGS = $(LDFLAGS) -shared -fopenmp -Wl,-rpath,$(OPENBLAS_LIBDIR)
+LIBS    = $(OPENBLAS_LIB) -lm
+
+SRCS := $(wildcard csrc/*.c)
+OBJS := $(SRCS:csrc/%.c=build/obj/%.o)
+HDRS := $(wildcard csrc/*.h)
+CORE := build/recur/core.so
+
+# Debian packages: what the build, the tests and the demo need.
+DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse
+DEB_MEMCHECK = valgrind
+
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
+export LUA_CPATH := $(CURDIR)/build/?.so;$(LUA_CPATH);;
+
+.PHONY: all deps test demo memcheck bench bench-peer install clean fixtures
+
+all: $(CORE)
+
+build/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CORE): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+deps:
+	@sh .ci/deps.sh $(DEB_PACKAGES)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	$(BUSTED) --lua=$(LUA) spec
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) examples/demo.lua
+
+memcheck: deps
+	@sh .ci/deps.sh $(DEB_MEMCHECK)
+	@$(MAKE) --no-print-directory all
+	RECUR_MEMCHECK=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --error-exitcode=1 \
+	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	  --suppressions=.ci/valgrind.supp $(LUA) .ci/busted_runner.lua spec
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) bench/run.lua all
+
+bench-peer: deps
+	@$(MAKE) --no-print-directory all
+	$(LUA) bench/peer.lua
+
+fixtures:
+	/usr/bin/python3 spec/fixtures/generate.py
+
+# Used by the rock (rockspec/recur-scm-1.rockspec) and by hand: INST_LIBDIR holds
+# recur/core.so, INST_LUADIR the Lua modules, INST_BINDIR the `recur` command.
+INST_LIBDIR ?= /usr/local/lib/lua/5.4
+INST_LUADIR ?= /usr/local/share/lua/5.4
+INST_BINDIR ?= /usr/local/bin
+install: $(CORE)
+	mkdir -p $(INST_LIBDIR)/recur $(INST_LUADIR)
+	cp $(CORE) $(INST_LIBDIR)/recur/core.so
+	cp -r lua/recur $(INST_LUADIR)/
+	if [ -f bin/recur ]; then mkdir -p $(INST_BINDIR) && cp bin/recur $(INST_BINDIR)/recur; fi
+
+clean:
+	rm -rf build

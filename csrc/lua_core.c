@@ -1,0 +1,17 @@
+/* The recur.core module: every binding file adds its functions to one table. */
+#include "lua_recur.h"
+
+#define RECUR_VERSION "0.1.0"
+
+int luaopen_recur_core(lua_State *L)
+{
+    lua_newtable(L);
+    lrecur_open_tensor(L);
+    lrecur_open_tensor_ops(L);
+    lrecur_open_rnn(L);
+    lrecur_open_nn(L);
+    lrecur_open_optim(L);
+    lua_pushliteral(L, RECUR_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,70 @@
+/* Helpers shared by the Lua binding files (csrc/lua_*.c). Kernels never include this. */
+#ifndef RECUR_LUA_RECUR_H
+#define RECUR_LUA_RECUR_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "tensor.h"
+
+#define RECUR_TENSOR_MT "recur.Tensor"
+
+/* The tensor at stack index arg, or a "bad argument" error naming the function. */
+recur_tensor *lrecur_check_tensor(lua_State *L, int arg);
+/* The tensor at arg, or NULL when the value is not a tensor. */
+recur_tensor *lrecur_test_tensor(lua_State *L, int arg);
+
+/* Pushes a new contiguous zero-filled tensor; raises "out of memory" on failure
+ * and an error naming `op` if the sizes are negative or overflow. */
+recur_tensor *lrecur_push_new(lua_State *L, const char *op, recur_dtype dtype, int ndim,
+                              const int64_t *size);
+/* Pushes a new contiguous tensor with the same shape and dtype as t. */
+recur_tensor *lrecur_push_like(lua_State *L, const char *op, const recur_tensor *t);
+/* Pushes a view sharing t's storage (sizes/strides copied; caller may edit them). */
+recur_tensor *lrecur_push_view(lua_State *L, const recur_tensor *t);
+/* t itself when contiguous, otherwise a pushed contiguous copy (check lua_gettop
+ * if you need to know which). */
+recur_tensor *lrecur_contiguous(lua_State *L, recur_tensor *t);
+
+/* Optional dtype name ("float32", "float64", "int64") at arg. */
+recur_dtype lrecur_opt_dtype(lua_State *L, int arg, recur_dtype def);
+
+/* Shape text such as "(3x4)" written into buf; returns buf. */
+const char *lrecur_shape_str(const recur_tensor *t, char *buf, size_t len);
+
+/* Note: luaL_error formats with lua_pushfstring, which knows only %d (int), %I
+ * (lua_Integer), %f (lua_Number), %s, %c, %p, %U and %%: cast sizes to
+ * (lua_Integer) and print them with %I, never %lld or %g. */
+
+/* Errors naming the operation: "<op>: expected ..., got ..." */
+void lrecur_check_dtype(lua_State *L, const char *op, const char *what, const recur_tensor *t,
+                        recur_dtype dtype);
+void lrecur_check_same_dtype(lua_State *L, const char *op, const recur_tensor *a,
+                             const recur_tensor *b);
+/* Checks ndim and each size; a size of -1 in `size` means "any". */
+void lrecur_check_shape(lua_State *L, const char *op, const char *what, const recur_tensor *t,
+                        int ndim, const int64_t *size);
+void lrecur_check_contiguous(lua_State *L, const char *op, const char *what,
+                             const recur_tensor *t);
+
+/* The lua_State's generator (one per state, kept in the registry). */
+recur_rng *lrecur_rng(lua_State *L);
+
+/* Thread count used by OpenMP loops and OpenBLAS. */
+int recur_get_num_threads(void);
+void recur_set_num_threads(int n);
+
+/* Registration hooks, one per binding file; each adds its functions to the
+ * table on top of the stack (the recur.core module table). */
+void lrecur_open_tensor(lua_State *L);
+/* Called after lrecur_open_tensor: adds the operations (elementwise, reductions,
+ * matmul, softmax, ...) to the tensor methods table, the metamethods to the
+ * tensor metatable, and the module-level ones to the table on top of the stack. */
+void lrecur_open_tensor_ops(lua_State *L);
+/* The methods table of tensors (the metatable's __index), pushed on the stack. */
+void lrecur_push_tensor_methods(lua_State *L);
+void lrecur_open_rnn(lua_State *L);
+void lrecur_open_nn(lua_State *L);
+void lrecur_open_optim(lua_State *L);
+
+#endif

@@ -1,0 +1,236 @@
+/* Tensor storage, element access, copies and the seedable generator. */
+#include "tensor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t recur_dtype_size(recur_dtype dtype)
+{
+    return dtype == RECUR_FLOAT32 ? 4 : 8;
+}
+
+const char *recur_dtype_name(recur_dtype dtype)
+{
+    switch (dtype) {
+    case RECUR_FLOAT32: return "float32";
+    case RECUR_FLOAT64: return "float64";
+    case RECUR_INT64: return "int64";
+    }
+    return "?";
+}
+
+recur_storage *recur_storage_new(int64_t count, recur_dtype dtype)
+{
+    size_t elem = recur_dtype_size(dtype);
+    if (count < 0 || (uint64_t)count > (SIZE_MAX - 64) / elem) return NULL;
+    size_t nbytes = (size_t)count * elem;
+    /* aligned_alloc wants a multiple of the alignment; at least one line so that
+     * empty tensors still own a valid pointer. */
+    size_t rounded = (nbytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    recur_storage *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    s->data = aligned_alloc(64, rounded);
+    if (!s->data) {
+        free(s);
+        return NULL;
+    }
+    memset(s->data, 0, rounded);
+    s->nbytes = nbytes;
+    s->refcount = 1;
+    return s;
+}
+
+void recur_storage_retain(recur_storage *s)
+{
+    __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED);
+}
+
+void recur_storage_release(recur_storage *s)
+{
+    if (s && __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
+        free(s->data);
+        free(s);
+    }
+}
+
+int64_t recur_numel_of(int ndim, const int64_t *size)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (size[d] < 0) return -1;
+        if (size[d] != 0 && n > (INT64_MAX / 8) / size[d]) return -1;
+        n *= size[d];
+    }
+    return n;
+}
+
+int64_t recur_numel(const recur_tensor *t)
+{
+    return recur_numel_of(t->ndim, t->size);
+}
+
+void recur_contiguous_strides(int ndim, const int64_t *size, int64_t *stride)
+{
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= size[d] > 0 ? size[d] : 1;
+    }
+}
+
+int recur_is_contiguous(const recur_tensor *t)
+{
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->size[d] == 1) continue; /* the stride of a size-1 dim never matters */
+        if (t->stride[d] != s) return 0;
+        s *= t->size[d];
+    }
+    return 1;
+}
+
+/* Offset in elements of the i-th element in row-major order of the view. */
+static int64_t flat_offset(const recur_tensor *t, int64_t i)
+{
+    int64_t off = t->offset;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        int64_t n = t->size[d];
+        off += (i % n) * t->stride[d];
+        i /= n;
+    }
+    return off;
+}
+
+double recur_get_flat(const recur_tensor *t, int64_t i)
+{
+    int64_t off = flat_offset(t, i);
+    switch (t->dtype) {
+    case RECUR_FLOAT32: return ((float *)t->storage->data)[off];
+    case RECUR_FLOAT64: return ((double *)t->storage->data)[off];
+    case RECUR_INT64: return (double)((int64_t *)t->storage->data)[off];
+    }
+    return 0;
+}
+
+void recur_set_flat(recur_tensor *t, int64_t i, double v)
+{
+    int64_t off = flat_offset(t, i);
+    switch (t->dtype) {
+    case RECUR_FLOAT32: ((float *)t->storage->data)[off] = (float)v; break;
+    case RECUR_FLOAT64: ((double *)t->storage->data)[off] = v; break;
+    case RECUR_INT64: ((int64_t *)t->storage->data)[off] = (int64_t)v; break;
+    }
+}
+
+/* Advances an N-d row-major counter over a view, updating the element offset. */
+static inline void step_counter(const recur_tensor *t, int64_t *idx, int64_t *off)
+{
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (++idx[d] < t->size[d]) {
+            *off += t->stride[d];
+            return;
+        }
+        *off -= (idx[d] - 1) * t->stride[d];
+        idx[d] = 0;
+    }
+}
+
+void recur_copy(recur_tensor *dst, const recur_tensor *src)
+{
+    int64_t n = recur_numel(dst);
+    if (dst->dtype == src->dtype && recur_is_contiguous(dst) && recur_is_contiguous(src)) {
+        memmove(recur_data(dst), recur_data(src), (size_t)n * recur_dtype_size(dst->dtype));
+        return;
+    }
+    /* Generic path: both views walked in row-major order. int64 to int64 is copied
+     * as integers so that ids above 2^53 survive. */
+    int64_t di[RECUR_MAX_DIMS] = {0}, si[RECUR_MAX_DIMS] = {0};
+    int64_t doff = dst->offset, soff = src->offset;
+    void *dd = dst->storage->data, *sd = src->storage->data;
+    for (int64_t k = 0; k < n; k++) {
+        if (dst->dtype == RECUR_INT64 && src->dtype == RECUR_INT64) {
+            ((int64_t *)dd)[doff] = ((int64_t *)sd)[soff];
+        } else {
+            double v = src->dtype == RECUR_FLOAT32 ? ((float *)sd)[soff]
+                     : src->dtype == RECUR_FLOAT64 ? ((double *)sd)[soff]
+                                                   : (double)((int64_t *)sd)[soff];
+            switch (dst->dtype) {
+            case RECUR_FLOAT32: ((float *)dd)[doff] = (float)v; break;
+            case RECUR_FLOAT64: ((double *)dd)[doff] = v; break;
+            case RECUR_INT64: ((int64_t *)dd)[doff] = (int64_t)v; break;
+            }
+        }
+        step_counter(dst, di, &doff);
+        step_counter(src, si, &soff);
+    }
+}
+
+/* ---- generator ---------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void recur_rng_seed(recur_rng *g, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t recur_rng_next(recur_rng *g)
+{
+    uint64_t *s = g->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double recur_rng_uniform(recur_rng *g)
+{
+    return (double)(recur_rng_next(g) >> 11) * 0x1.0p-53;
+}
+
+/* log(x) for x > 0 using only IEEE-exact operations (frexp, +, -, *, /), so that
+ * normal draws do not depend on the platform's libm. log(m) = 2 atanh(s) with
+ * s = (m-1)/(m+1), |s| < 0.172 after scaling m into [sqrt(1/2), sqrt(2)). */
+double recur_det_log(double x)
+{
+    int e;
+    double m = frexp(x, &e); /* x = m * 2^e, m in [0.5, 1) */
+    if (m < 0.70710678118654752440) {
+        m *= 2;
+        e -= 1;
+    }
+    double s = (m - 1) / (m + 1), s2 = s * s, term = s, sum = 0;
+    for (int k = 1; k < 40; k += 2) {
+        sum += term / k;
+        term *= s2;
+    }
+    return 2 * sum + e * 0.69314718055994530942;
+}
+
+double recur_rng_normal(recur_rng *g)
+{
+    /* Marsaglia's polar method; the second value of each pair is discarded so
+     * the generator's state alone determines the next draw. */
+    for (;;) {
+        double u = 2 * recur_rng_uniform(g) - 1, v = 2 * recur_rng_uniform(g) - 1;
+        double s = u * u + v * v;
+        if (s >= 1 || s == 0) continue;
+        return u * sqrt(-2 * recur_det_log(s) / s);
+    }
+}

@@ -1,0 +1,72 @@
+/* Tensor storage and the plain-C operations over it.
+ *
+ * A tensor is a view (offset, sizes, strides in elements) on a reference-counted
+ * storage block. Views share the block; it is freed when the last view releases it.
+ * Nothing here knows about Lua: a C/C++ host can use these functions directly. */
+#ifndef RECUR_TENSOR_H
+#define RECUR_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RECUR_MAX_DIMS 8
+
+typedef enum { RECUR_FLOAT32 = 0, RECUR_FLOAT64 = 1, RECUR_INT64 = 2 } recur_dtype;
+
+typedef struct recur_storage {
+    void *data;
+    size_t nbytes;
+    long refcount;
+} recur_storage;
+
+typedef struct recur_tensor {
+    recur_storage *storage; /* NULL once released */
+    int64_t offset;         /* in elements */
+    int ndim;
+    recur_dtype dtype;
+    int64_t size[RECUR_MAX_DIMS];
+    int64_t stride[RECUR_MAX_DIMS]; /* in elements */
+} recur_tensor;
+
+size_t recur_dtype_size(recur_dtype dtype);
+const char *recur_dtype_name(recur_dtype dtype);
+
+/* Storage: 64-byte aligned, zero-filled. Returns NULL when out of memory or when
+ * count * element size overflows. */
+recur_storage *recur_storage_new(int64_t count, recur_dtype dtype);
+void recur_storage_retain(recur_storage *s);
+void recur_storage_release(recur_storage *s);
+
+/* Product of sizes, or -1 on overflow past what a size_t can address. */
+int64_t recur_numel_of(int ndim, const int64_t *size);
+int64_t recur_numel(const recur_tensor *t);
+int recur_is_contiguous(const recur_tensor *t);
+void recur_contiguous_strides(int ndim, const int64_t *size, int64_t *stride);
+
+static inline void *recur_data(const recur_tensor *t)
+{
+    return (char *)t->storage->data + (size_t)t->offset * recur_dtype_size(t->dtype);
+}
+static inline float *recur_f32(const recur_tensor *t) { return (float *)recur_data(t); }
+static inline double *recur_f64(const recur_tensor *t) { return (double *)recur_data(t); }
+static inline int64_t *recur_i64(const recur_tensor *t) { return (int64_t *)recur_data(t); }
+
+/* Element access by 0-based flat index in row-major order of the view. */
+double recur_get_flat(const recur_tensor *t, int64_t i);
+void recur_set_flat(recur_tensor *t, int64_t i, double v);
+
+/* Copies src into dst element by element in row-major order (any strides, any
+ * dtypes, equal numel). */
+void recur_copy(recur_tensor *dst, const recur_tensor *src);
+
+/* Seedable generator: xoshiro256** seeded through splitmix64, with uniform and
+ * normal draws computed only with IEEE-exact arithmetic so that a seed gives
+ * bitwise the same numbers on every machine. */
+typedef struct recur_rng { uint64_t s[4]; } recur_rng;
+void recur_rng_seed(recur_rng *g, uint64_t seed);
+uint64_t recur_rng_next(recur_rng *g);
+double recur_rng_uniform(recur_rng *g);  /* [0, 1) with 53 random bits */
+double recur_rng_normal(recur_rng *g);   /* standard normal, Marsaglia polar method */
+double recur_det_log(double x);           /* natural log from + - * / only */
+
+#endif
