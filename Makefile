@@ -28,7 +28,7 @@ HDRS := $(wildcard csrc/*.h)
 CORE := build/recur/core.so
 
 # Debian packages: what the build, the tests and the demo need.
-DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse
+DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse luarocks
 DEB_MEMCHECK = valgrind
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
@@ -48,6 +48,7 @@ $(CORE): $(OBJS)
 
 deps:
 	@sh .ci/deps.sh $(DEB_PACKAGES)
+	@sh .ci/luarocks-lua54.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -62,7 +63,7 @@ memcheck: deps
 	@$(MAKE) --no-print-directory all
 	RECUR_MEMCHECK=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --error-exitcode=1 \
 	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-	  --suppressions=.ci/valgrind.supp $(LUA) .ci/busted_runner.lua spec
+	  $(LUA) /usr/bin/busted spec
 
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -75,16 +76,14 @@ bench-peer: deps
 fixtures:
 	/usr/bin/python3 spec/fixtures/generate.py
 
-# Used by the rock (rockspec/recur-scm-1.rockspec) and by hand: INST_LIBDIR holds
-# recur/core.so, INST_LUADIR the Lua modules, INST_BINDIR the `recur` command.
+# Used by the rock (rockspec/recur-scm-1.rockspec, which installs bin/recur itself)
+# and by hand: INST_LIBDIR holds recur/core.so, INST_LUADIR the Lua modules.
 INST_LIBDIR ?= /usr/local/lib/lua/5.4
 INST_LUADIR ?= /usr/local/share/lua/5.4
-INST_BINDIR ?= /usr/local/bin
 install: $(CORE)
 	mkdir -p $(INST_LIBDIR)/recur $(INST_LUADIR)
 	cp $(CORE) $(INST_LIBDIR)/recur/core.so
 	cp -r lua/recur $(INST_LUADIR)/
-	if [ -f bin/recur ]; then mkdir -p $(INST_BINDIR) && cp bin/recur $(INST_BINDIR)/recur; fi
 
 clean:
 	rm -rf build

@@ -176,7 +176,9 @@ static int check_size(lua_State *L, const char *op, int arg, int64_t *size, int 
         if (n == RECUR_MAX_DIMS) luaL_error(L, "%s: more than %d dimensions", op, RECUR_MAX_DIMS);
         int isint;
         lua_Integer v = lua_tointegerx(L, arg + n, &isint);
-        if (!isint || v < 0) luaL_argerror(L, arg + n, "size must be a non-negative integer");
+        if (!isint || v < 0)
+            luaL_error(L, "%s: size %d must be a non-negative integer, got %s", op, n + 1,
+                       luaL_tolstring(L, arg + n, NULL));
         size[n++] = v;
     }
     *ndim = n;
