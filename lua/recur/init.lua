@@ -15,7 +15,7 @@ end
 local packages = {
   nn = "recur.nn", optim = "recur.optim", data = "recur.data", train = "recur.train",
   decode = "recur.decode", models = "recur.models", io = "recur.io", gradcheck = "recur.gradcheck",
-  lm = "recur.lm", progress = "recur.progress",
+  lm = "recur.lm", progress = "recur.progress", plot = "recur.plot",
 }
 
 setmetatable(recur, {
