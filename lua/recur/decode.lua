@@ -1,0 +1,101 @@
+-- Choosing the next token from a model's scores: greedy, temperature, top-k and
+-- top-p (nucleus) sampling, with banned tokens. Draws come from recur's seeded
+-- generator, so a seed reproduces a sample exactly.
+--
+--   local id = decode.choose(logits, {temperature = 0.8, top_k = 40, banned = {[pad] = true}})
+--
+-- logits: a 1-D tensor of V unnormalised log-probabilities (or a Lua array).
+-- Returns a 1-based token id.
+local core = require "recur.core"
+
+local decode = {}
+
+local function as_array(logits)
+  if type(logits) == "table" then return logits end
+  if logits:dim() ~= 1 then
+    error(string.format("decode: expected a 1-D tensor of scores, got %d-D", logits:dim()), 3)
+  end
+  return logits:totable()
+end
+
+local function check_opts(opts)
+  local t = opts.temperature or 1
+  if type(t) ~= "number" or t < 0 then error("decode: temperature must be a number >= 0", 3) end
+  if opts.top_k ~= nil and (math.type(opts.top_k) ~= "integer" or opts.top_k < 1) then
+    error("decode: top_k must be a positive integer", 3)
+  end
+  if opts.top_p ~= nil and (type(opts.top_p) ~= "number" or opts.top_p <= 0 or opts.top_p > 1) then
+    error("decode: top_p must be in (0, 1]", 3)
+  end
+  return t
+end
+
+-- The most likely allowed id (ties go to the lowest id).
+function decode.greedy(logits, banned)
+  local scores = as_array(logits)
+  local best, best_id = -math.huge, nil
+  for id = 1, #scores do
+    local s = scores[id]
+    if s > best and not (banned and banned[id]) then best, best_id = s, id end
+  end
+  if not best_id then error("decode: every token is banned", 2) end
+  return best_id
+end
+
+function decode.choose(logits, opts)
+  opts = opts or {}
+  local temperature = check_opts(opts)
+  local banned = opts.banned
+  if temperature == 0 then return decode.greedy(logits, banned) end
+  local scores = as_array(logits)
+
+  -- candidates: allowed ids, sorted by score when top-k or top-p needs an order
+  local ids = {}
+  for id = 1, #scores do
+    if not (banned and banned[id]) then ids[#ids + 1] = id end
+  end
+  if #ids == 0 then error("decode: every token is banned", 2) end
+  if opts.top_k or opts.top_p then
+    table.sort(ids, function(a, b)
+      if scores[a] ~= scores[b] then return scores[a] > scores[b] end
+      return a < b
+    end)
+    if opts.top_k and opts.top_k < #ids then
+      for i = #ids, opts.top_k + 1, -1 do ids[i] = nil end
+    end
+  end
+
+  -- softmax over the candidates at this temperature (max subtracted for stability)
+  local max = -math.huge
+  for _, id in ipairs(ids) do max = math.max(max, scores[id]) end
+  local weights, total = {}, 0
+  for i, id in ipairs(ids) do
+    local w = math.exp((scores[id] - max) / temperature)
+    weights[i] = w
+    total = total + w
+  end
+
+  -- nucleus: the smallest prefix (by score) holding probability top_p
+  local count = #ids
+  if opts.top_p and opts.top_p < 1 then
+    local cumulative = 0
+    for i = 1, #ids do
+      cumulative = cumulative + weights[i] / total
+      if cumulative >= opts.top_p then
+        count = i
+        break
+      end
+    end
+    total = 0
+    for i = 1, count do total = total + weights[i] end
+  end
+
+  local r = core.random_uniform() * total
+  for i = 1, count do
+    r = r - weights[i]
+    if r < 0 then return ids[i] end
+  end
+  return ids[count] -- rounding left r a hair above zero
+end
+
+return decode

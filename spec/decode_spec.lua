@@ -1,0 +1,67 @@
+-- Token choice: greedy, temperature, top-k, top-p, banned tokens.
+local recur = require "recur"
+local decode = require "recur.decode"
+
+local function frequencies(logits, opts, n)
+  local counts = {}
+  for _ = 1, n do
+    local id = decode.choose(logits, opts)
+    counts[id] = (counts[id] or 0) + 1
+  end
+  return counts
+end
+
+describe("decode", function()
+  it("runs under Lua 5.4", function() assert.are.equal("Lua 5.4", _VERSION) end)
+
+  it("greedy picks the highest allowed score, lowest id on ties", function()
+    assert.are.equal(3, decode.greedy({0.1, 2, 5, 1}))
+    assert.are.equal(2, decode.greedy({0.1, 2, 5, 1}, {[3] = true}))
+    assert.are.equal(1, decode.greedy({4, 4, 1}))
+    assert.are.equal(3, decode.choose(recur.tensor({0.1, 2, 5, 1}), {temperature = 0}))
+  end)
+
+  it("samples in proportion to softmax(logits / temperature)", function()
+    recur.manual_seed(5)
+    local logits = {math.log(0.5), math.log(0.3), math.log(0.2)}
+    local n = 20000
+    local c = frequencies(logits, {}, n)
+    assert.is_true(math.abs(c[1] / n - 0.5) < 0.02)
+    assert.is_true(math.abs(c[3] / n - 0.2) < 0.02)
+    -- temperature 0.5 squares the odds: 0.25 : 0.09 : 0.04
+    c = frequencies(logits, {temperature = 0.5}, n)
+    assert.is_true(math.abs(c[1] / n - 0.25 / 0.38) < 0.02)
+  end)
+
+  it("top-k keeps the k best and top-p the smallest nucleus", function()
+    recur.manual_seed(6)
+    local logits = {math.log(0.1), math.log(0.4), math.log(0.3), math.log(0.2)}
+    local c = frequencies(logits, {top_k = 2}, 5000)
+    assert.is_nil(c[1]); assert.is_nil(c[4])
+    assert.is_true(math.abs(c[2] / 5000 - 4 / 7) < 0.03)
+    -- 0.4 + 0.3 = 0.7 >= 0.65: the nucleus is {2, 3}
+    c = frequencies(logits, {top_p = 0.65}, 5000)
+    assert.is_nil(c[1]); assert.is_nil(c[4])
+    c = frequencies(logits, {top_p = 0.3}, 200)
+    assert.are.equal(200, c[2])
+  end)
+
+  it("never draws a banned token and reproduces a sample from a seed", function()
+    recur.manual_seed(9)
+    local c = frequencies({1, 1, 1}, {banned = {[2] = true}}, 3000)
+    assert.is_nil(c[2])
+    recur.manual_seed(1)
+    local a = {}
+    for i = 1, 20 do a[i] = decode.choose({0, 0, 0, 0}) end
+    recur.manual_seed(1)
+    for i = 1, 20 do assert.are.equal(a[i], decode.choose({0, 0, 0, 0})) end
+  end)
+
+  it("rejects bad options", function()
+    assert.has_error(function() decode.choose({1, 2}, {temperature = -1}) end,
+      "decode: temperature must be a number >= 0")
+    assert.has_error(function() decode.choose({1, 2}, {top_k = 0}) end, "decode: top_k must be a positive integer")
+    assert.has_error(function() decode.choose({1, 2}, {top_p = 1.5}) end, "decode: top_p must be in (0, 1]")
+    assert.has_error(function() decode.choose({1}, {banned = {true}}) end, "decode: every token is banned")
+  end)
+end)
