@@ -1,0 +1,106 @@
+-- LanguageModel: next-token prediction with a stacked recurrent network, as
+-- char-rnn, torch-rnn and PyTorch's word_language_model build it.
+--
+--   ids (T,B) int64 -> encoder: Embedding(V,E) -> (T,B,E) -> dropout
+--     -> rnn: LSTM | GRU | RNN, L layers of H (dropout between layers) -> (T,B,H)
+--     -> dropout -> decoder: Linear(H,V) -> logits (T,B,V)
+--
+-- Parameter names follow word_language_model: encoder.weight, rnn.weight_ih_l0, ...,
+-- decoder.weight, decoder.bias.
+-- The hidden state is carried from chunk to chunk (truncated BPTT): `state` is a
+-- table {h = (L,B,H), c = (L,B,H) for the LSTM}, nil for zeros; gradients stop at
+-- chunk boundaries. Memory between forward and backward: the embedding output
+-- (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
+-- output (T*B*H) and the logits and their gradient (2*T*B*V).
+local core = require "recur.core"
+local nn = require "recur.nn"
+local util = require "recur.nn.util"
+local Module = require "recur.nn.Module"
+
+local LanguageModel = util.class("LanguageModel", Module)
+
+LanguageModel.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
+
+local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
+
+-- config: vocab_size (required), embed, hidden, layers, cell ("lstm" | "gru" | "rnn"),
+-- dropout; extra keys are kept (the vocabulary travels separately).
+function LanguageModel:__init(config)
+  Module.__init(self)
+  if type(config) ~= "table" or math.type(config.vocab_size) ~= "integer" or config.vocab_size < 1 then
+    error("LanguageModel: config.vocab_size must be a positive integer", 2)
+  end
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(config) do c[k] = v end
+  local class = LanguageModel.CELLS[c.cell]
+  if not class then error("LanguageModel: unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  self.config = c
+  self.encoder = self:register_module("encoder", nn.Embedding(c.vocab_size, c.embed))
+  self.rnn = self:register_module("rnn", nn[class](c.embed, c.hidden, {num_layers = c.layers, dropout = c.dropout}))
+  self.decoder = self:register_module("decoder", nn.Linear(c.hidden, c.vocab_size))
+  self.drop_in = self:register_module("drop_in", nn.Dropout(c.dropout))
+  self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
+  self.criterion = nn.CrossEntropy()
+  self.is_lstm = c.cell == "lstm"
+end
+
+-- logits (T,B,V) for ids x (T,B), and the state after the chunk.
+function LanguageModel:forward(x, state)
+  state = state or {}
+  self._emb = self.encoder:forward(x)
+  self._emb_d = self.drop_in:forward(self._emb)
+  local y, hn, cn = self.rnn:forward(self._emb_d, state.h, state.c)
+  self._y = y
+  self._y_d = self.drop_out:forward(y)
+  self.logits = self.decoder:forward(self._y_d)
+  return self.logits, {h = hn, c = cn}
+end
+
+-- Accumulates parameter gradients for the last forward; the state's gradient is
+-- dropped (truncated BPTT).
+function LanguageModel:backward(x, glogits)
+  local gy_d = self.decoder:backward(self._y_d, glogits)
+  local gy = self.drop_out:backward(self._y, gy_d)
+  local gemb_d = self.rnn:backward(self._emb_d, gy)
+  local gemb = self.drop_in:backward(self._emb, gemb_d)
+  self.encoder:backward(x, gemb)
+end
+
+-- One training chunk: forward, loss (mean nats per token), backward. Gradients are
+-- added to the module's (zero them first). Returns the loss and the carried state.
+function LanguageModel:train_step(x, y, state)
+  local logits, next_state = self:forward(x, state)
+  local loss = self.criterion:forward(logits, y)
+  self:backward(x, self.criterion:backward(logits, y))
+  return loss, next_state
+end
+
+-- Mean loss over a batcher's chunks (evaluation mode, state carried), and the
+-- number of tokens it covered.
+function LanguageModel:evaluate_batches(batcher)
+  local was_training = self.training
+  self:evaluate()
+  local saved = batcher:state()
+  batcher:reset()
+  local total, tokens, state = 0, 0, nil
+  for x, y in batcher:batches() do
+    local logits
+    logits, state = self:forward(x, state)
+    local n = y:numel()
+    total = total + self.criterion:forward(logits, y) * n
+    tokens = tokens + n
+  end
+  batcher:set_state(saved)
+  self:train(was_training)
+  if tokens == 0 then error("LanguageModel: no tokens to evaluate on", 2) end
+  return total / tokens, tokens
+end
+
+-- Logits (B,V) for one step of ids (B), advancing `state` (for generation).
+function LanguageModel:step(ids, state)
+  local logits, next_state = self:forward(ids:view(1, ids:numel()), state)
+  return logits:select(1, 1), next_state
+end
+
+return LanguageModel

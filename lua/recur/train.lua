@@ -1,0 +1,163 @@
+-- recur.train: the loop that trains a model chunk by chunk with truncated BPTT.
+--
+--   local trainer = recur.train.Trainer{
+--     model = lm,                 -- :train_step(x, y, state) -> loss, state; :evaluate_batches(b) -> loss
+--     optimizer = opt,            -- :step(), .lr
+--     batcher = train_batches,    -- :next_batch() -> x, y | nil at epoch end; :reset(); :state(); :set_state(s)
+--     val_batcher = val_batches,  -- optional
+--     clip = 5,                   -- global gradient norm (0 or nil: off)
+--     max_epochs = 50, max_iters = nil, max_seconds = nil,
+--     eval_every = 1000,          -- iterations; also at the end
+--     lr_decay = 0.97, lr_decay_after = 10,  -- char-rnn's per-epoch decay (1: none)
+--     on_eval = function(record, trainer) end,  -- after each evaluation (checkpoints)
+--     log = "train.jsonl",        -- one JSON object per evaluation
+--     progress = recur.progress.new{...} | false,
+--   }
+--   local summary = trainer:run()
+--
+-- The loop stops with an error naming the iteration if the loss or the gradient norm
+-- becomes NaN or infinite; nothing is saved after that point, so the last checkpoint
+-- written by on_eval stays the last good one.
+-- trainer:state() and trainer:set_state(s) hold everything the loop itself owns
+-- (counters, the carried hidden state, the generator, the batcher position) so that a
+-- resumed run continues exactly as an uninterrupted one.
+local core = require "recur.core"
+local cjson = require "cjson"
+local optim = require "recur.optim"
+
+local Trainer = {}
+Trainer.__index = Trainer
+
+local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+
+function Trainer.new(opts)
+  for _, key in ipairs({"model", "optimizer", "batcher"}) do
+    if opts[key] == nil then error("Trainer: option '" .. key .. "' is required", 2) end
+  end
+  local self = setmetatable({}, Trainer)
+  for k, v in pairs(opts) do self[k] = v end
+  self.eval_every = opts.eval_every or 1000
+  self.max_epochs = opts.max_epochs or 1
+  self.lr_decay = opts.lr_decay or 1
+  self.lr_decay_after = opts.lr_decay_after or 0
+  self.iter, self.epoch, self.tokens = 0, 1, 0
+  self.best_val = math.huge
+  self.hidden = nil
+  self.params, self.grads = opts.model:parameters()
+  return self
+end
+
+-- What the loop owns, as tensors (the carried hidden state) and a JSON-able table.
+function Trainer:state()
+  local tensors = {}
+  if self.hidden then
+    for k, v in pairs(self.hidden) do tensors["hidden." .. k] = v end
+  end
+  return tensors, {
+    iter = self.iter, epoch = self.epoch, tokens = self.tokens, best_val = self.best_val ~= math.huge and self.best_val or nil,
+    lr = self.optimizer.lr, batcher = self.batcher:state(),
+    rng = (core.get_rng_state():gsub(".", function(c) return string.format("%02x", c:byte()) end)),
+  }
+end
+
+function Trainer:set_state(tensors, s)
+  self.iter, self.epoch, self.tokens = s.iter, s.epoch, s.tokens or 0
+  self.best_val = s.best_val or math.huge
+  self.optimizer.lr = s.lr
+  self.batcher:set_state(s.batcher)
+  core.set_rng_state((s.rng:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
+  local hidden = nil
+  for k, v in pairs(tensors) do
+    local name = k:match("^hidden%.(.+)$")
+    if name then
+      hidden = hidden or {}
+      hidden[name] = v
+    end
+  end
+  self.hidden = hidden
+end
+
+function Trainer:_log_record(record)
+  if not self.log then return end
+  local f, err = io.open(self.log, "a")
+  if not f then error("train: cannot write log '" .. self.log .. "': " .. tostring(err), 0) end
+  f:write(cjson.encode(record), "\n")
+  f:close()
+end
+
+function Trainer:_say(message)
+  if self.progress then self.progress:log(message) end
+end
+
+-- Evaluates, logs and calls on_eval. Returns the record.
+function Trainer:evaluate(train_loss)
+  local record = {iter = self.iter, epoch = self.epoch, seconds = core.now() - self.start_time,
+                  train_loss = train_loss, lr = self.optimizer.lr}
+  if self.val_batcher then
+    local val = self.model:evaluate_batches(self.val_batcher)
+    record.val_loss, record.val_ppl = val, math.exp(val)
+    if not finite(val) then
+      error(string.format("train: validation loss is %s at iteration %d; stopped, the last good checkpoint is kept", tostring(val), self.iter), 0)
+    end
+  end
+  record.best = record.val_loss ~= nil and record.val_loss < self.best_val
+  if record.best then self.best_val = record.val_loss end
+  self:_log_record(record)
+  self:_say(string.format("iter %d (epoch %d): train loss %.4f%s", self.iter, self.epoch, train_loss or 0/0,
+    record.val_loss and string.format(", val loss %.4f, val ppl %.2f", record.val_loss, record.val_ppl) or ""))
+  if self.on_eval then self.on_eval(record, self) end
+  return record
+end
+
+function Trainer:_next_batch()
+  local x, y = self.batcher:next_batch()
+  if x then return x, y end
+  -- end of an epoch: decay the learning rate as char-rnn does, reset the stream state
+  self.epoch = self.epoch + 1
+  if self.epoch > self.max_epochs then return nil end
+  if self.epoch > self.lr_decay_after + 1 and self.lr_decay ~= 1 then
+    self.optimizer.lr = self.optimizer.lr * self.lr_decay
+  end
+  self.batcher:reset()
+  self.hidden = nil
+  return self.batcher:next_batch()
+end
+
+function Trainer:run()
+  self.start_time = core.now()
+  local smoothed, last_loss = nil, nil
+  local stop_reason = "epochs"
+  while true do
+    if self.max_iters and self.iter >= self.max_iters then stop_reason = "iterations"; break end
+    if self.max_seconds and core.now() - self.start_time >= self.max_seconds then stop_reason = "time"; break end
+    local x, y = self:_next_batch()
+    if not x then break end
+    self.model:zero_grad()
+    local loss, hidden = self.model:train_step(x, y, self.hidden)
+    if not finite(loss) then
+      error(string.format("train: loss is %s at iteration %d; stopped, the last good checkpoint is kept", tostring(loss), self.iter + 1), 0)
+    end
+    if self.clip and self.clip > 0 then
+      local norm = optim.clip_grad_norm(self.grads, self.clip)
+      if not finite(norm) then
+        error(string.format("train: gradient norm is %s at iteration %d; stopped, the last good checkpoint is kept", tostring(norm), self.iter + 1), 0)
+      end
+    end
+    self.optimizer:step()
+    self.hidden = hidden
+    self.iter = self.iter + 1
+    self.tokens = self.tokens + y:numel()
+    last_loss = loss
+    smoothed = smoothed and (0.95 * smoothed + 0.05 * loss) or loss
+    if self.progress then self.progress:update(self.iter, {loss = smoothed, tokens = y:numel()}) end
+    if self.iter % self.eval_every == 0 then self:evaluate(smoothed) end
+  end
+  local final
+  if self.iter > 0 and self.iter % self.eval_every ~= 0 then final = self:evaluate(smoothed) end
+  if self.progress then self.progress:finish() end
+  return {iterations = self.iter, epochs = self.epoch, seconds = core.now() - self.start_time,
+          train_loss = smoothed, last_loss = last_loss, best_val = self.best_val, stop = stop_reason,
+          final = final, tokens = self.tokens}
+end
+
+return {Trainer = Trainer.new, TrainerClass = Trainer}
