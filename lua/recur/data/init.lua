@@ -1,0 +1,27 @@
+-- recur.data: text in, ids and batches out.
+--
+-- Token ids are integers 1..V everywhere (Lua's convention; the embedding layer takes
+-- them as they are) and batches are int64 tensors of them. Id 0 is never a token (the
+-- n-gram model uses it as its start symbol).
+--
+--   read_text(path), read_splits{path=, val_frac=, test_frac=} / {train=, val=, test=}
+--   split(seq, {val_frac=0.05, test_frac=0})   train | val | test, in order
+--   CharTokenizer (UTF-8 code points), WordTokenizer (<pad> <unk> <s> </s>), Vocab
+--   LMBatcher         token stream -> (T,B) chunks x, y for truncated BPTT
+--   SentenceBatcher   sequences -> padded, length-bucketed (T,B) batches with masks
+--   NGram             add-k n-gram baseline: prob, loss (nats/id), perplexity
+--   Rng               the seeded splitmix64 generator behind the shuffles
+local text = require("recur.data.text")
+
+return {
+  read_text = text.read_text,
+  read_splits = text.read_splits,
+  split = require("recur.data.split").split,
+  Vocab = require("recur.data.vocab"),
+  CharTokenizer = require("recur.data.char_tokenizer"),
+  WordTokenizer = require("recur.data.word_tokenizer"),
+  LMBatcher = require("recur.data.lm_batcher"),
+  SentenceBatcher = require("recur.data.sentence_batcher"),
+  NGram = require("recur.data.ngram"),
+  Rng = require("recur.data.shuffle"),
+}
