@@ -1,0 +1,187 @@
+/* Kernels behind recur.nn (see nn.h for the contract of each function).
+ *
+ * The float32 and float64 versions share one body, written once as a macro over
+ * the element type T and its math functions, so the two cannot drift apart. */
+#include <math.h>
+#include <string.h>
+
+#include "nn.h"
+
+/* Sums of per-element terms are formed over a fixed number of chunks and added in
+ * chunk order, so a loss is bitwise the same whatever the thread count. */
+#define NN_SUM_CHUNKS 64
+#define NN_OMP_MIN 32768
+
+int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore, int64_t ignore)
+{
+    for (int64_t n = 0; n < N; n++) {
+        int64_t id = ids[n];
+        if (has_ignore && id == ignore) continue;
+        if (id < 1 || id > V) return n;
+    }
+    return -1;
+}
+
+#define NN_KERNELS(T, SFX, EXP, LOG, LOG1P)                                                       \
+                                                                                                  \
+    void embedding_forward_##SFX(T *out, const int64_t *ids, const T *weight, int64_t N,          \
+                                 int64_t E)                                                       \
+    {                                                                                             \
+        /* out is (N,E), ids (N) in 1..V, weight (V,E) */                                         \
+        _Pragma("omp parallel for if (N * E > NN_OMP_MIN)")                                        \
+        for (int64_t n = 0; n < N; n++)                                                           \
+            memcpy(out + n * E, weight + (ids[n] - 1) * E, (size_t)E * sizeof(T));                \
+    }                                                                                             \
+                                                                                                  \
+    void embedding_backward_##SFX(T *gweight, const int64_t *ids, const T *gout, int64_t N,       \
+                                  int64_t E)                                                      \
+    {                                                                                             \
+        /* gweight is (V,E), gout (N,E). Serial over n: repeated ids hit the same row, and  \
+         * a fixed order keeps the sum reproducible. */                                           \
+        for (int64_t n = 0; n < N; n++) {                                                         \
+            T *gw_row = gweight + (ids[n] - 1) * E;                                               \
+            const T *go_row = gout + n * E;                                                       \
+            for (int64_t e = 0; e < E; e++) gw_row[e] += go_row[e];                               \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    void dropout_forward_##SFX(T *y, T *mask, const T *x, int64_t n, double p, recur_rng *g)      \
+    {                                                                                             \
+        /* y, mask, x are (n). Serial: the generator is a sequence. */                            \
+        T keep_scale = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0;                                     \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            mask[i] = recur_rng_uniform(g) < p ? (T)0 : keep_scale;                               \
+            y[i] = x[i] * mask[i];                                                                \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    void cross_entropy_forward_##SFX(double *loss_sum, double *weight_sum, T *lse,                \
+                                     const T *logits, const int64_t *targets, const T *mask,      \
+                                     int has_ignore, int64_t ignore, int64_t N, int64_t V)        \
+    {                                                                                             \
+        /* logits is (N,V), targets (N), mask (N) or NULL, lse (N) */                             \
+        _Pragma("omp parallel for schedule(static) if (N * V > NN_OMP_MIN)")                      \
+        for (int64_t n = 0; n < N; n++) {                                                         \
+            if (has_ignore && targets[n] == ignore) { lse[n] = 0; continue; }                     \
+            const T *x_n = logits + n * V;                                                        \
+            T maxv = x_n[0];                                                                      \
+            for (int64_t v = 1; v < V; v++) maxv = x_n[v] > maxv ? x_n[v] : maxv;                 \
+            double s = 0.0;                                                                       \
+            for (int64_t v = 0; v < V; v++) s += EXP(x_n[v] - maxv);                              \
+            lse[n] = maxv + (T)log(s);                                                            \
+        }                                                                                         \
+        double ls = 0.0, ws = 0.0;                                                                \
+        for (int64_t n = 0; n < N; n++) {                                                         \
+            if (has_ignore && targets[n] == ignore) continue;                                     \
+            double w = mask ? (double)mask[n] : 1.0;                                              \
+            if (w == 0.0) continue;                                                               \
+            ls += w * ((double)lse[n] - (double)logits[n * V + targets[n] - 1]);                  \
+            ws += w;                                                                              \
+        }                                                                                         \
+        *loss_sum = ls;                                                                           \
+        *weight_sum = ws;                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    void cross_entropy_backward_##SFX(T *grad, const T *logits, const T *lse,                     \
+                                      const int64_t *targets, const T *mask, int has_ignore,      \
+                                      int64_t ignore, double scale, int64_t N, int64_t V)         \
+    {                                                                                             \
+        /* grad and logits are (N,V), lse, targets and mask (N) */                                \
+        _Pragma("omp parallel for schedule(static) if (N * V > NN_OMP_MIN)")                      \
+        for (int64_t n = 0; n < N; n++) {                                                         \
+            T *g_n = grad + n * V;                                                                \
+            const T *x_n = logits + n * V;                                                        \
+            double w = mask ? (double)mask[n] : 1.0;                                              \
+            if ((has_ignore && targets[n] == ignore) || w == 0.0) {                               \
+                memset(g_n, 0, (size_t)V * sizeof(T));                                            \
+                continue;                                                                         \
+            }                                                                                     \
+            T sw = (T)(scale * w);                                                                \
+            T lse_n = lse[n];                                                                     \
+            for (int64_t v = 0; v < V; v++) g_n[v] = sw * EXP(x_n[v] - lse_n);                    \
+            g_n[targets[n] - 1] -= sw;                                                            \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    double bce_with_logits_forward_##SFX(const T *x, const T *t, int64_t n)                       \
+    {                                                                                             \
+        double part[NN_SUM_CHUNKS];                                                               \
+        int64_t chunk = (n + NN_SUM_CHUNKS - 1) / NN_SUM_CHUNKS;                                  \
+        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
+        for (int c = 0; c < NN_SUM_CHUNKS; c++) {                                                 \
+            double s = 0.0;                                                                       \
+            int64_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;                              \
+            for (int64_t i = c * chunk; i < end; i++) {                                           \
+                T xi = x[i];                                                                      \
+                T pos = xi > 0 ? xi : (T)0;                                                       \
+                s += (double)(pos - xi * t[i] + LOG1P(EXP(-(xi > 0 ? xi : -xi))));                \
+            }                                                                                     \
+            part[c] = s;                                                                          \
+        }                                                                                         \
+        double s = 0.0;                                                                           \
+        for (int c = 0; c < NN_SUM_CHUNKS; c++) s += part[c];                                     \
+        return s;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    void bce_with_logits_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n) \
+    {                                                                                             \
+        T sc = (T)scale;                                                                          \
+        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            /* sigmoid without overflow for either sign of x */                                   \
+            T e = EXP(-(x[i] > 0 ? x[i] : -x[i]));                                                \
+            T sig = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);                               \
+            grad[i] = sc * (sig - t[i]);                                                          \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    double mse_forward_##SFX(const T *x, const T *t, int64_t n)                                   \
+    {                                                                                             \
+        double part[NN_SUM_CHUNKS];                                                               \
+        int64_t chunk = (n + NN_SUM_CHUNKS - 1) / NN_SUM_CHUNKS;                                  \
+        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
+        for (int c = 0; c < NN_SUM_CHUNKS; c++) {                                                 \
+            double s = 0.0;                                                                       \
+            int64_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;                              \
+            for (int64_t i = c * chunk; i < end; i++) {                                           \
+                double d = (double)x[i] - (double)t[i];                                           \
+                s += d * d;                                                                       \
+            }                                                                                     \
+            part[c] = s;                                                                          \
+        }                                                                                         \
+        double s = 0.0;                                                                           \
+        for (int c = 0; c < NN_SUM_CHUNKS; c++) s += part[c];                                     \
+        return s;                                                                                 \
+    }                                                                                             \
+                                                                                                  \
+    void mse_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n)             \
+    {                                                                                             \
+        T sc = (T)(2.0 * scale);                                                                  \
+        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
+        for (int64_t i = 0; i < n; i++) grad[i] = sc * (x[i] - t[i]);                             \
+    }
+
+NN_KERNELS(float, f32, expf, logf, log1pf)
+NN_KERNELS(double, f64, exp, log, log1p)
+
+int orthogonalize_rows_f64(double *a, int64_t m, int64_t n)
+{
+    // a is (m,n) row-major, m <= n; rows are contiguous, so work on rows
+    for (int64_t j = 0; j < m; j++) {
+        double *a_j = a + j * n;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int64_t k = 0; k < j; k++) {
+                const double *a_k = a + k * n;
+                double dot = 0.0;
+                for (int64_t i = 0; i < n; i++) dot += a_k[i] * a_j[i];
+                for (int64_t i = 0; i < n; i++) a_j[i] -= dot * a_k[i];
+            }
+        }
+        double norm = 0.0;
+        for (int64_t i = 0; i < n; i++) norm += a_j[i] * a_j[i];
+        norm = sqrt(norm);
+        if (!(norm > 1e-12)) return -1;
+        for (int64_t i = 0; i < n; i++) a_j[i] /= norm;
+    }
+    return 0;
+}

@@ -1,0 +1,127 @@
+/* Fused recurrent kernels: RNN (tanh, relu), LSTM and GRU (two variants), forward,
+ * backward through time (optionally truncated) and a single step, in float32 and float64.
+ * Plain C over pointers and sizes, no Lua: a C/C++ host calls these directly.
+ *
+ * Letters: T time steps, B batch, D input size, H hidden size, G gates per unit
+ * (rnn 1, gru 3, lstm 4). Everything is row-major and time-major: x is (T,B,D).
+ *
+ * Parameters use PyTorch's layout: w_ih is (G*H,D), w_hh is (G*H,H), b_ih and b_hh are
+ * (G*H), the gate blocks stacked in this order:
+ *   lstm: i, f, g, o      i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)
+ *                          c_t = f*c_{t-1} + i*g,  h_t = o*tanh(c_t)
+ *   gru:  r, z, n          r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise
+ *     RNN_GRU (reset after the product, PyTorch and cuDNN):
+ *                          n = tanh(W_in x + b_in + r*(W_hn h + b_hn))
+ *     RNN_GRU_CLASSIC (Cho et al. 2014, the textbook form): the reset gate scales h
+ *     before the recurrent product, and both n biases are added outside it:
+ *                          n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)
+ *     both:                h_t = (1-z)*n + z*h_{t-1}
+ *   rnn:                   h_t = act(W_ih x + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu
+ *
+ * Forward: one GEMM of all T*B input rows against w_ih, then per step one GEMM
+ * h_{t-1} w_hh^T and one fused pointwise pass (nonlinearities and state update).
+ * The classic GRU needs r before its recurrent n product, so its step does two GEMMs,
+ * (B,H)x(H,2H) then (B,H)x(H,H): the same flops as one.
+ * Backward: per step one fused pointwise pass and one GEMM for dh_{t-1} (two for the
+ * classic GRU, for the same reason); after the loop dW_ih, dW_hh and dX each in one GEMM
+ * over all T*B rows (the GRU splits a GEMM in two where the n block differs between the
+ * input and recurrent sides) and the bias gradients as column sums.
+ *
+ * Variable lengths: lengths (B) with values 1..T, or NULL for all T. Sequence b takes
+ * steps t = 0..L_b-1 (reverse: t = L_b-1 down to 0); elsewhere its state is frozen and
+ * its outputs are zero, so the final state is the state after its last valid step. This
+ * equals PyTorch's packed sequences in both directions. Padding positions of x are never
+ * read in forward, but must be finite: backward multiplies them by zero gradients.
+ *
+ * Memory, in elements of the float type, for one layer (one direction):
+ *   saved      = T*B*(G*H + E*H + H)   gate activations, E extra rows, h_{t-1}
+ *                E = 0 for rnn (the activation is h_t), 1 for lstm (c_{t-1}), 1 for the
+ *                gru (W_hn h + b_hn) and 1 for the classic gru (r*h_{t-1})
+ *                rnn 2*T*B*H, gru 5*T*B*H, lstm 6*T*B*H
+ *   forward workspace  = B*G*H
+ *   backward workspace = T*B*G*H (+ T*B*H for the gru)   gate gradients of all steps
+ *                      + S*B*H (+ S*B*H lstm)             dh (and dc) carried back
+ *                      + (S > 1 or classic gru ? per-slot gate gradients: S*B*(G*H + H))
+ *     where S = 1 without truncation and k+1 with bptt_truncate = k (see below).
+ *   step workspace     = 2*B*G*H + 2*B*H
+ *
+ * Truncated BPTT (bptt_truncate = k >= 0; negative means none): the gradient of each
+ * output y_t flows back through steps t, t-1, ..., t-k only (in processing order; for
+ * reverse, t, t+1, ..., t+k), into the parameters and the inputs of those steps, and into
+ * h0/c0 only if step 0 (the sequence's first processed step) is among them. The gradient
+ * of the final states (dhn, dcn) counts as an output of the sequence's last processed
+ * step. This is exact, not chunking: the k+1 outputs whose windows overlap at a step are
+ * carried as k+1 separate (B,H) gradients, so each step costs one pointwise pass and one
+ * GEMM over (k+1)*B rows instead of B: about (k+1) times the recurrent backward flops of
+ * full BPTT (the GEMMs over all T*B rows are unchanged). When k+1 >= T nothing is
+ * truncated and full BPTT runs. */
+#ifndef RECUR_RNN_H
+#define RECUR_RNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    RNN_TANH = 0,
+    RNN_RELU = 1,
+    RNN_LSTM = 2,
+    RNN_GRU = 3,         /* reset gate after the recurrent product (PyTorch) */
+    RNN_GRU_CLASSIC = 4  /* reset gate before the recurrent product (Cho et al.) */
+} rnn_cell;
+
+/* Gates per hidden unit: 1, 4 or 3. */
+int rnn_gates(rnn_cell cell);
+
+/* Buffer sizes in elements (see the memory formula above). */
+size_t rnn_saved_size(rnn_cell cell, int T, int B, int H);
+size_t rnn_forward_workspace_size(rnn_cell cell, int B, int H);
+size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int H, int bptt_truncate);
+size_t rnn_step_workspace_size(rnn_cell cell, int B, int H);
+
+/* Forward over a sequence.
+ * y is (T,B,H), hn and cn are (B,H) (cn only for lstm, else may be NULL),
+ * saved is rnn_saved_size(), workspace is rnn_forward_workspace_size(),
+ * x is (T,B,D), w_ih is (G*H,D), w_hh is (G*H,H), b_ih and b_hh are (G*H) or NULL,
+ * h0 and c0 are (B,H) or NULL for zeros, lengths is (B) or NULL.
+ * y, hn, cn and saved are overwritten. */
+void rnn_forward_f32(rnn_cell cell, float *y, float *hn, float *cn, float *saved,
+                     const float *x, const float *w_ih, const float *w_hh, const float *b_ih,
+                     const float *b_hh, const float *h0, const float *c0,
+                     const int64_t *lengths, int reverse, int T, int B, int D, int H,
+                     float *workspace);
+void rnn_forward_f64(rnn_cell cell, double *y, double *hn, double *cn, double *saved,
+                     const double *x, const double *w_ih, const double *w_hh,
+                     const double *b_ih, const double *b_hh, const double *h0,
+                     const double *c0, const int64_t *lengths, int reverse, int T, int B,
+                     int D, int H, double *workspace);
+
+/* Backward through time for the forward that filled `saved` (same x, weights, lengths,
+ * reverse, sizes). Every gradient output accumulates (+=): the caller zeroes them.
+ * dx is (T,B,D), dh0 and dc0 are (B,H), dw_ih is (G*H,D), dw_hh is (G*H,H),
+ * db_ih and db_hh are (G*H); any of them may be NULL when not wanted (dc0 only for lstm).
+ * dy is (T,B,H), dhn and dcn are (B,H); any may be NULL for zero. Entries of dy past a
+ * sequence's length are ignored (those outputs are constant zeros).
+ * workspace is rnn_backward_workspace_size(..., bptt_truncate). */
+void rnn_backward_f32(rnn_cell cell, float *dx, float *dh0, float *dc0, float *dw_ih,
+                      float *dw_hh, float *db_ih, float *db_hh, const float *dy,
+                      const float *dhn, const float *dcn, const float *saved, const float *x,
+                      const float *w_ih, const float *w_hh, const int64_t *lengths,
+                      int reverse, int bptt_truncate, int T, int B, int D, int H,
+                      float *workspace);
+void rnn_backward_f64(rnn_cell cell, double *dx, double *dh0, double *dc0, double *dw_ih,
+                      double *dw_hh, double *db_ih, double *db_hh, const double *dy,
+                      const double *dhn, const double *dcn, const double *saved,
+                      const double *x, const double *w_ih, const double *w_hh,
+                      const int64_t *lengths, int reverse, int bptt_truncate, int T, int B,
+                      int D, int H, double *workspace);
+
+/* One step for generation: h and c (lstm only, else NULL) are (B,H), updated in place;
+ * x is (B,D); workspace is rnn_step_workspace_size(). */
+void rnn_step_f32(rnn_cell cell, float *h, float *c, const float *x, const float *w_ih,
+                  const float *w_hh, const float *b_ih, const float *b_hh, int B, int D,
+                  int H, float *workspace);
+void rnn_step_f64(rnn_cell cell, double *h, double *c, const double *x, const double *w_ih,
+                  const double *w_hh, const double *b_ih, const double *b_hh, int B, int D,
+                  int H, double *workspace);
+
+#endif

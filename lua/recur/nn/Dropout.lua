@@ -1,0 +1,38 @@
+-- Dropout: inverted dropout. In training mode each element is zeroed with
+-- probability p and the survivors scaled by 1/(1-p), so evaluation needs no
+-- rescaling; in evaluate mode (or p = 0) it is the identity and returns its input.
+--
+-- Input and output: any float shape. Keeps the mask of the last forward (same shape)
+-- for backward. Masks come from the seeded generator (recur.manual_seed).
+local core = require "recur.core"
+local util = require "recur.nn.util"
+local Module = require "recur.nn.Module"
+
+local Dropout = util.class("Dropout", Module)
+
+function Dropout:__init(p)
+  Module.__init(self)
+  p = p == nil and 0.5 or p
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then
+    error("Dropout: probability must be a number in [0, 1], got " .. tostring(p), 2)
+  end
+  self.p = p
+end
+
+function Dropout:forward(x)
+  util.check_input("Dropout", "input", x)
+  if not self.training or self.p == 0 then
+    self.mask = nil
+    self.output = x
+  else
+    self.output, self.mask = core.nn_dropout(x, self.p)
+  end
+  return self.output
+end
+
+function Dropout:backward(_, gy)
+  if not self.mask then return gy end
+  return gy:mul(self.mask)
+end
+
+return Dropout

@@ -1,0 +1,152 @@
+-- Recurrent: one recurrent layer in one direction over the fused C kernels
+-- (core.rnn_layer): an LSTM, GRU or Elman RNN (tanh or relu).
+--
+-- forward(x, h0, c0, lengths) -> y, hn, cn
+--   x (T,B,D); h0, c0 (B,H) or nil for zeros (c0 only for "lstm"); lengths nil or
+--   int64 (B) with values in 1..T for padded batches (sequence b uses steps 1..L_b,
+--   its outputs past L_b are zero and hn is its state after step L_b, as PyTorch's
+--   packed sequences). y (T,B,H); hn (B,H); cn (B,H) for "lstm", else nil.
+-- backward(x, gy, ghn, gcn) -> gx, gh0, gc0
+--   for the last forward; ghn, gcn may be nil (zero); gh0/gc0 are returned only when
+--   h0/c0 were given. Parameter gradients are added to the module's gradients.
+-- step(x_t, h, c) -> h, c: one step for generation, x_t (B,D), h and c (B,H)
+--   updated in place.
+--
+-- Parameters (PyTorch's layout, gate blocks stacked i,f,g,o for the LSTM and r,z,n
+-- for the GRU): weight_ih (G*H,D), weight_hh (G*H,H), bias_ih (G*H), bias_hh (G*H),
+-- each name followed by opts.suffix (the stacked classes use "_l0", "_l1_reverse", ...).
+-- Memory kept between forward and backward: the kernel's saved activations,
+-- about T*B*H*(2, 5, 6) floats for rnn, gru, lstm.
+local core = require "recur.core"
+local util = require "recur.nn.util"
+local Module = require "recur.nn.Module"
+local schemes = require "recur.nn.init_schemes"
+
+local Recurrent = util.class("Recurrent", Module)
+
+Recurrent.GATES = {lstm = 4, gru = 3, rnn_tanh = 1, rnn_relu = 1}
+
+local OPTIONS = {reverse = true, reset_after = true, bias = true, dtype = true, init = true,
+                 forget_bias = true, suffix = true, bptt_truncate = true}
+
+-- cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
+-- opts: reverse (false), reset_after (gru only, default true: PyTorch's variant;
+--   false is the classic Cho et al. GRU), bias (true), dtype ("float32"),
+--   init ("default" | "fan_in" | "orthogonal", see init_schemes), forget_bias
+--   (lstm only), suffix (parameter-name suffix, ""), bptt_truncate (nil: full
+--   backpropagation through time; k >= 0: the gradient of each output flows back
+--   through at most k earlier steps, exactly, as in the kernels' rnn.h).
+function Recurrent:__init(cell, D, H, opts)
+  Module.__init(self)
+  opts = util.check_opts("Recurrent", opts, OPTIONS)
+  local G = Recurrent.GATES[cell]
+  if not G then
+    error("Recurrent: unknown cell '" .. tostring(cell) .. "' (lstm, gru, rnn_tanh, rnn_relu)", 2)
+  end
+  if opts.reset_after ~= nil and cell ~= "gru" then
+    error("Recurrent: reset_after applies only to the gru cell, not " .. cell, 2)
+  end
+  if opts.forget_bias ~= nil then
+    if cell ~= "lstm" then error("Recurrent: forget_bias applies only to the lstm cell, not " .. cell, 2) end
+    if opts.bias == false then error("Recurrent: forget_bias needs bias = true", 2) end
+    if type(opts.forget_bias) ~= "number" then error("Recurrent: forget_bias must be a number", 2) end
+  end
+  local init = opts.init or "default"
+  if not schemes.names[init] then
+    error("Recurrent: unknown init '" .. tostring(init) .. "' (default, fan_in, orthogonal)", 2)
+  end
+  self.cell = cell
+  self.gates = G
+  self.input_size = util.check_positive_int("Recurrent", "input_size", D)
+  self.hidden_size = util.check_positive_int("Recurrent", "hidden_size", H)
+  self.reverse = opts.reverse and true or false
+  self.reset_after = cell == "gru" and opts.reset_after ~= false or nil
+  self.bias = opts.bias ~= false
+  self.dtype = util.check_dtype_name("Recurrent", opts.dtype or "float32")
+  if opts.bptt_truncate ~= nil then
+    local k = type(opts.bptt_truncate) == "number" and math.tointeger(opts.bptt_truncate) or nil
+    if not k or k < 0 then
+      error("Recurrent: bptt_truncate must be a non-negative integer, got " .. tostring(opts.bptt_truncate), 2)
+    end
+    self.bptt_truncate = k
+  end
+  local s = opts.suffix or ""
+  self.names = {w_ih = "weight_ih" .. s, w_hh = "weight_hh" .. s, b_ih = "bias_ih" .. s,
+                b_hh = "bias_hh" .. s}
+  self:register_parameter(self.names.w_ih, core.zeros({G * H, D}, self.dtype))
+  self:register_parameter(self.names.w_hh, core.zeros({G * H, H}, self.dtype))
+  if self.bias then
+    self:register_parameter(self.names.b_ih, core.zeros({G * H}, self.dtype))
+    self:register_parameter(self.names.b_hh, core.zeros({G * H}, self.dtype))
+  end
+  schemes.recurrent(self, init, opts.forget_bias)
+end
+
+-- weight_ih, weight_hh, bias_ih, bias_hh (biases nil without bias).
+function Recurrent:weights()
+  local n = self.names
+  return self[n.w_ih], self[n.w_hh], self[n.b_ih], self[n.b_hh]
+end
+
+-- Their gradients, in the same order.
+function Recurrent:weight_grads()
+  local n, g = self.names, self._grads
+  return g[n.w_ih], g[n.w_hh], g[n.b_ih], g[n.b_hh]
+end
+
+-- The C layer for the current dtype (rebuilt after :to(dtype)).
+function Recurrent:_layer()
+  if not self._core or self._core_dtype ~= self.dtype then
+    local opts = {reverse = self.reverse, dtype = self.dtype}
+    if self.cell == "gru" then opts.reset_after = self.reset_after end
+    self._core = core.rnn_layer(self.cell, self.input_size, self.hidden_size, opts)
+    self._core_dtype = self.dtype
+  end
+  return self._core
+end
+
+local function check_state(op, what, s, dtype, B, H)
+  if s == nil then return nil end
+  util.check_input(op, what, s, dtype, 2)
+  if s:size(1) ~= B or s:size(2) ~= H then
+    error(string.format("%s: %s has shape %s, expected (%dx%d)", op, what, util.shape_str(s), B, H), 3)
+  end
+  return s:contiguous()
+end
+
+function Recurrent:forward(x, h0, c0, lengths)
+  local op = "Recurrent(" .. self.cell .. ")"
+  util.check_input(op, "input", x, self.dtype, 3)
+  local B, D = x:size(2), x:size(3)
+  if D ~= self.input_size then
+    error(string.format("%s: input has shape %s, expected last dim %d", op, util.shape_str(x),
+      self.input_size), 2)
+  end
+  if c0 ~= nil and self.cell ~= "lstm" then error(op .. ": c0 given to a cell without a cell state", 2) end
+  h0 = check_state(op, "h0", h0, self.dtype, B, self.hidden_size)
+  c0 = check_state(op, "c0", c0, self.dtype, B, self.hidden_size)
+  if lengths ~= nil and (not util.is_tensor(lengths) or lengths:dtype() ~= "int64"
+      or lengths:numel() ~= B) then
+    error(op .. ": lengths must be an int64 tensor with one length per batch entry (" .. B .. ")", 2)
+  end
+  local w_ih, w_hh, b_ih, b_hh = self:weights()
+  local y, hn, cn = self:_layer():forward(x:contiguous(), w_ih, w_hh, b_ih, b_hh, h0, c0, lengths)
+  self._h0_given, self._c0_given = h0 ~= nil, c0 ~= nil
+  self.output = y
+  return y, hn, cn
+end
+
+function Recurrent:backward(_, gy, ghn, gcn)
+  if not self._core then error("Recurrent: backward before forward", 2) end
+  local gw_ih, gw_hh, gb_ih, gb_hh = self:weight_grads()
+  local gx, gh0, gc0 = self._core:backward(gy:contiguous(), ghn and ghn:contiguous(),
+    gcn and gcn:contiguous(), gw_ih, gw_hh, gb_ih, gb_hh, self.bptt_truncate)
+  return gx, self._h0_given and gh0 or nil, self._c0_given and gc0 or nil
+end
+
+function Recurrent:step(x_t, h, c)
+  local w_ih, w_hh, b_ih, b_hh = self:weights()
+  return self:_layer():step(x_t, w_ih, w_hh, b_ih, b_hh, h, c)
+end
+
+return Recurrent

@@ -1,0 +1,122 @@
+-- Helpers shared by the recur.nn classes: a class constructor, option checking and
+-- tensor checks with errors that name the operation.
+local core = require "recur.core"
+
+local util = {}
+
+local tensor_mt = getmetatable(core.zeros(1))
+
+function util.is_tensor(x)
+  return type(x) == "userdata" and getmetatable(x) == tensor_mt
+end
+
+-- "(3x4x5)", the way the C core prints shapes in its errors.
+function util.shape_str(t)
+  local s = t:size()
+  if #s == 0 then return "()" end
+  return "(" .. table.concat(s, "x") .. ")"
+end
+
+function util.same_shape(a, b)
+  local sa, sb = a:size(), b:size()
+  if #sa ~= #sb then return false end
+  for i = 1, #sa do
+    if sa[i] ~= sb[i] then return false end
+  end
+  return true
+end
+
+-- A class whose table is callable: `Linear(D, H)` builds an instance through
+-- `__init`. Metamethods are copied from the parent because Lua does not look them
+-- up through __index.
+function util.class(name, parent)
+  local cls = {__name = name}
+  -- Methods come from the class chain; a parameter of a child registered inline
+  -- (Module:register_module("", child)) reads as a field of the parent, so
+  -- lstm.weight_hh_l1 works as in PyTorch.
+  cls.__index = function(obj, key)
+    local v = cls[key]
+    if v ~= nil then return v end
+    local inline = rawget(obj, "_inline")
+    local child = inline and inline[key]
+    if child then return child[key] end
+    return nil
+  end
+  if parent then
+    for _, mm in ipairs({"__tostring"}) do
+      if rawget(parent, mm) then cls[mm] = parent[mm] end
+    end
+  end
+  setmetatable(cls, {
+    __index = parent,
+    __call = function(c, ...)
+      local obj = setmetatable({}, c)
+      local ok, err = pcall(obj.__init, obj, ...)
+      if not ok then
+        -- Our own errors ("LSTM: unknown option ...") are reported at the caller's
+        -- line rather than inside the library; anything else keeps its position.
+        if type(err) == "string" then
+          local rest = err:match("^[^\n]-:%d+: (.*)$")
+          if rest and rest:match("^[%w_%.%(%) ]+: ") then error(rest, 2) end
+        end
+        error(err, 0)
+      end
+      return obj
+    end,
+    __tostring = function() return "recur.nn." .. name end,
+  })
+  return cls, parent
+end
+
+-- Options arrive in one table; a key the class does not know is an error, never
+-- silently ignored (a typo such as `bidirectonal` must not train the wrong model).
+function util.check_opts(op, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(op .. ": options must be a table, got " .. type(opts), 3)
+  end
+  for k in pairs(opts) do
+    if not allowed[k] then
+      local names = {}
+      for a in pairs(allowed) do names[#names + 1] = a end
+      table.sort(names)
+      error(string.format("%s: unknown option '%s' (known: %s)", op, tostring(k),
+        table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
+function util.check_positive_int(op, what, v)
+  local i = type(v) == "number" and math.tointeger(v) or nil   -- 5.0 (e.g. from JSON) is fine
+  if not i or i < 1 then
+    error(string.format("%s: %s must be a positive integer, got %s", op, what, tostring(v)), 3)
+  end
+  return i
+end
+
+function util.check_dtype_name(op, dtype)
+  if dtype ~= "float32" and dtype ~= "float64" then
+    error(string.format("%s: dtype must be 'float32' or 'float64', got %s", op, tostring(dtype)), 3)
+  end
+  return dtype
+end
+
+-- A float tensor of the module's dtype with `ndim` dims (nil: any), else an error
+-- naming the operation and what was expected.
+function util.check_input(op, what, x, dtype, ndim)
+  if not util.is_tensor(x) then
+    error(string.format("%s: %s must be a tensor, got %s", op, what, type(x)), 3)
+  end
+  local dt = x:dtype()
+  if dtype and dt ~= dtype then
+    error(string.format("%s: %s is %s but the module is %s (convert one with :to(dtype))",
+      op, what, dt, dtype), 3)
+  end
+  if ndim and x:dim() ~= ndim then
+    error(string.format("%s: %s must be %d-D, got %s", op, what, ndim, util.shape_str(x)), 3)
+  end
+  return x
+end
+
+return util
