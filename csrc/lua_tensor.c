@@ -46,6 +46,10 @@ recur_tensor *lrecur_push_new(lua_State *L, const char *op, recur_dtype dtype, i
     recur_tensor *t = push_empty(L);
     t->storage = recur_storage_new(n, dtype);
     if (!t->storage) luaL_error(L, "%s: out of memory allocating %I elements", op, (lua_Integer)n);
+    /* Lua's collector sees only the small userdata; tell it about the block so
+     * that garbage tensors are collected at the pace they are made. */
+    size_t kib = t->storage->nbytes >> 10;
+    if (kib >= 16) lua_gc(L, LUA_GCSTEP, (int)(kib < (1u << 30) ? kib : (1u << 30)));
     t->dtype = dtype;
     t->ndim = ndim;
     for (int d = 0; d < ndim; d++) t->size[d] = size[d];
@@ -466,6 +470,21 @@ static int l_set_num_threads(lua_State *L)
 static int l_get_num_threads(lua_State *L)
 {
     lua_pushinteger(L, recur_get_num_threads());
+    return 1;
+}
+
+/* recur.set_cache_limit(bytes): how much freed tensor memory is kept for reuse. */
+static int l_set_cache_limit(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    if (n < 0) luaL_error(L, "set_cache_limit: %I is not a byte count", n);
+    recur_cache_set_limit((size_t)n);
+    return 0;
+}
+
+static int l_cache_bytes(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)recur_cache_bytes());
     return 1;
 }
 
@@ -953,7 +972,8 @@ static const luaL_Reg module_functions[] = {
     {"uniform", l_uniform}, {"random_integer", l_random_integer},
     {"random_uniform", l_random_uniform}, {"get_rng_state", l_get_rng_state},
     {"set_rng_state", l_set_rng_state}, {"set_num_threads", l_set_num_threads},
-    {"get_num_threads", l_get_num_threads}, {"blas_info", l_blas_info}, {NULL, NULL}};
+    {"get_num_threads", l_get_num_threads}, {"blas_info", l_blas_info}, {"set_cache_limit", l_set_cache_limit},
+    {"cache_bytes", l_cache_bytes}, {NULL, NULL}};
 
 void lrecur_push_tensor_methods(lua_State *L)
 {

@@ -154,10 +154,17 @@ static int m_mul_(lua_State *L) { return binary(L, "mul_", RECUR_OP_MUL, 1, 0, 0
 static int m_div_(lua_State *L) { return binary(L, "div_", RECUR_OP_DIV, 1, 0, 0); }
 
 /* Metamethods get exactly two operands (a number may be either one). */
-static int mm_add(lua_State *L) { lua_settop(L, 2); return binary(L, "add", RECUR_OP_ADD, 0, 0, 1); }
-static int mm_sub(lua_State *L) { lua_settop(L, 2); return binary(L, "sub", RECUR_OP_SUB, 0, 0, 1); }
-static int mm_mul(lua_State *L) { lua_settop(L, 2); return binary(L, "mul", RECUR_OP_MUL, 0, 0, 1); }
-static int mm_div(lua_State *L) { lua_settop(L, 2); return binary(L, "div", RECUR_OP_DIV, 0, 0, 1); }
+#define METAMETHOD(NAME, OP, BOP)                                                    \
+    static int mm_##NAME(lua_State *L)                                              \
+    {                                                                               \
+        lua_settop(L, 2);                                                           \
+        return binary(L, OP, BOP, 0, 0, 1);                                         \
+    }
+
+METAMETHOD(add, "add", RECUR_OP_ADD)
+METAMETHOD(sub, "sub", RECUR_OP_SUB)
+METAMETHOD(mul, "mul", RECUR_OP_MUL)
+METAMETHOD(div, "div", RECUR_OP_DIV)
 
 /* ---- elementwise unary --------------------------------------------------------------- */
 

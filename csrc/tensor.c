@@ -2,6 +2,7 @@
 #include "tensor.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,24 +21,116 @@ const char *recur_dtype_name(recur_dtype dtype)
     return "?";
 }
 
+/* Block cache. Touching fresh pages is expensive (a page fault per 4 KiB, and
+ * glibc returns blocks above 128 KiB to the kernel on free), and a training loop
+ * allocates the same sizes every iteration. Freed blocks of at least
+ * CACHE_MIN_BYTES are kept on a short list and handed out again for an equal
+ * rounded size, up to cache_limit bytes in all. */
+#define CACHE_MIN_BYTES (16 * 1024)
+#define CACHE_SLOTS 256
+
+typedef struct {
+    void *data;
+    size_t capacity;
+} cached_block;
+
+static cached_block cache[CACHE_SLOTS];
+static int cache_count;
+static size_t cache_bytes;
+static size_t cache_limit = (size_t)512 << 20;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Sizes are rounded up to a quarter of their power of two, so a block can serve
+ * requests that differ a little (the last chunk of an epoch, say). */
+static size_t rounded_capacity(size_t nbytes)
+{
+    if (nbytes <= 64) return 64;
+    size_t p = 64;
+    while (p < nbytes / 4) p <<= 1;
+    size_t q = p / 4 > 64 ? p / 4 : 64;
+    return (nbytes + q - 1) / q * q;
+}
+
+static void *cache_take(size_t capacity)
+{
+    void *data = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (int i = cache_count - 1; i >= 0; i--) {
+        if (cache[i].capacity == capacity) {
+            data = cache[i].data;
+            cache_bytes -= capacity;
+            cache[i] = cache[--cache_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return data;
+}
+
+/* Returns 1 when the cache kept the block. */
+static int cache_put(void *data, size_t capacity)
+{
+    int kept = 0;
+    pthread_mutex_lock(&cache_lock);
+    if (cache_count < CACHE_SLOTS && cache_bytes + capacity <= cache_limit) {
+        cache[cache_count++] = (cached_block){data, capacity};
+        cache_bytes += capacity;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return kept;
+}
+
+void recur_cache_set_limit(size_t bytes)
+{
+    pthread_mutex_lock(&cache_lock);
+    cache_limit = bytes;
+    while (cache_count > 0 && cache_bytes > cache_limit) {
+        cached_block b = cache[--cache_count];
+        cache_bytes -= b.capacity;
+        free(b.data);
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
+
+size_t recur_cache_bytes(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    size_t n = cache_bytes;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
+}
+
+void recur_cache_clear(void)
+{
+    size_t limit = cache_limit;
+    recur_cache_set_limit(0);
+    pthread_mutex_lock(&cache_lock);
+    cache_limit = limit;
+    pthread_mutex_unlock(&cache_lock);
+}
+
 recur_storage *recur_storage_new(int64_t count, recur_dtype dtype)
 {
     size_t elem = recur_dtype_size(dtype);
-    if (count < 0 || (uint64_t)count > (SIZE_MAX - 64) / elem) return NULL;
+    if (count < 0 || (uint64_t)count > (SIZE_MAX / 2) / elem) return NULL;
     size_t nbytes = (size_t)count * elem;
-    /* aligned_alloc wants a multiple of the alignment; at least one line so that
-     * empty tensors still own a valid pointer. */
-    size_t rounded = (nbytes + 63) & ~(size_t)63;
-    if (rounded == 0) rounded = 64;
+    size_t capacity = rounded_capacity(nbytes); /* a multiple of 64, as aligned_alloc wants */
     recur_storage *s = malloc(sizeof *s);
     if (!s) return NULL;
-    s->data = aligned_alloc(64, rounded);
+    s->data = capacity >= CACHE_MIN_BYTES ? cache_take(capacity) : NULL;
+    if (!s->data) s->data = aligned_alloc(64, capacity);
+    if (!s->data) {
+        recur_cache_clear(); /* memory may be sitting in the cache: give it back and retry */
+        s->data = aligned_alloc(64, capacity);
+    }
     if (!s->data) {
         free(s);
         return NULL;
     }
-    memset(s->data, 0, rounded);
+    memset(s->data, 0, nbytes);
     s->nbytes = nbytes;
+    s->capacity = capacity;
     s->refcount = 1;
     return s;
 }
@@ -50,7 +143,7 @@ void recur_storage_retain(recur_storage *s)
 void recur_storage_release(recur_storage *s)
 {
     if (s && __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
-        free(s->data);
+        if (!(s->capacity >= CACHE_MIN_BYTES && cache_put(s->data, s->capacity))) free(s->data);
         free(s);
     }
 }

@@ -16,6 +16,7 @@ typedef enum { RECUR_FLOAT32 = 0, RECUR_FLOAT64 = 1, RECUR_INT64 = 2 } recur_dty
 typedef struct recur_storage {
     void *data;
     size_t nbytes;
+    size_t capacity; /* bytes allocated (nbytes rounded up; see the block cache) */
     long refcount;
 } recur_storage;
 
@@ -36,6 +37,11 @@ const char *recur_dtype_name(recur_dtype dtype);
 recur_storage *recur_storage_new(int64_t count, recur_dtype dtype);
 void recur_storage_retain(recur_storage *s);
 void recur_storage_release(recur_storage *s);
+/* Freed blocks of 16 KiB and more are cached for reuse up to a limit (512 MiB by
+ * default), because fresh pages cost a page fault each. */
+void recur_cache_set_limit(size_t bytes);
+size_t recur_cache_bytes(void);
+void recur_cache_clear(void);
 
 /* Product of sizes, or -1 on overflow past what a size_t can address. */
 int64_t recur_numel_of(int ndim, const int64_t *size);

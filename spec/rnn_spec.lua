@@ -458,6 +458,39 @@ describe("rnn_layer", function()
     end)
   end)
 
+  describe("at sizes where the pointwise loops run on several threads", function()
+    -- B*G*H >= 16384 (RNN_OMP_MIN in csrc/rnn.c) for every cell
+    for _, base in ipairs(CELLS) do
+      it(label(base) .. ": sampled finite differences and truncation", function()
+        local H = math.ceil(17000 / (24 * GATES[base.cell]))
+        local p = problem(with(base, {T = 3, B = 24, D = 4, H = H, h0 = true, c0 = true,
+                                      ghn = true, gcn = true, seed = 5,
+                                      lengths = {3, 1, 2, 3, 3, 2, 1, 3, 3, 3, 2, 3,
+                                                 3, 3, 1, 3, 2, 3, 3, 3, 3, 2, 3, 1}}))
+        local g = analytic(p)
+        for _, name in ipairs({"x", "w_hh", "h0"}) do
+          local flat, gflat = p[name]:view(-1), g[name]:view(-1)
+          local scale = max_abs(g[name])
+          for s = 1, 5 do
+            local i = (s * 7919 * 104729) % flat:numel() + 1
+            local v = flat:get(i)
+            flat:set(i, v + 1e-6)
+            local lp = loss(p)
+            flat:set(i, v - 1e-6)
+            local lm = loss(p)
+            flat:set(i, v)
+            local err = math.abs((lp - lm) / 2e-6 - gflat:get(i)) / scale
+            assert(err < 1e-6, string.format("%s[%d]: relative error %.3g", name, i, err))
+          end
+        end
+        local got, want = analytic(p, 1), truncated_reference(p, 1)
+        for _, name in ipairs({"x", "w_ih", "w_hh", "b_hh", "h0", "c0"}) do
+          if want[name] then assert(rel_err(got[name], want[name]) < 1e-12, name) end
+        end
+      end)
+    end
+  end)
+
   describe("gradient accumulation", function()
     it("adds into the parameter gradients, so chunks can be summed", function()
       local p = problem({cell = "gru", h0 = true, ghn = true})

@@ -23,7 +23,8 @@ local function assert_near(expected, actual, tol)
   elseif expected ~= expected then
     assert.is_true(actual ~= actual, "expected NaN, got " .. tostring(actual))
   else
-    local ok = expected == actual or math.abs(expected - actual) <= tol * math.max(1, math.abs(expected))
+    local scale = math.max(1, math.abs(expected))
+    local ok = expected == actual or math.abs(expected - actual) <= tol * scale
     assert.is_true(ok, ("expected %.9g, got %.9g"):format(expected, actual))
   end
 end
@@ -180,14 +181,14 @@ describe("tensor ops", function()
 
     it("gives the same results on large contiguous and strided tensors (threaded loops)", function()
       recur.manual_seed(7)
-      local a = recur.randn(300, 257)
+      local a = recur.randn(301, 257) -- an odd count: the threads' ranges differ in length
       local b = recur.randn(257)
       local at, bt = a:totable(), b:totable()
       local c = a:add(b, 2)
       local d = a:t():contiguous():t():mul(b) -- a strided copy of a times b
       local e = a:t():tanh()                  -- unary on a transposed view
       local ct, dt, et = c:totable(), d:totable(), e:totable()
-      for i = 1, 300, 7 do
+      for i = 1, 301, 7 do
         for j = 1, 257 do
           assert_near(at[i][j] + 2 * bt[j], ct[i][j], 1e-6)
           assert_near(at[i][j] * bt[j], dt[i][j], 1e-6)
@@ -195,7 +196,22 @@ describe("tensor ops", function()
         end
       end
       -- every element, not only sampled rows: sums agree
-      assert_near(a:sum() + 300 * 2 * b:sum(), c:sum(), 1e-4)
+      assert_near(a:sum() + 301 * 2 * b:sum(), c:sum(), 1e-4)
+    end)
+
+    it("covers every element of tensors past the threading threshold of cheap ops", function()
+      local n = 1449 -- n*n = 2099601 is odd and above 2^21
+      local a = recur.arange(n * n, "float64"):view(n, n)
+      local c = a:t() + a -- strided + contiguous: rows, carries, and split ranges
+      assert.are.equal(n * n * (n * n - 1), c:sum()) -- 2 * (0 + 1 + ... + n*n-1), exact
+      assert.are.equal(2 * (n * n - 1), c:get(n, n))
+      assert.are.equal((n - 1) * n + (n - 1), c:get(n, 1))
+      assert.are.equal((2 * n - 1) + (n * n - n + 1), c:get(n, 2))
+      a:t():mul_(2)
+      assert.are.equal(n * n * (n * n - 1), a:sum())
+      local r = recur.arange(n * n, "float64"):neg()
+      assert.are.equal(-(n * n - 1), r:get(n * n))
+      assert.are.equal(-(n * n) * (n * n - 1) / 2, r:sum())
     end)
 
     it("computes int64 add, sub, mul exactly, with integer scalars", function()
@@ -337,12 +353,16 @@ describe("tensor ops", function()
 
     it("rejects bad bounds and transcendental ops on int64", function()
       local x = recur.tensor({ 1, 2 })
-      assert_err("clamp: lower bound 3 is above the upper bound 1", function() return x:clamp(3, 1) end)
+      assert_err("clamp: lower bound 3 is above the upper bound 1", function()
+        return x:clamp(3, 1)
+      end)
       assert_err("clamp_: expected a lower and/or an upper bound", function() return x:clamp_() end)
       local i = recur.tensor({ 1, 2 }, "int64")
       assert_err("tanh: int64 tensors are not supported", function() return i:tanh() end)
       assert_err("exp_: int64 tensors are not supported", function() return i:exp_() end)
-      assert_err("clamp: int64 tensor with the non-integer number 0.5", function() return i:clamp(0.5) end)
+      assert_err("clamp: int64 tensor with the non-integer number 0.5", function()
+        return i:clamp(0.5)
+      end)
       assert_err("recur.Tensor expected", function() return recur.zeros(1).tanh("x") end)
     end)
   end)
@@ -594,9 +614,8 @@ describe("tensor ops", function()
       assert_err("matmul: expected 2-D @ 2-D or 3-D @ 3-D (batched), got (4) @ (4x2)", function()
         return recur.matmul(recur.zeros(4), recur.zeros(4, 2))
       end)
-      assert_err("matmul: expected 2-D @ 2-D or 3-D @ 3-D (batched), got (2x4) @ (3x4x2)", function()
-        return recur.zeros(2, 4):matmul(recur.zeros(3, 4, 2))
-      end)
+      assert_err("matmul: expected 2-D @ 2-D or 3-D @ 3-D (batched), got (2x4) @ (3x4x2)",
+        function() return recur.zeros(2, 4):matmul(recur.zeros(3, 4, 2)) end)
       assert_err("matmul: trans_a must be a boolean", function()
         return recur.matmul(recur.zeros(2, 2), recur.zeros(2, 2), 1)
       end)
@@ -689,7 +708,9 @@ describe("tensor ops", function()
         local s = x:softmax()
         local z = math.exp(1) + math.exp(2) + math.exp(3)
         local tol = dt == "float32" and 1e-6 or 1e-14
-        assert_tensor({ { math.exp(1) / z, math.exp(2) / z, math.exp(3) / z }, { 1 / 3, 1 / 3, 1 / 3 } }, s, dt, tol)
+        local want = { { math.exp(1) / z, math.exp(2) / z, math.exp(3) / z },
+          { 1 / 3, 1 / 3, 1 / 3 } }
+        assert_tensor(want, s, dt, tol)
         assert_tensor({ 1, 1 }, s:sum(2), dt, tol)
         local ls = x:log_softmax()
         assert_tensor({ { 1 - math.log(z), 2 - math.log(z), 3 - math.log(z) },

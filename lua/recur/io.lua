@@ -84,12 +84,17 @@ local function encode_value(v, path, depth, out)
     out[#out + 1] = quote(v)
   elseif tv == "number" then
     local s = number_json(v)
-    if not s then error(string.format("io.encode_meta: %s is %s (JSON has no NaN or infinity)", path, tostring(v)), 0) end
+    if not s then
+      error(string.format("io.encode_meta: %s is %s (JSON has no NaN or infinity)", path,
+        tostring(v)), 0)
+    end
     out[#out + 1] = s
   elseif tv == "boolean" then
     out[#out + 1] = tostring(v)
   elseif tv == "table" then
-    if depth >= 32 then error("io.encode_meta: tables nested deeper than 32 levels at " .. path, 0) end
+    if depth >= 32 then
+      error("io.encode_meta: tables nested deeper than 32 levels at " .. path, 0)
+    end
     local n, count, strings = #v, 0, true
     for k in pairs(v) do
       count = count + 1
@@ -225,7 +230,9 @@ function M.save(path, tensors, metadata)
   local header, sizes = build_header(names, tensors, metadata)
   local tmp = string.format("%s.tmp-%08x", path, math.random(0, 0x7fffffff))
   local f, err = io.open(tmp, "wb")
-  if not f then error(string.format("io.save: '%s': cannot create the temporary file: %s", path, err), 2) end
+  if not f then
+    error(string.format("io.save: '%s': cannot create the temporary file: %s", path, err), 2)
+  end
   local ok, msg = pcall(function()
     local function put(s)
       local res, werr = f:write(s)
@@ -298,13 +305,16 @@ local function parse_entry(fail, name, e, data_len)
     fail("tensor '%s': unknown dtype '%s' (recur reads F32, F64 and I64)", name, code)
   end
   local shape = int_array(fail, e.shape, "tensor '" .. name .. "': shape")
-  if #shape > MAX_DIMS then fail("tensor '%s': %d dimensions, at most %d", name, #shape, MAX_DIMS) end
+  if #shape > MAX_DIMS then
+    fail("tensor '%s': %d dimensions, at most %d", name, #shape, MAX_DIMS)
+  end
   local offs = int_array(fail, e.data_offsets, "tensor '" .. name .. "': data_offsets")
   if #offs ~= 2 then fail("tensor '%s': data_offsets must be [begin, end]", name) end
   local b, en = offs[1], offs[2]
   if b > en then fail("tensor '%s': data_offsets [%d, %d] end before they begin", name, b, en) end
   if en > data_len then
-    fail("tensor '%s': data_offsets [%d, %d] reach past the %d bytes of data", name, b, en, data_len)
+    fail("tensor '%s': data_offsets [%d, %d] reach past the %d bytes of data", name, b, en,
+      data_len)
   end
   -- The byte count grows dimension by dimension and stops as soon as it passes the
   -- entry's byte range (s > cap // nbytes), so a hostile shape cannot overflow.
@@ -333,7 +343,9 @@ local function parse_metadata(fail, m)
   local out = {}
   for k, v in pairs(m) do
     if type(k) ~= "string" then fail("__metadata__ keys must be strings") end
-    if type(v) ~= "string" then fail("__metadata__ value '%s' must be a string, got %s", k, type(v)) end
+    if type(v) ~= "string" then
+      fail("__metadata__ value '%s' must be a string, got %s", k, type(v))
+    end
     out[k] = v
   end
   return out
@@ -388,7 +400,9 @@ function M.load(path)
     if e.b > pos then fail("%d bytes before tensor '%s' belong to no tensor", e.b - pos, e.name) end
     pos, prev = e.e, e
   end
-  if pos ~= data_len then fail("%d bytes at the end of the data belong to no tensor", data_len - pos) end
+  if pos ~= data_len then
+    fail("%d bytes at the end of the data belong to no tensor", data_len - pos)
+  end
 
   local tensors = {}
   for _, e in ipairs(entries) do
@@ -397,7 +411,9 @@ function M.load(path)
     if nbytes > 0 then
       f:seek("set", data_start + e.b)
       bytes = f:read(nbytes) or ""
-      if #bytes ~= nbytes then fail("tensor '%s': the file ended early (changed while reading?)", e.name) end
+      if #bytes ~= nbytes then
+        fail("tensor '%s': the file ended early (changed while reading?)", e.name)
+      end
     end
     tensors[e.name] = recur.from_bytes(bytes, e.dtype, e.shape)
   end

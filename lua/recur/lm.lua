@@ -13,7 +13,6 @@
 -- `last.safetensors` is written at every evaluation for resuming; `best.safetensors`
 -- when the validation loss improves.
 local core = require "recur.core"
-local cjson = require "cjson"
 local data = require "recur.data"
 local decode = require "recur.decode"
 local optim = require "recur.optim"
@@ -79,15 +78,15 @@ function lm.save(path, model, tokenizer, extra)
   local config = {}
   for _, k in ipairs(CONFIG_KEYS) do config[k] = model.config[k] end
   rio.save(path, tensors, {
-    recur = cjson.encode({format = FORMAT, version = core.version}),
-    config = cjson.encode(config),
-    tokenizer = cjson.encode(tokenizer:to_table()),
-    train = cjson.encode(extra.train or {}),
+    recur = rio.encode_meta({format = FORMAT, version = core.version}),
+    config = rio.encode_meta(config),
+    tokenizer = rio.encode_meta(tokenizer:to_table()),
+    train = rio.encode_meta(extra.train or {}),
   })
 end
 
 local function decode_json(path, meta, key)
-  local ok, value = pcall(cjson.decode, meta[key] or "")
+  local ok, value = pcall(rio.decode_meta, meta[key] or "")
   if not ok or type(value) ~= "table" then
     error(string.format("lm: '%s' is not a recur language-model checkpoint (metadata '%s' missing or damaged)", path, key), 0)
   end

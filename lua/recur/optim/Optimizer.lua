@@ -97,9 +97,14 @@ function Optimizer.collect(name, source)
   local seen = {}
   for i = 1, #params do
     local p, g = params[i], grads[i]
-    if not is_tensor(p) then error(string.format("%s: parameter %d is not a tensor", name, i), 0) end
-    if not is_tensor(g) then error(string.format("%s: gradient %d is not a tensor", name, i), 0) end
-    for what, t in pairs({parameter = p, gradient = g}) do
+    if not is_tensor(p) then
+      error(string.format("%s: parameter %d is not a tensor", name, i), 0)
+    end
+    if not is_tensor(g) then
+      error(string.format("%s: gradient %d is not a tensor", name, i), 0)
+    end
+    for _, pair in ipairs({{"parameter", p}, {"gradient", g}}) do
+      local what, t = pair[1], pair[2]
       if t:dtype() ~= "float32" then
         error(string.format("%s: %s %d is %s, optimizers update float32 tensors", name, what, i,
           t:dtype()), 0)
@@ -114,7 +119,8 @@ function Optimizer.collect(name, source)
     end
     -- A tensor listed twice would be updated twice per step.
     if seen[p] then
-      error(string.format("%s: parameter %d is the same tensor as parameter %d", name, i, seen[p]), 0)
+      error(string.format("%s: parameter %d is the same tensor as parameter %d", name, i,
+        seen[p]), 0)
     end
     seen[p] = i
   end
@@ -122,8 +128,8 @@ function Optimizer.collect(name, source)
 end
 
 -- Options with defaults: unknown keys and wrong types are errors (an option that is
--- silently ignored would hide a typo). A default of `false` means boolean; `nil`
--- defaults are listed in `required` and must be given.
+-- silently ignored would hide a typo). Each option has the type of its default;
+-- options without a default are listed in `required` (name -> type) and must be given.
 function Optimizer.options(name, opts, defaults, required)
   opts = opts or {}
   if type(opts) ~= "table" then
@@ -180,7 +186,8 @@ end
 function Optimizer:_check_lr()
   local lr = self.lr
   if type(lr) ~= "number" or lr ~= lr or lr < 0 then
-    error(string.format("%s: lr must be a non-negative number, got %s", self.__name, tostring(lr)), 0)
+    error(string.format("%s: lr must be a non-negative number, got %s", self.__name,
+      tostring(lr)), 3)
   end
 end
 
@@ -232,7 +239,12 @@ function Optimizer:load_state_dict(tensors, meta, prefix)
     for i, t in ipairs(self.state[b]) do
       local key = prefix .. b .. "." .. i
       local src = tensors[key]
-      if not is_tensor(src) then error(string.format("%s: missing state tensor '%s'", name, key), 2) end
+      if not is_tensor(src) then
+        error(string.format("%s: missing state tensor '%s'", name, key), 2)
+      end
+      if src:dtype() == "int64" then
+        error(string.format("%s: state tensor '%s' is int64, expected a float tensor", name, key), 2)
+      end
       if not same_shape(src, t) then
         error(string.format("%s: state tensor '%s' is %s, expected %s", name, key, shape_str(src),
           shape_str(t)), 2)

@@ -71,7 +71,8 @@ end
 function clip.clip_grad_value(grads, clip_value)
   grads = grad_list("clip_grad_value", grads)
   if type(clip_value) ~= "number" or not (clip_value >= 0) then
-    error("clip_grad_value: clip_value must be a non-negative number, got " .. tostring(clip_value), 2)
+    error("clip_grad_value: clip_value must be a non-negative number, got "
+      .. tostring(clip_value), 2)
   end
   for _, g in ipairs(grads) do g:clamp_(-clip_value, clip_value) end
 end

@@ -35,7 +35,8 @@ end
 local function state_number(name, t, key)
   local v = t[key]
   if type(v) ~= "number" or v ~= v then
-    error(string.format("%s:load_state_dict: %s must be a number, got %s", name, key, tostring(v)), 0)
+    error(string.format("%s:load_state_dict: %s must be a number, got %s", name, key,
+      tostring(v)), 0)
   end
   return v
 end
@@ -142,7 +143,8 @@ function CosineAnnealingLR:__init(opt, opts)
 end
 
 function CosineAnnealingLR:rate(epoch)
-  return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+  local cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+  return self.eta_min + (self.base_lr - self.eta_min) * cosine
 end
 
 local ReduceLROnPlateau = {}
@@ -159,7 +161,8 @@ setmetatable(ReduceLROnPlateau, {
 local PLATEAU_NUMBERS = {"factor", "patience", "threshold", "cooldown", "min_lr", "eps"}
 
 local function check_modes(name, mode, threshold_mode)
-  check(name, mode == "min" or mode == "max", "mode must be 'min' or 'max', got '%s'", tostring(mode))
+  check(name, mode == "min" or mode == "max", "mode must be 'min' or 'max', got '%s'",
+    tostring(mode))
   check(name, threshold_mode == "rel" or threshold_mode == "abs",
     "threshold_mode must be 'rel' or 'abs', got '%s'", tostring(threshold_mode))
 end
