@@ -54,7 +54,9 @@ function Trainer:state()
     for k, v in pairs(self.hidden) do tensors["hidden." .. k] = v end
   end
   return tensors, {
-    iter = self.iter, epoch = self.epoch, tokens = self.tokens, best_val = self.best_val ~= math.huge and self.best_val or nil,
+    iter = self.iter, epoch = self.epoch, tokens = self.tokens, smoothed_loss = self.smoothed,
+    seconds = self:elapsed(),
+    best_val = self.best_val ~= math.huge and self.best_val or nil,
     lr = self.optimizer.lr, batcher = self.batcher:state(),
     rng = (core.get_rng_state():gsub(".", function(c) return string.format("%02x", c:byte()) end)),
   }
@@ -63,6 +65,8 @@ end
 function Trainer:set_state(tensors, s)
   self.iter, self.epoch, self.tokens = s.iter, s.epoch, s.tokens or 0
   self.best_val = s.best_val or math.huge
+  self.smoothed = s.smoothed_loss
+  self.seconds_before = s.seconds or 0
   self.optimizer.lr = s.lr
   self.batcher:set_state(s.batcher)
   core.set_rng_state((s.rng:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
@@ -75,6 +79,11 @@ function Trainer:set_state(tensors, s)
     end
   end
   self.hidden = hidden
+end
+
+-- Training time so far, including the runs this one resumes.
+function Trainer:elapsed()
+  return (self.seconds_before or 0) + (self.start_time and core.now() - self.start_time or 0)
 end
 
 function Trainer:_log_record(record)
@@ -91,7 +100,7 @@ end
 
 -- Evaluates, logs and calls on_eval. Returns the record.
 function Trainer:evaluate(train_loss)
-  local record = {iter = self.iter, epoch = self.epoch, seconds = core.now() - self.start_time,
+  local record = {iter = self.iter, epoch = self.epoch, seconds = self:elapsed(),
                   train_loss = train_loss, lr = self.optimizer.lr}
   if self.val_batcher then
     local val = self.model:evaluate_batches(self.val_batcher)
@@ -125,7 +134,7 @@ end
 
 function Trainer:run()
   self.start_time = core.now()
-  local smoothed, last_loss = nil, nil
+  local last_loss = nil
   local stop_reason = "epochs"
   while true do
     if self.max_iters and self.iter >= self.max_iters then stop_reason = "iterations"; break end
@@ -148,15 +157,15 @@ function Trainer:run()
     self.iter = self.iter + 1
     self.tokens = self.tokens + y:numel()
     last_loss = loss
-    smoothed = smoothed and (0.95 * smoothed + 0.05 * loss) or loss
-    if self.progress then self.progress:update(self.iter, {loss = smoothed, tokens = y:numel()}) end
-    if self.iter % self.eval_every == 0 then self:evaluate(smoothed) end
+    self.smoothed = self.smoothed and (0.95 * self.smoothed + 0.05 * loss) or loss
+    if self.progress then self.progress:update(self.iter, {loss = self.smoothed, tokens = y:numel()}) end
+    if self.iter % self.eval_every == 0 then self:evaluate(self.smoothed) end
   end
   local final
-  if self.iter > 0 and self.iter % self.eval_every ~= 0 then final = self:evaluate(smoothed) end
+  if self.iter > 0 and self.iter % self.eval_every ~= 0 then final = self:evaluate(self.smoothed) end
   if self.progress then self.progress:finish() end
   return {iterations = self.iter, epochs = self.epoch, seconds = core.now() - self.start_time,
-          train_loss = smoothed, last_loss = last_loss, best_val = self.best_val, stop = stop_reason,
+          train_loss = self.smoothed, last_loss = last_loss, best_val = self.best_val, stop = stop_reason,
           final = final, tokens = self.tokens}
 end
 
