@@ -35,6 +35,9 @@ DEB_MEMCHECK = valgrind
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
 export LUA_CPATH := $(CURDIR)/build/?.so;$(LUA_CPATH);;
 
+# `make memcheck MEMCHECK_SPECS=spec/tensor_spec.lua` checks one file.
+MEMCHECK_SPECS ?= spec
+
 .PHONY: all deps test demo memcheck bench bench-peer install clean fixtures
 
 all: $(CORE)
@@ -64,7 +67,7 @@ memcheck: deps
 	@$(MAKE) --no-print-directory all
 	RECUR_MEMCHECK=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --error-exitcode=1 \
 	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-	  $(LUA) /usr/bin/busted spec
+	  --suppressions=.ci/valgrind.supp $(LUA) /usr/bin/busted $(MEMCHECK_SPECS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all

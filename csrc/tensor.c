@@ -110,6 +110,12 @@ void recur_cache_clear(void)
     pthread_mutex_unlock(&cache_lock);
 }
 
+/* Lua unloads the module when its state closes; the cached blocks go with it. */
+__attribute__((destructor)) static void cache_release_at_unload(void)
+{
+    recur_cache_set_limit(0);
+}
+
 recur_storage *recur_storage_new(int64_t count, recur_dtype dtype)
 {
     size_t elem = recur_dtype_size(dtype);
