@@ -20,7 +20,9 @@ ARCHFLAGS ?= $(if $(filter x86_64%,$(MULTIARCH)),-march=x86-64-v2,)
 CFLAGS  ?= -O3 $(ARCHFLAGS) -ffp-contract=off -fno-math-errno
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 -fPIC -fopenmp -Wall -Wextra -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR)
 LDFLAGS ?=
-ALL_LDFLAGS = $(LDFLAGS) -shared -fopenmp -Wl,-rpath,$(OPENBLAS_LIBDIR)
+# -z nodelete: Lua unloads C modules when a state closes, and unloading libgomp
+# under live OpenMP worker threads crashes the process at exit.
+ALL_LDFLAGS = $(LDFLAGS) -shared -fopenmp -Wl,-z,nodelete -Wl,-rpath,$(OPENBLAS_LIBDIR)
 LIBS    = $(OPENBLAS_LIB) -lm
 
 SRCS := $(wildcard csrc/*.c)

@@ -243,6 +243,15 @@ describe("tensor core", function()
     end)
   end)
 
+  describe("process exit", function()
+    it("exits cleanly after OpenMP and OpenBLAS threads have run", function()
+      -- closing the state unloads the module; it must not take libgomp with it
+      local cmd = [[lua5.4 -e 'local r = require "recur"; r.matmul(r.randn(600, 600), r.randn(600, 600)); r.randn(300000):tanh()']]
+      local ok, how, code = os.execute(cmd .. " 2>/dev/null")
+      assert.are.same({true, "exit", 0}, {ok, how, code})
+    end)
+  end)
+
   describe("threads", function()
     it("sets OpenMP and OpenBLAS together", function()
       local before = recur.get_num_threads()
