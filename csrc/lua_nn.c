@@ -217,58 +217,62 @@ static void check_pair(lua_State *L, const char *op, recur_tensor **x, recur_ten
     *t = contiguous_arg(L, 2);
 }
 
-/* nn_bce_with_logits(x, t) -> sum of losses */
+/* The elementwise losses share their bindings: forward (x, t) -> the sum of the
+ * per-element losses; backward (x, t, scale) -> grad = scale * d(sum)/dx, a new
+ * tensor. The kernels come in by dtype. */
+typedef double (*loss_sum_f32)(const float *x, const float *t, int64_t n);
+typedef double (*loss_sum_f64)(const double *x, const double *t, int64_t n);
+typedef void (*loss_grad_f32)(float *grad, const float *x, const float *t, double scale, int64_t n);
+typedef void (*loss_grad_f64)(double *grad, const double *x, const double *t, double scale,
+                              int64_t n);
+
+static int elementwise_loss(lua_State *L, const char *op, loss_sum_f32 f32, loss_sum_f64 f64)
+{
+    recur_tensor *x, *t;
+    check_pair(L, op, &x, &t);
+    int64_t n = recur_numel(x);
+    lua_pushnumber(L, x->dtype == RECUR_FLOAT32 ? f32(recur_f32(x), recur_f32(t), n)
+                                                : f64(recur_f64(x), recur_f64(t), n));
+    return 1;
+}
+
+static int elementwise_loss_backward(lua_State *L, const char *op, loss_grad_f32 f32,
+                                     loss_grad_f64 f64)
+{
+    recur_tensor *x, *t;
+    check_pair(L, op, &x, &t);
+    double scale = luaL_checknumber(L, 3);
+    recur_tensor *g = lrecur_push_like(L, op, x);
+    int64_t n = recur_numel(x);
+    if (x->dtype == RECUR_FLOAT32)
+        f32(recur_f32(g), recur_f32(x), recur_f32(t), scale, n);
+    else
+        f64(recur_f64(g), recur_f64(x), recur_f64(t), scale, n);
+    return 1;
+}
+
+/* nn_bce_with_logits(x, t), nn_bce_with_logits_backward(x, t, scale) */
 static int nn_bce_with_logits(lua_State *L)
 {
-    recur_tensor *x, *t;
-    check_pair(L, "bce_with_logits", &x, &t);
-    int64_t n = recur_numel(x);
-    lua_pushnumber(L, x->dtype == RECUR_FLOAT32 ? bce_with_logits_forward_f32(recur_f32(x), recur_f32(t), n)
-                                                : bce_with_logits_forward_f64(recur_f64(x), recur_f64(t), n));
-    return 1;
+    return elementwise_loss(L, "bce_with_logits", bce_with_logits_forward_f32,
+                            bce_with_logits_forward_f64);
 }
 
-/* nn_bce_with_logits_backward(x, t, scale) -> grad */
 static int nn_bce_with_logits_backward(lua_State *L)
 {
-    const char *op = "bce_with_logits backward";
-    recur_tensor *x, *t;
-    check_pair(L, op, &x, &t);
-    double scale = luaL_checknumber(L, 3);
-    recur_tensor *g = lrecur_push_like(L, op, x);
-    int64_t n = recur_numel(x);
-    if (x->dtype == RECUR_FLOAT32)
-        bce_with_logits_backward_f32(recur_f32(g), recur_f32(x), recur_f32(t), scale, n);
-    else
-        bce_with_logits_backward_f64(recur_f64(g), recur_f64(x), recur_f64(t), scale, n);
-    return 1;
+    return elementwise_loss_backward(L, "bce_with_logits backward", bce_with_logits_backward_f32,
+                                     bce_with_logits_backward_f64);
 }
 
-/* nn_mse(x, t) -> sum of squared differences */
+/* nn_mse(x, t) (the sum of squared differences), nn_mse_backward(x, t, scale) */
 static int nn_mse(lua_State *L)
 {
-    recur_tensor *x, *t;
-    check_pair(L, "mse", &x, &t);
-    int64_t n = recur_numel(x);
-    lua_pushnumber(L, x->dtype == RECUR_FLOAT32 ? mse_forward_f32(recur_f32(x), recur_f32(t), n)
-                                                : mse_forward_f64(recur_f64(x), recur_f64(t), n));
-    return 1;
+    return elementwise_loss(L, "mse", mse_forward_f32, mse_forward_f64);
 }
 
-/* nn_mse_backward(x, t, scale) -> grad */
 static int nn_mse_backward(lua_State *L)
 {
-    const char *op = "mse backward";
-    recur_tensor *x, *t;
-    check_pair(L, op, &x, &t);
-    double scale = luaL_checknumber(L, 3);
-    recur_tensor *g = lrecur_push_like(L, op, x);
-    int64_t n = recur_numel(x);
-    if (x->dtype == RECUR_FLOAT32)
-        mse_backward_f32(recur_f32(g), recur_f32(x), recur_f32(t), scale, n);
-    else
-        mse_backward_f64(recur_f64(g), recur_f64(x), recur_f64(t), scale, n);
-    return 1;
+    return elementwise_loss_backward(L, "mse backward", mse_backward_f32, mse_backward_f64);
 }
 
 /* nn_orthogonalize_rows_(a): a float64 (m,n), m <= n, contiguous; rows made

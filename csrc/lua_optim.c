@@ -21,7 +21,6 @@
 static float *check_f32(lua_State *L, const char *op, int arg, const char *what, int64_t n)
 {
     recur_tensor *t = lrecur_check_tensor(L, arg);
-    if (!t->storage) luaL_error(L, "%s: %s is a closed tensor", op, what);
     lrecur_check_dtype(L, op, what, t, RECUR_FLOAT32);
     lrecur_check_contiguous(L, op, what, t);
     if (n >= 0 && recur_numel(t) != n)
@@ -35,18 +34,22 @@ static float *opt_f32(lua_State *L, const char *op, int arg, const char *what, i
     return lua_isnoneornil(L, arg) ? NULL : check_f32(L, op, arg, what, n);
 }
 
-static int64_t param_numel(lua_State *L, const char *op)
+/* The parameter (arg 1) and its gradient (arg 2) of every update; returns their
+ * element count, which the state buffers must match. */
+static int64_t check_param_grad(lua_State *L, const char *op, float **p, const float **g)
 {
-    check_f32(L, op, 1, "parameter", -1);
-    return recur_numel(lrecur_check_tensor(L, 1));
+    *p = check_f32(L, op, 1, "parameter", -1);
+    int64_t n = recur_numel(lrecur_check_tensor(L, 1));
+    *g = check_f32(L, op, 2, "gradient", n);
+    return n;
 }
 
 static int l_optim_sgd(lua_State *L)
 {
     const char *op = "optim_sgd";
-    int64_t n = param_numel(L, op);
-    float *p = check_f32(L, op, 1, "parameter", n);
-    const float *g = check_f32(L, op, 2, "gradient", n);
+    float *p;
+    const float *g;
+    int64_t n = check_param_grad(L, op, &p, &g);
     float *buf = opt_f32(L, op, 3, "momentum buffer", n);
     double lr = luaL_checknumber(L, 4), momentum = luaL_checknumber(L, 5);
     double dampening = luaL_checknumber(L, 6), weight_decay = luaL_checknumber(L, 7);
@@ -58,9 +61,9 @@ static int l_optim_sgd(lua_State *L)
 static int l_optim_adam(lua_State *L)
 {
     const char *op = "optim_adam";
-    int64_t n = param_numel(L, op);
-    float *p = check_f32(L, op, 1, "parameter", n);
-    const float *g = check_f32(L, op, 2, "gradient", n);
+    float *p;
+    const float *g;
+    int64_t n = check_param_grad(L, op, &p, &g);
     float *m = check_f32(L, op, 3, "exp_avg", n);
     float *v = check_f32(L, op, 4, "exp_avg_sq", n);
     float *vmax = opt_f32(L, op, 5, "max_exp_avg_sq", n);
@@ -78,9 +81,9 @@ static int l_optim_adam(lua_State *L)
 static int l_optim_rmsprop(lua_State *L)
 {
     const char *op = "optim_rmsprop";
-    int64_t n = param_numel(L, op);
-    float *p = check_f32(L, op, 1, "parameter", n);
-    const float *g = check_f32(L, op, 2, "gradient", n);
+    float *p;
+    const float *g;
+    int64_t n = check_param_grad(L, op, &p, &g);
     float *sq = check_f32(L, op, 3, "square_avg", n);
     float *gavg = opt_f32(L, op, 4, "grad_avg", n);
     float *buf = opt_f32(L, op, 5, "momentum buffer", n);
@@ -94,9 +97,9 @@ static int l_optim_rmsprop(lua_State *L)
 static int l_optim_adagrad(lua_State *L)
 {
     const char *op = "optim_adagrad";
-    int64_t n = param_numel(L, op);
-    float *p = check_f32(L, op, 1, "parameter", n);
-    const float *g = check_f32(L, op, 2, "gradient", n);
+    float *p;
+    const float *g;
+    int64_t n = check_param_grad(L, op, &p, &g);
     float *sum = check_f32(L, op, 3, "sum", n);
     double clr = luaL_checknumber(L, 4), eps = luaL_checknumber(L, 5);
     double weight_decay = luaL_checknumber(L, 6);
@@ -104,34 +107,29 @@ static int l_optim_adagrad(lua_State *L)
     return 0;
 }
 
-/* Reductions for gradient clipping: any float tensor, contiguous or not (a strided
- * gradient is copied first, which lrecur_contiguous leaves on the stack). */
-static recur_tensor *check_float_tensor(lua_State *L, const char *op)
+/* Reductions for gradient clipping, (t) -> number: any float tensor, contiguous or not
+ * (a strided gradient is copied first, which lrecur_contiguous leaves on the stack). */
+static int float_reduction(lua_State *L, const char *op, double (*f32)(const float *, int64_t),
+                           double (*f64)(const double *, int64_t))
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
-    if (!t->storage) luaL_error(L, "%s: the tensor is closed", op);
     if (t->dtype != RECUR_FLOAT32 && t->dtype != RECUR_FLOAT64)
         luaL_error(L, "%s: expected a float32 or float64 tensor, got %s", op,
                    recur_dtype_name(t->dtype));
-    return lrecur_contiguous(L, t);
+    t = lrecur_contiguous(L, t);
+    int64_t n = recur_numel(t);
+    lua_pushnumber(L, t->dtype == RECUR_FLOAT32 ? f32(recur_f32(t), n) : f64(recur_f64(t), n));
+    return 1;
 }
 
 static int l_optim_sum_squares(lua_State *L)
 {
-    recur_tensor *t = check_float_tensor(L, "optim_sum_squares");
-    int64_t n = recur_numel(t);
-    lua_pushnumber(L, t->dtype == RECUR_FLOAT32 ? sum_squares_f32(recur_f32(t), n)
-                                                : sum_squares_f64(recur_f64(t), n));
-    return 1;
+    return float_reduction(L, "optim_sum_squares", sum_squares_f32, sum_squares_f64);
 }
 
 static int l_optim_max_abs(lua_State *L)
 {
-    recur_tensor *t = check_float_tensor(L, "optim_max_abs");
-    int64_t n = recur_numel(t);
-    lua_pushnumber(L, t->dtype == RECUR_FLOAT32 ? max_abs_f32(recur_f32(t), n)
-                                                : max_abs_f64(recur_f64(t), n));
-    return 1;
+    return float_reduction(L, "optim_max_abs", max_abs_f32, max_abs_f64);
 }
 
 /* Lua's file handles cannot reach fsync, yet an atomic save must get the new file's

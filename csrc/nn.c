@@ -8,9 +8,26 @@
 #include "nn.h"
 
 /* Sums of per-element terms are formed over a fixed number of chunks and added in
- * chunk order, so a loss is bitwise the same whatever the thread count. */
+ * chunk order, so a loss is bitwise the same whatever the thread count:
+ * NN_CHUNKED_SUM sets s to the sum over i in [0,n) of TERM, a double expression in i. */
 #define NN_SUM_CHUNKS 64
 #define NN_OMP_MIN 32768
+
+#define NN_CHUNKED_SUM(s, i, n, TERM)                                                  \
+    do {                                                                               \
+        const int64_t n_ = (n);                                                        \
+        const int64_t chunk_ = (n_ + NN_SUM_CHUNKS - 1) / NN_SUM_CHUNKS;               \
+        double part_[NN_SUM_CHUNKS];                                                   \
+        _Pragma("omp parallel for if (n_ > NN_OMP_MIN)")                               \
+        for (int c_ = 0; c_ < NN_SUM_CHUNKS; c_++) {                                   \
+            double acc_ = 0.0;                                                         \
+            int64_t end_ = (c_ + 1) * chunk_ < n_ ? (c_ + 1) * chunk_ : n_;            \
+            for (int64_t i = c_ * chunk_; i < end_; i++) acc_ += (TERM);               \
+            part_[c_] = acc_;                                                          \
+        }                                                                              \
+        (s) = 0.0;                                                                     \
+        for (int c_ = 0; c_ < NN_SUM_CHUNKS; c_++) (s) += part_[c_];                   \
+    } while (0)
 
 int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore, int64_t ignore)
 {
@@ -28,7 +45,7 @@ int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore
                                  int64_t E)                                                       \
     {                                                                                             \
         /* out is (N,E), ids (N) in 1..V, weight (V,E) */                                         \
-        _Pragma("omp parallel for if (N * E > NN_OMP_MIN)")                                        \
+        _Pragma("omp parallel for if (N * E > NN_OMP_MIN)")                                       \
         for (int64_t n = 0; n < N; n++)                                                           \
             memcpy(out + n * E, weight + (ids[n] - 1) * E, (size_t)E * sizeof(T));                \
     }                                                                                             \
@@ -36,7 +53,7 @@ int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore
     void embedding_backward_##SFX(T *gweight, const int64_t *ids, const T *gout, int64_t N,       \
                                   int64_t E)                                                      \
     {                                                                                             \
-        /* gweight is (V,E), gout (N,E). Serial over n: repeated ids hit the same row, and  \
+        /* gweight is (V,E), gout (N,E). Serial over n: repeated ids hit the same row, and        \
          * a fixed order keeps the sum reproducible. */                                           \
         for (int64_t n = 0; n < N; n++) {                                                         \
             T *gw_row = gweight + (ids[n] - 1) * E;                                               \
@@ -103,23 +120,17 @@ int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
+    /* max(x,0) - x t + log(1 + exp(-|x|)), the loss of one element */                            \
+    static inline double bce_with_logits_term_##SFX(T x, T t)                                     \
+    {                                                                                             \
+        T pos = x > 0 ? x : (T)0;                                                                 \
+        return (double)(pos - x * t + LOG1P(EXP(-(x > 0 ? x : -x))));                             \
+    }                                                                                             \
+                                                                                                  \
     double bce_with_logits_forward_##SFX(const T *x, const T *t, int64_t n)                       \
     {                                                                                             \
-        double part[NN_SUM_CHUNKS];                                                               \
-        int64_t chunk = (n + NN_SUM_CHUNKS - 1) / NN_SUM_CHUNKS;                                  \
-        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
-        for (int c = 0; c < NN_SUM_CHUNKS; c++) {                                                 \
-            double s = 0.0;                                                                       \
-            int64_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;                              \
-            for (int64_t i = c * chunk; i < end; i++) {                                           \
-                T xi = x[i];                                                                      \
-                T pos = xi > 0 ? xi : (T)0;                                                       \
-                s += (double)(pos - xi * t[i] + LOG1P(EXP(-(xi > 0 ? xi : -xi))));                \
-            }                                                                                     \
-            part[c] = s;                                                                          \
-        }                                                                                         \
-        double s = 0.0;                                                                           \
-        for (int c = 0; c < NN_SUM_CHUNKS; c++) s += part[c];                                     \
+        double s;                                                                                 \
+        NN_CHUNKED_SUM(s, i, n, bce_with_logits_term_##SFX(x[i], t[i]));                          \
         return s;                                                                                 \
     }                                                                                             \
                                                                                                   \
@@ -135,22 +146,16 @@ int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
+    static inline double squared_diff_##SFX(T x, T t)                                             \
+    {                                                                                             \
+        double d = (double)x - (double)t;                                                         \
+        return d * d;                                                                             \
+    }                                                                                             \
+                                                                                                  \
     double mse_forward_##SFX(const T *x, const T *t, int64_t n)                                   \
     {                                                                                             \
-        double part[NN_SUM_CHUNKS];                                                               \
-        int64_t chunk = (n + NN_SUM_CHUNKS - 1) / NN_SUM_CHUNKS;                                  \
-        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
-        for (int c = 0; c < NN_SUM_CHUNKS; c++) {                                                 \
-            double s = 0.0;                                                                       \
-            int64_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;                              \
-            for (int64_t i = c * chunk; i < end; i++) {                                           \
-                double d = (double)x[i] - (double)t[i];                                           \
-                s += d * d;                                                                       \
-            }                                                                                     \
-            part[c] = s;                                                                          \
-        }                                                                                         \
-        double s = 0.0;                                                                           \
-        for (int c = 0; c < NN_SUM_CHUNKS; c++) s += part[c];                                     \
+        double s;                                                                                 \
+        NN_CHUNKED_SUM(s, i, n, squared_diff_##SFX(x[i], t[i]));                                  \
         return s;                                                                                 \
     }                                                                                             \
                                                                                                   \

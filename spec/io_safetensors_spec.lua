@@ -3,18 +3,10 @@
 -- (spec/fixtures/io/torch.safetensors from spec/fixtures/generate_io.py).
 local recur = require "recur"
 local cjson = require "cjson"
+local helpers = require "spec.support.helpers"
 local rio = recur.io
 
-local function read_all(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function flat(t)
-  return t:reshape(-1):totable()
-end
+local read_all, flat = helpers.read_all, helpers.flat
 
 local function tmp_dir()
   local base = os.tmpname()

@@ -1,30 +1,11 @@
 -- recur.nn losses: CrossEntropy (fused C, ignore_index, mask, mean/sum), BCEWithLogits
 -- and MSE against PyTorch fixtures, hand-computed values and float64 gradient checks.
 local recur = require "recur"
-local cjson = require "cjson"
+local helpers = require "spec.support.helpers"
 local nn = recur.nn
 
-local function fixture(name)
-  local f = assert(io.open("spec/fixtures/nn/" .. name .. ".json"))
-  local data = cjson.decode(f:read("a"))
-  f:close()
-  return data
-end
-
-local function T(j, dtype)
-  return recur.tensor(j.data, dtype or "float32"):view(j.shape)
-end
-
-local function max_abs_diff(a, b)
-  assert.are.same(a:size(), b:size())
-  return (a:to("float64") - b:to("float64")):abs():max()
-end
-
-local function err_of(f, ...)
-  local ok, msg = pcall(f, ...)
-  assert.is_false(ok)
-  return tostring(msg)
-end
+local fixture, T, max_abs_diff, err_of = helpers.nn_fixture, helpers.tensor,
+  helpers.max_abs_diff, helpers.err_of
 
 it("runs on Lua 5.4", function()
   assert.are.equal("Lua 5.4", _VERSION)

@@ -1,25 +1,10 @@
 -- recur.nn recurrent layers: PyTorch fixtures (spec/fixtures/generate_nn.py), float64
 -- gradient checks of every variant, and the option and shape errors.
 local recur = require "recur"
-local cjson = require "cjson"
+local helpers = require "spec.support.helpers"
 local nn = recur.nn
 
-local function fixture(name)
-  local f = assert(io.open("spec/fixtures/nn/" .. name .. ".json"))
-  local data = cjson.decode(f:read("a"))
-  f:close()
-  return data
-end
-
-local function T(j, dtype)
-  local t = recur.tensor(j.data, dtype or "float32")
-  return t:view(j.shape)
-end
-
-local function max_abs_diff(a, b)
-  assert.are.same(a:size(), b:size())
-  return (a:to("float64") - b:to("float64")):abs():max()
-end
+local fixture, T, max_abs_diff = helpers.nn_fixture, helpers.tensor, helpers.max_abs_diff
 
 local function close(a, b, tol, what)
   local d = max_abs_diff(a, b)

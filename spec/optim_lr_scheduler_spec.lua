@@ -2,8 +2,10 @@
 -- torch.optim.lr_scheduler (spec/fixtures/optim/schedules.json), resume through
 -- state_dict, and the errors.
 local recur = require "recur"
-local cjson = require "cjson"
+local helpers = require "spec.support.helpers"
 local optim = recur.optim
+
+local assert_fails_with = helpers.assert_fails_with
 
 local function new_opt(lr)
   return optim.SGD({params = {recur.zeros(1)}, grads = {recur.zeros(1)}}, {lr = lr or 0.1})
@@ -80,9 +82,7 @@ describe("recur.optim schedules", function()
   end)
 
   it("matches torch.optim.lr_scheduler", function()
-    local f = assert(io.open("spec/fixtures/optim/schedules.json", "rb"))
-    local fix = cjson.decode(f:read("a"))
-    f:close()
+    local fix = helpers.read_json("spec/fixtures/optim/schedules.json")
     for _, case in ipairs(fix.cases) do
       local opt = new_opt(0.1)
       local s = optim[case.name](opt, case.options)
@@ -149,11 +149,7 @@ describe("recur.optim schedules", function()
       {"a bad state", function() optim.StepLR(new_opt(), {step_size = 1}):load_state_dict({last_epoch = -1}) end, "must be"},
     }
     for _, c in ipairs(cases) do
-      it("rejects " .. c[1], function()
-        local ok, err = pcall(c[2])
-        assert.is_false(ok)
-        assert(tostring(err):find(c[3], 1, true), "message was: " .. tostring(err))
-      end)
+      it("rejects " .. c[1], function() assert_fails_with(c[2], c[3]) end)
     end
   end)
 end)

@@ -2,21 +2,12 @@
 -- (spec/fixtures/optim/optimizers.json, from spec/fixtures/generate_optim.py), a
 -- resume through state_dict + a safetensors file, hand-computed steps, and the errors.
 local recur = require "recur"
-local cjson = require "cjson"
+local helpers = require "spec.support.helpers"
 local optim = recur.optim
 
-local function read_json(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return cjson.decode(s)
-end
+local flat, assert_fails_with = helpers.flat, helpers.assert_fails_with
 
-local FIX = read_json("spec/fixtures/optim/optimizers.json")
-
-local function flat(t)
-  return t:reshape(-1):totable()
-end
+local FIX = helpers.read_json("spec/fixtures/optim/optimizers.json")
 
 -- Largest |a - b| / max(1, |b|) over two flat arrays.
 local function max_err(a, b)
@@ -275,11 +266,7 @@ describe("recur.optim optimizers", function()
       {"no parameters at all", function() optim.Adam(nil) end, "expected a module"},
     }
     for _, c in ipairs(cases) do
-      it("rejects " .. c[1], function()
-        local ok, err = pcall(c[2])
-        assert.is_false(ok)
-        assert(tostring(err):find(c[3], 1, true), "message was: " .. tostring(err))
-      end)
+      it("rejects " .. c[1], function() assert_fails_with(c[2], c[3]) end)
     end
 
     it("rejects a learning rate set to a non-number at step time", function()

@@ -38,4 +38,31 @@ function Criterion:_pair(name, x, t)
   return x, t
 end
 
+-- A loss class for a sum of per-element terms over input and target of the same shape
+-- (see _pair), from its C kernels: sum(x, t) -> number and grad(x, t, scale) -> scale *
+-- d(sum)/dx. "mean" divides by the number of elements.
+function Criterion.elementwise(name, sum, grad)
+  local cls = util.class(name, Criterion)
+
+  -- opts: reduction ("mean" | "sum")
+  function cls:__init(opts)
+    Criterion.__init(self, name, opts)
+  end
+
+  function cls:forward(x, t)
+    x, t = self:_pair(name, x, t)
+    local s = sum(x, t)
+    self.output = self.reduction == "mean" and s / x:numel() or s
+    return self.output
+  end
+
+  function cls:backward(x, t)
+    x, t = self:_pair(name, x, t)
+    local scale = self.reduction == "mean" and 1 / x:numel() or 1
+    return grad(x, t, scale):view(x:size())
+  end
+
+  return cls
+end
+
 return Criterion

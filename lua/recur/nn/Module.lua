@@ -23,9 +23,8 @@ function Module:__init()
 end
 
 function Module:__tostring()
-  local n = 0
-  for _, p in ipairs(self:parameters()) do n = n + p:numel() end
-  return string.format("recur.nn.%s (%d parameters, %s)", getmetatable(self).__name, n, self.dtype)
+  return string.format("recur.nn.%s (%d parameters, %s)", getmetatable(self).__name,
+    self:num_parameters(), self.dtype)
 end
 
 -- Adds a parameter tensor under `name` (stored as self[name]) with a zeroed gradient.

@@ -47,7 +47,7 @@ local function same_shape(a, b)
 end
 
 -- A new optimizer class: calling the class table constructs an instance through
--- cls:__init(...).
+-- cls:__init(...). The schedules (lr_scheduler.lua) use it too, with their own parent.
 function Optimizer.subclass(name, parent)
   parent = parent or Optimizer
   local cls = {}

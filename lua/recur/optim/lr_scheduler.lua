@@ -41,24 +41,9 @@ local function state_number(name, t, key)
   return v
 end
 
--- Closed-form schedules: subclasses define fields (the hyperparameter names) and
--- rate(epoch).
+-- Closed-form schedules: subclasses (Optimizer.subclass(name, Closed)) define fields
+-- (the hyperparameter names) and rate(epoch).
 local Closed = {}
-Closed.__index = Closed
-
-local function closed_class(name)
-  local cls = setmetatable({}, {
-    __index = Closed,
-    __call = function(c, ...)
-      local self = setmetatable({}, c)
-      self:__init(...)
-      return self
-    end,
-  })
-  cls.__index = cls
-  cls.__name = name
-  return cls
-end
 
 function Closed:_start(opt)
   self.optimizer = opt
@@ -101,7 +86,7 @@ function Closed:load_state_dict(t)
   self.optimizer.lr = self.last_lr
 end
 
-local StepLR = closed_class("StepLR")
+local StepLR = Optimizer.subclass("StepLR", Closed)
 StepLR.fields = {"step_size", "gamma"}
 
 function StepLR:__init(opt, opts)
@@ -117,7 +102,7 @@ function StepLR:rate(epoch)
   return self.base_lr * self.gamma ^ (epoch // self.step_size)
 end
 
-local ExponentialLR = closed_class("ExponentialLR")
+local ExponentialLR = Optimizer.subclass("ExponentialLR", Closed)
 ExponentialLR.fields = {"gamma"}
 
 function ExponentialLR:__init(opt, opts)
@@ -131,7 +116,7 @@ function ExponentialLR:rate(epoch)
   return self.base_lr * self.gamma ^ epoch
 end
 
-local CosineAnnealingLR = closed_class("CosineAnnealingLR")
+local CosineAnnealingLR = Optimizer.subclass("CosineAnnealingLR", Closed)
 CosineAnnealingLR.fields = {"T_max", "eta_min"}
 
 function CosineAnnealingLR:__init(opt, opts)
@@ -147,16 +132,7 @@ function CosineAnnealingLR:rate(epoch)
   return self.eta_min + (self.base_lr - self.eta_min) * cosine
 end
 
-local ReduceLROnPlateau = {}
-ReduceLROnPlateau.__index = ReduceLROnPlateau
-ReduceLROnPlateau.__name = "ReduceLROnPlateau"
-setmetatable(ReduceLROnPlateau, {
-  __call = function(c, ...)
-    local self = setmetatable({}, c)
-    self:__init(...)
-    return self
-  end,
-})
+local ReduceLROnPlateau = Optimizer.subclass("ReduceLROnPlateau", {}) -- no parent
 
 local PLATEAU_NUMBERS = {"factor", "patience", "threshold", "cooldown", "min_lr", "eps"}
 

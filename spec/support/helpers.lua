@@ -1,0 +1,57 @@
+-- Helpers shared by the spec files: fixture loading and tensor comparison.
+-- Not a spec itself (busted runs only *_spec.lua); specs load it with
+-- `require "spec.support.helpers"` from the repository root, where busted runs.
+local recur = require "recur"
+local cjson = require "cjson"
+local assert = require "luassert" -- busted's assert, in a module that busted did not load
+
+local helpers = {}
+
+-- The whole file as a string.
+function helpers.read_all(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function helpers.read_json(path)
+  return cjson.decode(helpers.read_all(path))
+end
+
+-- spec/fixtures/nn/<name>.json (from spec/fixtures/generate_nn.py).
+function helpers.nn_fixture(name)
+  return helpers.read_json("spec/fixtures/nn/" .. name .. ".json")
+end
+
+-- A fixture tensor {data = flat values, shape = {...}} as a recur tensor.
+function helpers.tensor(j, dtype)
+  return recur.tensor(j.data, dtype or "float32"):view(j.shape)
+end
+
+-- The elements of t in row-major order, as a Lua array.
+function helpers.flat(t)
+  return t:reshape(-1):totable()
+end
+
+-- Largest |a - b| over two tensors of the same shape, in float64.
+function helpers.max_abs_diff(a, b)
+  assert.are.same(a:size(), b:size())
+  return (a:to("float64") - b:to("float64")):abs():max()
+end
+
+-- The message of the error that f(...) must raise.
+function helpers.err_of(f, ...)
+  local ok, msg = pcall(f, ...)
+  assert.is_false(ok)
+  return tostring(msg)
+end
+
+-- f() must fail with an error whose message contains `text` (plain, not a pattern).
+function helpers.assert_fails_with(f, text)
+  local ok, err = pcall(f)
+  assert.is_false(ok)
+  assert(tostring(err):find(text, 1, true), "message was: " .. tostring(err))
+end
+
+return helpers
