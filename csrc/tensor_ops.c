@@ -543,7 +543,7 @@ int recur_allclose(const recur_tensor *a, const recur_tensor *b, double rtol, do
     {                                                                                       \
         /* x is (O,K,I), out is (O,I) */                                                    \
         const int64_t nb = (I + SUM_BLOCK - 1) / SUM_BLOCK;                                 \
-        _Pragma("omp parallel for if (O * K * I >= RECUR_PARALLEL_MIN) schedule(static)")    \
+        _Pragma("omp parallel for if (O * K * I >= RECUR_PARALLEL_MIN_MEMORY) schedule(static)") \
         for (int64_t ob = 0; ob < O * nb; ob++) {                                           \
             const int64_t o = ob / nb, i0 = (ob % nb) * SUM_BLOCK;                          \
             const int64_t w = I - i0 < SUM_BLOCK ? I - i0 : SUM_BLOCK;                      \
@@ -592,7 +592,7 @@ void recur_sum_dim(recur_dtype dtype, const void *x, void *out, int64_t O, int64
     {                                                                                       \
         /* x is (O,K,I); values and indices are (O,I) */                                    \
         const int64_t nb = (I + SUM_BLOCK - 1) / SUM_BLOCK;                                 \
-        _Pragma("omp parallel for if (O * K * I >= RECUR_PARALLEL_MIN) schedule(static)")    \
+        _Pragma("omp parallel for if (O * K * I >= RECUR_PARALLEL_MIN_MEMORY) schedule(static)") \
         for (int64_t ob = 0; ob < O * nb; ob++) {                                           \
             const int64_t o = ob / nb, i0 = (ob % nb) * SUM_BLOCK;                          \
             const int64_t w = I - i0 < SUM_BLOCK ? I - i0 : SUM_BLOCK;                      \

@@ -200,7 +200,7 @@ describe("tensor ops", function()
     end)
 
     it("covers every element of tensors past the threading threshold of cheap ops", function()
-      local n = 1449 -- n*n = 2099601 is odd and above 2^21
+      local n = 1449 -- n*n = 2099601 is odd and far above the 2^18 threshold
       local a = recur.arange(n * n, "float64"):view(n, n)
       local c = a:t() + a -- strided + contiguous: rows, carries, and split ranges
       assert.are.equal(n * n * (n * n - 1), c:sum()) -- 2 * (0 + 1 + ... + n*n-1), exact
