@@ -1,13 +1,11 @@
 /* Lua bindings for the optimizer updates (csrc/optim.c), called once per parameter by
- * the optimizer classes in lua/recur/optim/, and io_fsync for lua/recur/io.lua's
- * atomic saves.
+ * the optimizer classes in lua/recur/optim/.
  *
  *   optim_sgd(p, g, buf|nil, lr, momentum, dampening, weight_decay, nesterov, first)
  *   optim_adam(p, g, m, v, vmax|nil, lr, beta1, beta2, eps, weight_decay, decoupled, step)
  *   optim_rmsprop(p, g, sq, gavg|nil, buf|nil, lr, alpha, eps, weight_decay, momentum)
  *   optim_adagrad(p, g, sum, clr, eps, weight_decay)
  *   optim_sum_squares(t) -> number, optim_max_abs(t) -> number   (float32/float64)
- *   io_fsync(path)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,22 +130,6 @@ static int l_optim_max_abs(lua_State *L)
     return float_reduction(L, "optim_max_abs", max_abs_f32, max_abs_f64);
 }
 
-/* Lua's file handles cannot reach fsync, yet an atomic save must get the new file's
- * bytes (and then the directory's rename) to disk before it counts as done. */
-static int l_io_fsync(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return luaL_error(L, "io_fsync: cannot open '%s': %s", path, strerror(errno));
-    int rc = fsync(fd);
-    int err = errno;
-    close(fd);
-    /* Some file systems cannot sync a directory (EINVAL): nothing more can be done. */
-    if (rc != 0 && err != EINVAL)
-        return luaL_error(L, "io_fsync: cannot sync '%s': %s", path, strerror(err));
-    return 0;
-}
-
 static const luaL_Reg optim_funcs[] = {
     {"optim_sgd", l_optim_sgd},
     {"optim_adam", l_optim_adam},
@@ -155,7 +137,6 @@ static const luaL_Reg optim_funcs[] = {
     {"optim_adagrad", l_optim_adagrad},
     {"optim_sum_squares", l_optim_sum_squares},
     {"optim_max_abs", l_optim_max_abs},
-    {"io_fsync", l_io_fsync},
     {NULL, NULL},
 };
 

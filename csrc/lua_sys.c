@@ -1,7 +1,11 @@
 /* What Lua's standard library lacks for training scripts and benchmarks: a wall
  * clock (os.clock is CPU time summed over threads), whether a stream is a
- * terminal (progress bar or log lines), and the peak resident memory. */
+ * terminal (progress bar or log lines), the peak resident memory, and fsync for
+ * atomic checkpoint writes. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,8 +36,25 @@ static int l_peak_rss_mb(lua_State *L)
     return 1;
 }
 
+/* Lua's file handles cannot reach fsync, yet an atomic save must get the new file's
+ * bytes (and then the directory's rename) to disk before it counts as done. */
+static int l_io_fsync(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return luaL_error(L, "io_fsync: cannot open '%s': %s", path, strerror(errno));
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory (EINVAL): nothing more can be done. */
+    if (rc != 0 && err != EINVAL)
+        return luaL_error(L, "io_fsync: cannot sync '%s': %s", path, strerror(err));
+    return 0;
+}
+
 static const luaL_Reg sys_functions[] = {
-    {"now", l_now}, {"isatty", l_isatty}, {"peak_rss_mb", l_peak_rss_mb}, {NULL, NULL}};
+    {"now", l_now}, {"isatty", l_isatty}, {"peak_rss_mb", l_peak_rss_mb},
+    {"io_fsync", l_io_fsync}, {NULL, NULL}};
 
 void lrecur_open_sys(lua_State *L)
 {
