@@ -7,10 +7,6 @@
  *   optim_adagrad(p, g, sum, clr, eps, weight_decay)
  *   optim_sum_squares(t) -> number, optim_max_abs(t) -> number   (float32/float64)
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "lua_recur.h"
 #include "optim.h"
