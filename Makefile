@@ -27,6 +27,9 @@ LIBS    = $(OPENBLAS_LIB) -lm
 
 SRCS := $(wildcard csrc/*.c)
 OBJS := $(SRCS:csrc/%.c=build/obj/%.o)
+# The core without its Lua bindings, for C/C++ hosts (csrc/recur.h).
+LIB_OBJS := $(filter-out build/obj/lua_%.o,$(OBJS))
+LIB  := build/librecur.a
 HDRS := $(wildcard csrc/*.h)
 CORE := build/recur/core.so
 
@@ -40,7 +43,7 @@ export LUA_CPATH := $(CURDIR)/build/?.so;$(LUA_CPATH);;
 # `make memcheck MEMCHECK_SPECS=spec/tensor_spec.lua` checks one file.
 MEMCHECK_SPECS ?= spec
 
-.PHONY: all deps test demo memcheck bench bench-peer install clean fixtures
+.PHONY: lib host-example all deps test demo memcheck bench bench-peer install clean fixtures
 
 all: $(CORE)
 
@@ -51,6 +54,18 @@ build/obj/%.o: csrc/%.c $(HDRS)
 $(CORE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+lib: $(LIB)
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $(LIB_OBJS)
+
+build/host-example: examples/host.c $(LIB)
+	$(CC) -O2 -Wall -Wextra -Icsrc -I$(OPENBLAS_INCDIR) $< $(LIB) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIBDIR) -lm -fopenmp -o $@
+
+host-example: build/host-example
+	build/host-example
 
 deps:
 	@sh .ci/deps.sh $(DEB_PACKAGES)

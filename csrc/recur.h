@@ -1,0 +1,26 @@
+/* recur's C core for hosts that call it without Lua (a game or tool engine, a C++
+ * inference server): tensors and their operations, the fused recurrent kernels,
+ * embedding, dropout and losses, the optimizer updates. Plain functions over pointers
+ * and sizes; none of them touches Lua, prints, exits or keeps global state beyond the
+ * tensor block cache.
+ *
+ * Build `make lib` for build/librecur.a (no Lua inside) and link it with
+ * -lopenblas -lm -fopenmp; examples/host.c is a complete program. */
+#ifndef RECUR_H
+#define RECUR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "tensor.h"
+#include "tensor_ops.h"
+#include "rnn.h"
+#include "nn.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
