@@ -3,16 +3,31 @@
  *   local layer = core.rnn_layer(cell, input_size, hidden_size [, opts])
  *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
  *     opts: reset_after (gru only, default true), reverse (default false),
- *           dtype ("float32" default | "float64")
+ *           dtype ("float32" default | "float64"); unknown options are errors
  *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths)
+ *     x (T,B,D); w_ih (G*H,D), w_hh (G*H,H); b_ih, b_hh (G*H) or nil (no bias);
+ *     h0, c0 (B,H) or nil for zeros (c0 only for lstm); lengths nil or an int64 tensor
+ *     (B) with values in 1..T. Returns new y (T,B,H), hn (B,H), cn (B,H) (nil unless
+ *     lstm), and keeps x and the parameters (user values) for backward.
  *   local gx, gh0, gc0 = layer:backward(gy, ghn, gcn, gw_ih, gw_hh, gb_ih, gb_hh, bptt_truncate)
+ *     For the last forward (an error before any; may be repeated). gy (T,B,H) or nil;
+ *     ghn, gcn (B,H) or nil (gcn only for lstm); gw_ih, gw_hh contiguous, accumulated
+ *     into (+=); gb_ih, gb_hh likewise, given exactly when forward had that bias;
+ *     bptt_truncate nil (full BPTT) or k >= 0 (rnn.h). Returns new gx (T,B,D), gh0 (B,H),
+ *     gc0 (B,H) (nil unless lstm).
  *   local h, c = layer:step(x_t, w_ih, w_hh, b_ih, b_hh, h, c)
- *   layer:cell(), layer:sizes() -> input_size, hidden_size, gates,
+ *     x_t (B,D); h, c (B,H) contiguous, updated in place and returned (c only for lstm);
+ *     nil starts from zeros in a new tensor. No allocation after the first call with a
+ *     given B; a pending backward is not disturbed.
+ *   layer:cell() -> "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
+ *   layer:sizes() -> input_size, hidden_size, gates
  *   layer:memory() -> bytes held for saved activations, bytes of workspace
+ * Non-contiguous inputs are copied; wrong shapes and dtypes raise errors naming the
+ * operation and the argument, e.g. "rnn_layer.forward: weight_hh expected (2048x512),
+ * got (512x2048)".
  *
  * The userdata owns the saved activations of the last forward and one workspace, both
- * grown on demand and reused; its user values keep the (contiguous) x and parameters of
- * the last forward alive for backward. */
+ * grown on demand and reused. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +195,8 @@ static int rnn_layer_forward(lua_State *L)
     if (x->size[0] < 1 || x->size[1] < 1)
         luaL_error(L, "%s: x expected (T,B,%d) with T, B >= 1, got T=%I, B=%I", op, D,
                    (lua_Integer)x->size[0], (lua_Integer)x->size[1]);
-    if (x->size[0] * x->size[1] > INT_MAX)
+    if (x->size[0] * x->size[1] > INT_MAX ||
+        (double)x->size[0] * (double)x->size[1] * H * (l->G + 2) * 8 > 0x1p62)
         luaL_error(L, "%s: T*B = %I is too large", op, (lua_Integer)(x->size[0] * x->size[1]));
     const int T = (int)x->size[0], B = (int)x->size[1];
     recur_tensor *w_ih = check_arg(L, op, 3, "weight_ih", l, 2, (int64_t[]){GH, D});

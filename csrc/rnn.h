@@ -19,7 +19,8 @@
  *   rnn:                   h_t = act(W_ih x + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu
  *
  * Forward: one GEMM of all T*B input rows against w_ih, then per step one GEMM
- * h_{t-1} w_hh^T and one fused pointwise pass (nonlinearities and state update).
+ * h_{t-1} w_hh^T (added onto the input projection, except for the gru whose n gate needs
+ * it apart) and one fused pointwise pass (nonlinearities and state update).
  * The classic GRU needs r before its recurrent n product, so its step does two GEMMs,
  * (B,H)x(H,2H) then (B,H)x(H,H): the same flops as one.
  * Backward: per step one fused pointwise pass and one GEMM for dh_{t-1} (two for the
@@ -27,30 +28,46 @@
  * over all T*B rows (the GRU splits a GEMM in two where the n block differs between the
  * input and recurrent sides) and the bias gradients as column sums.
  *
+ * Threads (OpenMP; recur.set_num_threads): the sequences of a batch do not interact, so
+ * when each thread gets at least 8 of them and a step has enough work (B*G*H >= 16384),
+ * every thread runs its own sub-batch through all the steps, with its own single-threaded
+ * GEMMs and pointwise passes and no synchronisation between steps. The GEMMs over all
+ * T*B rows are split by rows the same way, one single-threaded GEMM per thread: OpenBLAS's
+ * own threading synchronises many times per call, which is slow on a busy machine
+ * (OpenMP OpenBLAS runs serially inside a parallel region). Otherwise one loop covers
+ * the batch, OpenBLAS threads its step GEMMs and the pointwise passes are OpenMP loops
+ * over rows when large. The split needs the OpenMP build of OpenBLAS (the Makefile links
+ * it); with the pthreads build it is never used. Results depend on the thread count only
+ * through the order of OpenBLAS's sums.
+ *
  * Variable lengths: lengths (B) with values 1..T, or NULL for all T. Sequence b takes
  * steps t = 0..L_b-1 (reverse: t = L_b-1 down to 0); elsewhere its state is frozen and
  * its outputs are zero, so the final state is the state after its last valid step. This
- * equals PyTorch's packed sequences in both directions. Padding positions of x are never
- * read in forward, but must be finite: backward multiplies them by zero gradients.
+ * equals PyTorch's packed sequences in both directions. Padding positions of x do not
+ * affect any result provided they are finite (the input GEMMs multiply them by zeros).
  *
  * Memory, in elements of the float type, for one layer (one direction):
  *   saved      = T*B*(G*H + E*H + H)   gate activations, E extra rows, h_{t-1}
  *                E = 0 for rnn (the activation is h_t), 1 for lstm (c_{t-1}), 1 for the
  *                gru (W_hn h + b_hn) and 1 for the classic gru (r*h_{t-1})
  *                rnn 2*T*B*H, gru 5*T*B*H, lstm 6*T*B*H
- *   forward workspace  = B*G*H
- *   backward workspace = T*B*G*H (+ T*B*H for the gru)   gate gradients of all steps
- *                      + S*B*H (+ S*B*H lstm)             dh (and dc) carried back
- *                      + (S > 1 or classic gru ? per-slot gate gradients: S*B*(G*H + H))
- *     where S = 1 without truncation and k+1 with bptt_truncate = k (see below).
- *   step workspace     = 2*B*G*H + 2*B*H
+ *   forward workspace  = B*G*H + 2*G*H         one step's recurrent product (gru), biases
+ *   backward workspace = T*B*G*H                gate gradients of all steps
+ *                      + S*B*H                  dh carried back
+ *                      + T*B*H  (gru)           n gradient on the input side (lacks r)
+ *                      + S*B*H  (lstm, classic gru)  dc carried back / d(r*h)
+ *                      + S*B*G*H (+ S*B*H gru)  per-window gate gradients, only if S > 1
+ *     where S = 1 without truncation and k+1 with bptt_truncate = k (see below); "gru"
+ *     is the reset_after form. LSTM at T=100, B=64, D=H=512 in float32: saved 78.6 MB,
+ *     backward workspace 52.7 MB.
+ *   step workspace     = saved(T=1) + B*H + forward workspace
  *
  * Truncated BPTT (bptt_truncate = k >= 0; negative means none): the gradient of each
  * output y_t flows back through steps t, t-1, ..., t-k only (in processing order; for
  * reverse, t, t+1, ..., t+k), into the parameters and the inputs of those steps, and into
  * h0/c0 only if step 0 (the sequence's first processed step) is among them. The gradient
  * of the final states (dhn, dcn) counts as an output of the sequence's last processed
- * step. This is exact, not chunking: the k+1 outputs whose windows overlap at a step are
+ * step (t = L_b-1; reverse: t = 0). This is exact, not chunking: the k+1 outputs whose windows overlap at a step are
  * carried as k+1 separate (B,H) gradients, so each step costs one pointwise pass and one
  * GEMM over (k+1)*B rows instead of B: about (k+1) times the recurrent backward flops of
  * full BPTT (the GEMMs over all T*B rows are unchanged). When k+1 >= T nothing is
