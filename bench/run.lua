@@ -1,0 +1,291 @@
+-- recur's benchmark suite: one row per call, one JSON line per row.
+--
+--   lua5.4 bench/run.lua protocol --layers 2 --hidden 256 [--iters 30] [--phases]
+--   lua5.4 bench/run.lua layer --cell lstm --T 100 --B 64 --D 512 --H 512 [--iters 5]
+--   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy]
+--   lua5.4 bench/run.lua all [--quick]   every row, each in its own process: a table,
+--                                        and bench/results.json
+-- Every row takes --threads N (default 2), --warmup N and --seed N.
+--
+-- protocol: torch-rnn's benchmark. A character LSTM language model (embedding 64,
+--   no dropout, vocabulary 65 from tiny Shakespeare) trained on batch 50 x sequence
+--   50 chunks; one iteration is zero_grad, forward, loss, backward, clip 5, Adam.
+--   ms_per_iter is the median over --iters iterations after --warmup; peak_rss_mb
+--   the process's peak resident memory, so each configuration runs in its own
+--   process. --phases also times forward+loss, backward, clip and Adam separately.
+-- layer: one nn.LSTM/GRU/RNN layer, forward then backward (input gradient included),
+--   at (T,B,D,H). gflops counts the GEMM flops only: forward 2TB*D*GH + 2TB*H*GH,
+--   backward twice that. sgemm_gflops is this machine's ceiling for the same set of
+--   GEMMs (same shapes, same transposes, the per-step ones on their own rows of a
+--   (T*B, .) buffer as the kernel reads them) run back to back through recur.addmm;
+--   fraction_of_sgemm = gflops / sgemm_gflops.
+-- generate: a 2-layer 512 LSTM language model (random weights) producing tokens one
+--   at a time at batch 1: model:step + recur.decode.choose (temperature 1 sampling,
+--   or --greedy).
+--
+-- bench/peer_torch.py measures the same rows in PyTorch; bench/peer.lua runs both.
+local recur = require "recur"
+local cjson = require "cjson"
+local argparse = require "argparse"
+
+local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$")) or "."
+local suite = dofile(ROOT .. "/bench/suite.lua")
+
+local function median(xs)
+  local s = table.move(xs, 1, #xs, 1, {})
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) // 2] end
+  return 0.5 * (s[n // 2] + s[n // 2 + 1])
+end
+
+local function mean(xs)
+  local t = 0
+  for _, x in ipairs(xs) do t = t + x end
+  return t / #xs
+end
+
+local function min(xs)
+  local m = math.huge
+  for _, x in ipairs(xs) do m = math.min(m, x) end
+  return m
+end
+
+local function emit(row, threads)
+  row.impl = "recur"
+  row.threads = threads
+  row.blas = recur.blas_info().config
+  row.peak_rss_mb = recur.peak_rss_mb()
+  io.stdout:write(cjson.encode(row), "\n")
+  io.stdout:flush()
+end
+
+-- ---- protocol ---------------------------------------------------------------------
+
+local function row_protocol(a)
+  local data = recur.data
+  local LanguageModel = require "recur.models.LanguageModel"
+  local B, T = a.batch, a.seq
+  local text = data.read_text(a.data)
+  local tokenizer = data.CharTokenizer.fit(text)
+  local V = tokenizer:vocab_size()
+  local batcher = data.LMBatcher.new(tokenizer:encode(text), {batch_size = B, seq_length = T, drop_last = true})
+  text = nil
+  local model = LanguageModel{vocab_size = V, embed = a.embed, hidden = a.hidden, layers = a.layers,
+                              cell = "lstm", dropout = 0}
+  local optimizer = recur.optim.Adam(model, {lr = 2e-3})
+  local _, grads = model:parameters()
+  local warmup = a.warmup or 3
+  local times, phases = {}, {forward = {}, backward = {}, clip = {}, adam = {}}
+  local state, loss
+  local now = recur.now
+  collectgarbage()
+  for i = 1, warmup + a.iters do
+    local x, y = batcher:next_batch()
+    if not x then
+      batcher:reset()
+      x, y = batcher:next_batch()
+    end
+    local t0 = now()
+    model:zero_grad()
+    local t1, t2
+    if a.phases then
+      -- LanguageModel:train_step's calls, timed one by one
+      local logits
+      logits, state = model:forward(x, state)
+      loss = model.criterion:forward(logits, y)
+      t1 = now()
+      model:backward(x, model.criterion:backward(logits, y))
+      t2 = now()
+    else
+      loss, state = model:train_step(x, y, state)
+    end
+    local t3 = now()
+    recur.optim.clip_grad_norm(grads, 5)
+    local t4 = now()
+    optimizer:step()
+    local t5 = now()
+    if i > warmup then
+      times[#times + 1] = (t5 - t0) * 1000
+      if a.phases then
+        table.insert(phases.forward, (t1 - t0) * 1000)
+        table.insert(phases.backward, (t2 - t1) * 1000)
+      end
+      table.insert(phases.clip, (t4 - t3) * 1000)
+      table.insert(phases.adam, (t5 - t4) * 1000)
+    end
+  end
+  local row = {row = "protocol", layers = a.layers, hidden = a.hidden, batch = B, seq = T, embed = a.embed,
+               vocab = V, iters = a.iters, warmup = warmup, ms_per_iter = median(times), ms_mean = mean(times),
+               ms_min = min(times), final_loss = loss, ms_clip = median(phases.clip), ms_adam = median(phases.adam)}
+  if a.phases then
+    row.ms_forward, row.ms_backward = median(phases.forward), median(phases.backward)
+  end
+  return row
+end
+
+-- ---- layer ------------------------------------------------------------------------
+
+local CELLS = {lstm = {"LSTM", 4}, gru = {"GRU", 3}, rnn = {"RNN", 1}}
+
+-- Total GEMM flops / total time (median of iters runs) of the layer's GEMMs.
+local function sgemm_ceiling(T, B, D, H, G, iters, warmup)
+  local ops, flops = {}, 0
+  for _, g in ipairs(suite.layer_gemms(T, B, D, H, G)) do
+    local M, N, K, ta, tb, count = table.unpack(g)
+    -- operands stored as BLAS reads them: a^T is kept (K,M), b^T is kept (N,K)
+    local a = ta and recur.randn(K, count * M) or recur.randn(count * M, K)
+    local b = tb and recur.randn(N, K) or recur.randn(K, N)
+    local c = recur.zeros(count * M, N)
+    local steps = {}
+    for s = 1, count do
+      local as = ta and a:narrow(2, (s - 1) * M + 1, M) or a:narrow(1, (s - 1) * M + 1, M)
+      steps[s] = {as, c:narrow(1, (s - 1) * M + 1, M)}
+    end
+    ops[#ops + 1] = {b = b, steps = steps, ta = ta, tb = tb}
+    flops = flops + 2.0 * M * N * K * count
+  end
+  local addmm = recur.addmm
+  local function once()
+    for _, op in ipairs(ops) do
+      for _, s in ipairs(op.steps) do addmm(s[2], s[1], op.b, 1, 0, op.ta, op.tb) end
+    end
+  end
+  for _ = 1, warmup do once() end
+  local times = {}
+  for i = 1, iters do
+    local t0 = recur.now()
+    once()
+    times[i] = recur.now() - t0
+  end
+  return flops / median(times) / 1e9, flops
+end
+
+local function row_layer(a)
+  local T, B, D, H = a.T, a.B, a.D, a.H
+  local class, G = table.unpack(CELLS[a.cell])
+  local m = recur.nn[class](D, H)
+  local x, gy = recur.randn(T, B, D), recur.randn(T, B, H)
+  local warmup = a.warmup or 1
+  local times = {}
+  collectgarbage()
+  for i = 1, warmup + a.iters do
+    local t0 = recur.now()
+    m:forward(x)
+    m:backward(x, gy)
+    local t1 = recur.now()
+    m:zero_grad()
+    if i > warmup then times[#times + 1] = t1 - t0 end
+  end
+  local flops = suite.layer_flops(T, B, D, H, G)
+  local s = median(times)
+  local sgemm, sgemm_flops = sgemm_ceiling(T, B, D, H, G, a.iters, warmup)
+  assert(math.abs(sgemm_flops - flops) <= 1e-9 * flops, "layer: the ceiling's GEMMs do not add up to the layer's flops")
+  local gflops = flops / s / 1e9
+  return {row = "layer", cell = a.cell, T = T, B = B, D = D, H = H, iters = a.iters, ms = s * 1000,
+          ms_min = min(times) * 1000, gflops = gflops, sgemm_gflops = sgemm, fraction_of_sgemm = gflops / sgemm}
+end
+
+-- ---- generate ---------------------------------------------------------------------
+
+local function row_generate(a)
+  local LanguageModel = require "recur.models.LanguageModel"
+  local decode = recur.decode
+  local model = LanguageModel{vocab_size = a.vocab, embed = a.embed, hidden = a.hidden, layers = a.layers,
+                              cell = "lstm", dropout = 0}
+  model:evaluate()
+  local opts = {temperature = a.greedy and 0 or 1}
+  local ids = recur.zeros({1}, "int64")
+  ids:set(1, 1)
+  local state, t0
+  local warmup = a.warmup or 20
+  collectgarbage()
+  for i = 1, warmup + a.tokens do
+    if i == warmup + 1 then t0 = recur.now() end
+    local logits
+    logits, state = model:step(ids, state)
+    ids:set(1, decode.choose(logits:select(1, 1), opts))
+  end
+  local seconds = recur.now() - t0
+  return {row = "generate", layers = a.layers, hidden = a.hidden, embed = a.embed, vocab = a.vocab,
+          tokens = a.tokens, greedy = a.greedy, seconds = seconds, tokens_per_s = a.tokens / seconds,
+          us_per_token = seconds / a.tokens * 1e6}
+end
+
+-- ---- all: every row in its own process --------------------------------------------
+
+local function run_all(a)
+  local lua = arg[-1] or "lua5.4"
+  local rows, failures = {}, 0
+  print(string.format("recur benchmark suite, %d threads, %s", a.threads, recur.blas_info().config))
+  print(string.format("%-28s %-52s %9s", "row", "result", "peak MB"))
+  for _, spec in ipairs(suite.rows()) do
+    local argv = suite.concat({lua, ROOT .. "/bench/run.lua"},
+      suite.with(spec, {"--threads", a.threads}, a.quick and suite.QUICK[spec[1]] or {}))
+    local row, err = suite.run(argv)
+    if row then
+      rows[#rows + 1] = row
+      print(string.format("%-28s %-52s %9.1f", suite.describe(row), suite.format(row), row.peak_rss_mb))
+    else
+      failures = failures + 1
+      io.stderr:write(err, "\n")
+    end
+  end
+  local path = a.output or (ROOT .. "/bench/results.json")
+  suite.write_json(path, {suite = "recur", threads = a.threads, blas = recur.blas_info().config,
+                          quick = a.quick, date = os.date("!%Y-%m-%dT%H:%M:%SZ"), rows = rows})
+  print("results in " .. path)
+  if failures > 0 then os.exit(1) end
+end
+
+-- ---- flags ------------------------------------------------------------------------
+
+local parser = argparse("bench/run.lua", "recur's benchmark suite (one JSON line per row)")
+parser:command_target("row")
+local function integer(name, lo)
+  return function(s)
+    local n = math.tointeger(tonumber(s))
+    if not n or n < lo then return nil, string.format("%s must be an integer >= %d, got '%s'", name, lo, s) end
+    return n
+  end
+end
+local function positive(name) return integer(name, 1) end
+local function common(cmd)
+  cmd:option("--threads", "threads for OpenBLAS and OpenMP", 2):convert(positive("--threads"))
+  cmd:option("--warmup", "iterations not measured"):convert(integer("--warmup", 0))
+  cmd:option("--seed", "generator seed", 123):convert(integer("--seed", 0))
+  return cmd
+end
+local p = common(parser:command("protocol", "torch-rnn's char-LM training iteration"))
+p:option("--layers", "LSTM layers"):convert(positive("--layers")):args(1):count(1)
+p:option("--hidden", "hidden size"):convert(positive("--hidden")):args(1):count(1)
+p:option("--iters", "measured iterations", 30):convert(positive("--iters"))
+p:option("--batch", "batch size", 50):convert(positive("--batch"))
+p:option("--seq", "sequence length", 50):convert(positive("--seq"))
+p:option("--embed", "embedding size", 64):convert(positive("--embed"))
+p:option("--data", "training text", ROOT .. "/data/tinyshakespeare.txt")
+p:flag("--phases", "time forward+loss and backward separately")
+local l = common(parser:command("layer", "one recurrent layer, forward + backward"))
+l:option("--cell", "lstm | gru | rnn"):choices({"lstm", "gru", "rnn"}):count(1)
+for _, k in ipairs({"T", "B", "D", "H"}) do l:option("--" .. k):convert(positive("--" .. k)):count(1) end
+l:option("--iters", "measured iterations", 5):convert(positive("--iters"))
+local g = common(parser:command("generate", "batch-1 token generation"))
+g:option("--layers", "LSTM layers", 2):convert(positive("--layers"))
+g:option("--hidden", "hidden size", 512):convert(positive("--hidden"))
+g:option("--embed", "embedding size", 64):convert(positive("--embed"))
+g:option("--vocab", "vocabulary size", 65):convert(positive("--vocab"))
+g:option("--tokens", "tokens measured", 2000):convert(positive("--tokens"))
+g:flag("--greedy", "argmax instead of sampling at temperature 1")
+local all = common(parser:command("all", "every row, each in its own process"))
+all:option("--output", "where the JSON results go (default bench/results.json)")
+all:flag("--quick", "few iterations per row (a smoke test, not a measurement)")
+
+local a = parser:parse()
+recur.set_num_threads(a.threads)
+recur.manual_seed(a.seed)
+if a.row == "all" then
+  run_all(a)
+else
+  local row = ({protocol = row_protocol, layer = row_layer, generate = row_generate})[a.row](a)
+  emit(row, a.threads)
+end
