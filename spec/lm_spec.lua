@@ -131,6 +131,19 @@ describe("language model job", function()
     os.remove(data)
   end)
 
+  it("steps one token at a time exactly as forward runs the whole sequence", function()
+    recur.manual_seed(4)
+    for _, cell in ipairs({"lstm", "gru", "rnn"}) do
+      local model = recur.models.LanguageModel{vocab_size = 11, embed = 6, hidden = 8, layers = 2, cell = cell}
+      model:evaluate()
+      local ids = recur.tensor({{3, 1}, {7, 2}, {11, 5}, {4, 4}}, "int64")   -- (T=4, B=2)
+      local logits = model:forward(ids)
+      local state, step_logits
+      for t = 1, 4 do step_logits, state = model:step(ids:select(1, t):contiguous(), state) end
+      assert.is_true(recur.allclose(logits:select(1, 4), step_logits, 1e-5, 1e-6), cell)
+    end
+  end)
+
   it("refuses a checkpoint of another kind with a clear message", function()
     local path = os.tmpname()
     recur.io.save(path, {w = recur.ones(2)})

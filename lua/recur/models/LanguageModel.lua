@@ -97,10 +97,19 @@ function LanguageModel:evaluate_batches(batcher)
   return total / tokens, tokens
 end
 
--- Logits (B,V) for one step of ids (B), advancing `state` (for generation).
+-- Logits (B,V) for one step of ids (B), and the state after it (for generation).
+-- Runs the layers' single-step kernels (no activations saved, no dropout); the state's
+-- tensors are advanced in place, so keep a clone to branch from a state.
 function LanguageModel:step(ids, state)
-  local logits, next_state = self:forward(ids:view(1, ids:numel()), state)
-  return logits:select(1, 1), next_state
+  local B = ids:numel()
+  local L, H = self.config.layers, self.config.hidden
+  state = state or {}
+  local h = state.h and state.h:contiguous() or core.zeros(L, B, H)
+  local c = nil
+  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros(L, B, H) end
+  local x = self.encoder:forward(ids:view(B))       -- (B,E)
+  local y = self.rnn:step(x, h, c)                  -- (B,H), the top layer's h
+  return self.decoder:forward(y), {h = h, c = c}
 end
 
 return LanguageModel
