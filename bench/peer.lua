@@ -3,12 +3,14 @@
 -- process, and the ratio of every row.
 --
 --   lua5.4 bench/peer.lua [--threads 2] [--only protocol|layer|generate] [--repeat 1]
---                         [--env NAME=value ...] [--wait-idle S] [--quick] [--output bench/results_peer.json]
+--                         [--env NAME=value ...] [--torch-env NAME=value ...]
+--                         [--wait-idle S] [--quick] [--output bench/results_peer.json]
 --
 -- speedup = PyTorch's time / recur's time (generation: recur's tokens/s / PyTorch's);
 -- mem = recur's peak RSS / PyTorch's. With --repeat N each row runs N times per side,
 -- alternating, and the run with the median headline figure is kept. --env sets
--- variables for both sides (e.g. OMP_WAIT_POLICY=PASSIVE). --wait-idle S waits before
+-- variables for both sides (e.g. OMP_WAIT_POLICY=PASSIVE), --torch-env for PyTorch's
+-- only. --wait-idle S waits before
 -- every run (up to S seconds) until the shared machine is 90% idle. Ends with the issue's
 -- targets: protocol >= 3x at every size with memory no higher, raw LSTM
 -- (100,64,512,512) >= 80% of the sgemm ceiling, generation >= 3x.
@@ -34,6 +36,11 @@ parser:option("--env", "NAME=value for both sides"):count("*"):convert(function(
 end)
 parser:option("--wait-idle", "before each run wait up to this many seconds for the machine to be 90% idle", 0)
   :convert(tonumber)
+parser:option("--torch-env", "NAME=value for PyTorch's side only (e.g. OMP_WAIT_POLICY=PASSIVE)"):count("*")
+  :convert(function(s)
+    if not s:match("^[%w_]+=") then return nil, "--torch-env expects NAME=value, got '" .. s .. "'" end
+    return s
+  end)
 parser:flag("--quick", "few iterations per row (a smoke test, not a measurement)")
 parser:option("--output", "JSON results", ROOT .. "/bench/results_peer.json")
 parser:option("--python", "the Python with PyTorch 1.13", "/usr/bin/python3")
@@ -53,17 +60,20 @@ end
 
 local lua = arg[-1] or "lua5.4"
 local pairs_out, failures = {}, 0
-print(string.format("recur vs PyTorch, %d threads%s%s", a.threads,
-  #a.env > 0 and ", env " .. table.concat(a.env, " ") or "", a.quick and " (quick: not a measurement)" or ""))
+print(string.format("recur vs PyTorch, %d threads%s%s%s", a.threads,
+  #a.env > 0 and ", env " .. table.concat(a.env, " ") or "",
+  #a.torch_env > 0 and ", PyTorch's env " .. table.concat(a.torch_env, " ") or "",
+  a.quick and " (quick: not a measurement)" or ""))
 print(string.format("%-24s %-46s %-46s %8s %6s", "row", "recur", "torch", "speedup", "mem"))
 for _, spec in ipairs(suite.rows()) do
   if not only or only[spec[1]] then
     local tail = suite.with(spec, {"--threads", a.threads}, a.quick and suite.QUICK[spec[1]] or {})
     local runs = {recur = {}, torch = {}}
     local err
+    local torch_env = suite.concat(a.env, a.torch_env)
     local function run(argv)
       local idle = a.wait_idle > 0 and suite.wait_idle(a.wait_idle, 0.9) or nil
-      local row, e = suite.run(argv, a.env)
+      local row, e = suite.run(argv, argv[1] == a.python and torch_env or a.env)
       if row then row.idle_before = idle end
       return row, e
     end
@@ -121,7 +131,7 @@ if nproto > 0 then
     worst_speed, verdict(worst_speed >= 3), worst_mem, verdict(worst_mem <= 1)))
 end
 
-suite.write_json(a.output, {suite = "peer", threads = a.threads, env = a.env, ["repeat"] = a["repeat"], quick = a.quick,
+suite.write_json(a.output, {suite = "peer", threads = a.threads, env = a.env, torch_env = a.torch_env, ["repeat"] = a["repeat"], quick = a.quick,
                             date = os.date("!%Y-%m-%dT%H:%M:%SZ"), rows = pairs_out})
 print("results in " .. a.output)
 if failures > 0 then os.exit(1) end
