@@ -44,7 +44,7 @@ def parse_args(argv):
     sp.add_argument("--cell", choices=["lstm", "gru", "rnn"], required=True)
     for k in ("T", "B", "D", "H"):
         sp.add_argument("--" + k, type=int, required=True)
-    sp.add_argument("--iters", type=int, default=10)
+    sp.add_argument("--iters", type=int, default=5)
 
     sp = sub.add_parser("generate")
     common(sp)
@@ -163,38 +163,40 @@ def layer_gemms(T, B, D, H, G):
     ]
 
 
-def sgemm_ceiling(T, B, D, H, G, iters):
-    """Total flops / total time of the layer's own GEMMs through torch.mm (OpenBLAS)."""
+def sgemm_set(T, B, D, H, G):
+    """The layer's GEMMs on random operands through torch.mm (OpenBLAS): a function
+    that runs them all once, and their total flops."""
     ops = []
     for M, N, K, ta, tb, count in layer_gemms(T, B, D, H, G):
-        a = torch.randn(K, M) if ta else torch.randn(M, K)
+        a = torch.randn(K, count * M) if ta else torch.randn(count * M, K)
         b = torch.randn(N, K) if tb else torch.randn(K, N)
-        c = torch.empty(M, N)
-        ops.append((a.t() if ta else a, b.t() if tb else b, c, count, 2.0 * M * N * K * count))
-    flops = sum(op[4] for op in ops)
+        c = torch.empty(count * M, N)
+        steps = []
+        for s in range(count):
+            a_s = a[:, s * M:(s + 1) * M].t() if ta else a[s * M:(s + 1) * M]
+            steps.append((a_s, c[s * M:(s + 1) * M]))
+        ops.append((b.t() if tb else b, steps))
 
     def once():
-        for a, b, c, count, _ in ops:
-            for _ in range(count):
-                torch.mm(a, b, out=c)
+        for b, steps in ops:
+            for a_s, c_s in steps:
+                torch.mm(a_s, b, out=c_s)
 
-    once()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
-    return flops / median(times) / 1e9, flops
+    return once, sum(2.0 * M * N * K * count for M, N, K, _, _, count in layer_gemms(T, B, D, H, G))
 
 
 def row_layer(a):
+    # the layer's forward + backward and its GEMMs alone are timed alternately, so
+    # that a change in the shared machine's load falls on both
     T, B, D, H = a.T, a.B, a.D, a.H
     cls, G = {"lstm": (nn.LSTM, 4), "gru": (nn.GRU, 3), "rnn": (nn.RNN, 1)}[a.cell]
     m = cls(D, H)
     x = torch.randn(T, B, D, requires_grad=True)
     gy = torch.randn(T, B, H)
-    warmup = 2 if a.warmup is None else a.warmup
-    times = []
+    gemms, flops = sgemm_set(T, B, D, H, G)
+    assert abs(flops - 3 * (2.0 * T * B * D * G * H + 2.0 * T * B * H * G * H)) < 1e-6 * flops
+    warmup = 1 if a.warmup is None else a.warmup
+    times, gemm_times = [], []
     for i in range(warmup + a.iters):
         t0 = time.perf_counter()
         y, _ = m(x)
@@ -202,16 +204,17 @@ def row_layer(a):
         t1 = time.perf_counter()
         x.grad = None
         m.zero_grad(set_to_none=False)
+        t2 = time.perf_counter()
+        gemms()
+        t3 = time.perf_counter()
         if i >= warmup:
             times.append(t1 - t0)
-    flops = 3 * (2.0 * T * B * D * G * H + 2.0 * T * B * H * G * H)
-    ms = median(times) * 1000.0
-    gflops = flops / (ms / 1000.0) / 1e9
-    sgemm, sgemm_flops = sgemm_ceiling(T, B, D, H, G, a.iters)
-    assert abs(sgemm_flops - flops) < 1e-6 * flops
+            gemm_times.append(t3 - t2)
+    s = median(times)
+    gflops, sgemm = flops / s / 1e9, flops / median(gemm_times) / 1e9
     emit({"row": "layer", "cell": a.cell, "T": T, "B": B, "D": D, "H": H, "iters": a.iters,
-          "ms": ms, "ms_min": min(times) * 1000.0, "gflops": gflops, "sgemm_gflops": sgemm,
-          "fraction_of_sgemm": gflops / sgemm})
+          "ms": s * 1000.0, "ms_min": min(times) * 1000.0, "gflops": gflops,
+          "sgemm_ms": median(gemm_times) * 1000.0, "sgemm_gflops": sgemm, "fraction_of_sgemm": gflops / sgemm})
 
 
 def row_generate(a):

@@ -17,8 +17,9 @@
 --   at (T,B,D,H). gflops counts the GEMM flops only: forward 2TB*D*GH + 2TB*H*GH,
 --   backward twice that. sgemm_gflops is this machine's ceiling for the same set of
 --   GEMMs (same shapes, same transposes, the per-step ones on their own rows of a
---   (T*B, .) buffer as the kernel reads them) run back to back through recur.addmm;
---   fraction_of_sgemm = gflops / sgemm_gflops.
+--   (T*B, .) buffer as the kernel reads them) run back to back through recur.addmm,
+--   timed in turn with the layer's iterations (median); fraction_of_sgemm =
+--   gflops / sgemm_gflops.
 -- generate: a 2-layer 512 LSTM language model (random weights) producing tokens one
 --   at a time at batch 1: model:step + recur.decode.choose (temperature 1 sampling,
 --   or --greedy).
@@ -128,8 +129,9 @@ end
 
 local CELLS = {lstm = {"LSTM", 4}, gru = {"GRU", 3}, rnn = {"RNN", 1}}
 
--- Total GEMM flops / total time (median of iters runs) of the layer's GEMMs.
-local function sgemm_ceiling(T, B, D, H, G, iters, warmup)
+-- The layer's GEMMs (suite.layer_gemms) on random operands: a function that runs
+-- them all once, and their total flops.
+local function sgemm_set(T, B, D, H, G)
   local ops, flops = {}, 0
   for _, g in ipairs(suite.layer_gemms(T, B, D, H, G)) do
     local M, N, K, ta, tb, count = table.unpack(g)
@@ -146,28 +148,25 @@ local function sgemm_ceiling(T, B, D, H, G, iters, warmup)
     flops = flops + 2.0 * M * N * K * count
   end
   local addmm = recur.addmm
-  local function once()
+  return function()
     for _, op in ipairs(ops) do
-      for _, s in ipairs(op.steps) do addmm(s[2], s[1], op.b, 1, 0, op.ta, op.tb) end
+      for _, st in ipairs(op.steps) do addmm(st[2], st[1], op.b, 1, 0, op.ta, op.tb) end
     end
-  end
-  for _ = 1, warmup do once() end
-  local times = {}
-  for i = 1, iters do
-    local t0 = recur.now()
-    once()
-    times[i] = recur.now() - t0
-  end
-  return flops / median(times) / 1e9, flops
+  end, flops
 end
 
+-- The layer's forward + backward and its GEMMs alone are timed alternately, so that a
+-- change in the shared machine's load falls on both.
 local function row_layer(a)
   local T, B, D, H = a.T, a.B, a.D, a.H
   local class, G = table.unpack(CELLS[a.cell])
   local m = recur.nn[class](D, H)
   local x, gy = recur.randn(T, B, D), recur.randn(T, B, H)
+  local gemms, sgemm_flops = sgemm_set(T, B, D, H, G)
+  local flops = suite.layer_flops(T, B, D, H, G)
+  assert(math.abs(sgemm_flops - flops) <= 1e-9 * flops, "layer: the ceiling's GEMMs do not add up to the layer's flops")
   local warmup = a.warmup or 1
-  local times = {}
+  local times, gemm_times = {}, {}
   collectgarbage()
   for i = 1, warmup + a.iters do
     local t0 = recur.now()
@@ -175,15 +174,19 @@ local function row_layer(a)
     m:backward(x, gy)
     local t1 = recur.now()
     m:zero_grad()
-    if i > warmup then times[#times + 1] = t1 - t0 end
+    local t2 = recur.now()
+    gemms()
+    local t3 = recur.now()
+    if i > warmup then
+      times[#times + 1] = t1 - t0
+      gemm_times[#gemm_times + 1] = t3 - t2
+    end
   end
-  local flops = suite.layer_flops(T, B, D, H, G)
   local s = median(times)
-  local sgemm, sgemm_flops = sgemm_ceiling(T, B, D, H, G, a.iters, warmup)
-  assert(math.abs(sgemm_flops - flops) <= 1e-9 * flops, "layer: the ceiling's GEMMs do not add up to the layer's flops")
-  local gflops = flops / s / 1e9
+  local gflops, sgemm = flops / s / 1e9, flops / median(gemm_times) / 1e9
   return {row = "layer", cell = a.cell, T = T, B = B, D = D, H = H, iters = a.iters, ms = s * 1000,
-          ms_min = min(times) * 1000, gflops = gflops, sgemm_gflops = sgemm, fraction_of_sgemm = gflops / sgemm}
+          ms_min = min(times) * 1000, gflops = gflops, sgemm_ms = median(gemm_times) * 1000,
+          sgemm_gflops = sgemm, fraction_of_sgemm = gflops / sgemm}
 end
 
 -- ---- generate ---------------------------------------------------------------------
