@@ -120,7 +120,7 @@ for _, p in ipairs(pairs_out) do
     worst_speed = math.min(worst_speed, p.speedup)
     worst_mem = math.max(worst_mem, p.mem_ratio)
   elseif r.row == "layer" and r.cell == "lstm" and r.T == 100 and r.B == 64 and r.D == 512 and r.H == 512 then
-    print(string.format("raw LSTM (100,64,512,512) at >= 80%% of the sgemm ceiling: %.0f%% (%s); PyTorch %.0f%%",
+    print(string.format("raw LSTM (100,64,512,512) at >= 80%% of the sgemm ceiling: %.1f%% (%s); PyTorch %.1f%%",
       100 * r.fraction_of_sgemm, verdict(r.fraction_of_sgemm >= 0.8), 100 * p.torch.fraction_of_sgemm))
   elseif r.row == "generate" then
     print(string.format("batch-1 generation >= 3x PyTorch: %.2fx (%s)", p.speedup, verdict(p.speedup >= 3)))

@@ -4,7 +4,7 @@
 --
 --   lua5.4 bench/race.lua [--seconds 300] [--eval-every 10] [--threads 2]
 --                         [--env NAME=value ...] [--torch-env NAME=value ...] [--recur-first]
---                         [--output bench/race_results.json]
+--                         [--output bench/results_race.json]
 --
 -- Times are training seconds (evaluation excluded on both sides, see the two
 -- scripts). recur's time to reach a loss is interpolated linearly between the two
@@ -27,7 +27,7 @@ parser:option("--env", "NAME=value for both sides (e.g. OMP_WAIT_POLICY=PASSIVE)
 parser:option("--torch-env", "NAME=value for PyTorch's side only"):count("*")
 parser:flag("--recur-first", "run recur first (default: PyTorch first)")
 parser:option("--python", "the Python with PyTorch 1.13", "/usr/bin/python3")
-parser:option("--output", "JSON results", ROOT .. "/bench/race_results.json")
+parser:option("--output", "JSON results", ROOT .. "/bench/results_race.json")
 local a = parser:parse()
 for _, k in ipairs({"seconds", "eval_every", "threads"}) do
   if not a[k] or a[k] <= 0 then parser:error("--" .. k:gsub("_", "-") .. " must be a positive number") end
