@@ -3,9 +3,9 @@
 #include <math.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <omp.h>
 
+#include "blas.h"
 #include "rnn.h"
 
 /* Below this many gate elements per step the time loop runs on one thread: forking
@@ -119,7 +119,7 @@ static inline float rnn_tanhf(float x)
 
 #define real float
 #define RNN_SUFFIX _f32
-#define GEMM cblas_sgemm
+#define GEMM recur_sgemm
 #define EXP expf
 #define TANH rnn_tanhf
 #include "rnn_generic.h"
@@ -131,7 +131,7 @@ static inline float rnn_tanhf(float x)
 
 #define real double
 #define RNN_SUFFIX _f64
-#define GEMM cblas_dgemm
+#define GEMM recur_dgemm
 #define EXP exp
 #define TANH tanh
 #include "rnn_generic.h"

@@ -3,8 +3,9 @@
 #include <math.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <omp.h>
+
+#include "blas.h"
 /* cblas.h pulls in complex.h, whose I would clash with the (O,K,I) sizes below */
 #undef I
 
@@ -723,12 +724,12 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
             continue;
         }
         if (dtype == RECUR_FLOAT32)
-            cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha,
+            recur_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha,
                         (const float *)a + bt * a_bstride, (int)lda,
                         (const float *)b + bt * b_bstride, (int)ldb, (float)beta,
                         (float *)c + bt * c_bstride, (int)ldc);
         else if (dtype == RECUR_FLOAT64)
-            cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha,
+            recur_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha,
                         (const double *)a + bt * a_bstride, (int)lda,
                         (const double *)b + bt * b_bstride, (int)ldb, beta,
                         (double *)c + bt * c_bstride, (int)ldc);

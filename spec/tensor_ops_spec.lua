@@ -567,6 +567,35 @@ describe("tensor ops", function()
         recur.matmul(m, m:t():narrow(2, 3, 1)))
     end)
 
+    -- A product with one row goes to GEMV (csrc/blas.h), with its own transposes and strides.
+    it("computes single-row products (the GEMV path) for every transpose and dtype", function()
+      recur.manual_seed(5)
+      for _, dt in ipairs(floats) do
+        local tol = dt == "float32" and 1e-5 or 1e-12
+        local a = recur.randn({ 1, 7 }, dt)
+        local b = recur.randn({ 7, 5 }, dt)
+        local want = lua_matmul(a:totable(), b:totable())
+        assert_tensor(want, recur.matmul(a, b), dt, tol)
+        local at, bt = a:t():contiguous(), b:t():contiguous() -- (7,1) and (5,7)
+        assert_tensor(want, recur.matmul(at, b, true, false), dt, tol)
+        assert_tensor(want, recur.matmul(a, bt, false, true), dt, tol)
+        assert_tensor(want, recur.matmul(at, bt, true, true), dt, tol)
+        -- a row of a wider matrix, read in place with its row stride
+        local wide = recur.randn({ 7, 3 }, dt)
+        local col = wide:narrow(2, 2, 1) -- (7,1), stride 3
+        assert_tensor(lua_matmul(col:t():contiguous():totable(), b:totable()),
+          recur.matmul(col, b, true, false), dt, tol)
+        -- beta 0 overwrites whatever c held, NaN included, as GEMM does
+        local c = recur.full({ 1, 5 }, 0 / 0, dt)
+        recur.addmm(c, a, b, 1, 0)
+        assert_tensor(want, c, dt, tol)
+        recur.addmm(c, a, b, 2, 1) -- c + 2ab = 3ab
+        local want3 = { {} }
+        for j = 1, 5 do want3[1][j] = 3 * want[1][j] end
+        assert_tensor(want3, c, dt, tol)
+      end
+    end)
+
     it("multiplies batches of 3-D tensors, including transposed batch views", function()
       recur.manual_seed(11)
       local a = recur.randn(3, 2, 5)
