@@ -19,7 +19,9 @@
 --   GEMMs (same shapes, same transposes, the per-step ones on their own rows of a
 --   (T*B, .) buffer as the kernel reads them) run back to back through recur.addmm,
 --   timed in turn with the layer's iterations (median); fraction_of_sgemm =
---   gflops / sgemm_gflops.
+--   gflops / sgemm_gflops. In float32 on a CPU with AVX2 and FMA the layer's per-step
+--   products run on recur's own kernels over weights packed once (csrc/rnn_gemm.h), not
+--   through OpenBLAS, so the fraction can exceed 1.
 -- generate: a 2-layer 512 LSTM language model (random weights) producing tokens one
 --   at a time at batch 1: model:step + recur.decode.choose (temperature 1 sampling,
 --   or --greedy).

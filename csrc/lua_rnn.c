@@ -238,7 +238,7 @@ static int rnn_layer_forward(lua_State *L)
     size_t es = recur_dtype_size(l->dtype);
     void *saved = reserve(L, op, &l->saved, &l->saved_bytes, rnn_saved_size(l->cell, T, B, H) * es);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
-                         rnn_forward_workspace_size(l->cell, B, H) * es);
+                         rnn_forward_workspace_size(l->cell, B, D, H) * es);
     recur_tensor *y = lrecur_push_new(L, op, l->dtype, 3, (int64_t[]){T, B, H});
     recur_tensor *hn = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
     recur_tensor *cn = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
@@ -313,7 +313,7 @@ static int rnn_layer_backward(lua_State *L)
 
     size_t es = recur_dtype_size(l->dtype);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
-                         rnn_backward_workspace_size(l->cell, T, B, H, k) * es);
+                         rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
     recur_tensor *gx = lrecur_push_new(L, op, l->dtype, 3, (int64_t[]){T, B, D});
     recur_tensor *gh0 = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
     recur_tensor *gc0 = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;

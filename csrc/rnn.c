@@ -7,15 +7,38 @@
 
 #include "blas.h"
 #include "rnn.h"
+#include "rnn_gemm.h"
+#include "rnn_math.h"
 
-/* Below this many gate elements per step the time loop runs on one thread: forking
- * costs a few microseconds, more than a step's pointwise work. */
+/* Below this many gate elements per step a pointwise pass outside the batch split runs
+ * on one thread: forking costs a few microseconds, more than a step's pointwise work. */
 #define RNN_OMP_MIN 16384
 /* Fewest sequences per thread when the time loop is split over the batch; below it
  * one loop covers the batch and OpenBLAS threads its GEMMs instead. */
 #define RNN_MIN_ROWS 8
+/* Fewest gate elements in a whole sequence (T*B*G*H) for the batch split: it forks once
+ * per call, tens of microseconds on a virtual machine whose idle threads sleep. At
+ * (T,B,G*H) = (20,16,128) the split already halved an LSTM's time on 2 threads; at
+ * (10,16,64) it lost. */
+#define RNN_SPLIT_MIN 32768
 /* Multiply-adds from which a GEMM over all T*B rows is split over the threads by us. */
 #define RNN_GEMM_SPLIT_MIN (1 << 22)
+
+/* for (int row_ = 0; row_ < n; row_++) body;  as an OpenMP loop when par. Not an if()
+ * clause: a parallel region with if(0) still opens a one-thread team, about 3 us each
+ * time, and the time loops run several of them per step on every thread. */
+#define RNN_ROWS(par, n, ...)                                                                  \
+    do {                                                                                       \
+        if (par) {                                                                             \
+            _Pragma("omp parallel for schedule(static)")                                       \
+            for (int row_ = 0; row_ < (n); row_++) __VA_ARGS__;                                \
+        } else {                                                                               \
+            for (int row_ = 0; row_ < (n); row_++) __VA_ARGS__;                                \
+        }                                                                                      \
+    } while (0)
+
+/* Columns per thread's share of a bias gradient's column sums. */
+#define RNN_COLSUM_CHUNK 64
 
 #define RNN_CONCAT_(a, b) a##b
 #define RNN_CONCAT(a, b) RNN_CONCAT_(a, b)
@@ -47,11 +70,11 @@ static int rnn_slots(int T, int bptt_truncate)
  * sub-batch through every step with single-threaded GEMMs (OpenMP OpenBLAS runs
  * serially inside a parallel region), so the steps need no synchronisation. Not with
  * the pthreads OpenBLAS, whose concurrent calls would each start their own threads. */
-static int rnn_split_threads(int B, int G, int H)
+static int rnn_split_threads(int T, int B, int G, int H)
 {
     int nth = omp_get_max_threads();
     if (nth <= 1 || omp_in_parallel()) return 1;
-    if ((int64_t)B * G * H < RNN_OMP_MIN || openblas_get_parallel() == 1) return 1;
+    if ((int64_t)T * B * G * H < RNN_SPLIT_MIN || openblas_get_parallel() == 1) return 1;
     int most = B / RNN_MIN_ROWS;
     if (most < 2) return 1;
     return nth < most ? nth : most;
@@ -79,13 +102,34 @@ size_t rnn_saved_size(rnn_cell cell, int T, int B, int H)
     return TBH * ((size_t)rnn_gates(cell) + (size_t)rnn_has_extra(cell) + 1);
 }
 
-size_t rnn_forward_workspace_size(rnn_cell cell, int B, int H)
+/* Elements for w_ih and w_hh packed as the steps' right operands (rnn_gemm.h), in
+ * forward or in backward, whichever needs more, and 16 to start them on a 64-byte
+ * boundary. Counted in floats: only float32 packs, float64 leaves the space unused. */
+static size_t rnn_packed_floats(rnn_cell cell, int D, int H)
+{
+    const int GH = rnn_gates(cell) * H;
+    /* forward: x w_ih^T and h w_hh^T; backward: dG w_ih and dG w_hh */
+    size_t f = rnn_gemm_packed_size(GH, D), b;
+    if (cell == RNN_GRU_CLASSIC) {
+        f += rnn_gemm_packed_size(2 * H, H) + rnn_gemm_packed_size(H, H);
+        b = rnn_gemm_packed_size(H, H) + rnn_gemm_packed_size(H, 2 * H);
+    } else {
+        f += rnn_gemm_packed_size(GH, H);
+        b = rnn_gemm_packed_size(H, GH);
+    }
+    if (cell == RNN_GRU) b += rnn_gemm_packed_size(D, 2 * H) + rnn_gemm_packed_size(D, H);
+    else b += rnn_gemm_packed_size(D, GH);
+    return (f > b ? f : b) + 16;
+}
+
+/* The workspaces without the packed weights (which a single step does without). */
+static size_t rnn_forward_base_size(rnn_cell cell, int B, int H)
 {
     size_t GH = (size_t)rnn_gates(cell) * H;
     return (size_t)B * GH + 2 * GH;
 }
 
-size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int H, int bptt_truncate)
+static size_t rnn_backward_base_size(rnn_cell cell, int T, int B, int H, int bptt_truncate)
 {
     size_t G = (size_t)rnn_gates(cell), S = (size_t)rnn_slots(T, bptt_truncate);
     size_t TBH = (size_t)T * B * H, SBH = S * B * H;
@@ -97,46 +141,65 @@ size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int H, int bptt_
     return n;
 }
 
-size_t rnn_step_workspace_size(rnn_cell cell, int B, int H)
+size_t rnn_forward_workspace_size(rnn_cell cell, int B, int D, int H)
 {
-    return rnn_saved_size(cell, 1, B, H) + (size_t)B * H + rnn_forward_workspace_size(cell, B, H);
+    return rnn_forward_base_size(cell, B, H) + rnn_packed_floats(cell, D, H);
 }
 
-/* tanh for float through exp in double: with e = exp(-2|x|), (1 - e)/(1 + e) carries an
- * absolute rounding error near 1e-16, far below a float's precision for any result above
- * 1e-8 (below, tanh(x) = x in float). Measured over 10^7 points in [-4, 4] and a sweep of
- * small x, it is within half an ulp of tanh(x), where glibc's tanhf is within 2.1 ulps,
- * and three times faster: tanhf's expm1f was the largest cost of the LSTM pointwise passes. */
-static inline float rnn_tanhf(float x)
+size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int D, int H, int bptt_truncate)
 {
-    double ax = fabs((double)x);
-    if (ax < 1e-8) return x;
-    if (ax > 10) return x > 0 ? 1.0f : -1.0f; /* tanh(10) rounds to 1 in float */
-    double e = exp(-2 * ax);
-    double r = (1 - e) / (1 + e);
-    return (float)(x < 0 ? -r : r);
+    return rnn_backward_base_size(cell, T, B, H, bptt_truncate) + rnn_packed_floats(cell, D, H);
 }
+
+size_t rnn_step_workspace_size(rnn_cell cell, int B, int H)
+{
+    return rnn_saved_size(cell, 1, B, H) + (size_t)B * H + rnn_forward_base_size(cell, B, H);
+}
+
+/* The float pointwise rows are also compiled for AVX2 (x86-64-v3) and AVX-512
+ * (x86-64-v4), the widest the CPU has picked at load time: two and four times the lanes
+ * of the portable SSE build (on a Zen 5, AVX-512 halved the LSTM forward pass's time
+ * against AVX2). Needs GCC's target_clones (an ifunc, so ELF). */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define RNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef RNN_CLONES
+#define RNN_CLONES
+#endif
 
 #define real float
 #define RNN_SUFFIX _f32
 #define GEMM recur_sgemm
-#define EXP expf
+#define SIGMOID rnn_sigmoidf
 #define TANH rnn_tanhf
+#define ROW_CLONES RNN_CLONES
+#define RNN_PACKED 1
 #include "rnn_generic.h"
 #undef real
 #undef RNN_SUFFIX
 #undef GEMM
-#undef EXP
+#undef SIGMOID
 #undef TANH
+#undef ROW_CLONES
+#undef RNN_PACKED
+
+/* double is the reference (gradient checks): libm, exact to half an ulp or so */
+static inline double rnn_sigmoid(double v) { return 1 / (1 + exp(-v)); }
 
 #define real double
 #define RNN_SUFFIX _f64
 #define GEMM recur_dgemm
-#define EXP exp
+#define SIGMOID rnn_sigmoid
 #define TANH tanh
+#define ROW_CLONES
+#define RNN_PACKED 0
 #include "rnn_generic.h"
 #undef real
 #undef RNN_SUFFIX
 #undef GEMM
-#undef EXP
+#undef SIGMOID
 #undef TANH
+#undef ROW_CLONES
+#undef RNN_PACKED

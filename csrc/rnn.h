@@ -18,27 +18,40 @@
  *     both:                h_t = (1-z)*n + z*h_{t-1}
  *   rnn:                   h_t = act(W_ih x + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu
  *
- * Forward: one GEMM of all T*B input rows against w_ih, then per step one GEMM
- * h_{t-1} w_hh^T (added onto the input projection, except for the gru whose n gate needs
- * it apart) and one fused pointwise pass (nonlinearities and state update).
+ * Forward: one GEMM of all T*B input rows against w_ih (onto rows holding the biases),
+ * then per step one product h_{t-1} w_hh^T (added onto the input projection, except for
+ * the gru whose n gate needs it apart) and one fused pointwise pass (nonlinearities and
+ * state update).
  * The classic GRU needs r before its recurrent n product, so its step does two GEMMs,
  * (B,H)x(H,2H) then (B,H)x(H,H): the same flops as one.
- * Backward: per step one fused pointwise pass and one GEMM for dh_{t-1} (two for the
+ * Backward: per step one fused pointwise pass and one product for dh_{t-1} (two for the
  * classic GRU, for the same reason); after the loop dW_ih, dW_hh and dX each in one GEMM
  * over all T*B rows (the GRU splits a GEMM in two where the n block differs between the
- * input and recurrent sides) and the bias gradients as column sums.
+ * input and recurrent sides) and the bias gradients as column sums, one pass for both.
+ *
+ * float32 on x86-64 with AVX2 and FMA (or AVX-512), from 2 steps and 4 rows per thread:
+ * w_ih and w_hh are packed once per call (csrc/rnn_gemm.h) and the per-step products run
+ * on them, not through BLAS (which would repack the weights at every step); the input
+ * projection then goes step by step too (each step's rows of x against w_ih, onto the
+ * biases), and so does dX in backward. The pointwise passes are vectorised, with exp,
+ * sigmoid and tanh of their own (csrc/rnn_math.h: within 1, 2.5 and 1.5 ulps) compiled
+ * for SSE4.2, AVX2 and AVX-512 and picked at load time. float64 keeps to BLAS and libm:
+ * it is the reference the gradient checks use.
  *
  * Threads (OpenMP; recur.set_num_threads): the sequences of a batch do not interact, so
- * when each thread gets at least 8 of them and a step has enough work (B*G*H >= 16384),
- * every thread runs its own sub-batch through all the steps, with its own single-threaded
- * GEMMs and pointwise passes and no synchronisation between steps. The GEMMs over all
- * T*B rows are split by rows the same way, one single-threaded GEMM per thread: OpenBLAS's
- * own threading synchronises many times per call, which is slow on a busy machine
- * (OpenMP OpenBLAS runs serially inside a parallel region). Otherwise one loop covers
- * the batch, OpenBLAS threads its step GEMMs and the pointwise passes are OpenMP loops
- * over rows when large. The split needs the OpenMP build of OpenBLAS (the Makefile links
- * it); with the pthreads build it is never used. Results depend on the thread count only
- * through the order of OpenBLAS's sums.
+ * when each thread gets at least 8 of them and the sequence has enough work
+ * (T*B*G*H >= 32768), every thread runs its own sub-batch through all the steps, with its
+ * own single-threaded products and pointwise passes and no synchronisation between
+ * steps; the GEMMs over all T*B rows are split by rows the same way, one single-threaded
+ * GEMM per thread (OpenBLAS's own threading synchronises many times per call, which is
+ * slow on a busy machine; OpenMP OpenBLAS runs serially inside a parallel region). A
+ * forward or a backward is one parallel region, with one wait in forward (for the
+ * packed weights) and two in backward (and for every row's gradients before dW).
+ * Otherwise one loop covers the batch, BLAS threads its GEMMs and the pointwise passes
+ * and packed products are OpenMP loops when large. The split needs the OpenMP build of
+ * OpenBLAS (the Makefile links it); with the pthreads build it is never used. Results
+ * depend on the thread count only through the order of OpenBLAS's sums (the packed
+ * products sum each element in order).
  *
  * Variable lengths: lengths (B) with values 1..T, or NULL for all T. Sequence b takes
  * steps t = 0..L_b-1 (reverse: t = L_b-1 down to 0); elsewhere its state is frozen and
@@ -52,15 +65,18 @@
  *                gru (W_hn h + b_hn) and 1 for the classic gru (r*h_{t-1})
  *                rnn 2*T*B*H, gru 5*T*B*H, lstm 6*T*B*H
  *   forward workspace  = B*G*H + 2*G*H         one step's recurrent product (gru), biases
+ *                      + P                      w_ih, w_hh packed (float32; see below)
  *   backward workspace = T*B*G*H                gate gradients of all steps
  *                      + S*B*H                  dh carried back
  *                      + T*B*H  (gru)           n gradient on the input side (lacks r)
  *                      + S*B*H  (lstm, classic gru)  dc carried back / d(r*h)
  *                      + S*B*G*H (+ S*B*H gru)  per-window gate gradients, only if S > 1
+ *                      + P
  *     where S = 1 without truncation and k+1 with bptt_truncate = k (see below); "gru"
- *     is the reset_after form. LSTM at T=100, B=64, D=H=512 in float32: saved 78.6 MB,
- *     backward workspace 52.7 MB.
- *   step workspace     = saved(T=1) + B*H + forward workspace
+ *     is the reset_after form; P = about G*H*(D+H) + 16: w_ih and w_hh packed with
+ *     their rows or columns rounded up to 32, counted in floats, left unused by float64.
+ *     LSTM at T=100, B=64, D=H=512 in float32: saved 78.6 MB, backward workspace 61.1 MB.
+ *   step workspace     = saved(T=1) + B*H + B*G*H + 2*G*H
  *
  * Truncated BPTT (bptt_truncate = k >= 0; negative means none): the gradient of each
  * output y_t flows back through steps t, t-1, ..., t-k only (in processing order; for
@@ -91,8 +107,8 @@ int rnn_gates(rnn_cell cell);
 
 /* Buffer sizes in elements (see the memory formula above). */
 size_t rnn_saved_size(rnn_cell cell, int T, int B, int H);
-size_t rnn_forward_workspace_size(rnn_cell cell, int B, int H);
-size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int H, int bptt_truncate);
+size_t rnn_forward_workspace_size(rnn_cell cell, int B, int D, int H);
+size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int D, int H, int bptt_truncate);
 size_t rnn_step_workspace_size(rnn_cell cell, int B, int H);
 
 /* Forward over a sequence.

@@ -3,17 +3,23 @@
  * layouts and the memory formula. Not a public header.
  *
  * Threads: the sequences of a batch do not interact, so the time loops run on
- * sub-batches, one per thread, each doing its own small GEMMs and pointwise passes
- * with no synchronisation at all between steps; the GEMMs over all T*B rows (before and
- * after the loops) are split by rows the same way (gemm_rows). With one thread, or a
- * batch too small to split, one loop covers the whole batch: OpenBLAS threads its
- * GEMMs and the pointwise passes use an OpenMP loop over rows when the work is large. */
+ * sub-batches, one per thread (forward_share, backward_share), each doing its own small
+ * products and pointwise passes with no synchronisation at all between steps; the GEMMs
+ * over all T*B rows are split by rows the same way (gemm_share). With one thread, or a
+ * batch too small to split, one loop covers the whole batch: BLAS threads its GEMMs and
+ * the pointwise passes use an OpenMP loop over rows when the work is large.
+ *
+ * float32 with the packed kernels (csrc/rnn_gemm.h, RNN_PACKED): w_ih and w_hh are
+ * packed once per call and every step does its own input projection (forward) and input
+ * gradient (backward) against them, so that nothing runs between the time loop and
+ * the call's one parallel region but the parameter gradients. Otherwise the input
+ * projection and dx are GEMMs over all T*B rows, before and after the loop. */
 
 #define FN(name) RNN_CONCAT(name, RNN_SUFFIX)
 
 /* Saved buffer of one forward, in this order:
  *   act   (T,B,G*H)  gate activations (rnn: h_t itself); holds the pre-activations
- *                    (without biases) until the step's pointwise pass
+ *                    until the step's pointwise pass
  *   extra (T,B,H)    lstm: c_{t-1}; gru: W_hn h_{t-1} + b_hn; classic gru: r*h_{t-1}
  *   hprev (T,B,H)    h_{t-1}: the left operand of the step GEMM and of dW_hh
  * Rows past a sequence's length are never read back. */
@@ -31,216 +37,403 @@ static FN(rnn_saved) FN(saved_layout)(rnn_cell cell, real *saved, int T, int B, 
     return s;
 }
 
-static inline real FN(sigmoid)(real v) { return 1 / (1 + EXP(-v)); }
-
 /* C (M,N) = alpha op(A) op(B) + beta C (row-major) for the GEMMs over all T*B rows,
- * with the rows of C split over the threads: one single-threaded GEMM each and one join
- * at the end. OpenBLAS's own threading synchronises its threads many times per call,
- * which costs little on an idle machine and a great deal on a busy one. */
+ * with the rows of C split over the threads: one single-threaded GEMM each (gemm_share
+ * does share `part` of `parts`) and one join at the end. OpenBLAS's own threading
+ * synchronises its threads many times per call, which costs little on an idle machine
+ * and a great deal on a busy one.
+ * With init (N) given, every row of C is first set to it and beta is 1: OpenBLAS
+ * zeroes C in a pass of its own for beta = 0, so a row worth starting from (the biases)
+ * costs nothing more. */
+static void FN(gemm_share)(int part, int parts, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M,
+                           int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
+                           real beta, real *C, int ldc, const real *init)
+{
+    int m0 = (int)((int64_t)M * part / parts), m1 = (int)((int64_t)M * (part + 1) / parts);
+    /* row m of op(A) is row m of A, or column m when A is transposed */
+    const real *A_k = ta == CblasNoTrans ? A + (size_t)m0 * lda : A + m0;
+    if (init)
+        for (int m = m0; m < m1; m++) memcpy(C + (size_t)m * ldc, init, (size_t)N * sizeof(real));
+    if (m1 > m0)
+        GEMM(CblasRowMajor, ta, tb, m1 - m0, N, K, alpha, A_k, lda, B, ldb, init ? 1 : beta,
+             C + (size_t)m0 * ldc, ldc);
+}
+
 static void FN(gemm_rows)(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
                           real alpha, const real *A, int lda, const real *B, int ldb, real beta,
-                          real *C, int ldc)
+                          real *C, int ldc, const real *init)
 {
     int nth = rnn_gemm_threads(M, N, K);
-    if (nth <= 1) {
-        GEMM(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
+    if (nth > 1) {
 #pragma omp parallel num_threads(nth)
-    {
-        int k = omp_get_thread_num(), n = omp_get_num_threads();
-        int m0 = (int)((int64_t)M * k / n), m1 = (int)((int64_t)M * (k + 1) / n);
-        /* row m of op(A) is row m of A, or column m when A is transposed */
-        const real *A_k = ta == CblasNoTrans ? A + (size_t)m0 * lda : A + m0;
-        if (m1 > m0)
-            GEMM(CblasRowMajor, ta, tb, m1 - m0, N, K, alpha, A_k, lda, B, ldb, beta,
-                 C + (size_t)m0 * ldc, ldc);
+        FN(gemm_share)(omp_get_thread_num(), omp_get_num_threads(), ta, tb, M, N, K, alpha, A, lda,
+                       B, ldb, beta, C, ldc, init);
+    } else {
+        FN(gemm_share)(0, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, init);
     }
 }
 
+/* The right operand of a step's product C = A op(w): w as stored, (N,K) when trans
+ * (op(w) = w^T) else (K,N), rows ldw apart; and its packed copy (csrc/rnn_gemm.h) when
+ * the sequence has one, else NULL. */
+typedef struct {
+    const real *w;
+    int ldw, trans, N, K;
+    float *packed;
+} FN(rnn_operand);
+
+static FN(rnn_operand) FN(operand)(const real *w, int ldw, int trans, int N, int K)
+{
+    FN(rnn_operand) op = {w, ldw, trans, N, K, NULL};
+    return op;
+}
+
+/* Gives op a packed copy at *space (advanced past it) when use is set; fill_operand
+ * writes it. Float only: the double kernels are the reference and keep to BLAS. */
+static void FN(place_operand)(FN(rnn_operand) *op, float **space, int use)
+{
+#if RNN_PACKED
+    if (!use) return;
+    op->packed = *space;
+    *space += rnn_gemm_packed_size(op->N, op->K);
+#else
+    (void)op, (void)space, (void)use;
+#endif
+}
+
+/* Share `part` of `parts` of the packing of op (nothing when it has no packed copy). */
+static void FN(fill_operand)(FN(rnn_operand) op, int part, int parts)
+{
+#if RNN_PACKED
+    if (op.packed)
+        rnn_gemm_pack(op.packed, op.w, op.ldw, op.trans, op.N, op.K, part, parts);
+#else
+    (void)op, (void)part, (void)parts;
+#endif
+}
+
+/* C (M,N) = A (M,K) op(w) + (accumulate ? C : 0), A and C with row strides lda, ldc.
+ * par: spread over the threads (only outside the batch split). */
+static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int accumulate,
+                          real *C, int ldc, int par)
+{
+#if RNN_PACKED
+    if (op.packed) {
+        rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, NULL, accumulate, C, ldc, par);
+        return;
+    }
+#endif
+    (void)par; /* BLAS threads its GEMMs itself */
+    GEMM(CblasRowMajor, CblasNoTrans, op.trans ? CblasTrans : CblasNoTrans, M, op.N, op.K, 1, A,
+         lda, op.w, op.ldw, accumulate ? 1 : 0, C, ldc);
+}
+
+/* Where the packed operands go in a workspace whose first `used` elements are taken:
+ * the next 64-byte boundary (the kernels load whole cache lines). */
+static float *FN(packed_space)(real *workspace, size_t used)
+{
+    return (float *)(((uintptr_t)(workspace + used) + 63) & ~(uintptr_t)63);
+}
+
+/* Whether a sequence's steps use packed operands: with the kernels there, more than
+ * one step (packing costs about one product) and at least 4 rows in every step's
+ * product (below, BLAS's GEMV or small kernels are as good). */
+static int FN(use_packed)(int T, int rows)
+{
+#if RNN_PACKED
+    return T > 1 && rows >= 4 && rnn_gemm_packed_available();
+#else
+    (void)T, (void)rows;
+    return 0;
+#endif
+}
+
 /* ---- forward ------------------------------------------------------------- */
+
+/* The pointwise work of one row (one sequence at one step), one function per cell,
+ * over restrict pointers so that GCC vectorises the loop over j (with float, SIGMOID and
+ * TANH are csrc/rnn_math.h's branch-free functions). ROW_CLONES compiles the float
+ * ones for AVX2 and AVX-512 as well, picked at load time; with -ffp-contract=off every
+ * version rounds alike, so the results do not depend on the machine.
+ * Pre-activations arrive in the gate blocks (x w_ih^T + biases, see rnn_forward, plus
+ * h w_hh^T except for the gru) and leave as activations. */
+
+/* lstm: c, h are updated in place, e gets c_{t-1} */
+ROW_CLONES static void FN(lstm_forward_row)(real *restrict ai, real *restrict af,
+                                            real *restrict ag, real *restrict ao,
+                                            real *restrict e, real *restrict c, real *restrict h,
+                                            real *restrict y, int H)
+{
+    for (int j = 0; j < H; j++) {
+        real i = SIGMOID(ai[j]);
+        real f = SIGMOID(af[j]);
+        real g = TANH(ag[j]);
+        real o = SIGMOID(ao[j]);
+        ai[j] = i;
+        af[j] = f;
+        ag[j] = g;
+        ao[j] = o;
+        e[j] = c[j];
+        real cn = f * c[j] + i * g;
+        c[j] = cn;
+        real hv = o * TANH(cn);
+        h[j] = hv;
+        y[j] = hv;
+    }
+}
+
+/* gru: gh holds h w_hh^T (r, z, n blocks), bhn is b_hn (the n block's pre-activation
+ * has b_in only); h is updated in place, e gets W_hn h + b_hn */
+ROW_CLONES static void FN(gru_forward_row)(real *restrict ar, real *restrict az,
+                                           real *restrict an, real *restrict e,
+                                           real *restrict h, real *restrict y,
+                                           const real *restrict gh, const real *restrict bhn,
+                                           int H)
+{
+    for (int j = 0; j < H; j++) {
+        real r = SIGMOID(ar[j] + gh[j]);
+        real z = SIGMOID(az[j] + gh[H + j]);
+        real hn = gh[2 * H + j] + bhn[j];
+        real n = TANH(an[j] + r * hn);
+        ar[j] = r;
+        az[j] = z;
+        an[j] = n;
+        e[j] = hn;
+        real hv = (1 - z) * n + z * h[j];
+        h[j] = hv;
+        y[j] = hv;
+    }
+}
+
+/* rnn: a gets h_t, which h and y get too */
+ROW_CLONES static void FN(rnn_forward_row)(rnn_cell cell, real *restrict a, real *restrict h,
+                                           real *restrict y, int H)
+{
+    if (cell == RNN_TANH) {
+        for (int j = 0; j < H; j++) {
+            real hv = TANH(a[j]);
+            a[j] = hv;
+            h[j] = hv;
+            y[j] = hv;
+        }
+    } else { /* RNN_RELU */
+        for (int j = 0; j < H; j++) {
+            real hv = a[j] > 0 ? a[j] : 0;
+            a[j] = hv;
+            h[j] = hv;
+            y[j] = hv;
+        }
+    }
+}
+
+/* classic gru, first half: r and z from gh = h w_hr,z^T, and rh = r*h */
+ROW_CLONES static void FN(classic_rz_row)(real *restrict ar, real *restrict az,
+                                          real *restrict rh, const real *restrict h,
+                                          const real *restrict gh, int H)
+{
+    for (int j = 0; j < H; j++) {
+        real r = SIGMOID(ar[j] + gh[j]);
+        ar[j] = r;
+        az[j] = SIGMOID(az[j] + gh[H + j]);
+        rh[j] = r * h[j];
+    }
+}
+
+/* classic gru, second half: ghn = (r*h) w_hn^T; z is already an activation */
+ROW_CLONES static void FN(classic_n_row)(const real *restrict az, real *restrict an,
+                                         real *restrict h, real *restrict y,
+                                         const real *restrict ghn, int H)
+{
+    for (int j = 0; j < H; j++) {
+        real z = az[j];
+        real n = TANH(an[j] + ghn[j]);
+        an[j] = n;
+        real hv = (1 - z) * n + z * h[j];
+        h[j] = hv;
+        y[j] = hv;
+    }
+}
 
 /* One step's pointwise pass over nb rows for the cells whose recurrent product is one
  * GEMM (rnn, lstm, gru): nonlinearities, state update, output.
  * act is (nb,G*H): x w_ih^T + h_{t-1} w_hh^T in (gru: x w_ih^T only), activations out;
  * gh is (nb,G*H) = h_{t-1} w_hh^T for the gru, unused otherwise;
  * extra is (nb,H); h, c are (nb,H) states updated in place; y_t is (nb,H); hnext is
- * (nb,H), the next step's h_{t-1}, or NULL after the last step; bi, bh are (G*H)
- * (zeros when there is no bias); lens is (nb) or NULL. */
-static void FN(forward_pointwise)(rnn_cell cell, real *act, real *extra, real *h, real *c,
-                                  real *y_t, real *hnext, const real *gh, const real *bi,
-                                  const real *bh, const int64_t *lens, int t, int nb, int H,
-                                  int par)
+ * (nb,H), the next step's h_{t-1}, or NULL after the last step; bhn is the gru's b_hn
+ * (H); lens is (nb) or NULL. */
+static void FN(forward_pointwise_one)(rnn_cell cell, real *act, real *extra, real *h, real *c,
+                                      real *y_t, real *hnext, const real *gh, const real *bhn,
+                                      const int64_t *lens, int t, int b, int H)
 {
-    const int G = rnn_gates(cell), GH = G * H;
-#pragma omp parallel for schedule(static) if (par)
-    for (int b = 0; b < nb; b++) {
-        real *y_b = y_t + (size_t)b * H;
-        real *h_b = h + (size_t)b * H;
-        real *hn_b = hnext ? hnext + (size_t)b * H : NULL;
-        if (lens && t >= lens[b]) {
-            /* past the end (or, reversed, before the start): state frozen, output zero */
-            for (int j = 0; j < H; j++) y_b[j] = 0;
-            if (hn_b) memcpy(hn_b, h_b, (size_t)H * sizeof(real));
-            continue;
-        }
+    const int GH = rnn_gates(cell) * H;
+    real *y_b = y_t + (size_t)b * H;
+    real *h_b = h + (size_t)b * H;
+    real *hn_b = hnext ? hnext + (size_t)b * H : NULL;
+    if (lens && t >= lens[b]) {
+        /* past the end (or, reversed, before the start): state frozen, output zero */
+        for (int j = 0; j < H; j++) y_b[j] = 0;
+    } else {
         real *a = act + (size_t)b * GH;
-        const real *g = gh ? gh + (size_t)b * GH : NULL;
         real *e_b = extra + (size_t)b * H;
-        if (cell == RNN_LSTM) {
-            real *c_b = c + (size_t)b * H;
-            for (int j = 0; j < H; j++) {
-                real i = FN(sigmoid)(a[j] + bi[j] + bh[j]);
-                real f = FN(sigmoid)(a[H + j] + bi[H + j] + bh[H + j]);
-                real gg = TANH(a[2 * H + j] + bi[2 * H + j] + bh[2 * H + j]);
-                real o = FN(sigmoid)(a[3 * H + j] + bi[3 * H + j] + bh[3 * H + j]);
-                a[j] = i;
-                a[H + j] = f;
-                a[2 * H + j] = gg;
-                a[3 * H + j] = o;
-                e_b[j] = c_b[j];
-                real cn = f * c_b[j] + i * gg;
-                c_b[j] = cn;
-                h_b[j] = y_b[j] = o * TANH(cn);
-            }
-        } else if (cell == RNN_GRU) {
-            for (int j = 0; j < H; j++) {
-                real r = FN(sigmoid)(a[j] + bi[j] + g[j] + bh[j]);
-                real z = FN(sigmoid)(a[H + j] + bi[H + j] + g[H + j] + bh[H + j]);
-                real hn = g[2 * H + j] + bh[2 * H + j];
-                real n = TANH(a[2 * H + j] + bi[2 * H + j] + r * hn);
-                a[j] = r;
-                a[H + j] = z;
-                a[2 * H + j] = n;
-                e_b[j] = hn;
-                h_b[j] = y_b[j] = (1 - z) * n + z * h_b[j];
-            }
-        } else if (cell == RNN_TANH) {
-            for (int j = 0; j < H; j++) h_b[j] = y_b[j] = a[j] = TANH(a[j] + bi[j] + bh[j]);
-        } else { /* RNN_RELU */
-            for (int j = 0; j < H; j++) {
-                real v = a[j] + bi[j] + bh[j];
-                h_b[j] = y_b[j] = a[j] = v > 0 ? v : 0;
-            }
-        }
-        if (hn_b) memcpy(hn_b, h_b, (size_t)H * sizeof(real));
+        if (cell == RNN_LSTM)
+            FN(lstm_forward_row)(a, a + H, a + 2 * H, a + 3 * H, e_b, c + (size_t)b * H, h_b,
+                                 y_b, H);
+        else if (cell == RNN_GRU)
+            FN(gru_forward_row)(a, a + H, a + 2 * H, e_b, h_b, y_b, gh + (size_t)b * GH, bhn, H);
+        else
+            FN(rnn_forward_row)(cell, a, h_b, y_b, H);
     }
+    if (hn_b) memcpy(hn_b, h_b, (size_t)H * sizeof(real));
+}
+
+static void FN(forward_pointwise)(rnn_cell cell, real *act, real *extra, real *h, real *c,
+                                  real *y_t, real *hnext, const real *gh, const real *bhn,
+                                  const int64_t *lens, int t, int nb, int H, int par)
+{
+    RNN_ROWS(par, nb, FN(forward_pointwise_one)(cell, act, extra, h, c, y_t, hnext, gh, bhn,
+                                                lens, t, row_, H));
 }
 
 /* Classic GRU, first half of a step: r and z from gh[:, 0:2H] = h w_hr,z^T, and
  * extra = r*h, the left operand of the n product. Rows past the end get r*h = 0. */
-static void FN(forward_classic_rz)(real *act, real *extra, const real *h, const real *gh,
-                                   const real *bi, const real *bh, const int64_t *lens, int t,
-                                   int nb, int H, int par)
+static void FN(forward_classic_rz_one)(real *act, real *extra, const real *h, const real *gh,
+                                       const int64_t *lens, int t, int b, int H)
 {
     const int GH = 3 * H;
-#pragma omp parallel for schedule(static) if (par)
-    for (int b = 0; b < nb; b++) {
-        real *a = act + (size_t)b * GH;
-        const real *g = gh + (size_t)b * GH;
-        const real *h_b = h + (size_t)b * H;
-        real *e_b = extra + (size_t)b * H;
-        if (lens && t >= lens[b]) {
-            for (int j = 0; j < H; j++) e_b[j] = 0;
-            continue;
-        }
-        for (int j = 0; j < H; j++) {
-            real r = FN(sigmoid)(a[j] + bi[j] + g[j] + bh[j]);
-            a[j] = r;
-            a[H + j] = FN(sigmoid)(a[H + j] + bi[H + j] + g[H + j] + bh[H + j]);
-            e_b[j] = r * h_b[j];
-        }
-    }
+    real *a = act + (size_t)b * GH;
+    real *e_b = extra + (size_t)b * H;
+    if (lens && t >= lens[b])
+        for (int j = 0; j < H; j++) e_b[j] = 0;
+    else
+        FN(classic_rz_row)(a, a + H, e_b, h + (size_t)b * H, gh + (size_t)b * GH, H);
+}
+
+static void FN(forward_classic_rz)(real *act, real *extra, const real *h, const real *gh,
+                                   const int64_t *lens, int t, int nb, int H, int par)
+{
+    RNN_ROWS(par, nb, FN(forward_classic_rz_one)(act, extra, h, gh, lens, t, row_, H));
 }
 
 /* Classic GRU, second half: gh[:, 2H:3H] = (r*h) w_hn^T, then n and the update. */
-static void FN(forward_classic_n)(real *act, real *h, real *y_t, real *hnext, const real *gh,
-                                  const real *bi, const real *bh, const int64_t *lens, int t,
-                                  int nb, int H, int par)
+static void FN(forward_classic_n_one)(real *act, real *h, real *y_t, real *hnext,
+                                      const real *gh, const int64_t *lens, int t, int b, int H)
 {
     const int GH = 3 * H;
-#pragma omp parallel for schedule(static) if (par)
-    for (int b = 0; b < nb; b++) {
-        real *y_b = y_t + (size_t)b * H;
-        real *h_b = h + (size_t)b * H;
-        if (!(lens && t >= lens[b])) {
-            real *a = act + (size_t)b * GH;
-            const real *g = gh + (size_t)b * GH;
-            for (int j = 0; j < H; j++) {
-                real z = a[H + j];
-                real n = TANH(a[2 * H + j] + bi[2 * H + j] + g[2 * H + j] + bh[2 * H + j]);
-                a[2 * H + j] = n;
-                h_b[j] = y_b[j] = (1 - z) * n + z * h_b[j];
-            }
-        } else {
-            for (int j = 0; j < H; j++) y_b[j] = 0;
-        }
-        if (hnext) memcpy(hnext + (size_t)b * H, h_b, (size_t)H * sizeof(real));
+    real *y_b = y_t + (size_t)b * H;
+    real *h_b = h + (size_t)b * H;
+    if (!(lens && t >= lens[b])) {
+        real *a = act + (size_t)b * GH;
+        FN(classic_n_row)(a + H, a + 2 * H, h_b, y_b, gh + (size_t)b * GH + 2 * H, H);
+    } else {
+        for (int j = 0; j < H; j++) y_b[j] = 0;
     }
+    if (hnext) memcpy(hnext + (size_t)b * H, h_b, (size_t)H * sizeof(real));
 }
+
+static void FN(forward_classic_n)(real *act, real *h, real *y_t, real *hnext, const real *gh,
+                                  const int64_t *lens, int t, int nb, int H, int par)
+{
+    RNN_ROWS(par, nb, FN(forward_classic_n_one)(act, h, y_t, hnext, gh, lens, t, row_, H));
+}
+
+/* What every thread's share of a forward reads (see rnn_forward). */
+typedef struct {
+    rnn_cell cell;
+    real *y, *hn, *cn;
+    FN(rnn_saved) s;
+    const real *x, *h0, *c0;
+    const int64_t *lengths;
+    int reverse, T, B, D, H;
+    /* the steps' right operands: w_ih (when packed, the steps do the input projection
+     * themselves) and w_hh (the classic gru: its r, z rows, and whh_n its n rows) */
+    FN(rnn_operand) wih, whh, whh_n;
+    const real *binit, *bhn; /* biases, see load_biases */
+} FN(rnn_fwd);
 
 /* The time loop of forward for rows b0..b0+nb-1 of the batch (B rows per step).
  * hn, cn are (B,H) running states, gh is (nb,G*H) scratch. */
-static void FN(forward_rows)(rnn_cell cell, real *y, real *hn, real *cn, FN(rnn_saved) s,
-                             const real *w_hh, const real *bi, const real *bh, const real *h0,
-                             const real *c0, const int64_t *lengths, int reverse, int T, int B,
-                             int H, int b0, int nb, real *gh, int par)
+static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int par)
 {
-    const int G = rnn_gates(cell), GH = G * H;
+    const rnn_cell cell = f->cell;
+    const int T = f->T, B = f->B, D = f->D, H = f->H, G = rnn_gates(cell), GH = G * H;
+    const FN(rnn_saved) s = f->s;
     const size_t BH = (size_t)B * H, nbH = (size_t)nb * H;
-    const int64_t *lens = lengths ? lengths + b0 : NULL;
-    real *h = hn + (size_t)b0 * H, *c = cn ? cn + (size_t)b0 * H : NULL;
+    const int64_t *lens = f->lengths ? f->lengths + b0 : NULL;
+    real *h = f->hn + (size_t)b0 * H, *c = f->cn ? f->cn + (size_t)b0 * H : NULL;
 
     /* hn (and cn) carry the running state; a sequence's state stops changing after its
      * last step, so they end up holding the final states. */
-    if (h0) memmove(h, h0 + (size_t)b0 * H, nbH * sizeof(real));
+    if (f->h0) memmove(h, f->h0 + (size_t)b0 * H, nbH * sizeof(real));
     else memset(h, 0, nbH * sizeof(real));
     if (cell == RNN_LSTM) {
-        if (c0) memmove(c, c0 + (size_t)b0 * H, nbH * sizeof(real));
+        if (f->c0) memmove(c, f->c0 + (size_t)b0 * H, nbH * sizeof(real));
         else memset(c, 0, nbH * sizeof(real));
     }
-    memcpy(s.hprev + (reverse ? T - 1 : 0) * BH + (size_t)b0 * H, h, nbH * sizeof(real));
+    memcpy(s.hprev + (f->reverse ? T - 1 : 0) * BH + (size_t)b0 * H, h, nbH * sizeof(real));
 
     for (int step = 0; step < T; step++) {
-        const int t = reverse ? T - 1 - step : step;
+        const int t = f->reverse ? T - 1 - step : step;
         const size_t row = (size_t)t * B + b0; /* first row of this sub-batch at time t */
         real *act_t = s.act + row * GH;
         real *extra_t = s.extra + row * H;
         real *hprev_t = s.hprev + row * H;
-        real *y_t = y + row * H;
+        real *y_t = f->y + row * H;
         real *hnext = NULL; /* the next step's h_{t-1}, written by the pointwise pass */
-        if (step + 1 < T) hnext = s.hprev + ((size_t)(reverse ? t - 1 : t + 1) * B + b0) * H;
+        if (step + 1 < T) hnext = s.hprev + ((size_t)(f->reverse ? t - 1 : t + 1) * B + b0) * H;
+#if RNN_PACKED
+        /* the input projection of this step, from the biases: binit + x_t w_ih^T */
+        if (f->wih.packed)
+            rnn_gemm_packed(nb, GH, D, f->x + row * D, D, f->wih.packed, f->binit, 0, act_t, GH,
+                            par);
+#else
+        (void)D;
+#endif
         if (cell == RNN_GRU_CLASSIC) {
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, 2 * H, H, 1, hprev_t, H, w_hh, H, 0,
-                 gh, GH);
-            FN(forward_classic_rz)(act_t, extra_t, hprev_t, gh, bi, bh, lens, t, nb, H, par);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, H, H, 1, extra_t, H,
-                 w_hh + (size_t)2 * H * H, H, 0, gh + 2 * H, GH);
-            FN(forward_classic_n)(act_t, h, y_t, hnext, gh, bi, bh, lens, t, nb, H, par);
+            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par);
+            FN(forward_classic_rz)(act_t, extra_t, hprev_t, gh, lens, t, nb, H, par);
+            FN(step_gemm)(f->whh_n, nb, extra_t, H, 0, gh + 2 * H, GH, par);
+            FN(forward_classic_n)(act_t, h, y_t, hnext, gh, lens, t, nb, H, par);
         } else if (cell == RNN_GRU) {
             /* n needs W_hn h apart from W_in x: the product goes to its own buffer */
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1, hprev_t, H, w_hh, H, 0,
-                 gh, GH);
-            FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, gh, bi, bh, lens, t, nb,
+            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par);
+            FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, gh, f->bhn, lens, t, nb,
                                   H, par);
         } else {
             /* lstm, rnn: the product adds straight onto x w_ih^T */
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, nb, GH, H, 1, hprev_t, H, w_hh, H, 1,
-                 act_t, GH);
-            FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, NULL, bi, bh, lens, t,
-                                  nb, H, par);
+            FN(step_gemm)(f->whh, nb, hprev_t, H, 1, act_t, GH, par);
+            FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, NULL, NULL, lens, t, nb,
+                                  H, par);
         }
     }
 }
 
-/* Biases as two dense (G*H) vectors, zeros standing in for missing ones, so the
- * pointwise loops never branch on them. */
-static void FN(load_biases)(real *bi, real *bh, const real *b_ih, const real *b_hh, int GH)
+/* The row every step's pre-activations start from, binit (G*H): b_ih + b_hh, except in
+ * the gru's n block, whose b_hn goes inside r*(...) and is kept apart in bhn (H).
+ * Zeros stand in for missing biases. */
+static void FN(load_biases)(rnn_cell cell, real *binit, real *bhn, const real *b_ih,
+                            const real *b_hh, int H)
 {
+    const int GH = rnn_gates(cell) * H, split = cell == RNN_GRU ? 2 * H : GH;
     for (int k = 0; k < GH; k++) {
-        bi[k] = b_ih ? b_ih[k] : 0;
-        bh[k] = b_hh ? b_hh[k] : 0;
+        real bi = b_ih ? b_ih[k] : 0, bh = b_hh ? b_hh[k] : 0;
+        binit[k] = k < split ? bi + bh : bi;
+        if (k >= split) bhn[k - split] = bh;
     }
+}
+
+/* Thread `part` of `parts`: its share of the packing, then (once every share is packed)
+ * its sub-batch through all the steps. */
+static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *gh, int par)
+{
+    const int B = f->B, GH = rnn_gates(f->cell) * f->H;
+    FN(fill_operand)(f->wih, part, parts);
+    FN(fill_operand)(f->whh, part, parts);
+    if (f->cell == RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
+    if (parts > 1) {
+#pragma omp barrier
+    }
+    int b0 = (int)((int64_t)B * part / parts), b1 = (int)((int64_t)B * (part + 1) / parts);
+    FN(forward_rows)(f, b0, b1 - b0, gh + (size_t)b0 * GH, par);
 }
 
 void FN(rnn_forward)(rnn_cell cell, real *y, real *hn, real *cn, real *saved, const real *x,
@@ -251,28 +444,35 @@ void FN(rnn_forward)(rnn_cell cell, real *y, real *hn, real *cn, real *saved, co
     // y is (T,B,H), hn and cn are (B,H), x is (T,B,D), w_ih is (G*H,D), w_hh is (G*H,H),
     // b_ih and b_hh are (G*H) or NULL, h0 and c0 are (B,H) or NULL, lengths is (B) or NULL,
     // saved is rnn_saved_size(), workspace is rnn_forward_workspace_size()
-    const int G = rnn_gates(cell), GH = G * H;
-    FN(rnn_saved) s = FN(saved_layout)(cell, saved, T, B, H);
-    real *gh = workspace;            /* (B,G*H) recurrent product of one step */
-    real *bi = gh + (size_t)B * GH;  /* (G*H) */
-    real *bh = bi + GH;              /* (G*H) */
-    FN(load_biases)(bi, bh, b_ih, b_hh, GH);
+    const int G = rnn_gates(cell), GH = G * H, classic = cell == RNN_GRU_CLASSIC;
+    real *gh = workspace;              /* (B,G*H) recurrent product of one step */
+    real *binit = gh + (size_t)B * GH; /* (G*H) */
+    real *bhn = binit + GH;            /* (H), gru */
+    FN(load_biases)(cell, binit, bhn, b_ih, b_hh, H);
 
-    /* the input projection of all steps at once: act = x w_ih^T, (T*B,D) x (D,G*H) */
-    FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 0, s.act, GH);
+    FN(rnn_fwd) f = {cell, y, hn, cn, FN(saved_layout)(cell, saved, T, B, H), x, h0, c0, lengths,
+                     reverse, T, B, D, H, FN(operand)(w_ih, D, 1, GH, D),
+                     FN(operand)(w_hh, H, 1, classic ? 2 * H : GH, H),
+                     FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn};
+    const int nth = rnn_split_threads(T, B, G, H), use = FN(use_packed)(T, B / nth);
+    float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
+    FN(place_operand)(&f.wih, &space, use);
+    FN(place_operand)(&f.whh, &space, use);
+    if (classic) FN(place_operand)(&f.whh_n, &space, use);
+    if (!use) {
+        /* the input projection of all steps at once, with the biases:
+         * act = binit + x w_ih^T, (T*B,D) x (D,G*H) */
+        FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 1, f.s.act, GH,
+                      binit);
+    }
 
-    int nth = rnn_split_threads(B, G, H);
+    /* one parallel region for all the steps (or none: then BLAS and the pointwise
+     * loops thread themselves, which they cannot inside an inactive region) */
     if (nth > 1) {
 #pragma omp parallel num_threads(nth)
-        {
-            int k = omp_get_thread_num(), n = omp_get_num_threads();
-            int b0 = (int)((int64_t)B * k / n), b1 = (int)((int64_t)B * (k + 1) / n);
-            FN(forward_rows)(cell, y, hn, cn, s, w_hh, bi, bh, h0, c0, lengths, reverse, T, B, H,
-                             b0, b1 - b0, gh + (size_t)b0 * GH, 0);
-        }
+        FN(forward_share)(&f, omp_get_thread_num(), omp_get_num_threads(), gh, 0);
     } else {
-        FN(forward_rows)(cell, y, hn, cn, s, w_hh, bi, bh, h0, c0, lengths, reverse, T, B, H, 0,
-                         B, gh, rnn_parallel_rows(B, G, H));
+        FN(forward_share)(&f, 0, 1, gh, rnn_parallel_rows(B, G, H));
     }
 }
 
@@ -291,6 +491,86 @@ void FN(rnn_step)(rnn_cell cell, real *h, real *c, const real *x, const real *w_
 
 /* ---- backward ------------------------------------------------------------ */
 
+/* The pointwise backward of one row, one function per cell (vectorised and cloned
+ * like the forward rows). dh (and dc) hold the gradient of h_t (c_t) and leave holding
+ * its direct part in h_{t-1} (c_{t-1}); the dA blocks get the gradients of the gate
+ * pre-activations on the recurrent side. */
+
+/* lstm: i, f, g, o activations; cp = c_{t-1} */
+ROW_CLONES static void FN(lstm_backward_row)(real *restrict dai, real *restrict daf,
+                                             real *restrict dag, real *restrict dao,
+                                             real *restrict dh, real *restrict dc,
+                                             const real *restrict ai, const real *restrict af,
+                                             const real *restrict ag, const real *restrict ao,
+                                             const real *restrict cp, int H)
+{
+    for (int j = 0; j < H; j++) {
+        real i = ai[j], f = af[j], g = ag[j], o = ao[j];
+        real tc = TANH(f * cp[j] + i * g); /* c_t recomputed exactly as in forward */
+        real dhv = dh[j];
+        real dcv = dc[j] + dhv * o * (1 - tc * tc);
+        dai[j] = dcv * g * i * (1 - i);
+        daf[j] = dcv * cp[j] * f * (1 - f);
+        dag[j] = dcv * i * (1 - g * g);
+        dao[j] = dhv * tc * o * (1 - o);
+        dc[j] = dcv * f;
+        dh[j] = 0;
+    }
+}
+
+/* gru: r, z, n activations; ghn = W_hn h_{t-1} + b_hn; hp = h_{t-1}; dxn gets the n
+ * gradient on the input side (without the factor r) */
+ROW_CLONES static void FN(gru_backward_row)(real *restrict dar, real *restrict daz,
+                                            real *restrict dan, real *restrict dxn,
+                                            real *restrict dh, const real *restrict ar,
+                                            const real *restrict az, const real *restrict an,
+                                            const real *restrict ghn, const real *restrict hp,
+                                            int H)
+{
+    for (int j = 0; j < H; j++) {
+        real r = ar[j], z = az[j], n = an[j];
+        real dhv = dh[j];
+        real dn = dhv * (1 - z) * (1 - n * n);
+        dar[j] = dn * ghn[j] * r * (1 - r);
+        daz[j] = dhv * (hp[j] - n) * z * (1 - z);
+        dan[j] = dn * r;
+        dxn[j] = dn;
+        dh[j] = dhv * z;
+    }
+}
+
+/* classic gru, first half: the z and n gradients (r's needs dA_n w_hn, done after) */
+ROW_CLONES static void FN(classic_backward_row)(real *restrict daz, real *restrict dan,
+                                                real *restrict dh, const real *restrict az,
+                                                const real *restrict an,
+                                                const real *restrict hp, int H)
+{
+    for (int j = 0; j < H; j++) {
+        real z = az[j], n = an[j];
+        real dhv = dh[j];
+        daz[j] = dhv * (hp[j] - n) * z * (1 - z);
+        dan[j] = dhv * (1 - z) * (1 - n * n);
+        dh[j] = dhv * z;
+    }
+}
+
+/* rnn: a is h_t */
+ROW_CLONES static void FN(rnn_backward_row)(rnn_cell cell, real *restrict da, real *restrict dh,
+                                            const real *restrict a, int H)
+{
+    if (cell == RNN_TANH) {
+        for (int j = 0; j < H; j++) {
+            da[j] = dh[j] * (1 - a[j] * a[j]);
+            dh[j] = 0;
+        }
+    } else { /* RNN_RELU */
+        for (int j = 0; j < H; j++) {
+            da[j] = a[j] > 0 ? dh[j] : 0;
+            dh[j] = 0;
+        }
+    }
+}
+
 /* One step's pointwise backward over nr = nb*S rows: row i*S + s is sequence i of the
  * sub-batch in output window s (S = 1 without truncation).
  * dh, dc are (nr,H) carried gradients of h_t, c_t, replaced in place by their direct
@@ -299,13 +579,13 @@ void FN(rnn_step)(rnn_cell cell, real *h, real *c, const real *x, const real *w_
  * dAxn is (nr,H), gru only: the n pre-activation gradient on the input side (it lacks
  * the factor r). act (nb,G*H), extra (nb,H), hprev (nb,H) are the saved rows of step t.
  * Classic gru: this is the first half; r's gradient needs (dA_n w_hn), done after. */
-static void FN(backward_pointwise)(rnn_cell cell, real *dA, real *dAxn, real *dh, real *dc,
-                                   const real *act, const real *extra, const real *hprev,
-                                   const int64_t *lens, int t, int nr, int S, int H, int par)
+static void FN(backward_pointwise_one)(rnn_cell cell, real *dA, real *dAxn, real *dh,
+                                       real *dc, const real *act, const real *extra,
+                                       const real *hprev, const int64_t *lens, int t, int row,
+                                       int S, int H)
 {
-    const int G = rnn_gates(cell), GH = G * H;
-#pragma omp parallel for schedule(static) if (par)
-    for (int row = 0; row < nr; row++) {
+    const int GH = rnn_gates(cell) * H;
+    {
         int b = row / S;
         real *dA_r = dA + (size_t)row * GH;
         if (lens && t >= lens[b]) {
@@ -313,112 +593,103 @@ static void FN(backward_pointwise)(rnn_cell cell, real *dA, real *dAxn, real *dh
             for (int k = 0; k < GH; k++) dA_r[k] = 0;
             if (cell == RNN_GRU)
                 for (int j = 0; j < H; j++) dAxn[(size_t)row * H + j] = 0;
-            continue;
+            return;
         }
         const real *a = act + (size_t)b * GH;
         const real *e_b = extra + (size_t)b * H;
         const real *hp = hprev + (size_t)b * H;
         real *dh_r = dh + (size_t)row * H;
-        if (cell == RNN_LSTM) {
-            real *dc_r = dc + (size_t)row * H;
-            for (int j = 0; j < H; j++) {
-                real i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-                real tc = TANH(f * e_b[j] + i * g); /* c_t recomputed exactly as in forward */
-                real dhv = dh_r[j];
-                real dcv = dc_r[j] + dhv * o * (1 - tc * tc);
-                dA_r[j] = dcv * g * i * (1 - i);
-                dA_r[H + j] = dcv * e_b[j] * f * (1 - f);
-                dA_r[2 * H + j] = dcv * i * (1 - g * g);
-                dA_r[3 * H + j] = dhv * tc * o * (1 - o);
-                dc_r[j] = dcv * f;
-                dh_r[j] = 0;
-            }
-        } else if (cell == RNN_GRU) {
-            real *dxn_r = dAxn + (size_t)row * H;
-            for (int j = 0; j < H; j++) {
-                real r = a[j], z = a[H + j], n = a[2 * H + j];
-                real dhv = dh_r[j];
-                real dan = dhv * (1 - z) * (1 - n * n);
-                dA_r[j] = dan * e_b[j] * r * (1 - r);
-                dA_r[H + j] = dhv * (hp[j] - n) * z * (1 - z);
-                dA_r[2 * H + j] = dan * r;
-                dxn_r[j] = dan;
-                dh_r[j] = dhv * z;
-            }
-        } else if (cell == RNN_GRU_CLASSIC) {
-            for (int j = 0; j < H; j++) {
-                real z = a[H + j], n = a[2 * H + j];
-                real dhv = dh_r[j];
-                dA_r[H + j] = dhv * (hp[j] - n) * z * (1 - z);
-                dA_r[2 * H + j] = dhv * (1 - z) * (1 - n * n);
-                dh_r[j] = dhv * z;
-            }
-        } else if (cell == RNN_TANH) {
-            for (int j = 0; j < H; j++) {
-                dA_r[j] = dh_r[j] * (1 - a[j] * a[j]);
-                dh_r[j] = 0;
-            }
-        } else { /* RNN_RELU */
-            for (int j = 0; j < H; j++) {
-                dA_r[j] = a[j] > 0 ? dh_r[j] : 0;
-                dh_r[j] = 0;
-            }
-        }
+        if (cell == RNN_LSTM)
+            FN(lstm_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dA_r + 3 * H, dh_r,
+                                  dc + (size_t)row * H, a, a + H, a + 2 * H, a + 3 * H, e_b, H);
+        else if (cell == RNN_GRU)
+            FN(gru_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dAxn + (size_t)row * H, dh_r, a,
+                                 a + H, a + 2 * H, e_b, hp, H);
+        else if (cell == RNN_GRU_CLASSIC)
+            FN(classic_backward_row)(dA_r + H, dA_r + 2 * H, dh_r, a + H, a + 2 * H, hp, H);
+        else
+            FN(rnn_backward_row)(cell, dA_r, dh_r, a, H);
     }
 }
 
+static void FN(backward_pointwise)(rnn_cell cell, real *dA, real *dAxn, real *dh, real *dc,
+                                   const real *act, const real *extra, const real *hprev,
+                                   const int64_t *lens, int t, int nr, int S, int H, int par)
+{
+    RNN_ROWS(par, nr, FN(backward_pointwise_one)(cell, dA, dAxn, dh, dc, act, extra, hprev, lens,
+                                                 t, row_, S, H));
+}
+
 /* Classic GRU, second half: drh (nr,H) = dA_n w_hn is the gradient of r*h_{t-1}. */
+ROW_CLONES static void FN(classic_r_row)(real *restrict dar, real *restrict dh,
+                                         const real *restrict drh, const real *restrict ar,
+                                         const real *restrict hp, int H)
+{
+    for (int j = 0; j < H; j++) {
+        real r = ar[j];
+        dar[j] = drh[j] * hp[j] * r * (1 - r);
+        dh[j] += drh[j] * r;
+    }
+}
+
+static void FN(backward_classic_r_one)(real *dA, real *dh, const real *drh, const real *act,
+                                       const real *hprev, const int64_t *lens, int t, int row,
+                                       int S, int H)
+{
+    const int GH = 3 * H, b = row / S;
+    if (lens && t >= lens[b]) return;
+    FN(classic_r_row)(dA + (size_t)row * GH, dh + (size_t)row * H, drh + (size_t)row * H,
+                      act + (size_t)b * GH, hprev + (size_t)b * H, H);
+}
+
 static void FN(backward_classic_r)(real *dA, real *dh, const real *drh, const real *act,
                                    const real *hprev, const int64_t *lens, int t, int nr, int S,
                                    int H, int par)
 {
-    const int GH = 3 * H;
-#pragma omp parallel for schedule(static) if (par)
-    for (int row = 0; row < nr; row++) {
-        int b = row / S;
-        if (lens && t >= lens[b]) continue;
-        const real *a = act + (size_t)b * GH;
-        const real *hp = hprev + (size_t)b * H;
-        const real *drh_r = drh + (size_t)row * H;
-        real *dA_r = dA + (size_t)row * GH;
-        real *dh_r = dh + (size_t)row * H;
-        for (int j = 0; j < H; j++) {
-            real r = a[j];
-            dA_r[j] = drh_r[j] * hp[j] * r * (1 - r);
-            dh_r[j] += drh_r[j] * r;
-        }
-    }
+    RNN_ROWS(par, nr, FN(backward_classic_r_one)(dA, dh, drh, act, hprev, lens, t, row_, S, H));
 }
 
 /* out (nb,N) = in (nb*S,N) summed over each row's S windows: a step's gate gradients
  * are the sum over the output windows that reach it. */
-static void FN(sum_windows)(real *out, const real *in, int nb, int S, int N, int par)
+static void FN(sum_windows_one)(real *out, const real *in, int b, int S, int N)
 {
-#pragma omp parallel for schedule(static) if (par)
-    for (int b = 0; b < nb; b++) {
-        real *o = out + (size_t)b * N;
-        const real *in_b = in + (size_t)b * S * N;
-        for (int k = 0; k < N; k++) o[k] = in_b[k];
-        for (int s = 1; s < S; s++)
-            for (int k = 0; k < N; k++) o[k] += in_b[(size_t)s * N + k];
-    }
+    real *o = out + (size_t)b * N;
+    const real *in_b = in + (size_t)b * S * N;
+    for (int k = 0; k < N; k++) o[k] = in_b[k];
+    for (int s = 1; s < S; s++)
+        for (int k = 0; k < N; k++) o[k] += in_b[(size_t)s * N + k];
 }
 
-/* db (N) += column sums of m (M rows, leading dimension ld). */
-static void FN(add_colsum)(real *db, const real *m, int64_t M, int N, int ld)
+static void FN(sum_windows)(real *out, const real *in, int nb, int S, int N, int par)
 {
-    enum { CHUNK = 64 };
-    const int nchunk = (N + CHUNK - 1) / CHUNK;
-#pragma omp parallel for schedule(static) if (M * N >= RNN_OMP_MIN)
-    for (int ch = 0; ch < nchunk; ch++) {
-        int lo = ch * CHUNK, hi = lo + CHUNK < N ? lo + CHUNK : N;
-        real acc[CHUNK] = {0};
-        for (int64_t r = 0; r < M; r++) {
-            const real *m_r = m + r * ld;
-            for (int k = lo; k < hi; k++) acc[k - lo] += m_r[k];
-        }
-        for (int k = lo; k < hi; k++) db[k] += acc[k - lo];
+    RNN_ROWS(par, nb, FN(sum_windows_one)(out, in, row_, S, N));
+}
+
+/* db (N) += column sums of m (M rows, leading dimension ld), and db2 too unless NULL:
+ * b_ih and b_hh share their gradient wherever they enter the same pre-activation, and
+ * one pass over the (T*B,G*H) gradients is half the memory traffic of two. Share `part`
+ * of `parts` of the columns (0 of 1: all, with an OpenMP loop when large). */
+static void FN(add_colsum_one)(real *db, real *db2, const real *m, int64_t M, int N, int ld,
+                               int ch)
+{
+    int lo = ch * RNN_COLSUM_CHUNK, hi = lo + RNN_COLSUM_CHUNK < N ? lo + RNN_COLSUM_CHUNK : N;
+    real acc[RNN_COLSUM_CHUNK] = {0};
+    for (int64_t r = 0; r < M; r++) {
+        const real *m_r = m + r * ld;
+        for (int k = lo; k < hi; k++) acc[k - lo] += m_r[k];
     }
+    for (int k = lo; k < hi; k++) db[k] += acc[k - lo];
+    if (db2)
+        for (int k = lo; k < hi; k++) db2[k] += acc[k - lo];
+}
+
+static void FN(add_colsum)(real *db, real *db2, const real *m, int64_t M, int N, int ld, int part,
+                           int parts)
+{
+    const int nchunk = (N + RNN_COLSUM_CHUNK - 1) / RNN_COLSUM_CHUNK;
+    const int c0 = nchunk * part / parts, c1 = nchunk * (part + 1) / parts;
+    RNN_ROWS(parts == 1 && M * N >= RNN_OMP_MIN && !omp_in_parallel(), c1 - c0,
+             FN(add_colsum_one)(db, db2, m, M, N, ld, c0 + row_));
 }
 
 /* Backward workspace, as counted by rnn_backward_workspace_size. The carried and
@@ -434,18 +705,34 @@ typedef struct {
     real *winxn; /* (B*S,H) gru, per-window, S > 1 */
 } FN(rnn_bwork);
 
-/* The time loop of backward for rows b0..b0+nb-1 of the batch: fills dG and dxn rows
- * and adds into dh0, dc0 rows. */
-static void FN(backward_rows)(rnn_cell cell, real *dh0, real *dc0, const real *dy,
-                              const real *dhn, const real *dcn, FN(rnn_saved) s,
-                              const real *w_hh, const int64_t *lengths, int reverse,
-                              int truncated, int S, int T, int B, int H, int b0, int nb,
-                              FN(rnn_bwork) w, int par)
+/* What every thread's share of a backward reads (see rnn_backward). */
+typedef struct {
+    rnn_cell cell;
+    real *dx, *dh0, *dc0, *dw_ih, *dw_hh, *db_ih, *db_hh;
+    const real *dy, *dhn, *dcn, *x, *w_ih;
+    FN(rnn_saved) s;
+    FN(rnn_bwork) w;
+    const int64_t *lengths;
+    int reverse, truncated, S, T, B, D, H;
+    /* the steps' right operands: w_hh (the classic gru: its r, z rows, and whh_n its n
+     * rows) and, when packed, w_ih for the steps' own dx (the gru: r, z rows and n rows) */
+    FN(rnn_operand) whh, whh_n, wih, wih_n;
+} FN(rnn_bwd);
+
+/* The time loop of backward for rows b0..b0+nb-1 of the batch: fills dG and dxn rows,
+ * adds into dh0, dc0 rows, and into dx rows when w_ih is packed. */
+static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
 {
-    const int G = rnn_gates(cell), GH = G * H;
+    const rnn_cell cell = f->cell;
+    const int T = f->T, B = f->B, D = f->D, H = f->H, S = f->S, G = rnn_gates(cell), GH = G * H;
     const int lstm = cell == RNN_LSTM, gru = cell == RNN_GRU, classic = cell == RNN_GRU_CLASSIC;
+    const int reverse = f->reverse;
+    const FN(rnn_saved) s = f->s;
+    const FN(rnn_bwork) w = f->w;
+    const real *dy = f->dy, *dhn = f->dhn, *dcn = f->dcn;
+    real *dh0 = f->dh0, *dc0 = f->dc0;
     const int nr = nb * S; /* rows of this sub-batch in the carried buffers */
-    const int64_t *lens = lengths ? lengths + b0 : NULL;
+    const int64_t *lens = f->lengths ? f->lengths + b0 : NULL;
     real *dh = w.dh + (size_t)b0 * S * H, *dc = w.dc + (size_t)b0 * S * H;
     real *drh = w.drh + (size_t)b0 * S * H;
     real *winA = w.winA + (size_t)b0 * S * GH, *winxn = w.winxn + (size_t)b0 * S * H;
@@ -469,7 +756,7 @@ static void FN(backward_rows)(rnn_cell cell, real *dh0, real *dc0, const real *d
         for (int i = 0; i < nb; i++) {
             real *dh_i = dh + ((size_t)i * S + slot) * H;
             real *dc_i = dc + ((size_t)i * S + slot) * H;
-            if (truncated) {
+            if (f->truncated) {
                 memset(dh_i, 0, (size_t)H * sizeof(real));
                 if (lstm) memset(dc_i, 0, (size_t)H * sizeof(real));
             }
@@ -492,18 +779,21 @@ static void FN(backward_rows)(rnn_cell cell, real *dh0, real *dc0, const real *d
         FN(backward_pointwise)(cell, dA, dAxn, dh, dc, act_t, extra_t, hprev_t, lens, t, nr, S, H,
                                par);
         if (classic) {
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, H, H, 1, dA + 2 * H, GH,
-                 w_hh + (size_t)2 * H * H, H, 0, drh, H);
+            FN(step_gemm)(f->whh_n, nr, dA + 2 * H, GH, 0, drh, H, par);
             FN(backward_classic_r)(dA, dh, drh, act_t, hprev_t, lens, t, nr, S, H, par);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, H, 2 * H, 1, dA, GH, w_hh, H, 1,
-                 dh, H);
+            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par);
         } else {
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, H, GH, 1, dA, GH, w_hh, H, 1, dh,
-                 H);
+            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par);
         }
         if (S > 1) {
             FN(sum_windows)(w.dG + row * GH, winA, nb, S, GH, par);
             if (gru) FN(sum_windows)(w.dxn + row * H, winxn, nb, S, H, par);
+        }
+        if (f->dx && f->wih.packed) {
+            /* this step's input gradient: dx_t += dG_t w_ih (the gru: dxn_t for n) */
+            real *dx_t = f->dx + row * D;
+            FN(step_gemm)(f->wih, nb, w.dG + row * GH, GH, 1, dx_t, D, par);
+            if (gru) FN(step_gemm)(f->wih_n, nb, w.dxn + row * H, H, 1, dx_t, D, par);
         }
 
         /* a sequence's first step passes its gradients on to h0, c0 */
@@ -523,6 +813,82 @@ static void FN(backward_rows)(rnn_cell cell, real *dh0, real *dc0, const real *d
     }
 }
 
+/* A GEMM over all T*B rows (see gemm_share), share `part` of `parts`; one share of one
+ * is the whole product, split over the threads by gemm_rows when large. */
+static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N, int K,
+                          const real *A, int lda, const real *B, int ldb, real *C, int ldc)
+{
+    if (parts == 1)
+        FN(gemm_rows)(ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL);
+    else
+        FN(gemm_share)(part, parts, ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL);
+}
+
+/* The parameter gradients (and dx unless the steps did it) over all T*B rows at once,
+ * share `part` of `parts`: each product split by rows of its result, the bias sums by
+ * columns, so that the shares write disjoint parts and need no synchronisation. */
+static void FN(param_grads)(const FN(rnn_bwd) *f, int part, int parts)
+{
+    const int H = f->H, D = f->D, GH = rnn_gates(f->cell) * H, M = f->T * f->B;
+    const int gru = f->cell == RNN_GRU, classic = f->cell == RNN_GRU_CLASSIC;
+    const real *dG = f->w.dG, *dxn = f->w.dxn, *x = f->x, *w_ih = f->w_ih;
+    real *dw_ih = f->dw_ih, *dw_hh = f->dw_hh, *db_ih = f->db_ih, *db_hh = f->db_hh;
+    real *dx = f->wih.packed ? NULL : f->dx;
+    /* b_ih and b_hh take the same column sums of dG (the gru: in its r, z blocks) */
+    real *db1 = db_ih ? db_ih : db_hh, *db2 = db_ih ? db_hh : NULL;
+    if (gru) {
+        /* the r, z blocks are shared by both sides; the n block differs (dxn vs dG) */
+        if (dw_ih) {
+            FN(gemm_part)(part, parts, CblasTrans, 2 * H, D, M, dG, GH, x, D, dw_ih, D);
+            FN(gemm_part)(part, parts, CblasTrans, H, D, M, dxn, H, x, D,
+                          dw_ih + (size_t)2 * H * D, D);
+        }
+        if (db1) FN(add_colsum)(db1, db2, dG, M, 2 * H, GH, part, parts);
+        if (db_ih) FN(add_colsum)(db_ih + 2 * H, NULL, dxn, M, H, H, part, parts);
+        if (db_hh) FN(add_colsum)(db_hh + 2 * H, NULL, dG + 2 * H, M, H, GH, part, parts);
+        if (dx) {
+            FN(gemm_part)(part, parts, CblasNoTrans, M, D, 2 * H, dG, GH, w_ih, D, dx, D);
+            FN(gemm_part)(part, parts, CblasNoTrans, M, D, H, dxn, H, w_ih + (size_t)2 * H * D, D,
+                          dx, D);
+        }
+    } else {
+        if (dw_ih) FN(gemm_part)(part, parts, CblasTrans, GH, D, M, dG, GH, x, D, dw_ih, D);
+        if (db1) FN(add_colsum)(db1, db2, dG, M, GH, GH, part, parts);
+        if (dx) FN(gemm_part)(part, parts, CblasNoTrans, M, D, GH, dG, GH, w_ih, D, dx, D);
+    }
+    if (dw_hh) {
+        if (classic) {
+            /* the n block's left operand was r*h_{t-1}, kept in extra */
+            FN(gemm_part)(part, parts, CblasTrans, 2 * H, H, M, dG, GH, f->s.hprev, H, dw_hh, H);
+            FN(gemm_part)(part, parts, CblasTrans, H, H, M, dG + 2 * H, GH, f->s.extra, H,
+                          dw_hh + (size_t)2 * H * H, H);
+        } else {
+            FN(gemm_part)(part, parts, CblasTrans, GH, H, M, dG, GH, f->s.hprev, H, dw_hh, H);
+        }
+    }
+}
+
+/* Thread `part` of `parts`: its share of the packing; its sub-batch through all the
+ * steps; once every thread is done (the parameter gradients need every row), its
+ * share of the parameter gradients. */
+static void FN(backward_share)(const FN(rnn_bwd) *f, int part, int parts, int par)
+{
+    const int B = f->B;
+    FN(fill_operand)(f->whh, part, parts);
+    if (f->cell == RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
+    FN(fill_operand)(f->wih, part, parts);
+    if (f->cell == RNN_GRU) FN(fill_operand)(f->wih_n, part, parts);
+    if (parts > 1) {
+#pragma omp barrier
+    }
+    int b0 = (int)((int64_t)B * part / parts), b1 = (int)((int64_t)B * (part + 1) / parts);
+    FN(backward_rows)(f, b0, b1 - b0, par);
+    if (parts > 1) {
+#pragma omp barrier
+    }
+    FN(param_grads)(f, part, parts);
+}
+
 void FN(rnn_backward)(rnn_cell cell, real *dx, real *dh0, real *dc0, real *dw_ih, real *dw_hh,
                       real *db_ih, real *db_hh, const real *dy, const real *dhn, const real *dcn,
                       const real *saved, const real *x, const real *w_ih, const real *w_hh,
@@ -535,8 +901,6 @@ void FN(rnn_backward)(rnn_cell cell, real *dx, real *dh0, real *dc0, real *dw_ih
     const int G = rnn_gates(cell), GH = G * H;
     const size_t TB = (size_t)T * B;
     const int gru = cell == RNN_GRU, classic = cell == RNN_GRU_CLASSIC;
-    FN(rnn_saved) s = FN(saved_layout)(cell, (real *)saved, T, B, H);
-    const int truncated = bptt_truncate >= 0 && bptt_truncate + 1 < T;
     const int S = rnn_slots(T, bptt_truncate);
     const size_t SBH = (size_t)S * B * H;
 
@@ -549,61 +913,29 @@ void FN(rnn_backward)(rnn_cell cell, real *dx, real *dh0, real *dc0, real *dw_ih
     w.winA = w.drh + (classic ? SBH : 0);
     w.winxn = w.winA + (S > 1 ? SBH * G : 0);
 
-    int nth = rnn_split_threads(B, G, H);
+    FN(rnn_bwd) f = {cell, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dy, dhn, dcn, x, w_ih,
+                     FN(saved_layout)(cell, (real *)saved, T, B, H), w, lengths, reverse,
+                     bptt_truncate >= 0 && bptt_truncate + 1 < T, S, T, B, D, H,
+                     FN(operand)(w_hh, H, 0, H, classic ? 2 * H : GH),
+                     FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 0, H, H),
+                     FN(operand)(w_ih, D, 0, D, gru ? 2 * H : GH),
+                     FN(operand)(gru ? w_ih + (size_t)2 * H * D : w_ih, D, 0, D, H)};
+    const int nth = rnn_split_threads(T, B, G, H), use = FN(use_packed)(T, B / nth * S);
+    float *space = use ? FN(packed_space)(workspace, rnn_backward_base_size(cell, T, B, H,
+                                                                            bptt_truncate))
+                       : NULL;
+    FN(place_operand)(&f.whh, &space, use);
+    if (classic) FN(place_operand)(&f.whh_n, &space, use);
+    FN(place_operand)(&f.wih, &space, use && dx);
+    if (gru) FN(place_operand)(&f.wih_n, &space, use && dx);
+
+    /* one parallel region for everything (or none, as in forward) */
     if (nth > 1) {
 #pragma omp parallel num_threads(nth)
-        {
-            int k = omp_get_thread_num(), n = omp_get_num_threads();
-            int b0 = (int)((int64_t)B * k / n), b1 = (int)((int64_t)B * (k + 1) / n);
-            FN(backward_rows)(cell, dh0, dc0, dy, dhn, dcn, s, w_hh, lengths, reverse, truncated,
-                              S, T, B, H, b0, b1 - b0, w, 0);
-        }
+        FN(backward_share)(&f, omp_get_thread_num(), omp_get_num_threads(), 0);
     } else {
-        FN(backward_rows)(cell, dh0, dc0, dy, dhn, dcn, s, w_hh, lengths, reverse, truncated, S, T,
-                          B, H, 0, B, w, rnn_parallel_rows((int64_t)B * S, G, H));
+        FN(backward_share)(&f, 0, 1, rnn_parallel_rows((int64_t)B * S, G, H));
     }
-
-    /* parameter and input gradients over all T*B rows at once */
-    const int M = (int)TB;
-    const real *dG = w.dG, *dxn = w.dxn;
-    if (gru) {
-        /* the r, z blocks are shared by both sides; the n block differs (dxn vs dG) */
-        if (dw_ih) {
-            FN(gemm_rows)(CblasTrans, CblasNoTrans, 2 * H, D, M, 1, dG, GH, x, D, 1, dw_ih,
-                 D);
-            FN(gemm_rows)(CblasTrans, CblasNoTrans, H, D, M, 1, dxn, H, x, D, 1,
-                 dw_ih + (size_t)2 * H * D, D);
-        }
-        if (db_ih) {
-            FN(add_colsum)(db_ih, dG, M, 2 * H, GH);
-            FN(add_colsum)(db_ih + 2 * H, dxn, M, H, H);
-        }
-        if (dx) {
-            FN(gemm_rows)(CblasNoTrans, CblasNoTrans, M, D, 2 * H, 1, dG, GH, w_ih, D, 1, dx,
-                 D);
-            FN(gemm_rows)(CblasNoTrans, CblasNoTrans, M, D, H, 1, dxn, H,
-                 w_ih + (size_t)2 * H * D, D, 1, dx, D);
-        }
-    } else {
-        if (dw_ih)
-            FN(gemm_rows)(CblasTrans, CblasNoTrans, GH, D, M, 1, dG, GH, x, D, 1, dw_ih, D);
-        if (db_ih) FN(add_colsum)(db_ih, dG, M, GH, GH);
-        if (dx)
-            FN(gemm_rows)(CblasNoTrans, CblasNoTrans, M, D, GH, 1, dG, GH, w_ih, D, 1, dx, D);
-    }
-    if (dw_hh) {
-        if (classic) {
-            /* the n block's left operand was r*h_{t-1}, kept in extra */
-            FN(gemm_rows)(CblasTrans, CblasNoTrans, 2 * H, H, M, 1, dG, GH, s.hprev, H, 1,
-                 dw_hh, H);
-            FN(gemm_rows)(CblasTrans, CblasNoTrans, H, H, M, 1, dG + 2 * H, GH, s.extra, H, 1,
-                 dw_hh + (size_t)2 * H * H, H);
-        } else {
-            FN(gemm_rows)(CblasTrans, CblasNoTrans, GH, H, M, 1, dG, GH, s.hprev, H, 1, dw_hh,
-                 H);
-        }
-    }
-    if (db_hh) FN(add_colsum)(db_hh, dG, M, GH, GH);
 }
 
 #undef FN

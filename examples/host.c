@@ -27,7 +27,7 @@ int main(void)
     /* whole sequence: buffers sized by the kernel's own size functions */
     float *y = calloc(T * B * H, sizeof *y), hn[B * H], cn[B * H];
     float *saved = calloc(rnn_saved_size(RNN_LSTM, T, B, H), sizeof(float));
-    float *work = calloc(rnn_forward_workspace_size(RNN_LSTM, B, H), sizeof(float));
+    float *work = calloc(rnn_forward_workspace_size(RNN_LSTM, B, D, H), sizeof(float));
     rnn_forward_f32(RNN_LSTM, y, hn, cn, saved, x, w_ih, w_hh, b_ih, b_hh, NULL, NULL, NULL, 0,
                     T, B, D, H, work);
 

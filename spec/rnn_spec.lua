@@ -27,8 +27,8 @@ local function lengths_tensor(list) return list and recur.tensor(list, "int64") 
 
 -- A problem: a layer, its inputs and parameters, and the upstream gradients of the
 -- loss sum(y*gy) + sum(hn*ghn) + sum(cn*gcn).
--- c = {cell=, reset_after=, reverse=, T=, B=, D=, H=, bias=true, h0=, c0=, lengths={...},
---      gy=true, ghn=, gcn=}
+-- c = {cell=, reset_after=, reverse=, T=, B=, D=, H=, bias=true (false: none, "ih" or "hh":
+--      that one only), h0=, c0=, lengths={...}, gy=true, ghn=, gcn=}
 local function problem(c)
   recur.manual_seed(c.seed or 7)
   local T, B, D, H = c.T or 5, c.B or 3, c.D or 3, c.H or 4
@@ -40,10 +40,8 @@ local function problem(c)
   p.x = randn({T, B, D})
   p.w_ih = randn({G * H, D}, 0.6)
   p.w_hh = randn({G * H, H}, 0.6)
-  if c.bias ~= false then
-    p.b_ih = randn({G * H}, 0.3)
-    p.b_hh = randn({G * H}, 0.3)
-  end
+  if c.bias ~= false and c.bias ~= "hh" then p.b_ih = randn({G * H}, 0.3) end
+  if c.bias ~= false and c.bias ~= "ih" then p.b_hh = randn({G * H}, 0.3) end
   if c.h0 then p.h0 = randn({B, H}, 0.5) end
   if c.c0 and p.lstm then p.c0 = randn({B, H}, 0.5) end
   p.lengths = lengths_tensor(c.lengths)
@@ -70,7 +68,8 @@ end
 local function analytic(p, k)
   forward(p)
   local g = {w_ih = zeros_like(p.w_ih), w_hh = zeros_like(p.w_hh)}
-  if p.b_ih then g.b_ih, g.b_hh = zeros_like(p.b_ih), zeros_like(p.b_hh) end
+  if p.b_ih then g.b_ih = zeros_like(p.b_ih) end
+  if p.b_hh then g.b_hh = zeros_like(p.b_hh) end
   g.x, g.h0, g.c0 = p.layer:backward(p.gy, p.ghn, p.gcn, g.w_ih, g.w_hh, g.b_ih, g.b_hh, k)
   return g
 end
@@ -152,6 +151,9 @@ local VARIANTS = {
   {"no bias, all lengths below T", {bias = false, h0 = true, c0 = true, ghn = true,
                                     lengths = {4, 2, 3}}},
   {"loss on the final states only", {gy = false, ghn = true, gcn = true, h0 = true, c0 = true}},
+  -- the kernels share one pass of column sums between the two bias gradients
+  {"bias_ih only", {bias = "ih", h0 = true, c0 = true, ghn = true}},
+  {"bias_hh only", {bias = "hh", h0 = true, c0 = true, ghn = true}},
 }
 
 ---------------------------------------------------------------------------------------
@@ -255,7 +257,8 @@ local function truncated_reference(p, k)
   local layer = core.rnn_layer(p.cell, p.D, H, p.opts)
   local g = {w_ih = zeros_like(p.w_ih), w_hh = zeros_like(p.w_hh), x = zeros_like(p.x),
              h0 = recur.zeros({B, H}, F64)}
-  if p.b_ih then g.b_ih, g.b_hh = zeros_like(p.b_ih), zeros_like(p.b_hh) end
+  if p.b_ih then g.b_ih = zeros_like(p.b_ih) end
+  if p.b_hh then g.b_hh = zeros_like(p.b_hh) end
   if p.lstm then g.c0 = recur.zeros({B, H}, F64) end
   for b = 1, B do
     local L = p.lengths and p.lengths:get(b) or T
@@ -605,6 +608,49 @@ describe("rnn_layer", function()
         assert.is_true(rel_err(gb_ih:to("float64"), g.b_ih) < 1e-5)
         assert.is_true(rel_err(gx:to("float64"), g.x) < 1e-5)
       end)
+    end
+
+    -- float32 runs its steps on a packed copy of w_hh (csrc/rnn_gemm.c) from 4 rows per
+    -- product, and splits the batch over threads from B*G*H >= 16384; float64 keeps to
+    -- BLAS. Sizes off the kernels' 16 and 32-column panels, an odd batch, and truncation.
+    for _, base in ipairs(CELLS) do
+      for _, threads in ipairs({1, 2}) do
+        it(label(base) .. " with packed steps, " .. threads .. " thread(s), agrees with float64", function()
+          local G = GATES[base.cell]
+          local B = 17
+          local H = math.ceil(16384 / (B * G)) + 3
+          local saved_threads = recur.get_num_threads()
+          recur.set_num_threads(threads)
+          for _, k in ipairs({false, 2}) do
+            local p = problem(with(base, {T = 6, B = B, D = 5, H = H, h0 = true, c0 = true, ghn = true,
+                                          gcn = true, reverse = k and true or nil,
+                                          lengths = {6, 3, 5, 6, 1, 6, 2, 6, 6, 4, 6, 6, 5, 6, 6, 3, 6}}))
+            p.w_hh = p.w_hh:mul(2 / math.sqrt(H)) -- gates in their working range, not saturated
+            local y, hn = forward(p)
+            local g = analytic(p, k or nil)
+            local l32 = core.rnn_layer(p.cell, p.D, p.H, {reverse = p.opts.reverse,
+                                                          reset_after = p.opts.reset_after})
+            local function f(t) return t and t:to("float32") end
+            local y32, hn32 = l32:forward(f(p.x), f(p.w_ih), f(p.w_hh), f(p.b_ih), f(p.b_hh),
+                                          f(p.h0), f(p.c0), p.lengths)
+            for name, pair in pairs({y = {y32, y}, hn = {hn32, hn}}) do
+              local err = rel_err(pair[1]:to("float64"), pair[2])
+              assert(err < 1e-5, string.format("%s: relative error %.3g", name, err))
+            end
+            local gw_ih, gw_hh = recur.zeros(p.w_ih:size()), recur.zeros(p.w_hh:size())
+            local gb_ih, gb_hh = recur.zeros(p.b_ih:size()), recur.zeros(p.b_hh:size())
+            local gx, gh0 = l32:backward(f(p.gy), f(p.ghn), f(p.gcn), gw_ih, gw_hh, gb_ih, gb_hh,
+                                         k or nil)
+            for name, pair in pairs({w_ih = {gw_ih, g.w_ih}, w_hh = {gw_hh, g.w_hh},
+                                     b_ih = {gb_ih, g.b_ih}, b_hh = {gb_hh, g.b_hh}, x = {gx, g.x},
+                                     h0 = {gh0, g.h0}}) do
+              local err = rel_err(pair[1]:to("float64"), pair[2])
+              assert(err < 1e-5, string.format("%s: relative error %.3g", name, err))
+            end
+          end
+          recur.set_num_threads(saved_threads)
+        end)
+      end
     end
   end)
 

@@ -1,0 +1,237 @@
+/* Per-step products against a packed weight matrix (see rnn_gemm.h).
+ *
+ * Packed layout: panel p holds columns p*RNN_PANEL .. p*RNN_PANEL+31 of op(W), row k
+ * of the panel (32 floats) at packed + (p*K + k)*32, zeros past column N. A kernel
+ * keeps an MR x 32 block of C in registers (MR <= 6: 12 vector accumulators, enough
+ * independent FMA chains to cover their latency) and runs k over the panel, one row of
+ * 32 weights loaded and MR values of A broadcast per k. The rows of A are split into
+ * blocks as equal as possible of at most 6 (25 rows: five of 5; 7: 4 and 3), so that no
+ * block is a lone row whose two chains would wait on their own latency (unless M is 1).
+ * With 32 columns the AVX2 kernel runs as two halves of 16. */
+#include <stdint.h>
+#include <string.h>
+
+#include "rnn_gemm.h"
+
+#define MR_MAX 6
+
+size_t rnn_gemm_packed_size(int N, int K)
+{
+    return (size_t)(N + RNN_PANEL - 1) / RNN_PANEL * RNN_PANEL * (size_t)K;
+}
+
+void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int K, int part,
+                   int parts)
+{
+    const int npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
+    const int p0 = (int)((int64_t)npanel * part / parts);
+    const int p1 = (int)((int64_t)npanel * (part + 1) / parts);
+    for (int p = p0; p < p1; p++) {
+        for (int k = 0; k < K; k++) {
+            float *dst = packed + ((size_t)p * K + k) * RNN_PANEL;
+            for (int c = 0; c < RNN_PANEL; c++) {
+                int n = p * RNN_PANEL + c;
+                dst[c] = n >= N ? 0 : trans ? W[(size_t)n * ldw + k] : W[(size_t)k * ldw + n];
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* 2 with AVX2 and FMA, 3 with AVX-512F as well, else 0; looked up once */
+static int level = -1;
+
+static int cpu_level(void)
+{
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        __builtin_cpu_init();
+        l = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                ? (__builtin_cpu_supports("avx512f") ? 3 : 2)
+                : 0;
+        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+}
+
+/* C (MR,32) = A (MR,K) P (K,32) + (bias row | C | 0); columns past ncols are neither
+ * read nor written. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+kernel_avx512(const int MR, int K, const float *A, int lda, const float *P, float *C, int ldc,
+              int ncols, const float *bias, int accumulate)
+{
+    const __mmask16 m0 = ncols >= 16 ? 0xFFFF : (__mmask16)((1u << ncols) - 1);
+    const __mmask16 m1 = ncols >= 32 ? 0xFFFF : ncols > 16 ? (__mmask16)((1u << (ncols - 16)) - 1) : 0;
+    __m512 c0[MR_MAX], c1[MR_MAX];
+    for (int i = 0; i < MR; i++) {
+        if (bias) {
+            c0[i] = _mm512_maskz_loadu_ps(m0, bias);
+            c1[i] = _mm512_maskz_loadu_ps(m1, bias + 16);
+        } else if (accumulate) {
+            c0[i] = _mm512_maskz_loadu_ps(m0, C + (size_t)i * ldc);
+            c1[i] = _mm512_maskz_loadu_ps(m1, C + (size_t)i * ldc + 16);
+        } else {
+            c0[i] = _mm512_setzero_ps();
+            c1[i] = _mm512_setzero_ps();
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(P + (size_t)k * RNN_PANEL);
+        __m512 b1 = _mm512_loadu_ps(P + (size_t)k * RNN_PANEL + 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)i * lda + k]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        _mm512_mask_storeu_ps(C + (size_t)i * ldc, m0, c0[i]);
+        _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16, m1, c1[i]);
+    }
+}
+
+/* The same for 16 columns, P's rows RNN_PANEL apart (half a panel). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+kernel_avx2(const int MR, int K, const float *A, int lda, const float *P, float *C, int ldc,
+            int ncols, const float *bias, int accumulate)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols - 8), lane);
+    const int full = ncols >= 16; /* masked moves are slow on some CPUs: only at the edge */
+    __m256 c0[MR_MAX], c1[MR_MAX];
+    for (int i = 0; i < MR; i++) {
+        const float *C_i = bias ? bias : C + (size_t)i * ldc; /* where the sums start */
+        if (!bias && !accumulate) {
+            c0[i] = _mm256_setzero_ps();
+            c1[i] = _mm256_setzero_ps();
+        } else if (full) {
+            c0[i] = _mm256_loadu_ps(C_i);
+            c1[i] = _mm256_loadu_ps(C_i + 8);
+        } else {
+            c0[i] = _mm256_maskload_ps(C_i, m0);
+            c1[i] = _mm256_maskload_ps(C_i + 8, m1);
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        __m256 b0 = _mm256_loadu_ps(P + (size_t)k * RNN_PANEL);
+        __m256 b1 = _mm256_loadu_ps(P + (size_t)k * RNN_PANEL + 8);
+        for (int i = 0; i < MR; i++) {
+            __m256 a = _mm256_broadcast_ss(A + (size_t)i * lda + k);
+            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        float *C_i = C + (size_t)i * ldc;
+        if (full) {
+            _mm256_storeu_ps(C_i, c0[i]);
+            _mm256_storeu_ps(C_i + 8, c1[i]);
+        } else {
+            _mm256_maskstore_ps(C_i, m0, c0[i]);
+            _mm256_maskstore_ps(C_i + 8, m1, c1[i]);
+        }
+    }
+}
+
+/* One panel's columns of C for all M rows, in row blocks of at most MR_MAX. */
+#define RNN_PANEL_ROWS(kernel, ...)                                                      \
+    do {                                                                                 \
+        const int nblk = (M + MR_MAX - 1) / MR_MAX;                                      \
+        for (int blk = 0, i = 0; blk < nblk; blk++) {                                    \
+            const int mr = M / nblk + (blk < M % nblk);                                  \
+            const float *A_i = A + (size_t)i * lda;                                      \
+            float *C_i = C + (size_t)i * ldc;                                            \
+            switch (mr) {                                                                \
+            case 6: kernel(6, K, A_i, lda, P, C_i, ldc, __VA_ARGS__); break;             \
+            case 5: kernel(5, K, A_i, lda, P, C_i, ldc, __VA_ARGS__); break;             \
+            case 4: kernel(4, K, A_i, lda, P, C_i, ldc, __VA_ARGS__); break;             \
+            case 3: kernel(3, K, A_i, lda, P, C_i, ldc, __VA_ARGS__); break;             \
+            case 2: kernel(2, K, A_i, lda, P, C_i, ldc, __VA_ARGS__); break;             \
+            default: kernel(1, K, A_i, lda, P, C_i, ldc, __VA_ARGS__); break;            \
+            }                                                                            \
+            i += mr;                                                                     \
+        }                                                                                \
+    } while (0)
+
+__attribute__((target("avx512f"), noinline)) static void
+panel_avx512(int M, int K, const float *A, int lda, const float *P, float *C, int ldc,
+             int ncols, const float *bias, int accumulate)
+{
+    RNN_PANEL_ROWS(kernel_avx512, ncols, bias, accumulate);
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void
+panel_avx2(int M, int K, const float *A, int lda, const float *P, float *C, int ldc, int ncols,
+           const float *bias, int accumulate)
+{
+    RNN_PANEL_ROWS(kernel_avx2, ncols, bias, accumulate);
+}
+
+int rnn_gemm_packed_available(void)
+{
+    return cpu_level() > 0;
+}
+
+int rnn_gemm_use_level(int want)
+{
+    int l = cpu_level();
+    if (want == 2 && l >= 2) __atomic_store_n(&level, 2, __ATOMIC_RELAXED);
+    return cpu_level();
+}
+
+/* Columns p*32 .. p*32+31 of C. */
+static void packed_panel(int p, int M, int N, int K, const float *A, int lda, const float *packed,
+                         const float *bias, int accumulate, float *C, int ldc)
+{
+    const int n0 = p * RNN_PANEL, ncols = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+    const float *P = packed + (size_t)p * K * RNN_PANEL;
+    const float *b = bias ? bias + n0 : NULL;
+    if (cpu_level() == 3) {
+        panel_avx512(M, K, A, lda, P, C + n0, ldc, ncols, b, accumulate);
+    } else {
+        panel_avx2(M, K, A, lda, P, C + n0, ldc, ncols, b, accumulate);
+        if (ncols > 16)
+            panel_avx2(M, K, A, lda, P + 16, C + n0 + 16, ldc, ncols - 16, b ? b + 16 : NULL,
+                       accumulate);
+    }
+}
+
+void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
+                     const float *bias, int accumulate, float *C, int ldc, int par)
+{
+    const int npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
+    /* not an if() clause: even a one-thread region costs microseconds per step */
+    if (par && npanel > 1) {
+#pragma omp parallel for schedule(static)
+        for (int p = 0; p < npanel; p++)
+            packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
+    } else {
+        for (int p = 0; p < npanel; p++)
+            packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
+    }
+}
+
+#else /* no x86-64 kernels: the callers use BLAS */
+
+int rnn_gemm_packed_available(void)
+{
+    return 0;
+}
+
+int rnn_gemm_use_level(int want)
+{
+    (void)want;
+    return 0;
+}
+
+void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
+                     const float *bias, int accumulate, float *C, int ldc, int par)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)accumulate,
+        (void)C, (void)ldc, (void)par;
+}
+
+#endif

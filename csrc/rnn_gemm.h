@@ -1,0 +1,47 @@
+/* The recurrent kernels' per-step products in float32 against a weight matrix packed
+ * once per sequence (csrc/rnn_gemm.c). Not a public header.
+ *
+ * Every step of a recurrent layer multiplies a few rows (the batch, or a thread's share
+ * of it) by the same weights. A BLAS GEMM repacks its whole right operand on every call,
+ * which for a few rows costs as much as the arithmetic. Here the weights are packed once
+ * per forward or backward into panels of RNN_PANEL columns, K values deep, and every
+ * step runs a register-blocked kernel straight over the panels: AVX-512 or AVX2 with
+ * FMA, picked at run time. A step of a 128-unit LSTM, (25,128) x (128,512) on one thread
+ * of a Zen 5: OpenBLAS 0.3.21 (Haswell kernels) 50 us, the AVX2 kernel 37 us, the
+ * AVX-512 one 19 us. Without AVX2 and FMA, rnn_gemm_packed_available() is 0 and the
+ * callers use BLAS.
+ *
+ * Each element of C is one FMA chain over k = 0..K-1 in order, starting from C (or 0),
+ * in both instruction sets, so results do not depend on which one runs nor on the
+ * thread count. */
+#ifndef RECUR_RNN_GEMM_H
+#define RECUR_RNN_GEMM_H
+
+#include <stddef.h>
+
+#define RNN_PANEL 32
+
+/* 1 when the CPU runs the packed kernels (AVX2 and FMA, or AVX-512). */
+int rnn_gemm_packed_available(void);
+
+/* For tests: with want = 2, use the AVX2 kernels even where AVX-512 is there. Returns
+ * the level in use: 3 AVX-512, 2 AVX2, 0 none. */
+int rnn_gemm_use_level(int want);
+
+/* Floats of a packed (K,N) operand: N rounded up to whole panels, times K. */
+size_t rnn_gemm_packed_size(int N, int K);
+
+/* Packs the right operand of C = A op(W): W is (N,K) with row stride ldw when trans
+ * (op(W) = W^T), else (K,N) with row stride ldw. Columns past N are zeros. Only part
+ * `part` of `parts` of the panels, so that threads can share the work (0, 1: all). */
+void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int K, int part,
+                   int parts);
+
+/* C (M,N) = A (M,K) op(W) + S, op(W) packed by rnn_gemm_pack, where S is the row bias
+ * (N) repeated when bias is given, else C when accumulate, else 0. A and C row-major
+ * with row strides lda, ldc. With par, an OpenMP loop over the panels (outside a
+ * parallel region). */
+void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
+                     const float *bias, int accumulate, float *C, int ldc, int par);
+
+#endif

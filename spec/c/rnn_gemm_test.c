@@ -1,0 +1,91 @@
+/* The packed per-step products of csrc/rnn_gemm.c against a double-precision product,
+ * over row counts 1..14 (every row-block split), column counts on and off the panel and
+ * half-panel edges, both operand layouts, starting from zeros, from C or from a bias
+ * row, and row strides wider than the rows; for each kernel the CPU can run (AVX-512,
+ * then AVX2).
+ * The bound is a float product's rounding: K * 2^-23 times the sum of |a b| terms.
+ * Also checks that columns past N and rows' padding are left untouched. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rnn_gemm.h"
+
+static float rnd(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/* accumulate: 0 from zeros, 1 onto C, 2 from a bias row */
+static int check(int M, int N, int K, int trans, int accumulate, unsigned seed)
+{
+    const int lda = K + 3, ldc = N + 5, ldw = (trans ? K : N) + 2;
+    const int wrows = trans ? N : K;
+    float *A = malloc(sizeof(float) * M * lda), *W = malloc(sizeof(float) * wrows * ldw);
+    float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+    float *P = malloc(sizeof(float) * rnn_gemm_packed_size(N, K)), *bias = malloc(sizeof(float) * N);
+    for (int i = 0; i < M * lda; i++) A[i] = rnd(&seed);
+    for (int i = 0; i < wrows * ldw; i++) W[i] = rnd(&seed);
+    for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = rnd(&seed);
+    for (int n = 0; n < N; n++) bias[n] = rnd(&seed);
+    /* in three parts, as threads share the packing */
+    for (int part = 0; part < 3; part++) rnn_gemm_pack(P, W, ldw, trans, N, K, part, 3);
+    rnn_gemm_packed(M, N, K, A, lda, P, accumulate == 2 ? bias : NULL, accumulate == 1, C, ldc,
+                    0);
+    int bad = 0;
+    for (int i = 0; i < M; i++) {
+        for (int n = 0; n < ldc; n++) {
+            float got = C[i * ldc + n];
+            if (n >= N) { /* padding of the row: untouched */
+                if (got != C0[i * ldc + n]) bad++;
+                continue;
+            }
+            double want = accumulate == 1 ? C0[i * ldc + n] : accumulate == 2 ? bias[n] : 0;
+            double mag = fabs(want);
+            for (int k = 0; k < K; k++) {
+                double w = trans ? W[n * ldw + k] : W[k * ldw + n];
+                want += (double)A[i * lda + k] * w;
+                mag += fabs((double)A[i * lda + k] * w);
+            }
+            if (!(fabs(got - want) <= (K + 1) * 0x1p-23 * mag)) {
+                if (bad < 3)
+                    printf("M=%d N=%d K=%d trans=%d acc=%d: C[%d][%d] = %.9g, want %.9g\n", M, N,
+                           K, trans, accumulate, i, n, got, want);
+                bad++;
+            }
+        }
+    }
+    free(A), free(W), free(C), free(C0), free(P), free(bias);
+    return bad;
+}
+
+int main(void)
+{
+    static const int Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 64, 100, 128};
+    static const int Ks[] = {1, 5, 64, 129};
+    int failures = 0, runs = 0;
+    if (!rnn_gemm_packed_available()) {
+        printf("packed kernels: not available on this CPU (BLAS is used instead)\n");
+        return 0;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        int level = rnn_gemm_use_level(pass == 0 ? 3 : 2);
+        if (pass == 1 && level != 2) break;
+        unsigned seed = 1;
+        for (int M = 1; M <= 14; M++)
+            for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
+                for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
+                    for (int t = 0; t < 2; t++)
+                        for (int acc = 0; acc < 3; acc++) {
+                            failures += check(M, Ns[a], Ks[b], t, acc, seed++) != 0;
+                            runs++;
+                        }
+        printf("packed kernels (%s): %d products checked\n", level == 3 ? "AVX-512" : "AVX2",
+               runs);
+        runs = 0;
+    }
+    printf("%d failures\n", failures);
+    return failures ? 1 : 0;
+}
