@@ -26,11 +26,32 @@ static recur_tensor *contiguous_arg(lua_State *L, int arg)
     return lrecur_contiguous(L, lrecur_check_tensor(L, arg));
 }
 
-/* nn_embedding(weight, ids) -> out: weight (V,E), ids int64 of any shape S,
- * out (S..., E). */
+/* The result tensor of a binding: the tensor at `arg` when one is given there, has the
+ * dtype and shape asked for, is contiguous and shares no storage with `avoid` or
+ * `avoid2` (arguments the result is computed from; either may be NULL), pushed again to
+ * be returned; else a new tensor. The modules pass their previous output, so that a
+ * training loop reuses one block instead of allocating, zeroing and page-faulting a new
+ * one every step. */
+static recur_tensor *push_result(lua_State *L, const char *op, int arg, recur_dtype dtype,
+                                 int ndim, const int64_t *size, const recur_tensor *avoid,
+                                 const recur_tensor *avoid2)
+{
+    recur_tensor *out = lua_isnoneornil(L, arg) ? NULL : lrecur_check_tensor(L, arg);
+    int fits = out && out->dtype == dtype && out->ndim == ndim && recur_is_contiguous(out) &&
+               !(avoid && out->storage == avoid->storage) &&
+               !(avoid2 && out->storage == avoid2->storage);
+    for (int d = 0; fits && d < ndim; d++) fits = out->size[d] == size[d];
+    if (!fits) return lrecur_push_new(L, op, dtype, ndim, size);
+    lua_pushvalue(L, arg);
+    return out;
+}
+
+/* nn_embedding(weight, ids [, out]) -> out: weight (V,E), ids int64 of any shape S,
+ * out (S..., E), written into the given out when it fits (see push_result). */
 static int nn_embedding(lua_State *L)
 {
     const char *op = "embedding";
+    lua_settop(L, 3);
     recur_tensor *w = check_float(L, op, 1);
     recur_tensor *ids = lrecur_check_tensor(L, 2);
     lrecur_check_dtype(L, op, "ids", ids, RECUR_INT64);
@@ -49,7 +70,7 @@ static int nn_embedding(lua_State *L)
     int64_t size[RECUR_MAX_DIMS];
     for (int d = 0; d < ids->ndim; d++) size[d] = ids->size[d];
     size[ids->ndim] = E;
-    recur_tensor *out = lrecur_push_new(L, op, w->dtype, ids->ndim + 1, size);
+    recur_tensor *out = push_result(L, op, 3, w->dtype, ids->ndim + 1, size, w, NULL);
     if (w->dtype == RECUR_FLOAT32)
         embedding_forward_f32(recur_f32(out), recur_i64(ids), recur_f32(w), N, E);
     else
@@ -83,17 +104,19 @@ static int nn_embedding_backward(lua_State *L)
     return 0;
 }
 
-/* nn_dropout(x, p) -> y, mask (same shape as x, new tensors). */
+/* nn_dropout(x, p [, y, mask]) -> y, mask (the shape of x), written into the given y and
+ * mask when they fit (see push_result); y may be x itself (y = x * mask elementwise). */
 static int nn_dropout(lua_State *L)
 {
     const char *op = "dropout";
     check_float(L, op, 1);
     double p = luaL_checknumber(L, 2);
     if (!(p >= 0.0 && p <= 1.0)) luaL_error(L, "%s: probability must be in [0, 1], got %f", op, p);
+    lua_settop(L, 4);
     recur_tensor *x = contiguous_arg(L, 1);
     recur_rng *g = lrecur_rng(L);
-    recur_tensor *y = lrecur_push_like(L, op, x);
-    recur_tensor *mask = lrecur_push_like(L, op, x);
+    recur_tensor *y = push_result(L, op, 3, x->dtype, x->ndim, x->size, NULL, NULL);
+    recur_tensor *mask = push_result(L, op, 4, x->dtype, x->ndim, x->size, x, y);
     int64_t n = recur_numel(x);
     if (x->dtype == RECUR_FLOAT32)
         dropout_forward_f32(recur_f32(y), recur_f32(mask), recur_f32(x), n, p, g);
@@ -168,11 +191,11 @@ static int nn_cross_entropy(lua_State *L)
 }
 
 /* nn_cross_entropy_backward(logits, targets, ignore_index|nil, mask|nil, lse, scale [, out])
- *   -> grad (N,V), written into out when given (a (N,V) contiguous tensor of the
- *   logits' dtype: reusing it spares the page faults of a fresh large block) */
+ *   -> grad (N,V), written into out when it fits (see push_result) */
 static int nn_cross_entropy_backward(lua_State *L)
 {
     const char *op = "cross_entropy backward";
+    lua_settop(L, 7);
     ce_args a;
     check_ce_args(L, op, &a, 2, 3, 4);
     recur_tensor *lse = lrecur_check_tensor(L, 5);
@@ -180,17 +203,8 @@ static int nn_cross_entropy_backward(lua_State *L)
     if (recur_numel(lse) != a.N) luaL_error(L, "%s: lse must have one value per row", op);
     lse = contiguous_arg(L, 5);
     double scale = luaL_checknumber(L, 6);
-    recur_tensor *grad;
-    if (lua_isnoneornil(L, 7)) {
-        grad = lrecur_push_like(L, op, a.logits);
-    } else {
-        grad = lrecur_check_tensor(L, 7);
-        int64_t size[2] = {a.N, a.V};
-        lrecur_check_dtype(L, op, "out", grad, a.logits->dtype);
-        lrecur_check_shape(L, op, "out", grad, 2, size);
-        lrecur_check_contiguous(L, op, "out", grad);
-        lua_pushvalue(L, 7);
-    }
+    int64_t size[2] = {a.N, a.V};
+    recur_tensor *grad = push_result(L, op, 7, a.logits->dtype, 2, size, a.logits, lse);
     if (a.logits->dtype == RECUR_FLOAT32)
         cross_entropy_backward_f32(recur_f32(grad), recur_f32(a.logits), recur_f32(lse),
                                    recur_i64(a.targets), a.mask ? recur_f32(a.mask) : NULL,

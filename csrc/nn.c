@@ -12,6 +12,10 @@
  * NN_CHUNKED_SUM sets s to the sum over i in [0,n) of TERM, a double expression in i. */
 #define NN_SUM_CHUNKS 64
 #define NN_OMP_MIN 32768
+/* The embedding lookup only copies rows, which a second thread does not speed up (equal
+ * times at 160K and 2.5M elements on 2 cores), while a parallel region can wait a time
+ * slice on a loaded machine: only very large lookups are split. */
+#define NN_COPY_OMP_MIN (1 << 22)
 
 #define NN_CHUNKED_SUM(s, i, n, TERM)                                                  \
     do {                                                                               \
@@ -45,7 +49,7 @@ int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore
                                  int64_t E)                                                       \
     {                                                                                             \
         /* out is (N,E), ids (N) in 1..V, weight (V,E) */                                         \
-        _Pragma("omp parallel for if (N * E > NN_OMP_MIN)")                                       \
+        _Pragma("omp parallel for if (N * E > NN_COPY_OMP_MIN)")                                  \
         for (int64_t n = 0; n < N; n++)                                                           \
             memcpy(out + n * E, weight + (ids[n] - 1) * E, (size_t)E * sizeof(T));                \
     }                                                                                             \

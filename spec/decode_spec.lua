@@ -57,6 +57,24 @@ describe("decode", function()
     for i = 1, 20 do assert.are.equal(a[i], decode.choose({0, 0, 0, 0})) end
   end)
 
+  it("samples without options exactly as through the candidate list", function()
+    -- no banned/top_k/top_p takes a shorter path that must draw the same ids
+    local logits = recur.randn(65):mul(2)
+    for _, t in ipairs({1, 0.7}) do
+      recur.manual_seed(11)
+      local plain = {}
+      for i = 1, 300 do plain[i] = decode.choose(logits, {temperature = t}) end
+      recur.manual_seed(11)
+      for i = 1, 300 do
+        assert.are.equal(plain[i], decode.choose(logits, {temperature = t, banned = {}}))
+      end
+    end
+    -- a shorter row after a longer one reads none of the longer row's weights
+    recur.manual_seed(3)
+    decode.choose(recur.randn(65))
+    for _ = 1, 50 do assert.is_true(decode.choose({0, 0}) <= 2) end
+  end)
+
   it("rejects bad options", function()
     assert.has_error(function() decode.choose({1, 2}, {temperature = -1}) end,
       "decode: temperature must be a number >= 0")

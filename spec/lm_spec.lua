@@ -138,9 +138,17 @@ describe("language model job", function()
       model:evaluate()
       local ids = recur.tensor({{3, 1}, {7, 2}, {11, 5}, {4, 4}}, "int64")   -- (T=4, B=2)
       local logits = model:forward(ids)
-      local state, step_logits
-      for t = 1, 4 do step_logits, state = model:step(ids:select(1, t):contiguous(), state) end
-      assert.is_true(recur.allclose(logits:select(1, 4), step_logits, 1e-5, 1e-6), cell)
+      local state, step_logits, previous
+      for t = 1, 4 do
+        local given = state
+        step_logits, state = model:step(ids:select(1, t):contiguous(), state)
+        if given then assert.are.equal(given, state) end   -- advanced in place
+        -- each step's logits overwrite the last step's (the decoder's buffer), and
+        -- leave forward's logits of another shape alone
+        if previous then assert.is_true(previous:shares_storage(step_logits)) end
+        assert.is_true(recur.allclose(logits:select(1, t), step_logits, 1e-5, 1e-6), cell)
+        previous = step_logits
+      end
     end
   end)
 

@@ -122,6 +122,61 @@ describe("Dropout", function()
   end)
 end)
 
+describe("output and gradient buffers", function()
+  it("Linear overwrites its last output and input gradient on the next call of that shape", function()
+    local l = nn.Linear(2, 1)
+    l.weight:copy_(recur.tensor({{2, -1}}))
+    l.bias:fill_(0.5)
+    local y1 = l:forward(recur.tensor({{1, 0}, {0, 1}}))
+    local kept = y1:clone()
+    local y2 = l:forward(recur.tensor({{0, 0}, {1, 1}}))
+    assert.is_true(y1:shares_storage(y2))            -- one buffer, as documented
+    assert.are.same({{0.5}, {1.5}}, y1:totable())    -- y1 now reads the second result
+    assert.are.same({{2.5}, {-0.5}}, kept:totable()) -- a clone keeps the first
+    assert.is_false(l:forward(recur.ones(3, 2)):shares_storage(y2))   -- 3 rows: a new buffer
+    local x = recur.ones(2, 2)
+    local g1 = l:backward(x, recur.tensor({{1}, {2}}))
+    assert.are.same({{2, -1}, {4, -2}}, g1:totable())
+    local g2 = l:backward(x, recur.tensor({{-1}, {0}}))
+    assert.is_true(g1:shares_storage(g2))
+    assert.are.same({{-2, 1}, {0, 0}}, g1:totable())
+  end)
+
+  it("Linear fed its own output reads it before writing (a square layer applied twice)", function()
+    local l = nn.Linear(2, 2)
+    l.weight:copy_(recur.tensor({{1, 2}, {3, 4}}))
+    l.bias:zero_()
+    local a = l:forward(recur.tensor({{1, 1}}))       -- (3, 7)
+    local b = l:forward(a)                             -- (3 + 14, 9 + 28)
+    assert.are.same({{17, 37}}, b:totable())
+    assert.are.same({{3, 7}}, a:totable())             -- the first result was not written over
+  end)
+
+  it("Embedding reuses its output for ids of the same shape", function()
+    local e = nn.Embedding(3, 2)
+    e.weight:copy_(recur.tensor({{1, 2}, {3, 4}, {5, 6}}))
+    local y1 = e:forward(recur.tensor({{1, 2}}, "int64"))
+    local y2 = e:forward(recur.tensor({{3, 3}}, "int64"))
+    assert.is_true(y1:shares_storage(y2))
+    assert.are.same({{{5, 6}, {5, 6}}}, y1:totable())
+    assert.are.same({{1, 2}, {3, 4}}, e:forward(recur.tensor({1, 2}, "int64")):totable())
+  end)
+
+  it("Dropout never writes into its input, even after an identity forward", function()
+    local d = nn.Dropout(0.5):evaluate()
+    local x = recur.ones(100)
+    assert.are.equal(x, d:forward(x))                  -- identity: the input itself
+    d:train()
+    local y1 = d:forward(x)
+    assert.is_false(y1:shares_storage(x))
+    assert.are.equal(100, x:sum())
+    local y2 = d:forward(x)
+    assert.is_true(y2:shares_storage(y1))              -- the training output is a buffer
+    -- backward applies the mask of the last forward
+    assert.are.equal(0, max_abs_diff(d:backward(x, recur.ones(100)), y2))
+  end)
+end)
+
 describe("Sequential", function()
   it("chains modules and names children 0, 1, ... as PyTorch", function()
     recur.manual_seed(7)
@@ -238,6 +293,17 @@ describe("Module API", function()
     m:load_state_dict({weight = recur.tensor({{0.25, 0.5}}, "float64"), bias = recur.tensor({1}, "float64")})
     assert.are.equal("float32", m.weight:dtype())
     assert.are.equal(0.5, m.weight:get(1, 2))
+  end)
+
+  it("methods come through plain tables; inlined children's parameters read as fields", function()
+    assert.are.equal("table", type(getmetatable(nn.Linear(2, 2)).__index))
+    local m = nn.LSTM(3, 2, {num_layers = 2})
+    assert.are.equal(m:named_parameters().weight_hh_l1, m.weight_hh_l1)
+    assert.are.equal(nn.LSTM.forward, m.forward)
+    assert.is_nil(m.no_such_field)
+    m:to("float64")                       -- replaces the layers' tensors: the field follows
+    assert.are.equal("float64", m.weight_ih_l0:dtype())
+    assert.matches("LSTM", tostring(m))
   end)
 
   it("classes are callable and print their name", function()

@@ -207,6 +207,20 @@ describe("stacks", function()
     assert(max_abs_diff(c, cn) < 1e-5)
   end)
 
+  it("a bidirectional stack reuses its output buffer and reads it safely as an input", function()
+    recur.manual_seed(13)
+    local m = nn.GRU(4, 2, {bidirectional = true})   -- 2H = D: its output can be its input
+    local x = recur.randn(5, 3, 4)
+    local y1 = m:forward(x)
+    local first = y1:clone()
+    local twice = m:forward(y1:clone()):clone()      -- f(f(x)) from a separate tensor
+    assert.are.equal(0, max_abs_diff(y1, twice))      -- y1 was the buffer: overwritten
+    local y3 = m:forward(x)
+    assert.is_true(y3:shares_storage(y1))
+    assert.are.equal(0, max_abs_diff(y3, first))
+    assert.are.equal(0, max_abs_diff(m:forward(y3), twice))   -- its own buffer as the input
+  end)
+
   it("dropout between layers is active in training and off in evaluate mode", function()
     recur.manual_seed(13)
     local m = nn.LSTM(3, 8, {num_layers = 2, dropout = 0.5})

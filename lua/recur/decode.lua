@@ -42,12 +42,44 @@ function decode.greedy(logits, banned)
   return best_id
 end
 
+-- The weights of the plain sampling path, kept from call to call: generation calls
+-- choose once per token, and filling a table that already has V slots allocates
+-- nothing (choose never yields, so one table serves every caller).
+local scratch = {}
+
+-- Sampling from softmax(scores / temperature) over every id: the general path below
+-- with the candidates 1..V, without building the candidate list (same arithmetic in
+-- the same order, so a seed draws the same ids).
+local function sample_all(scores, temperature)
+  local n = #scores
+  local max = -math.huge
+  for id = 1, n do
+    local s = scores[id]
+    if s > max then max = s end
+  end
+  local exp, weights, total = math.exp, scratch, 0
+  for id = 1, n do
+    local w = exp((scores[id] - max) / temperature)
+    weights[id] = w
+    total = total + w
+  end
+  local r = core.random_uniform() * total
+  for id = 1, n do
+    r = r - weights[id]
+    if r < 0 then return id end
+  end
+  return n -- rounding left r a hair above zero
+end
+
 function decode.choose(logits, opts)
   opts = opts or {}
   local temperature = check_opts(opts)
   local banned = opts.banned
   if temperature == 0 then return decode.greedy(logits, banned) end
   local scores = as_array(logits)
+  if not (banned or opts.top_k or opts.top_p) and #scores > 0 then
+    return sample_all(scores, temperature)
+  end
 
   -- candidates: allowed ids, sorted by score when top-k or top-p needs an order
   local ids = {}

@@ -11,7 +11,10 @@
 -- table {h = (L,B,H), c = (L,B,H) for the LSTM}, nil for zeros; gradients stop at
 -- chunk boundaries. Memory between forward and backward: the embedding output
 -- (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
--- output (T*B*H) and the logits and their gradient (2*T*B*V).
+-- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
+-- the logits and the decoder's input gradient are buffers kept from step to step
+-- (see Linear): the logits forward returns are overwritten by the next forward or
+-- step of the same shape, so clone them to keep them.
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
@@ -98,18 +101,21 @@ function LanguageModel:evaluate_batches(batcher)
 end
 
 -- Logits (B,V) for one step of ids (B), and the state after it (for generation).
--- Runs the layers' single-step kernels (no activations saved, no dropout); the state's
--- tensors are advanced in place, so keep a clone to branch from a state.
+-- Runs the layers' single-step kernels (no activations saved, no dropout). The state
+-- is advanced in place and returned (the same table when one is given; keep a clone
+-- of its tensors to branch from a state), and the logits are the decoder's buffer,
+-- overwritten by the next step: generating a token allocates no tensor.
 function LanguageModel:step(ids, state)
   local B = ids:numel()
   local L, H = self.config.layers, self.config.hidden
   state = state or {}
-  local h = state.h and state.h:contiguous() or core.zeros(L, B, H)
+  local h = state.h and state.h:contiguous() or core.zeros({L, B, H}, self.dtype)
   local c = nil
-  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros(L, B, H) end
+  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros({L, B, H}, self.dtype) end
   local x = self.encoder:forward(ids:view(B))       -- (B,E)
   local y = self.rnn:step(x, h, c)                  -- (B,H), the top layer's h
-  return self.decoder:forward(y), {h = h, c = c}
+  state.h, state.c = h, c
+  return self.decoder:forward(y), state
 end
 
 return LanguageModel

@@ -88,11 +88,9 @@ function CrossEntropy:backward(x, target, mask)
   local x2, t1, m1 = self:_flat(x, target, mask)
   local scale = 1
   if self.reduction == "mean" then scale = last.weight_sum > 0 and 1 / last.weight_sum or 0 end
-  local buf = self._grad_buffer
-  if not (buf and buf:dtype() == x2:dtype() and buf:size(1) == x2:size(1) and buf:size(2) == x2:size(2)) then
-    buf = nil
-  end
-  local g = core.nn_cross_entropy_backward(x2, t1, self.ignore_index, m1, last.lse, scale, buf)
+  -- the binding writes into the kept buffer when it fits, else returns a new one
+  local g = core.nn_cross_entropy_backward(x2, t1, self.ignore_index, m1, last.lse, scale,
+    self._grad_buffer)
   self._grad_buffer = g
   return g:view(x:size())
 end

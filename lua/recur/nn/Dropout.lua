@@ -3,7 +3,9 @@
 -- rescaling; in evaluate mode (or p = 0) it is the identity and returns its input.
 --
 -- Input and output: any float shape. Keeps the mask of the last forward (same shape)
--- for backward. Masks come from the seeded generator (recur.manual_seed).
+-- for backward. Masks come from the seeded generator (recur.manual_seed). In training
+-- the output and the mask are buffers the module keeps and overwrites on the next
+-- forward with an input of the same shape (as torch/nn's output; clone to keep).
 local core = require "recur.core"
 local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
@@ -25,7 +27,10 @@ function Dropout:forward(x)
     self.mask = nil
     self.output = x
   else
-    self.output, self.mask = core.nn_dropout(x, self.p)
+    -- _y and _mask are this module's own tensors (self.output may be the caller's
+    -- input after an identity forward, and must never be written)
+    self._y, self._mask = core.nn_dropout(x, self.p, self._y, self._mask)
+    self.output, self.mask = self._y, self._mask
   end
   return self.output
 end

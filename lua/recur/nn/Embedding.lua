@@ -2,7 +2,9 @@
 --
 -- Input int64 ids of any shape S (e.g. (T,B)), 1-based: 1..V as produced by
 -- recur.data; an id outside 1..V is an error naming the id and V.
--- Output (S..., E). Parameter weight (V,E) ~ N(0,1) as PyTorch's nn.Embedding.
+-- Output (S..., E): a buffer the module keeps and overwrites on the next forward with
+-- ids of the same shape (as torch/nn's output; clone it to keep it).
+-- Parameter weight (V,E) ~ N(0,1) as PyTorch's nn.Embedding.
 -- Lookup and gradient accumulation are C kernels (csrc/nn.c). backward returns nil:
 -- ids have no gradient.
 local core = require "recur.core"
@@ -31,7 +33,7 @@ end
 
 function Embedding:forward(ids)
   check_ids(ids)
-  self.output = core.nn_embedding(self.weight, ids)
+  self.output = core.nn_embedding(self.weight, ids, self.output)
   return self.output
 end
 

@@ -4,6 +4,11 @@
 -- Parameters (PyTorch's names and layout): weight (H,D), bias (H), initialised
 -- U(-1/sqrt(D), 1/sqrt(D)) as PyTorch's nn.Linear.
 -- Keeps no state between forward and backward beyond the input given to backward.
+-- Like torch/nn's output and gradInput, the tensors forward and backward return are
+-- buffers the module keeps: the next forward (backward) with an input of the same
+-- number of rows overwrites them. A step of training uses each once, and a (T*B,H)
+-- block allocated anew every step costs page faults and collector work; clone a
+-- result to keep it past the next call.
 local core = require "recur.core"
 local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
@@ -39,7 +44,8 @@ end
 
 function Linear:forward(x)
   local x2, size, N = self:_flat(x, "input")
-  local y = core.matmul(x2, self.weight, false, true)    -- (N,H)
+  local y = util.buffer(self, "_output", self.dtype, {N, self.out_features}, x2)
+  core.addmm(y, x2, self.weight, 1, 0, false, true)      -- y = x W^T, (N,H)
   if self.bias then y:add_(self.bias) end
   size[#size] = self.out_features
   self.output = y:view(size)
@@ -56,7 +62,8 @@ function Linear:backward(x, gy)
   local gy2 = gy:reshape(N, self.out_features)
   core.addmm(self._grads.weight, gy2, x2, 1, 1, true, false)   -- gW += gy^T x
   if self.bias then self._grads.bias:add_(gy2:sum(1)) end
-  local gx = core.matmul(gy2, self.weight)                     -- (N,D)
+  local gx = util.buffer(self, "_grad_input", self.dtype, {N, self.in_features}, gy2)
+  core.addmm(gx, gy2, self.weight, 1, 0)                       -- gx = gy W, (N,D)
   return gx:view(size)
 end
 

@@ -46,6 +46,7 @@ function Module:register_module(name, module)
   self._children[#self._children + 1] = {name = name, module = module}
   if name == "" then
     self._inline = self._inline or {}
+    util.inline(self)
     local _, names = module:named_parameters()
     for _, pname in ipairs(names) do
       if self._grads[pname] or self._inline[pname] then

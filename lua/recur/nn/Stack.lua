@@ -27,6 +27,11 @@
 --   x_t (B,D), h and c (L,B,H) updated in place, y_t (B,H) the top layer's new h.
 --   Dropout is not applied (generation runs the evaluation model).
 --
+-- A bidirectional stack concatenates each layer's two directions into a (T,B,2H)
+-- buffer it keeps per layer, so the y it returns is overwritten by the next forward
+-- with the same T and B (as torch/nn's output; clone it to keep it). A unidirectional
+-- stack returns its last layer's y, a new tensor every forward.
+--
 -- Parameters: PyTorch's flat names weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
 -- bias_hh_l{k} (k from 0) with suffix _reverse for the reverse direction, so a
 -- state dict of torch.nn.LSTM/GRU/RNN loads as is. Layer k > 0 takes dirs*H inputs.
@@ -72,6 +77,7 @@ function Stack:__init(D, H, layers, opts)
   self.dropout = p
 
   self.cells, self.layers, self.dropouts = {}, {}, {}
+  self._outs = {}   -- bidirectional: layer k's (T,B,2H) output buffer
   self.has_lstm = false
   for k, spec in ipairs(layers) do
     if type(spec) == "string" then spec = {cell = spec} end
@@ -172,7 +178,7 @@ function Stack:forward(x, a, b, c)
   for k = 1, self.num_layers do
     self._inputs[k] = input
     local out
-    if dirs == 2 then out = core.zeros({T, B, 2 * H}, self.dtype) end
+    if dirs == 2 then out = util.buffer(self._outs, k, self.dtype, {T, B, 2 * H}, input) end
     for d = 1, dirs do
       local row = (k - 1) * dirs + d
       local lstm = self.cells[k] == "lstm"
@@ -210,7 +216,12 @@ function Stack:backward(_, gy, ghn, gcn)
     for d = 1, dirs do
       local row = (k - 1) * dirs + d
       local lstm = self.cells[k] == "lstm"
-      local gy_d = dirs == 2 and g:narrow(3, (d - 1) * H + 1, H) or g
+      local gy_d = g
+      if dirs == 2 then
+        -- the layer reads a contiguous gradient: copy this direction's half into one
+        -- buffer that serves every layer and direction in turn
+        gy_d = util.buffer(self, "_gy_half", self.dtype, {g:size(1), B, H}):copy_(g:narrow(3, (d - 1) * H + 1, H))
+      end
       local gx, gh0_d, gc0_d = self.layers[k][d]:backward(self._inputs[k], gy_d,
         ghn and ghn:select(1, row), (lstm and gcn) and gcn:select(1, row) or nil)
       if gin then gin:add_(gx) else gin = gx end

@@ -27,21 +27,13 @@ function util.same_shape(a, b)
 end
 
 -- A class whose table is callable: `Linear(D, H)` builds an instance through
--- `__init`. Metamethods are copied from the parent because Lua does not look them
--- up through __index.
+-- `__init`. Methods are found through plain tables (an instance's metatable is its
+-- class, whose __index is the class itself; the class's metatable has __index = parent),
+-- so a method call costs table lookups and no function call. Metamethods are copied
+-- from the parent because Lua does not look them up through __index.
 function util.class(name, parent)
   local cls = {__name = name}
-  -- Methods come from the class chain; a parameter of a child registered inline
-  -- (Module:register_module("", child)) reads as a field of the parent, so
-  -- lstm.weight_hh_l1 works as in PyTorch.
-  cls.__index = function(obj, key)
-    local v = cls[key]
-    if v ~= nil then return v end
-    local inline = rawget(obj, "_inline")
-    local child = inline and inline[key]
-    if child then return child[key] end
-    return nil
-  end
+  cls.__index = cls
   if parent then
     for _, mm in ipairs({"__tostring"}) do
       if rawget(parent, mm) then cls[mm] = parent[mm] end
@@ -66,6 +58,56 @@ function util.class(name, parent)
     __tostring = function() return "recur.nn." .. name end,
   })
   return cls, parent
+end
+
+-- class -> the metatable of its instances that inline children (see util.inline).
+local inline_metatables = setmetatable({}, {__mode = "k"})
+local is_inline_metatable = setmetatable({}, {__mode = "k"})
+
+-- Lets `obj` read the parameters of the children it registered inline
+-- (Module:register_module("", child)) as its own fields, so lstm.weight_hh_l1 works
+-- as in PyTorch: its metatable becomes a copy of its class's whose __index looks in
+-- the class first, then in obj._inline (parameter name -> child). The child's
+-- current tensor is read every time (Module:to replaces them). Only such instances
+-- pay a function call for a key they do not hold.
+function util.inline(obj)
+  local cls = getmetatable(obj)
+  if is_inline_metatable[cls] then return obj end
+  local mt = inline_metatables[cls]
+  if not mt then
+    mt = {}
+    for k, v in pairs(cls) do
+      if type(k) == "string" and k:sub(1, 2) == "__" then mt[k] = v end
+    end
+    mt.__index = function(o, key)
+      local v = cls[key]
+      if v ~= nil then return v end
+      local child = rawget(o, "_inline")[key]
+      if child then return child[key] end
+      return nil
+    end
+    inline_metatables[cls] = mt
+    is_inline_metatable[mt] = true
+  end
+  return setmetatable(obj, mt)
+end
+
+-- The tensor kept in owner[key] when it has `dtype` and the shape `size` (a list of
+-- sizes) and does not share storage with `avoid` (the call's input), else a new one
+-- stored there: a module's output or gradient buffer, allocated once per shape and
+-- overwritten by every later call (torch/nn's output and gradInput).
+function util.buffer(owner, key, dtype, size, avoid)
+  local b = owner[key]
+  if b and b:dtype() == dtype and b:dim() == #size and not (avoid and b:shares_storage(avoid)) then
+    local fits = true
+    for d = 1, #size do
+      if b:size(d) ~= size[d] then fits = false break end
+    end
+    if fits then return b end
+  end
+  b = core.empty(size, dtype)
+  owner[key] = b
+  return b
 end
 
 -- Options arrive in one table; a key the class does not know is an error, never
