@@ -36,6 +36,8 @@ CORE := build/recur/core.so
 # Debian packages: what the build, the tests and the demo need.
 DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse luarocks
 DEB_MEMCHECK = valgrind
+# The peer we compare with (bench-peer, the race, the fixtures), never a dependency.
+DEB_PEER = python3-torch
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
 export LUA_CPATH := $(CURDIR)/build/?.so;$(LUA_CPATH);;
@@ -112,10 +114,12 @@ bench: deps
 	$(LUA) bench/run.lua all
 
 bench-peer: deps
+	@sh .ci/deps.sh $(DEB_PEER)
 	@$(MAKE) --no-print-directory all
 	$(LUA) bench/peer.lua
 
 fixtures:
+	@sh .ci/deps.sh $(DEB_PEER)
 	for g in spec/fixtures/generate_*.py; do /usr/bin/python3 $$g || exit 1; done
 
 # Used by the rock (rockspec/recur-scm-1.rockspec, which installs bin/recur itself)

@@ -58,6 +58,14 @@ local function median_run(runs)
   return runs[(#runs + 1) // 2]
 end
 
+-- Loading recur repairs OpenBLAS's kernel choice on CPUs newer than Debian's OpenBLAS
+-- (csrc/blas_core.c) by setting OPENBLAS_CORETYPE; both sides then inherit it from this
+-- process, so that PyTorch's OpenBLAS runs the same kernels as recur's.
+local recur = require "recur"
+local blas = recur.blas_info()
+print(string.format("OpenBLAS kernels: %s%s", blas.core, blas.core_repaired
+  and " (chosen by recur for a CPU this OpenBLAS predates; PyTorch inherits OPENBLAS_CORETYPE)" or ""))
+
 local lua = arg[-1] or "lua5.4"
 local pairs_out, failures = {}, 0
 print(string.format("recur vs PyTorch, %d threads%s%s%s", a.threads,
@@ -111,6 +119,12 @@ end
 
 -- The issue's targets, for the rows that ran.
 print("")
+for _, p in ipairs(pairs_out) do
+  if p.torch.blas_core and p.recur.blas_core and p.torch.blas_core:lower() ~= p.recur.blas_core:lower() then
+    print(string.format("WARNING: OpenBLAS kernels differ: recur %s, PyTorch %s", p.recur.blas_core, p.torch.blas_core))
+    break
+  end
+end
 local function verdict(ok) return ok and "met" or "MISSED" end
 local worst_speed, worst_mem, nproto = math.huge, 0, 0
 for _, p in ipairs(pairs_out) do

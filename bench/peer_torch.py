@@ -11,6 +11,7 @@ iterations (warm-up excluded); peak_rss_mb is the process's peak resident memory
 so each row runs in its own process. The field names match bench/run.lua's.
 """
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -80,8 +81,23 @@ def median(xs):
     return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
 
 
+def openblas_core():
+    """The kernel family of the OpenBLAS this process loaded (PyTorch's BLAS), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libopenblas" in line}
+        for path in paths:
+            get = ctypes.CDLL(path).openblas_get_corename
+            get.restype = ctypes.c_char_p
+            return get().decode()
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
 def emit(row):
     row["impl"] = "torch"
+    row["blas_core"] = openblas_core()
     row["torch_version"] = torch.__version__
     row["threads"] = ARGS.threads
     row["peak_rss_mb"] = peak_rss_mb()

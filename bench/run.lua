@@ -57,7 +57,8 @@ end
 local function emit(row, threads)
   row.impl = "recur"
   row.threads = threads
-  row.blas = recur.blas_info().config
+  local blas = recur.blas_info()
+  row.blas, row.blas_core, row.blas_core_repaired = blas.config, blas.core, blas.core_repaired
   row.peak_rss_mb = recur.peak_rss_mb()
   io.stdout:write(cjson.encode(row), "\n")
   io.stdout:flush()

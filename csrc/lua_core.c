@@ -5,6 +5,8 @@
 
 int luaopen_recur_core(lua_State *L)
 {
+    /* before anything can call BLAS: OpenBLAS's best kernels on CPUs it predates */
+    lrecur_repair_blas_core();
     lua_newtable(L);
     lrecur_open_tensor(L);
     lrecur_open_tensor_ops(L);

@@ -18,6 +18,15 @@ recur_tensor *lrecur_test_tensor(lua_State *L, int arg);
  * and an error naming `op` if the sizes are negative or overflow. */
 recur_tensor *lrecur_push_new(lua_State *L, const char *op, recur_dtype dtype, int ndim,
                               const int64_t *size);
+/* Pushes the result tensor of a binding: the tensor at `arg` when one is given there,
+ * has the dtype and shape asked for, is contiguous and shares no storage with `avoid`
+ * or `avoid2` (arguments the result is computed from; either may be NULL); otherwise a
+ * new zero-filled tensor. The given tensor keeps its contents: callers that accumulate
+ * into the result zero it. Modules pass their previous output, so that a training loop
+ * reuses one block instead of allocating and page-faulting a new one every step. */
+recur_tensor *lrecur_push_result(lua_State *L, const char *op, int arg, recur_dtype dtype,
+                                 int ndim, const int64_t *size, const recur_tensor *avoid,
+                                 const recur_tensor *avoid2);
 /* Pushes a new contiguous tensor with the same shape and dtype as t. */
 recur_tensor *lrecur_push_like(lua_State *L, const char *op, const recur_tensor *t);
 /* Pushes a view sharing t's storage (sizes/strides copied; caller may edit them). */
@@ -25,6 +34,9 @@ recur_tensor *lrecur_push_view(lua_State *L, const recur_tensor *t);
 /* t itself when contiguous, otherwise a pushed contiguous copy (check lua_gettop
  * if you need to know which). */
 recur_tensor *lrecur_contiguous(lua_State *L, recur_tensor *t);
+
+/* Once per process, before any BLAS call: recur_blas_repair_core (blas.h). */
+void lrecur_repair_blas_core(void);
 
 /* Optional dtype name ("float32", "float64", "int64") at arg. */
 recur_dtype lrecur_opt_dtype(lua_State *L, int arg, recur_dtype def);

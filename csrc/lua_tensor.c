@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <cblas.h>
 #include <omp.h>
 
+#include "blas.h"
 #include "lua_recur.h"
 
 #define RECUR_RNG_KEY "recur.rng"
@@ -56,6 +58,20 @@ recur_tensor *lrecur_push_new(lua_State *L, const char *op, recur_dtype dtype, i
     for (int d = 0; d < ndim; d++) t->size[d] = size[d];
     recur_contiguous_strides(ndim, t->size, t->stride);
     return t;
+}
+
+recur_tensor *lrecur_push_result(lua_State *L, const char *op, int arg, recur_dtype dtype,
+                                 int ndim, const int64_t *size, const recur_tensor *avoid,
+                                 const recur_tensor *avoid2)
+{
+    recur_tensor *out = lua_isnoneornil(L, arg) ? NULL : lrecur_check_tensor(L, arg);
+    int fits = out && out->dtype == dtype && out->ndim == ndim && recur_is_contiguous(out) &&
+               !(avoid && out->storage == avoid->storage) &&
+               !(avoid2 && out->storage == avoid2->storage);
+    for (int d = 0; fits && d < ndim; d++) fits = out->size[d] == size[d];
+    if (!fits) return lrecur_push_new(L, op, dtype, ndim, size);
+    lua_pushvalue(L, arg);
+    return out;
 }
 
 recur_tensor *lrecur_push_like(lua_State *L, const char *op, const recur_tensor *t)
@@ -489,9 +505,30 @@ static int l_cache_bytes(lua_State *L)
     return 1;
 }
 
+static pthread_once_t repair_once = PTHREAD_ONCE_INIT;
+static const char *repaired_core;
+
+static void repair_core_once(void)
+{
+    repaired_core = recur_blas_repair_core();
+}
+
+void lrecur_repair_blas_core(void)
+{
+    pthread_once(&repair_once, repair_core_once);
+}
+
+/* blas_info() -> {config, parallel, threads, core, core_repaired}: core_repaired is the
+ * kernel family recur switched OpenBLAS to (see csrc/blas_core.c), else absent. */
 static int l_blas_info(lua_State *L)
 {
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, openblas_get_corename());
+    lua_setfield(L, -2, "core");
+    if (repaired_core) {
+        lua_pushstring(L, repaired_core);
+        lua_setfield(L, -2, "core_repaired");
+    }
     lua_pushstring(L, openblas_get_config());
     lua_setfield(L, -2, "config");
     int par = openblas_get_parallel(); /* 0 sequential, 1 pthreads, 2 OpenMP */

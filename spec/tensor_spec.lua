@@ -280,4 +280,45 @@ describe("tensor core", function()
       assert.has_error(function() recur.set_num_threads(0) end, "set_num_threads: 0 is not a thread count")
     end)
   end)
+
+  describe("OpenBLAS kernels", function()
+    -- run in a fresh process, where OPENBLAS_CORETYPE is what the caller gives
+    local function blas_in_child(coretype)
+      local env = string.format("env %s LUA_PATH='%s' LUA_CPATH='%s' ",
+        coretype and "OPENBLAS_CORETYPE=" .. coretype or "-u OPENBLAS_CORETYPE", package.path, package.cpath)
+      local p = io.popen(env .. [[lua5.4 -e 'local b = require("recur").blas_info()
+        print(b.core, b.core_repaired or "-", os.getenv("OPENBLAS_CORETYPE") or "-")']])
+      local out = p:read("a")
+      p:close()
+      return out:match("^(%S+)\t(%S+)\t(%S+)")
+    end
+
+    local function cpu_has(flag)
+      local f = io.open("/proc/cpuinfo")
+      if not f then return false end
+      local text = f:read("a")
+      f:close()
+      return text:match("\nflags%s*:[^\n]*%f[%w_]" .. flag .. "%f[^%w_]") ~= nil
+    end
+
+    it("are never a pre-AVX2 fallback on a CPU with AVX2 and FMA", function()
+      local core, repaired, env = blas_in_child(nil)
+      assert.is_string(core)
+      if cpu_has("avx2") and cpu_has("fma") then
+        local old = {prescott = true, core2 = true, penryn = true, dunnington = true, nehalem = true,
+                     sandybridge = true, atom = true, nano = true, barcelona = true, bulldozer = true}
+        assert.is_nil(old[core:lower()], "OpenBLAS runs its " .. core .. " kernels")
+      end
+      if repaired ~= "-" then
+        assert.are.equal(repaired, core)   -- recur's choice is in force
+        assert.are.equal(repaired, env)    -- and children inherit it
+      end
+    end)
+
+    it("follow the user's OPENBLAS_CORETYPE", function()
+      local core, repaired = blas_in_child("Prescott")
+      assert.are.equal("prescott", core:lower())
+      assert.are.equal("-", repaired)
+    end)
+  end)
 end)
