@@ -26,28 +26,8 @@ static recur_tensor *contiguous_arg(lua_State *L, int arg)
     return lrecur_contiguous(L, lrecur_check_tensor(L, arg));
 }
 
-/* The result tensor of a binding: the tensor at `arg` when one is given there, has the
- * dtype and shape asked for, is contiguous and shares no storage with `avoid` or
- * `avoid2` (arguments the result is computed from; either may be NULL), pushed again to
- * be returned; else a new tensor. The modules pass their previous output, so that a
- * training loop reuses one block instead of allocating, zeroing and page-faulting a new
- * one every step. */
-static recur_tensor *push_result(lua_State *L, const char *op, int arg, recur_dtype dtype,
-                                 int ndim, const int64_t *size, const recur_tensor *avoid,
-                                 const recur_tensor *avoid2)
-{
-    recur_tensor *out = lua_isnoneornil(L, arg) ? NULL : lrecur_check_tensor(L, arg);
-    int fits = out && out->dtype == dtype && out->ndim == ndim && recur_is_contiguous(out) &&
-               !(avoid && out->storage == avoid->storage) &&
-               !(avoid2 && out->storage == avoid2->storage);
-    for (int d = 0; fits && d < ndim; d++) fits = out->size[d] == size[d];
-    if (!fits) return lrecur_push_new(L, op, dtype, ndim, size);
-    lua_pushvalue(L, arg);
-    return out;
-}
-
 /* nn_embedding(weight, ids [, out]) -> out: weight (V,E), ids int64 of any shape S,
- * out (S..., E), written into the given out when it fits (see push_result). */
+ * out (S..., E), written into the given out when it fits (see lrecur_push_result). */
 static int nn_embedding(lua_State *L)
 {
     const char *op = "embedding";
@@ -70,7 +50,7 @@ static int nn_embedding(lua_State *L)
     int64_t size[RECUR_MAX_DIMS];
     for (int d = 0; d < ids->ndim; d++) size[d] = ids->size[d];
     size[ids->ndim] = E;
-    recur_tensor *out = push_result(L, op, 3, w->dtype, ids->ndim + 1, size, w, NULL);
+    recur_tensor *out = lrecur_push_result(L, op, 3, w->dtype, ids->ndim + 1, size, w, NULL);
     if (w->dtype == RECUR_FLOAT32)
         embedding_forward_f32(recur_f32(out), recur_i64(ids), recur_f32(w), N, E);
     else
@@ -105,7 +85,7 @@ static int nn_embedding_backward(lua_State *L)
 }
 
 /* nn_dropout(x, p [, y, mask]) -> y, mask (the shape of x), written into the given y and
- * mask when they fit (see push_result); y may be x itself (y = x * mask elementwise). */
+ * mask when they fit (see lrecur_push_result); y may be x itself (y = x * mask elementwise). */
 static int nn_dropout(lua_State *L)
 {
     const char *op = "dropout";
@@ -115,8 +95,8 @@ static int nn_dropout(lua_State *L)
     lua_settop(L, 4);
     recur_tensor *x = contiguous_arg(L, 1);
     recur_rng *g = lrecur_rng(L);
-    recur_tensor *y = push_result(L, op, 3, x->dtype, x->ndim, x->size, NULL, NULL);
-    recur_tensor *mask = push_result(L, op, 4, x->dtype, x->ndim, x->size, x, y);
+    recur_tensor *y = lrecur_push_result(L, op, 3, x->dtype, x->ndim, x->size, NULL, NULL);
+    recur_tensor *mask = lrecur_push_result(L, op, 4, x->dtype, x->ndim, x->size, x, y);
     int64_t n = recur_numel(x);
     if (x->dtype == RECUR_FLOAT32)
         dropout_forward_f32(recur_f32(y), recur_f32(mask), recur_f32(x), n, p, g);
@@ -191,7 +171,7 @@ static int nn_cross_entropy(lua_State *L)
 }
 
 /* nn_cross_entropy_backward(logits, targets, ignore_index|nil, mask|nil, lse, scale [, out])
- *   -> grad (N,V), written into out when it fits (see push_result) */
+ *   -> grad (N,V), written into out when it fits (see lrecur_push_result) */
 static int nn_cross_entropy_backward(lua_State *L)
 {
     const char *op = "cross_entropy backward";
@@ -204,7 +184,7 @@ static int nn_cross_entropy_backward(lua_State *L)
     lse = contiguous_arg(L, 5);
     double scale = luaL_checknumber(L, 6);
     int64_t size[2] = {a.N, a.V};
-    recur_tensor *grad = push_result(L, op, 7, a.logits->dtype, 2, size, a.logits, lse);
+    recur_tensor *grad = lrecur_push_result(L, op, 7, a.logits->dtype, 2, size, a.logits, lse);
     if (a.logits->dtype == RECUR_FLOAT32)
         cross_entropy_backward_f32(recur_f32(grad), recur_f32(a.logits), recur_f32(lse),
                                    recur_i64(a.targets), a.mask ? recur_f32(a.mask) : NULL,

@@ -4,17 +4,21 @@
  *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
  *     opts: reset_after (gru only, default true), reverse (default false),
  *           dtype ("float32" default | "float64"); unknown options are errors
- *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths)
+ *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths [, y_out])
  *     x (T,B,D); w_ih (G*H,D), w_hh (G*H,H); b_ih, b_hh (G*H) or nil (no bias);
  *     h0, c0 (B,H) or nil for zeros (c0 only for lstm); lengths nil or an int64 tensor
- *     (B) with values in 1..T. Returns new y (T,B,H), hn (B,H), cn (B,H) (nil unless
- *     lstm), and keeps x and the parameters (user values) for backward.
- *   local gx, gh0, gc0 = layer:backward(gy, ghn, gcn, gw_ih, gw_hh, gb_ih, gb_hh, bptt_truncate)
+ *     (B) with values in 1..T. Returns y (T,B,H), new hn (B,H), new cn (B,H) (nil unless
+ *     lstm), and keeps x and the parameters (user values) for backward. y is y_out,
+ *     overwritten, when y_out is given, fits and shares no storage with x (see
+ *     lrecur_push_result), else a new tensor.
+ *   local gx, gh0, gc0 = layer:backward(gy, ghn, gcn, gw_ih, gw_hh, gb_ih, gb_hh,
+ *                                       bptt_truncate [, gx_out])
  *     For the last forward (an error before any; may be repeated). gy (T,B,H) or nil;
  *     ghn, gcn (B,H) or nil (gcn only for lstm); gw_ih, gw_hh contiguous, accumulated
  *     into (+=); gb_ih, gb_hh likewise, given exactly when forward had that bias;
- *     bptt_truncate nil (full BPTT) or k >= 0 (rnn.h). Returns new gx (T,B,D), gh0 (B,H),
- *     gc0 (B,H) (nil unless lstm).
+ *     bptt_truncate nil (full BPTT) or k >= 0 (rnn.h). Returns gx (T,B,D) (gx_out,
+ *     overwritten, on the same terms as y_out), new gh0 (B,H), new gc0 (B,H) (nil unless
+ *     lstm).
  *   local h, c = layer:step(x_t, w_ih, w_hh, b_ih, b_hh, h, c)
  *     x_t (B,D); h, c (B,H) contiguous, updated in place and returned (c only for lstm);
  *     nil starts from zeros in a new tensor. No allocation after the first call with a
@@ -190,7 +194,7 @@ static int rnn_layer_forward(lua_State *L)
     rnn_layer *l = check_layer(L);
     const int D = l->D, H = l->H, GH = l->G * l->H;
     const int lstm = l->cell == RNN_LSTM;
-    lua_settop(L, 9);
+    lua_settop(L, 10);
     recur_tensor *x = check_arg(L, op, 2, "x", l, 3, (int64_t[]){-1, -1, D});
     if (x->size[0] < 1 || x->size[1] < 1)
         luaL_error(L, "%s: x expected (T,B,%d) with T, B >= 1, got T=%I, B=%I", op, D,
@@ -239,7 +243,8 @@ static int rnn_layer_forward(lua_State *L)
     void *saved = reserve(L, op, &l->saved, &l->saved_bytes, rnn_saved_size(l->cell, T, B, H) * es);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
                          rnn_forward_workspace_size(l->cell, B, D, H) * es);
-    recur_tensor *y = lrecur_push_new(L, op, l->dtype, 3, (int64_t[]){T, B, H});
+    /* every element of y is written (zeros past a sequence's length) */
+    recur_tensor *y = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, H}, x, NULL);
     recur_tensor *hn = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
     recur_tensor *cn = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
     if (!lstm) lua_pushnil(L);
@@ -283,7 +288,7 @@ static int rnn_layer_backward(lua_State *L)
     if (!l->ready) luaL_error(L, "%s: no forward to go back through (call forward first)", op);
     const int T = l->T, B = l->B, D = l->D, H = l->H, GH = l->G * l->H;
     const int lstm = l->cell == RNN_LSTM;
-    lua_settop(L, 9);
+    lua_settop(L, 10);
     recur_tensor *gy = opt_arg(L, op, 2, "gy", l, 3, (int64_t[]){T, B, H});
     recur_tensor *ghn = opt_arg(L, op, 3, "ghn", l, 2, (int64_t[]){B, H});
     if (!lstm && !lua_isnil(L, 4))
@@ -314,7 +319,9 @@ static int rnn_layer_backward(lua_State *L)
     size_t es = recur_dtype_size(l->dtype);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
                          rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
-    recur_tensor *gx = lrecur_push_new(L, op, l->dtype, 3, (int64_t[]){T, B, D});
+    recur_tensor *gx = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, D}, gy, x);
+    /* the kernel adds into gx; a new tensor is zero already */
+    if (gx == lrecur_test_tensor(L, 10)) memset(ptr(gx), 0, (size_t)T * B * D * es);
     recur_tensor *gh0 = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
     recur_tensor *gc0 = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
     if (!lstm) lua_pushnil(L);

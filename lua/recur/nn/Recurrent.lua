@@ -9,6 +9,9 @@
 -- backward(x, gy, ghn, gcn) -> gx, gh0, gc0
 --   for the last forward; ghn, gcn may be nil (zero); gh0/gc0 are returned only when
 --   h0/c0 were given. Parameter gradients are added to the module's gradients.
+-- As in torch/nn, y and gx are buffers the module keeps (self.output, self.grad_input):
+--   the next forward (backward) of the same shape overwrites them; hn, cn, gh0, gc0 are
+--   new tensors, so a carried state is never overwritten. Clone y or gx to keep it.
 -- step(x_t, h, c) -> h, c: one step for generation, x_t (B,D), h and c (B,H)
 --   updated in place.
 --
@@ -130,7 +133,9 @@ function Recurrent:forward(x, h0, c0, lengths)
     error(op .. ": lengths must be an int64 tensor with one length per batch entry (" .. B .. ")", 2)
   end
   local w_ih, w_hh, b_ih, b_hh = self:weights()
-  local y, hn, cn = self:_layer():forward(x:contiguous(), w_ih, w_hh, b_ih, b_hh, h0, c0, lengths)
+  -- y goes into the previous output's block when the shape allows (not when x is it)
+  local y, hn, cn = self:_layer():forward(x:contiguous(), w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
+                                          self.output)
   self._h0_given, self._c0_given = h0 ~= nil, c0 ~= nil
   self.output = y
   return y, hn, cn
@@ -140,7 +145,8 @@ function Recurrent:backward(_, gy, ghn, gcn)
   if not self._core then error("Recurrent: backward before forward", 2) end
   local gw_ih, gw_hh, gb_ih, gb_hh = self:weight_grads()
   local gx, gh0, gc0 = self._core:backward(gy:contiguous(), ghn and ghn:contiguous(),
-    gcn and gcn:contiguous(), gw_ih, gw_hh, gb_ih, gb_hh, self.bptt_truncate)
+    gcn and gcn:contiguous(), gw_ih, gw_hh, gb_ih, gb_hh, self.bptt_truncate, self.grad_input)
+  self.grad_input = gx
   return gx, self._h0_given and gh0 or nil, self._c0_given and gc0 or nil
 end
 
