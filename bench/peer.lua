@@ -58,13 +58,7 @@ local function median_run(runs)
   return runs[(#runs + 1) // 2]
 end
 
--- Loading recur repairs OpenBLAS's kernel choice on CPUs newer than Debian's OpenBLAS
--- (csrc/blas_core.c) by setting OPENBLAS_CORETYPE; both sides then inherit it from this
--- process, so that PyTorch's OpenBLAS runs the same kernels as recur's.
-local recur = require "recur"
-local blas = recur.blas_info()
-print(string.format("OpenBLAS kernels: %s%s", blas.core, blas.core_repaired
-  and " (chosen by recur for a CPU this OpenBLAS predates; PyTorch inherits OPENBLAS_CORETYPE)" or ""))
+print(suite.same_blas_kernels())
 
 local lua = arg[-1] or "lua5.4"
 local pairs_out, failures = {}, 0

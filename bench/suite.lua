@@ -82,6 +82,16 @@ function suite.command_line(argv)
   return table.concat(parts, " ")
 end
 
+-- Loads recur in this process so that both sides' OpenBLAS run the same kernels:
+-- on a CPU newer than Debian's OpenBLAS, loading recur sets OPENBLAS_CORETYPE
+-- (csrc/blas_core.c), and every process this one starts inherits it. Returns a line
+-- saying which kernels run.
+function suite.same_blas_kernels()
+  local blas = require("recur").blas_info()
+  return string.format("OpenBLAS kernels: %s%s", blas.core, blas.core_repaired
+    and " (chosen by recur for a CPU this OpenBLAS predates; PyTorch inherits OPENBLAS_CORETYPE)" or "")
+end
+
 -- Runs argv (with `env`, a list of NAME=value, in front) and returns the decoded
 -- last JSON line of its output, or nil and a message.
 function suite.run(argv, env)

@@ -5,7 +5,9 @@
  * tensor block cache.
  *
  * Build `make lib` for build/librecur.a (no Lua inside) and link it with
- * -lopenblas -lm -fopenmp; examples/host.c is a complete program. */
+ * -lopenblas -lm -fopenmp; examples/host.c is a complete program. A host on a CPU
+ * newer than its OpenBLAS calls recur_blas_repair_core() (blas.h) before any BLAS
+ * call, as the Lua module does when it loads. */
 #ifndef RECUR_H
 #define RECUR_H
 
@@ -18,6 +20,7 @@ extern "C" {
 #include "rnn.h"
 #include "nn.h"
 #include "optim.h"
+#include "blas.h"
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 int main(void)
 {
     enum { T = 12, B = 2, D = 5, H = 8, G = 4 };
+    /* before any BLAS call: OpenBLAS's AVX2/AVX-512 kernels on a CPU it predates */
+    recur_blas_repair_core();
     recur_rng rng;
     recur_rng_seed(&rng, 42);
 
