@@ -60,6 +60,14 @@ describe("recur command", function()
     assert.are.equal(0, status)
     assert.are.equal("First", out:sub(1, 5))
     assert.are.equal(46, utf8.len(out)) -- prime, 40 characters, newline
+    local beam_out
+    status, beam_out = run("sample --checkpoint " .. dir .. "/best.safetensors --length 40 --prime 'First' --beam 3")
+    assert.are.equal(0, status)
+    assert.are.equal("First", beam_out:sub(1, 5))
+    assert.are.equal(46, utf8.len(beam_out))
+    -- a search, not a draw: another seed gives the same text
+    assert.are.equal(beam_out, select(2, run("sample --checkpoint " .. dir ..
+      "/best.safetensors --length 40 --prime 'First' --beam 3 --seed 9")))
     status, out = run("eval --checkpoint " .. dir .. "/best.safetensors --data " .. data)
     assert.are.equal(0, status)
     assert.is_truthy(out:find("perplexity %d"))

@@ -128,6 +128,11 @@ describe("language model job", function()
     local g1, g2 = sample{length = 30, temperature = 0, prime = "The "}, sample{length = 30, temperature = 0, prime = "The "}
     assert.are.equal(g1, g2)
     assert.are_not.equal(a, sample{length = 60, temperature = 1.5, prime = "ROMEO:"})
+    -- beam search: the prime, then the best hypothesis of recur.beam, whole
+    local b = sample{length = 20, beam = 4, prime = "The "}
+    local best = recur.beam.search(model, tokenizer:encode("The "), {beam_size = 4, length = 20})[1]
+    assert.are.equal("The " .. tokenizer:decode(best.ids), b)
+    assert.are.equal(24, utf8.len(b))
     os.remove(data)
   end)
 

@@ -2,7 +2,8 @@
 --
 -- `require "recur"` returns this table: every function of the C module
 -- (`recur.core`: tensors, kernels) plus the Lua packages, loaded on first use:
--- recur.nn, recur.optim, recur.data, recur.train, recur.decode, recur.models, recur.io.
+-- recur.nn, recur.optim, recur.data, recur.train, recur.decode, recur.beam, recur.models,
+-- recur.io.
 local core = require "recur.core"
 
 local recur = {core = core, version = core.version}
@@ -15,7 +16,7 @@ end
 local packages = {
   nn = "recur.nn", optim = "recur.optim", data = "recur.data", train = "recur.train",
   decode = "recur.decode", models = "recur.models", io = "recur.io", gradcheck = "recur.gradcheck",
-  lm = "recur.lm", progress = "recur.progress", plot = "recur.plot",
+  lm = "recur.lm", progress = "recur.progress", plot = "recur.plot", beam = "recur.beam",
 }
 
 setmetatable(recur, {

@@ -14,6 +14,7 @@
 -- when the validation loss improves.
 local core = require "recur.core"
 local data = require "recur.data"
+local beam = require "recur.beam"
 local decode = require "recur.decode"
 local optim = require "recur.optim"
 local rio = require "recur.io"
@@ -212,7 +213,9 @@ end
 
 -- Streams `length` tokens to emit(text) after feeding the prime text.
 -- opts: length, temperature (0: greedy), top_k, top_p, prime, banned (set of ids),
--- stop_id (end token; generation stops after it).
+-- stop_id (end token; generation stops after it). With beam = K (> 1) the text is
+-- the best of a beam search of width K (recur.beam; length_penalty passed on),
+-- emitted whole once the search ends; the sampling options do not apply.
 function lm.generate(model, tokenizer, opts, emit)
   opts = opts or {}
   emit = emit or function() end
@@ -227,6 +230,12 @@ function lm.generate(model, tokenizer, opts, emit)
     emit(tokenizer:decode(prime_ids))
   else
     emit(prime)
+  end
+  if opts.beam and opts.beam > 1 then
+    local hyps = beam.search(model, prime_ids, {beam_size = opts.beam, length = opts.length or 200,
+      end_id = opts.stop_id, banned = opts.banned, length_penalty = opts.length_penalty, n_best = 1})
+    emit(tokenizer:decode(hyps[1].ids))
+    return hyps[1].ids
   end
   for _, id in ipairs(prime_ids) do
     ids:set(1, id)
@@ -273,7 +282,7 @@ function lm.sample_command(args)
   local model, tokenizer = lm.load(args.checkpoint)
   core.manual_seed(args.seed or 123)
   lm.generate(model, tokenizer, {length = args.length, temperature = args.temperature, top_k = args.top_k,
-    top_p = args.top_p, prime = args.prime}, function(s) io.stdout:write(s); io.stdout:flush() end)
+    top_p = args.top_p, prime = args.prime, beam = args.beam, length_penalty = args.length_penalty}, function(s) io.stdout:write(s); io.stdout:flush() end)
   io.stdout:write("\n")
 end
 
