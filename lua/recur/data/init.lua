@@ -11,6 +11,8 @@
 --   SentenceBatcher   sequences -> padded, length-bucketed (T,B) batches with masks
 --   NGram             add-k n-gram baseline: prob, loss (nats/id), perplexity
 --   Rng               the seeded splitmix64 generator behind the shuffles
+--   series            real-valued series: tensor, Scaler (standardisation), windows,
+--                     Batcher ((T,B,D) chunks, targets one step ahead), naive baselines
 local text = require("recur.data.text")
 
 return {
@@ -24,4 +26,5 @@ return {
   SentenceBatcher = require("recur.data.sentence_batcher"),
   NGram = require("recur.data.ngram"),
   Rng = require("recur.data.shuffle"),
+  series = require("recur.data.series"),
 }

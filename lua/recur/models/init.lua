@@ -1,4 +1,6 @@
 -- recur.models: whole models built from recur.nn for the common tasks.
 return {
   LanguageModel = require "recur.models.LanguageModel",
+  Seq2Seq = require "recur.models.Seq2Seq",
+  Forecaster = require "recur.models.Forecaster",
 }

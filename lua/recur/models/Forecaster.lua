@@ -1,0 +1,163 @@
+-- Forecaster: one-step-ahead prediction of a real-valued series with a stacked
+-- recurrent network, as a PyTorch user builds it with nn.LSTM and nn.Linear.
+--
+--   x (T,B,D) D features per step -> rnn: LSTM | GRU | RNN, L layers of H (dropout
+--     between layers) -> (T,B,H) -> dropout -> head: Linear(H,F) -> pred (T,B,F)
+--
+-- pred[t] predicts the F target features of step t+1 (F = D by default: the series
+-- itself), trained with MSE against targets one step ahead at every position
+-- (recur.data.series.Batcher serves such x, y). Parameter names: rnn.weight_ih_l0, ...,
+-- head.weight, head.bias.
+-- The hidden state is carried from chunk to chunk (truncated BPTT): `state` is a table
+-- {h = (L,B,H), c = (L,B,H) for the LSTM}, nil for zeros; gradients stop at chunk
+-- boundaries. forecast(history, horizon) warms up on a history and then feeds its own
+-- predictions back one step at a time through the layers' step kernels (needs F = D).
+-- Memory between forward and backward: the rnn's saved activations (about 6*L*T*B*H
+-- floats for the LSTM), its output (T*B*H), the predictions and their gradient
+-- (2*T*B*F). The predictions forward returns are the head's buffer, overwritten by the
+-- next forward of the same shape: clone them to keep them.
+local core = require "recur.core"
+local nn = require "recur.nn"
+local util = require "recur.nn.util"
+local Module = require "recur.nn.Module"
+
+local Forecaster = util.class("Forecaster", Module)
+
+Forecaster.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
+
+local DEFAULTS = {hidden = 64, layers = 2, cell = "lstm", dropout = 0}
+local KEYS = {input_size = true, output_size = true, hidden = true, layers = true, cell = true, dropout = true}
+
+-- config: input_size D (required), output_size F (default D), hidden (64), layers (2),
+-- cell ("lstm" | "gru" | "rnn"), dropout (0: between the layers and before the head).
+function Forecaster:__init(config)
+  Module.__init(self)
+  if type(config) ~= "table" then error("Forecaster: config must be a table, got " .. type(config), 2) end
+  util.check_opts("Forecaster", config, KEYS)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(config) do c[k] = v end
+  c.input_size = util.check_positive_int("Forecaster", "config.input_size", c.input_size)
+  c.output_size = util.check_positive_int("Forecaster", "config.output_size", c.output_size or c.input_size)
+  c.hidden = util.check_positive_int("Forecaster", "config.hidden", c.hidden)
+  c.layers = util.check_positive_int("Forecaster", "config.layers", c.layers)
+  local class = Forecaster.CELLS[c.cell]
+  if not class then error("Forecaster: unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
+    error("Forecaster: dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
+  end
+  self.config = c
+  -- the stack's own dropout acts between layers only, and it refuses one for a single layer
+  local between = c.layers > 1 and c.dropout or 0
+  self.rnn = self:register_module("rnn", nn[class](c.input_size, c.hidden, {num_layers = c.layers, dropout = between}))
+  self.drop = self:register_module("drop", nn.Dropout(c.dropout))
+  self.head = self:register_module("head", nn.Linear(c.hidden, c.output_size))
+  self.criterion = nn.MSE()
+  self.is_lstm = c.cell == "lstm"
+end
+
+-- x must be a (T,B,D) tensor of the module's dtype: errors name the operation.
+function Forecaster:_check_input(op, what, x, ndim)
+  util.check_input("Forecaster:" .. op, what, x, self.dtype, ndim)
+  local D = self.config.input_size
+  if x:size(ndim) ~= D then
+    error(string.format("Forecaster:%s: %s has shape %s, expected %d features in the last dim", op, what,
+      util.shape_str(x), D), 3)
+  end
+end
+
+-- Predictions (T,B,F) of the next step at every position of x (T,B,D), and the state
+-- after the chunk.
+function Forecaster:forward(x, state)
+  self:_check_input("forward", "input", x, 3)
+  state = state or {}
+  local y, hn, cn = self.rnn:forward(x, state.h, state.c)
+  self._y = y
+  self._y_d = self.drop:forward(y)
+  self.pred = self.head:forward(self._y_d)
+  return self.pred, {h = hn, c = cn}
+end
+
+-- Accumulates parameter gradients for the last forward and returns the gradient of its
+-- input x; the state's gradient is dropped (truncated BPTT).
+function Forecaster:backward(x, gpred)
+  local gy_d = self.head:backward(self._y_d, gpred)
+  local gy = self.drop:backward(self._y, gy_d)
+  return (self.rnn:backward(x, gy))
+end
+
+-- One training chunk: forward, MSE against y (T,B,F), backward. Gradients are added to
+-- the module's (zero them first). Returns the loss and the carried state.
+function Forecaster:train_step(x, y, state)
+  local pred, next_state = self:forward(x, state)
+  local loss = self.criterion:forward(pred, y)
+  self:backward(x, self.criterion:backward(pred, y))
+  return loss, next_state
+end
+
+-- Mean squared error over a batcher's chunks (evaluation mode, state carried from
+-- chunk to chunk), and the number of target values it covered.
+function Forecaster:evaluate_batches(batcher)
+  local was_training = self.training
+  self:evaluate()
+  local saved = batcher:state()
+  batcher:reset()
+  local total, count, state = 0, 0, nil
+  for x, y in batcher:batches() do
+    local pred
+    pred, state = self:forward(x, state)
+    local n = y:numel()
+    total = total + self.criterion:forward(pred, y) * n
+    count = count + n
+  end
+  batcher:set_state(saved)
+  self:train(was_training)
+  if count == 0 then error("Forecaster:evaluate_batches: no targets to evaluate on", 2) end
+  return total / count, count
+end
+
+-- The prediction (B,F) after one more input step x_t (B,D), and the state after it.
+-- Runs the layers' single-step kernels (no activations saved, no dropout). The state is
+-- advanced in place and returned (the same table when one is given), and the
+-- prediction is the head's buffer, overwritten by the next step.
+function Forecaster:step(x_t, state)
+  self:_check_input("step", "input", x_t, 2)
+  local B = x_t:size(1)
+  local L, H = self.config.layers, self.config.hidden
+  state = state or {}
+  local h = state.h and state.h:contiguous() or core.zeros({L, B, H}, self.dtype)
+  local c = nil
+  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros({L, B, H}, self.dtype) end
+  local y = self.rnn:step(x_t:contiguous(), h, c)   -- (B,H), the top layer's h
+  state.h, state.c = h, c
+  return self.head:forward(y), state
+end
+
+-- Forecasts (horizon,B,D) of the steps after history (T0,B,D): one forward over the
+-- history (from `state`, nil for zeros) gives the first, then each prediction is fed
+-- back as the next input through `step`. Runs in evaluation mode; the history and the
+-- given state are not modified. Returns a new tensor.
+function Forecaster:forecast(history, horizon, state)
+  local D, F = self.config.input_size, self.config.output_size
+  if F ~= D then
+    error(string.format("Forecaster:forecast: feeding predictions back as inputs needs output_size == input_size, got F = %d and D = %d", F, D), 2)
+  end
+  self:_check_input("forecast", "history", history, 3)
+  local h = type(horizon) == "number" and math.tointeger(horizon) or nil
+  if not h or h < 1 then
+    error("Forecaster:forecast: horizon must be a positive integer, got " .. tostring(horizon), 2)
+  end
+  local was_training = self.training
+  self:evaluate()
+  local T0, B = history:size(1), history:size(2)
+  local pred, st = self:forward(history, state)
+  local out = core.empty({h, B, D}, self.dtype)
+  out:select(1, 1):copy_(pred:select(1, T0))
+  for k = 2, h do
+    out:select(1, k):copy_((self:step(out:select(1, k - 1), st)))
+  end
+  self:train(was_training)
+  return out
+end
+
+return Forecaster

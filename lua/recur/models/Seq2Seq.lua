@@ -1,0 +1,447 @@
+-- Seq2Seq: an encoder-decoder (sequence-to-sequence) model without attention, as
+-- Sutskever et al. (2014), PyTorch's seq2seq tutorial and OpenNMT build it: an
+-- encoder RNN reads the source, its final state starts a decoder RNN that predicts
+-- the target one token at a time.
+--
+--   src (S,B) int64, src_lengths (B) int64 or nil
+--     -> src_embed: Embedding(Vs,E) -> dropout -> encoder: LSTM | GRU | RNN, L layers
+--        of H, with lengths -> final state h (L,B,H) (and c for the LSTM)
+--   dec_in (T,B) int64, from that state
+--     -> tgt_embed: Embedding(Vt,E) -> dropout -> decoder: same cell, L layers of H
+--     -> (T,B,H) -> dropout -> generator: Linear(H,Vt) -> logits (T,B,Vt)
+--
+-- Targets tgt (T,B) are the gold output sequences, each ending with eos_id and padded
+-- with pad_id after it (T may differ from S; a column may be all padding past its
+-- end). Teacher forcing feeds dec_in = bos_id, tgt[1], ..., tgt[T-1] (shift); the
+-- loss is CrossEntropy{ignore_index = pad_id}, mean nats per non-padding target.
+-- Source padding: column b of src is read for steps 1..src_lengths[b] only (the
+-- encoder's state is the one after its last real token, as PyTorch's packed
+-- sequences), so whatever id pads it is never seen; nil means every column has S.
+--
+-- Scheduled sampling (Bengio et al. 2015): in train_step with sampling_prob p > 0,
+-- the input of step t+1 is, independently for every sequence and step with
+-- probability p, the model's own prediction at step t instead of tgt[t]. The
+-- prediction is the argmax of the step's logits (greedy and deterministic given the
+-- coin flips; the paper samples from the softmax, many implementations take the
+-- argmax, and it makes p = 1 train on exactly what greedy decoding feeds itself).
+-- The fused kernels run whole sequences, so training takes two passes: first the
+-- decoder runs step by step from the encoder's state with `step` (no activations
+-- saved, no dropout), choosing each next input from the inputs chosen so far; then
+-- the decoder's sequence forward and backward run on the chosen inputs. This is
+-- exactly the gradient of the paper's step-by-step scheme: the paper does not
+-- differentiate through the choice of a token (an argmax or a draw has no
+-- gradient), so with the inputs fixed its loss is the teacher-forced loss of those
+-- inputs, and the step pass computes the same decoder as the sequence pass (up to
+-- float rounding, and dropout, which the choosing pass leaves out). The coin flips
+-- come from recur's seeded generator. Seq2Seq.sampling_probability gives p for the
+-- paper's decay schedules; set model.sampling_prob once per epoch.
+--
+--   local model = recur.models.Seq2Seq{src_vocab_size = Vs, tgt_vocab_size = Vt}
+--   model:zero_grad(); local loss = model:train_step(src, tgt, src_lengths); opt:step()
+--   local ids = model:greedy(src, src_lengths, {max_length = 50})   -- B id arrays
+--
+-- Inference: greedy(src, src_lengths, opts) and beam_search(...) stop a sequence at
+-- eos_id (kept as its last id) or after max_length tokens. decoder_for(src) returns
+-- an object whose step(ids, state) starts from the encoder's state when state is nil,
+-- so recur.beam.search works on it unchanged: the state {h = (L,K,H), c = (L,K,H)}
+-- has the K sequences on dimension 2.
+--
+-- Parameters: src_embed.weight, encoder.weight_ih_l0, ..., tgt_embed.weight,
+-- decoder.weight_ih_l0, ..., generator.weight, generator.bias (encoder and decoder
+-- names as torch.nn.LSTM/GRU). Memory between forward and backward: both embedding
+-- outputs ((S+T)*B*E), the two rnns' saved activations (about 6*L*(S+T)*B*H floats
+-- for the LSTM, 5 for the GRU), the decoder output (T*B*H), the logits and their
+-- gradient (2*T*B*Vt). Buffers are kept from call to call as in torch/nn: the logits
+-- forward returns are overwritten by the next forward of the same shape, and the
+-- logits step returns by the next step of the same batch size (a separate buffer, so
+-- stepping leaves forward's logits alone); clone what you keep.
+local core = require "recur.core"
+local nn = require "recur.nn"
+local util = require "recur.nn.util"
+local Module = require "recur.nn.Module"
+local beam = require "recur.beam"
+
+local Seq2Seq = util.class("Seq2Seq", Module)
+
+Seq2Seq.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
+
+local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0,
+                  pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0}
+local CONFIG_KEYS = {src_vocab_size = true, tgt_vocab_size = true}
+for k in pairs(DEFAULTS) do CONFIG_KEYS[k] = true end
+
+local function check_prob(op, what, p)
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then
+    error(string.format("%s: %s must be a number in [0, 1], got %s", op, what, tostring(p)), 3)
+  end
+  return p
+end
+
+-- config: src_vocab_size, tgt_vocab_size (required), embed (64), hidden (128),
+-- layers (2), cell ("lstm" | "gru" | "rnn"), dropout (0: on both embeddings, between
+-- layers and before the generator), pad_id (1), bos_id (2), eos_id (3): target-side
+-- ids in 1..tgt_vocab_size, sampling_prob (0: teacher forcing; the default p of
+-- train_step, also settable as model.sampling_prob between epochs).
+function Seq2Seq:__init(config)
+  Module.__init(self)
+  if type(config) ~= "table" then error("Seq2Seq: expected a config table, got " .. type(config), 2) end
+  util.check_opts("Seq2Seq", config, CONFIG_KEYS)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(config) do c[k] = v end
+  for _, key in ipairs({"src_vocab_size", "tgt_vocab_size", "embed", "hidden", "layers"}) do
+    if c[key] == nil then error("Seq2Seq: config." .. key .. " is required", 2) end
+    c[key] = util.check_positive_int("Seq2Seq", "config." .. key, c[key])
+  end
+  local class = Seq2Seq.CELLS[c.cell]
+  if not class then error("Seq2Seq: unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  for _, key in ipairs({"pad_id", "bos_id", "eos_id"}) do
+    local id = math.type(c[key]) == "integer" and c[key] or nil
+    if not id or id < 1 or id > c.tgt_vocab_size then
+      error(string.format("Seq2Seq: config.%s must be a target id in 1..%d, got %s", key,
+        c.tgt_vocab_size, tostring(c[key])), 2)
+    end
+  end
+  -- a pad target is ignored by the loss: eos must count, and bos is never a target
+  if c.pad_id == c.eos_id or c.pad_id == c.bos_id then
+    error("Seq2Seq: config.pad_id must differ from bos_id and eos_id", 2)
+  end
+  check_prob("Seq2Seq", "config.dropout", c.dropout)
+  check_prob("Seq2Seq", "config.sampling_prob", c.sampling_prob)
+  self.config = c
+  self.pad_id, self.bos_id, self.eos_id = c.pad_id, c.bos_id, c.eos_id
+  self.sampling_prob = c.sampling_prob
+  local rnn_opts = {num_layers = c.layers, dropout = c.layers > 1 and c.dropout or 0}
+  self.src_embed = self:register_module("src_embed", nn.Embedding(c.src_vocab_size, c.embed))
+  self.encoder = self:register_module("encoder", nn[class](c.embed, c.hidden, rnn_opts))
+  self.tgt_embed = self:register_module("tgt_embed", nn.Embedding(c.tgt_vocab_size, c.embed))
+  self.decoder = self:register_module("decoder", nn[class](c.embed, c.hidden, rnn_opts))
+  self.generator = self:register_module("generator", nn.Linear(c.hidden, c.tgt_vocab_size))
+  self.drop_src = self:register_module("drop_src", nn.Dropout(c.dropout))
+  self.drop_tgt = self:register_module("drop_tgt", nn.Dropout(c.dropout))
+  self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
+  self.criterion = nn.CrossEntropy{ignore_index = c.pad_id}
+  self.is_lstm = c.cell == "lstm"
+end
+
+-- Argument checks; `level` 4 reports at the caller of the public method that called
+-- check_batch.
+local function check_ids(op, what, x, B, level)
+  if not util.is_tensor(x) or x:dtype() ~= "int64" then
+    error(string.format("%s: %s must be an int64 tensor of ids, got %s", op, what,
+      util.is_tensor(x) and x:dtype() or type(x)), level)
+  end
+  if x:dim() ~= 2 then
+    error(string.format("%s: %s must be 2-D (T,B), got %s", op, what, util.shape_str(x)), level)
+  end
+  if B and x:size(2) ~= B then
+    error(string.format("%s: %s has shape %s but the source batch has %d sequences", op, what,
+      util.shape_str(x), B), level)
+  end
+end
+
+local function check_lengths(op, lengths, S, B)
+  if lengths == nil then return end
+  if not util.is_tensor(lengths) or lengths:dtype() ~= "int64" or lengths:dim() ~= 1
+      or lengths:numel() ~= B then
+    error(string.format("%s: src_lengths must be an int64 tensor of %d lengths (one per source)",
+      op, B), 4)
+  end
+  if lengths:min() < 1 or lengths:max() > S then
+    error(string.format("%s: src_lengths must be in 1..%d (the source length S), got %d..%d", op,
+      S, lengths:min(), lengths:max()), 4)
+  end
+end
+
+-- The arguments of a public method: src (S,B), src_lengths, and the target-side ids
+-- (T,B) when `what` names them.
+local function check_batch(op, src, src_lengths, tgt, what)
+  check_ids(op, "src", src, nil, 4)
+  local S, B = src:size(1), src:size(2)
+  if what then check_ids(op, what, tgt, B, 4) end
+  check_lengths(op, src_lengths, S, B)
+end
+
+-- The teacher-forcing decoder inputs for targets tgt (T,B): bos_id, then tgt[1..T-1].
+function Seq2Seq:shift(tgt)
+  check_ids("Seq2Seq:shift", "tgt", tgt, nil, 3)
+  local T, B = tgt:size(1), tgt:size(2)
+  local dec_in = core.full({T, B}, self.bos_id, "int64")
+  if T > 1 then dec_in:narrow(1, 2, T - 1):copy_(tgt:narrow(1, 1, T - 1)) end
+  return dec_in
+end
+
+-- Encoder forward (activations kept for backward); its final h, c (new tensors).
+function Seq2Seq:_encode(src, src_lengths)
+  self._src, self._src_lengths = src, src_lengths
+  self._emb_s = self.drop_src:forward(self.src_embed:forward(src))
+  local _, hn, cn = self.encoder:forward(self._emb_s, nil, nil, src_lengths)
+  self._enc_y = self.encoder.output
+  return hn, cn
+end
+
+-- Decoder forward from state h, c on inputs dec_in (T,B): the logits (T,B,Vt).
+function Seq2Seq:_decode(dec_in, h, c)
+  self._dec_in = dec_in
+  self._emb_t = self.drop_tgt:forward(self.tgt_embed:forward(dec_in))
+  self._dec_y = self.decoder:forward(self._emb_t, h, c)
+  self._dec_y_d = self.drop_out:forward(self._dec_y)
+  self.logits = self.generator:forward(self._dec_y_d)
+  return self.logits
+end
+
+-- Logits (T,B,Vt) for sources src (S,B) and decoder inputs dec_in (T,B) (shift(tgt)
+-- for teacher forcing, or decoder_inputs(...) for scheduled sampling).
+function Seq2Seq:forward(src, dec_in, src_lengths)
+  local op = "Seq2Seq:forward"
+  check_batch(op, src, src_lengths, dec_in, "dec_in")
+  local h, c = self:_encode(src, src_lengths)
+  return self:_decode(dec_in, h, c)
+end
+
+-- Accumulates parameter gradients for the last forward, given the logits' gradient.
+-- The encoder's outputs feed nothing (no attention): only its final state receives
+-- a gradient, from the decoder's initial state.
+function Seq2Seq:backward(_, glogits)
+  if not self._dec_in then error("Seq2Seq: backward before forward", 2) end
+  local gy_d = self.generator:backward(self._dec_y_d, glogits)
+  local gy = self.drop_out:backward(self._dec_y, gy_d)
+  local gemb_t, gh, gc = self.decoder:backward(self._emb_t, gy)
+  self.tgt_embed:backward(self._dec_in, self.drop_tgt:backward(nil, gemb_t))
+  local y = self._enc_y
+  local gy_enc = util.buffer(self, "_gy_enc", self.dtype, {y:size(1), y:size(2), y:size(3)}):zero_()
+  local gemb_s = self.encoder:backward(self._emb_s, gy_enc, gh, gc)
+  self.src_embed:backward(self._src, self.drop_src:backward(nil, gemb_s))
+end
+
+-- One decoder step for generation: ids (B) the tokens just produced, state
+-- {h = (L,B,H), c = (L,B,H) for the LSTM} advanced in place (required: it starts
+-- from encode's state; see decoder_for). Returns the logits (B,Vt) and the state.
+-- No dropout, no activations saved. The embedding and logits go into buffers of
+-- their own, so that a step between two training forwards (scheduled sampling) does
+-- not make the modules' (T*B)-row buffers be reallocated every batch.
+function Seq2Seq:step(ids, state)
+  local op = "Seq2Seq:step"
+  if not util.is_tensor(ids) or ids:dtype() ~= "int64" then
+    error(op .. ": ids must be an int64 tensor (B) of the tokens just produced", 2)
+  end
+  if type(state) ~= "table" or state.h == nil then
+    error(op .. ": needs the state {h =, c =} from encode (or use decoder_for(src))", 2)
+  end
+  local B = ids:numel()
+  if state.h:dim() ~= 3 or state.h:size(2) ~= B then
+    error(string.format("%s: state.h has shape %s, expected (%dx%dx%d)", op, util.shape_str(state.h),
+      self.config.layers, B, self.config.hidden), 2)
+  end
+  local x = core.nn_embedding(self.tgt_embed.weight, ids:reshape(B), self._step_x)
+  self._step_x = x
+  local y = self.decoder:step(x, state.h, self.is_lstm and state.c or nil)
+  local g = self.generator
+  local logits = util.buffer(self, "_step_logits", self.dtype, {B, g.out_features})
+  core.addmm(logits, y, g.weight, 1, 0, false, true)   -- y W^T, as Linear:forward
+  logits:add_(g.bias)
+  return logits, state
+end
+
+-- The encoder's final state for sources src (S,B): {h = (L,B,H), c = (L,B,H) for the
+-- LSTM}, new tensors (step may advance them in place).
+function Seq2Seq:encode(src, src_lengths)
+  local op = "Seq2Seq:encode"
+  check_batch(op, src, src_lengths)
+  local h, c = self:_encode(src, src_lengths)
+  return {h = h, c = c}
+end
+
+-- Decoder inputs (T,B) with scheduled sampling from the encoder state h, c (not
+-- modified): column b at step t+1 is the argmax prediction at step t with
+-- probability p, else tgt[t]; step 1 is always bos_id.
+function Seq2Seq:_sampled_inputs(tgt, h, c, p)
+  local dec_in = self:shift(tgt)
+  if p == 0 then return dec_in end
+  local T, B = tgt:size(1), tgt:size(2)
+  local state = {h = h:clone(), c = c and c:clone() or nil}
+  local ids = core.zeros({B}, "int64")
+  for t = 1, T - 1 do
+    ids:copy_(dec_in:select(1, t))
+    local pred = self:step(ids, state):argmax(2)
+    for b = 1, B do
+      if core.random_uniform() < p then dec_in:set(t + 1, b, pred:get(b)) end
+    end
+  end
+  return dec_in
+end
+
+-- The decoder inputs scheduled sampling with probability p (default
+-- self.sampling_prob) feeds for sources src and targets tgt; p = 0 gives shift(tgt).
+function Seq2Seq:decoder_inputs(src, tgt, src_lengths, p)
+  local op = "Seq2Seq:decoder_inputs"
+  check_batch(op, src, src_lengths, tgt, "tgt")
+  p = check_prob(op, "p", p == nil and self.sampling_prob or p)
+  local h, c = self:_encode(src, src_lengths)
+  return self:_sampled_inputs(tgt, h, c, p)
+end
+
+local TRAIN_OPTIONS = {sampling_prob = true}
+
+-- One training batch: forward (with scheduled sampling when p > 0), the loss (mean
+-- nats per non-padding target), backward. Gradients are added to the module's (zero
+-- them first). opts: sampling_prob (self.sampling_prob). Returns the loss and the
+-- decoder inputs that were fed (T,B).
+function Seq2Seq:train_step(src, tgt, src_lengths, opts)
+  local op = "Seq2Seq:train_step"
+  opts = util.check_opts(op, opts, TRAIN_OPTIONS)
+  check_batch(op, src, src_lengths, tgt, "tgt")
+  local p = opts.sampling_prob
+  p = check_prob(op, "sampling_prob", p == nil and self.sampling_prob or p)
+  local h, c = self:_encode(src, src_lengths)
+  local dec_in = self:_sampled_inputs(tgt, h, c, p)
+  local logits = self:_decode(dec_in, h, c)
+  local loss = self.criterion:forward(logits, tgt)
+  self:backward(src, self.criterion:backward(logits, tgt))
+  return loss, dec_in
+end
+
+-- The teacher-forced loss (mean nats per non-padding target) without backward, and
+-- the number of targets it counts. Runs in the current mode (call evaluate() first to
+-- switch dropout off).
+function Seq2Seq:loss(src, tgt, src_lengths)
+  local op = "Seq2Seq:loss"
+  check_batch(op, src, src_lengths, tgt, "tgt")
+  local h, c = self:_encode(src, src_lengths)
+  local loss = self.criterion:forward(self:_decode(self:shift(tgt), h, c), tgt)
+  return loss, self.criterion.count
+end
+
+-- A decoder conditioned on one encoded source: step(ids, state) as Seq2Seq:step,
+-- starting from (a copy of) the encoder's state when state is nil, which is the
+-- interface of recur.beam.search (prefix {bos_id}).
+local Conditioned = {}
+Conditioned.__index = Conditioned
+
+function Conditioned:step(ids, state)
+  if state == nil then
+    state = {h = self.h:clone(), c = self.c and self.c:clone() or nil}
+  end
+  return self.model:step(ids, state)
+end
+
+local function conditioned(model, h, c)
+  return setmetatable({model = model, h = h, c = c}, Conditioned)
+end
+
+-- The beam-searchable decoder for one source src (S,1) (or (S) ids).
+function Seq2Seq:decoder_for(src, src_lengths)
+  local op = "Seq2Seq:decoder_for"
+  if util.is_tensor(src) and src:dim() == 1 then src = src:reshape(src:numel(), 1) end
+  check_batch(op, src, src_lengths)
+  if src:size(2) ~= 1 then
+    error(string.format("%s: expects one source (S,1), got %s (see beam_search for batches)", op,
+      util.shape_str(src)), 2)
+  end
+  local h, c = self:_encode(src, src_lengths)
+  return conditioned(self, h, c)
+end
+
+local DECODE_OPTIONS = {max_length = true}
+
+-- Greedy decoding of a batch of sources (S,B): a Lua array of B id arrays, each
+-- ending with eos_id when it was produced within max_length (opts, default 100)
+-- tokens. Runs in the current mode; steps have no dropout.
+function Seq2Seq:greedy(src, src_lengths, opts)
+  local op = "Seq2Seq:greedy"
+  opts = util.check_opts(op, opts, DECODE_OPTIONS)
+  local max_length = util.check_positive_int(op, "max_length", opts.max_length or 100)
+  check_batch(op, src, src_lengths)
+  local state = {}
+  state.h, state.c = self:_encode(src, src_lengths)
+  local B = src:size(2)
+  local out, done, left = {}, {}, B
+  for b = 1, B do out[b] = {} end
+  local ids = core.full({B}, self.bos_id, "int64")
+  for _ = 1, max_length do
+    ids = self:step(ids, state):argmax(2)
+    for b = 1, B do
+      if not done[b] then
+        local id = ids:get(b)
+        out[b][#out[b] + 1] = id
+        if id == self.eos_id then done[b], left = true, left - 1 end
+      end
+    end
+    if left == 0 then break end
+  end
+  return out
+end
+
+local BEAM_OPTIONS = {beam_size = true, max_length = true, length_penalty = true, n_best = true,
+                      banned = true}
+
+-- Beam search (recur.beam) for every source of a batch (S,B), one after another.
+-- opts: beam_size (5), max_length (100), length_penalty (1), n_best, banned, as
+-- recur.beam.search. Returns a Lua array of B id arrays (the best hypothesis of each,
+-- with eos_id last when it ended) and, second, the B lists of hypotheses.
+function Seq2Seq:beam_search(src, src_lengths, opts)
+  local op = "Seq2Seq:beam_search"
+  opts = util.check_opts(op, opts, BEAM_OPTIONS)
+  local max_length = util.check_positive_int(op, "max_length", opts.max_length or 100)
+  check_batch(op, src, src_lengths)
+  local state = {}
+  state.h, state.c = self:_encode(src, src_lengths)
+  local search_opts = {beam_size = opts.beam_size, length = max_length, end_id = self.eos_id,
+                       length_penalty = opts.length_penalty, n_best = opts.n_best,
+                       banned = opts.banned}
+  local best, all = {}, {}
+  for b = 1, src:size(2) do
+    local h = state.h:narrow(2, b, 1):clone()
+    local c = state.c and state.c:narrow(2, b, 1):clone() or nil
+    local hyps = beam.search(conditioned(self, h, c), {self.bos_id}, search_opts)
+    best[b], all[b] = hyps[1].ids, hyps
+  end
+  return best, all
+end
+
+local SCHEDULES = {linear = true, exponential = true, inverse_sigmoid = true}
+
+-- The scheduled-sampling probability p = 1 - eps_i at training step (or epoch) i >= 0
+-- for Bengio et al.'s decays of eps_i, the probability of feeding the gold token:
+--   linear:          eps_i = max(epsilon, k - c*i)    (opts k = 1, c, epsilon = 0)
+--   exponential:     eps_i = k^i                      (opts k in (0, 1))
+--   inverse_sigmoid: eps_i = k / (k + exp(i/k))       (opts k >= 1)
+-- Users set model.sampling_prob to it once per epoch (or pass it to train_step).
+function Seq2Seq.sampling_probability(i, opts)
+  local op = "Seq2Seq.sampling_probability"
+  if type(i) ~= "number" or i < 0 then
+    error(op .. ": the step i must be a number >= 0, got " .. tostring(i), 2)
+  end
+  opts = util.check_opts(op, opts, {schedule = true, k = true, c = true, epsilon = true})
+  local schedule = opts.schedule
+  if not SCHEDULES[schedule] then
+    error(op .. ": schedule must be 'linear', 'exponential' or 'inverse_sigmoid', got " ..
+      tostring(schedule), 2)
+  end
+  local k = opts.k
+  local eps
+  if schedule == "linear" then
+    k = k == nil and 1 or k
+    local c, floor = opts.c, opts.epsilon or 0
+    if type(k) ~= "number" or type(c) ~= "number" or c < 0 then
+      error(op .. ": linear needs numbers k (default 1) and c >= 0 (eps_i = max(epsilon, k - c*i))", 2)
+    end
+    if type(floor) ~= "number" or floor < 0 or floor > 1 then
+      error(op .. ": epsilon must be a number in [0, 1]", 2)
+    end
+    eps = math.max(floor, k - c * i)
+  elseif schedule == "exponential" then
+    if type(k) ~= "number" or not (k > 0 and k < 1) then
+      error(op .. ": exponential needs k in (0, 1) (eps_i = k^i)", 2)
+    end
+    eps = k ^ i
+  else
+    if type(k) ~= "number" or k < 1 then
+      error(op .. ": inverse_sigmoid needs k >= 1 (eps_i = k / (k + exp(i/k)))", 2)
+    end
+    eps = k / (k + math.exp(i / k))
+  end
+  return math.min(1, math.max(0, 1 - eps))
+end
+
+return Seq2Seq
