@@ -88,6 +88,33 @@ describe("beam.search", function()
     same_ids({B, END}, hyps[1].ids)
   end)
 
+  it("ends a sequence only when the end token ranks among the step's K best", function()
+    -- tokens 1..5, 5 ends. Step 2 ranks 2-4 (0.3, live), 2-END (0.2, ends), 3-END (0.18,
+    -- third: must not count), 3-4 (0.17, live). Counting 3-END would make two endings
+    -- and stop the search before 2-4-END (0.3, score log(0.3)/3 = -0.40) beats
+    -- 2-END (log(0.2)/2 = -0.80).
+    local Q = {
+      [1] = {0, 0.5, 0.5, 0, 0},
+      [2] = {0, 0, 0, 0.6, 0.4},
+      [3] = {0, 0, 0.3, 0.34, 0.36},
+      [4] = {0, 0, 0, 0, 1},
+      [5] = {0.2, 0.2, 0.2, 0.2, 0.2},
+    }
+    local markov = {}
+    function markov:step(ids)
+      local rows = {}
+      for k = 1, ids:numel() do
+        rows[k] = {}
+        for v, p in ipairs(Q[ids:get(k)]) do rows[k][v] = math.log(p) end
+      end
+      return recur.tensor(rows, "float64"), {h = recur.zeros({1, ids:numel(), 1}, "float64")}
+    end
+    local hyps = beam.search(markov, {1}, {beam_size = 2, length = 5, end_id = 5, length_penalty = 1})
+    same_ids({2, 4, 5}, hyps[1].ids)
+    assert(math.abs(hyps[1].score - math.log(0.3) / 3) < 1e-12)
+    for _, h in ipairs(hyps) do assert.are_not.same({3, 5}, h.ids) end
+  end)
+
   it("runs to the length limit without an end token", function()
     local hyps = beam.search(chain, {A}, {beam_size = 2, length = 3})
     for _, h in ipairs(hyps) do

@@ -28,7 +28,9 @@
 -- natural-log probabilities of the generated ids, score = the ranked score,
 -- ended = whether it stopped at end_id}.
 --
--- The search stops after `length` tokens, or once beam_size sequences have ended
+-- A sequence ends when the end token is among the K best extensions of its step (as
+-- in fairseq; an ending ranked lower is dropped). The search stops after `length`
+-- tokens, or once beam_size sequences have ended
 -- and, with length_penalty = 0, no live sequence can still beat the beam_size-th of
 -- them (its log-probability only falls as it grows); with a penalty a longer
 -- sequence's score can rise, and the search stops as soon as beam_size have ended,
@@ -182,12 +184,17 @@ function beam.search(model, prefix_ids, opts)
     local candidates = best_extensions(logprobs, totals, banned, 2 * K)
     if #candidates == 0 then error("beam.search: every token is banned", 2) end
     local next_live, parents = {}, {}
-    for _, c in ipairs(candidates) do
+    for rank, c in ipairs(candidates) do
       local seq = table.move(live[c.beam].ids, 1, step - 1, 1, {})
       seq[step] = c.id
       if end_id and c.id == end_id then
-        finished[#finished + 1] = {ids = seq, logprob = c.total, score = score_of(c.total, step, alpha),
-                                   ended = true}
+        -- only an ending among the step's K best counts (fairseq's rule): endings
+        -- further down would fill the finished list with poor sequences and stop
+        -- the search while much better ones are still live
+        if rank <= K then
+          finished[#finished + 1] = {ids = seq, logprob = c.total, score = score_of(c.total, step, alpha),
+                                     ended = true}
+        end
       else
         next_live[#next_live + 1] = {ids = seq, logprob = c.total}
         parents[#parents + 1] = c.beam

@@ -3,4 +3,6 @@ return {
   LanguageModel = require "recur.models.LanguageModel",
   Seq2Seq = require "recur.models.Seq2Seq",
   Forecaster = require "recur.models.Forecaster",
+  SequenceClassifier = require "recur.models.SequenceClassifier",
+  ConditionedGenerator = require "recur.models.ConditionedGenerator",
 }
