@@ -53,12 +53,13 @@ build/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The recurrent kernels' pointwise loops pick one of two computed values per lane
+# The recurrent kernels' pointwise loops (and the softmax exponentials of nn.c) pick
+# one of two computed values per lane
 # (csrc/rnn_math.h); GCC vectorises such a select only when it may evaluate both
 # sides, which float traps would forbid. No code here reads the FP exception flags,
 # and the flag changes no result.
 RNN_CFLAGS = -fno-trapping-math
-build/obj/rnn.o: ALL_CFLAGS += $(RNN_CFLAGS)
+build/obj/rnn.o build/obj/nn.o: ALL_CFLAGS += $(RNN_CFLAGS)
 
 # The float exp, sigmoid and tanh of the kernels against double libm (2^32/61 floats).
 build/rnn_math_test: spec/c/rnn_math_test.c csrc/rnn_math.h
