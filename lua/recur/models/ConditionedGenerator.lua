@@ -38,8 +38,6 @@ local beam = require "recur.beam"
 
 local ConditionedGenerator = util.class("ConditionedGenerator", Module)
 
-ConditionedGenerator.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
-
 local NAME = "ConditionedGenerator"
 local DEFAULTS = {embed = 32, hidden = 64, layers = 1, cell = "lstm", dropout = 0, condition_cell = true}
 local KNOWN = {cond_size = true, vocab_size = true, start_id = true, end_id = true, pad_id = true,
@@ -72,8 +70,7 @@ function ConditionedGenerator:__init(config)
   check_id("start_id", c.start_id, c.vocab_size)
   if c.end_id ~= nil then check_id("end_id", c.end_id, c.vocab_size) end
   if c.pad_id ~= nil then check_id("pad_id", c.pad_id, c.vocab_size) end
-  local class = ConditionedGenerator.CELLS[c.cell]
-  if not class then error(NAME .. ": unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  local stack = nn.stack_class(NAME, c.cell)
   if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
     error(NAME .. ": dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
   end
@@ -85,7 +82,7 @@ function ConditionedGenerator:__init(config)
     self.init_c = self:register_module("init_c", nn.Linear(c.cond_size, L * H))
   end
   self.encoder = self:register_module("encoder", nn.Embedding(c.vocab_size, c.embed))
-  self.rnn = self:register_module("rnn", nn[class](c.embed, H,
+  self.rnn = self:register_module("rnn", stack(c.embed, H,
     {num_layers = L, dropout = L > 1 and c.dropout or 0}))
   self.decoder = self:register_module("decoder", nn.Linear(H, c.vocab_size))
   self.drop_in = self:register_module("drop_in", nn.Dropout(c.dropout))

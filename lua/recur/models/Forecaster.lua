@@ -23,8 +23,6 @@ local Module = require "recur.nn.Module"
 
 local Forecaster = util.class("Forecaster", Module)
 
-Forecaster.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
-
 local DEFAULTS = {hidden = 64, layers = 2, cell = "lstm", dropout = 0}
 local KEYS = {input_size = true, output_size = true, hidden = true, layers = true, cell = true, dropout = true}
 
@@ -41,15 +39,14 @@ function Forecaster:__init(config)
   c.output_size = util.check_positive_int("Forecaster", "config.output_size", c.output_size or c.input_size)
   c.hidden = util.check_positive_int("Forecaster", "config.hidden", c.hidden)
   c.layers = util.check_positive_int("Forecaster", "config.layers", c.layers)
-  local class = Forecaster.CELLS[c.cell]
-  if not class then error("Forecaster: unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  local stack = nn.stack_class("Forecaster", c.cell)
   if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
     error("Forecaster: dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
   end
   self.config = c
   -- the stack's own dropout acts between layers only, and it refuses one for a single layer
   local between = c.layers > 1 and c.dropout or 0
-  self.rnn = self:register_module("rnn", nn[class](c.input_size, c.hidden, {num_layers = c.layers, dropout = between}))
+  self.rnn = self:register_module("rnn", stack(c.input_size, c.hidden, {num_layers = c.layers, dropout = between}))
   self.drop = self:register_module("drop", nn.Dropout(c.dropout))
   self.head = self:register_module("head", nn.Linear(c.hidden, c.output_size))
   self.criterion = nn.MSE()

@@ -22,8 +22,6 @@ local Module = require "recur.nn.Module"
 
 local LanguageModel = util.class("LanguageModel", Module)
 
-LanguageModel.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
-
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
 
 -- config: vocab_size (required), embed, hidden, layers, cell ("lstm" | "gru" | "rnn"),
@@ -36,11 +34,10 @@ function LanguageModel:__init(config)
   local c = {}
   for k, v in pairs(DEFAULTS) do c[k] = v end
   for k, v in pairs(config) do c[k] = v end
-  local class = LanguageModel.CELLS[c.cell]
-  if not class then error("LanguageModel: unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  local stack = nn.stack_class("LanguageModel", c.cell)
   self.config = c
   self.encoder = self:register_module("encoder", nn.Embedding(c.vocab_size, c.embed))
-  self.rnn = self:register_module("rnn", nn[class](c.embed, c.hidden, {num_layers = c.layers, dropout = c.dropout}))
+  self.rnn = self:register_module("rnn", stack(c.embed, c.hidden, {num_layers = c.layers, dropout = c.dropout}))
   self.decoder = self:register_module("decoder", nn.Linear(c.hidden, c.vocab_size))
   self.drop_in = self:register_module("drop_in", nn.Dropout(c.dropout))
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))

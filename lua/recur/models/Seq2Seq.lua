@@ -63,8 +63,6 @@ local beam = require "recur.beam"
 
 local Seq2Seq = util.class("Seq2Seq", Module)
 
-Seq2Seq.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
-
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0,
                   pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0}
 local CONFIG_KEYS = {src_vocab_size = true, tgt_vocab_size = true}
@@ -93,8 +91,7 @@ function Seq2Seq:__init(config)
     if c[key] == nil then error("Seq2Seq: config." .. key .. " is required", 2) end
     c[key] = util.check_positive_int("Seq2Seq", "config." .. key, c[key])
   end
-  local class = Seq2Seq.CELLS[c.cell]
-  if not class then error("Seq2Seq: unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  local stack = nn.stack_class("Seq2Seq", c.cell)
   for _, key in ipairs({"pad_id", "bos_id", "eos_id"}) do
     local id = math.type(c[key]) == "integer" and c[key] or nil
     if not id or id < 1 or id > c.tgt_vocab_size then
@@ -113,9 +110,9 @@ function Seq2Seq:__init(config)
   self.sampling_prob = c.sampling_prob
   local rnn_opts = {num_layers = c.layers, dropout = c.layers > 1 and c.dropout or 0}
   self.src_embed = self:register_module("src_embed", nn.Embedding(c.src_vocab_size, c.embed))
-  self.encoder = self:register_module("encoder", nn[class](c.embed, c.hidden, rnn_opts))
+  self.encoder = self:register_module("encoder", stack(c.embed, c.hidden, rnn_opts))
   self.tgt_embed = self:register_module("tgt_embed", nn.Embedding(c.tgt_vocab_size, c.embed))
-  self.decoder = self:register_module("decoder", nn[class](c.embed, c.hidden, rnn_opts))
+  self.decoder = self:register_module("decoder", stack(c.embed, c.hidden, rnn_opts))
   self.generator = self:register_module("generator", nn.Linear(c.hidden, c.tgt_vocab_size))
   self.drop_src = self:register_module("drop_src", nn.Dropout(c.dropout))
   self.drop_tgt = self:register_module("drop_tgt", nn.Dropout(c.dropout))

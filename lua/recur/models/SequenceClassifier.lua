@@ -30,8 +30,6 @@ local Module = require "recur.nn.Module"
 
 local SequenceClassifier = util.class("SequenceClassifier", Module)
 
-SequenceClassifier.CELLS = {lstm = "LSTM", gru = "GRU", rnn = "RNN"}
-
 local NAME = "SequenceClassifier"
 local DEFAULTS = {embed = 32, hidden = 64, layers = 1, cell = "lstm", dropout = 0, bidirectional = false}
 local KNOWN = {vocab_size = true, input_size = true, num_classes = true, embed = true, hidden = true,
@@ -53,8 +51,7 @@ function SequenceClassifier:__init(config)
   util.check_positive_int(NAME, "num_classes", c.num_classes)
   util.check_positive_int(NAME, "hidden", c.hidden)
   util.check_positive_int(NAME, "layers", c.layers)
-  local class = SequenceClassifier.CELLS[c.cell]
-  if not class then error(NAME .. ": unknown cell '" .. tostring(c.cell) .. "' (lstm, gru, rnn)", 2) end
+  local stack = nn.stack_class(NAME, c.cell)
   if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
     error(NAME .. ": dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
   end
@@ -69,7 +66,7 @@ function SequenceClassifier:__init(config)
   end
   self.dirs = c.bidirectional and 2 or 1
   -- a single layer has nothing between layers to drop (the stack refuses the option)
-  self.rnn = self:register_module("rnn", nn[class](D, c.hidden, {num_layers = c.layers,
+  self.rnn = self:register_module("rnn", stack(D, c.hidden, {num_layers = c.layers,
     bidirectional = c.bidirectional and true or false, dropout = c.layers > 1 and c.dropout or 0}))
   self.drop = self:register_module("drop", nn.Dropout(c.dropout))
   self.fc = self:register_module("fc", nn.Linear(self.dirs * c.hidden, c.num_classes))
