@@ -18,7 +18,10 @@ CC      ?= gcc
 # -fno-math-errno lets GCC vectorise sqrt loops (no code reads errno).
 ARCHFLAGS ?= $(if $(filter x86_64%,$(MULTIARCH)),-march=x86-64-v2,)
 CFLAGS  ?= -O3 $(ARCHFLAGS) -ffp-contract=off -fno-math-errno
-ALL_CFLAGS = $(CFLAGS) -std=gnu11 -fPIC -fopenmp -Wall -Wextra -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR)
+# -fvisibility=hidden: the module exports luaopen_recur_core alone, so a host that
+# links Lua statically with -rdynamic cannot swap one of recur's functions for a
+# namesake of its own, nor recur one of the host's.
+ALL_CFLAGS = $(CFLAGS) -std=gnu11 -fPIC -fopenmp -fvisibility=hidden -Wall -Wextra -I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR)
 LDFLAGS ?=
 # -z nodelete: Lua unloads C modules when a state closes, and unloading libgomp
 # under live OpenMP worker threads crashes the process at exit.

@@ -3,7 +3,8 @@
 
 #define RECUR_VERSION "0.1.0"
 
-int luaopen_recur_core(lua_State *L)
+/* The one symbol the module exports (the build hides every other: see Makefile). */
+__attribute__((visibility("default"))) int luaopen_recur_core(lua_State *L)
 {
     /* before anything can call BLAS: OpenBLAS's best kernels on CPUs it predates */
     lrecur_repair_blas_core();

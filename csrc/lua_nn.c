@@ -40,7 +40,7 @@ static int nn_embedding(lua_State *L)
     w = contiguous_arg(L, 1);
     ids = contiguous_arg(L, 2);
     int64_t V = w->size[0], E = w->size[1], N = recur_numel(ids);
-    int64_t bad = nn_first_bad_id(recur_i64(ids), N, V, 0, 0);
+    int64_t bad = recur_nn_first_bad_id(recur_i64(ids), N, V, 0, 0);
     if (bad >= 0)
         return luaL_error(L,
                           "%s: id %I (at position %I) is out of range for vocabulary size %I "
@@ -52,9 +52,9 @@ static int nn_embedding(lua_State *L)
     size[ids->ndim] = E;
     recur_tensor *out = lrecur_push_result(L, op, 3, w->dtype, ids->ndim + 1, size, w, NULL);
     if (w->dtype == RECUR_FLOAT32)
-        embedding_forward_f32(recur_f32(out), recur_i64(ids), recur_f32(w), N, E);
+        recur_embedding_forward_f32(recur_f32(out), recur_i64(ids), recur_f32(w), N, E);
     else
-        embedding_forward_f64(recur_f64(out), recur_i64(ids), recur_f64(w), N, E);
+        recur_embedding_forward_f64(recur_f64(out), recur_i64(ids), recur_f64(w), N, E);
     return 1;
 }
 
@@ -75,12 +75,12 @@ static int nn_embedding_backward(lua_State *L)
                    (lua_Integer)recur_numel(gout), (lua_Integer)N, (lua_Integer)E);
     ids = contiguous_arg(L, 2);
     gout = contiguous_arg(L, 3);
-    if (nn_first_bad_id(recur_i64(ids), N, V, 0, 0) >= 0)
+    if (recur_nn_first_bad_id(recur_i64(ids), N, V, 0, 0) >= 0)
         luaL_error(L, "%s: ids out of range for vocabulary size %I", op, (lua_Integer)V);
     if (gw->dtype == RECUR_FLOAT32)
-        embedding_backward_f32(recur_f32(gw), recur_i64(ids), recur_f32(gout), N, E);
+        recur_embedding_backward_f32(recur_f32(gw), recur_i64(ids), recur_f32(gout), N, E);
     else
-        embedding_backward_f64(recur_f64(gw), recur_i64(ids), recur_f64(gout), N, E);
+        recur_embedding_backward_f64(recur_f64(gw), recur_i64(ids), recur_f64(gout), N, E);
     return 0;
 }
 
@@ -99,9 +99,9 @@ static int nn_dropout(lua_State *L)
     recur_tensor *mask = lrecur_push_result(L, op, 4, x->dtype, x->ndim, x->size, x, y);
     int64_t n = recur_numel(x);
     if (x->dtype == RECUR_FLOAT32)
-        dropout_forward_f32(recur_f32(y), recur_f32(mask), recur_f32(x), n, p, g);
+        recur_dropout_forward_f32(recur_f32(y), recur_f32(mask), recur_f32(x), n, p, g);
     else
-        dropout_forward_f64(recur_f64(y), recur_f64(mask), recur_f64(x), n, p, g);
+        recur_dropout_forward_f64(recur_f64(y), recur_f64(mask), recur_f64(x), n, p, g);
     return 2;
 }
 
@@ -138,7 +138,7 @@ static void check_ce_args(lua_State *L, const char *op, ce_args *a, int targ, in
     }
     a->logits = contiguous_arg(L, 1);
     a->targets = contiguous_arg(L, targ);
-    int64_t bad = nn_first_bad_id(recur_i64(a->targets), a->N, a->V, a->has_ignore, a->ignore);
+    int64_t bad = recur_nn_first_bad_id(recur_i64(a->targets), a->N, a->V, a->has_ignore, a->ignore);
     if (bad >= 0)
         luaL_error(L,
                    "%s: target %I (at position %I) is out of range for %I classes "
@@ -157,11 +157,11 @@ static int nn_cross_entropy(lua_State *L)
     recur_tensor *lse = lrecur_push_new(L, "cross_entropy", a.logits->dtype, 1, size);
     double loss_sum, weight_sum;
     if (a.logits->dtype == RECUR_FLOAT32)
-        cross_entropy_forward_f32(&loss_sum, &weight_sum, recur_f32(lse), recur_f32(a.logits),
+        recur_cross_entropy_forward_f32(&loss_sum, &weight_sum, recur_f32(lse), recur_f32(a.logits),
                                   recur_i64(a.targets), a.mask ? recur_f32(a.mask) : NULL,
                                   a.has_ignore, a.ignore, a.N, a.V);
     else
-        cross_entropy_forward_f64(&loss_sum, &weight_sum, recur_f64(lse), recur_f64(a.logits),
+        recur_cross_entropy_forward_f64(&loss_sum, &weight_sum, recur_f64(lse), recur_f64(a.logits),
                                   recur_i64(a.targets), a.mask ? recur_f64(a.mask) : NULL,
                                   a.has_ignore, a.ignore, a.N, a.V);
     lua_pushnumber(L, loss_sum);
@@ -186,11 +186,11 @@ static int nn_cross_entropy_backward(lua_State *L)
     int64_t size[2] = {a.N, a.V};
     recur_tensor *grad = lrecur_push_result(L, op, 7, a.logits->dtype, 2, size, a.logits, lse);
     if (a.logits->dtype == RECUR_FLOAT32)
-        cross_entropy_backward_f32(recur_f32(grad), recur_f32(a.logits), recur_f32(lse),
+        recur_cross_entropy_backward_f32(recur_f32(grad), recur_f32(a.logits), recur_f32(lse),
                                    recur_i64(a.targets), a.mask ? recur_f32(a.mask) : NULL,
                                    a.has_ignore, a.ignore, scale, a.N, a.V);
     else
-        cross_entropy_backward_f64(recur_f64(grad), recur_f64(a.logits), recur_f64(lse),
+        recur_cross_entropy_backward_f64(recur_f64(grad), recur_f64(a.logits), recur_f64(lse),
                                    recur_i64(a.targets), a.mask ? recur_f64(a.mask) : NULL,
                                    a.has_ignore, a.ignore, scale, a.N, a.V);
     return 1;
@@ -248,25 +248,25 @@ static int elementwise_loss_backward(lua_State *L, const char *op, loss_grad_f32
 /* nn_bce_with_logits(x, t), nn_bce_with_logits_backward(x, t, scale) */
 static int nn_bce_with_logits(lua_State *L)
 {
-    return elementwise_loss(L, "bce_with_logits", bce_with_logits_forward_f32,
-                            bce_with_logits_forward_f64);
+    return elementwise_loss(L, "bce_with_logits", recur_bce_with_logits_forward_f32,
+                            recur_bce_with_logits_forward_f64);
 }
 
 static int nn_bce_with_logits_backward(lua_State *L)
 {
-    return elementwise_loss_backward(L, "bce_with_logits backward", bce_with_logits_backward_f32,
-                                     bce_with_logits_backward_f64);
+    return elementwise_loss_backward(L, "bce_with_logits backward", recur_bce_with_logits_backward_f32,
+                                     recur_bce_with_logits_backward_f64);
 }
 
 /* nn_mse(x, t) (the sum of squared differences), nn_mse_backward(x, t, scale) */
 static int nn_mse(lua_State *L)
 {
-    return elementwise_loss(L, "mse", mse_forward_f32, mse_forward_f64);
+    return elementwise_loss(L, "mse", recur_mse_forward_f32, recur_mse_forward_f64);
 }
 
 static int nn_mse_backward(lua_State *L)
 {
-    return elementwise_loss_backward(L, "mse backward", mse_backward_f32, mse_backward_f64);
+    return elementwise_loss_backward(L, "mse backward", recur_mse_backward_f32, recur_mse_backward_f64);
 }
 
 /* nn_orthogonalize_rows_(a): a float64 (m,n), m <= n, contiguous; rows made
@@ -282,7 +282,7 @@ static int nn_orthogonalize_rows_(lua_State *L)
         luaL_error(L, "%s: expected a 2-D (m,n) matrix with m <= n, got %s", op,
                    lrecur_shape_str(a, b, sizeof b));
     }
-    if (orthogonalize_rows_f64(recur_f64(a), a->size[0], a->size[1]) != 0)
+    if (recur_orthogonalize_rows_f64(recur_f64(a), a->size[0], a->size[1]) != 0)
         luaL_error(L, "%s: rows are linearly dependent", op);
     lua_settop(L, 1);
     return 1;

@@ -48,7 +48,7 @@ static int l_optim_sgd(lua_State *L)
     double lr = luaL_checknumber(L, 4), momentum = luaL_checknumber(L, 5);
     double dampening = luaL_checknumber(L, 6), weight_decay = luaL_checknumber(L, 7);
     int nesterov = lua_toboolean(L, 8), first = lua_toboolean(L, 9);
-    sgd_update(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov, first);
+    recur_sgd_update(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov, first);
     return 0;
 }
 
@@ -67,7 +67,7 @@ static int l_optim_adam(lua_State *L)
     int decoupled = lua_toboolean(L, 11);
     lua_Integer step = luaL_checkinteger(L, 12);
     luaL_argcheck(L, step >= 1, 12, "step counts from 1");
-    adam_update(p, g, m, v, vmax, n, lr, beta1, beta2, eps, weight_decay, decoupled,
+    recur_adam_update(p, g, m, v, vmax, n, lr, beta1, beta2, eps, weight_decay, decoupled,
                 (int64_t)step);
     return 0;
 }
@@ -84,7 +84,7 @@ static int l_optim_rmsprop(lua_State *L)
     double lr = luaL_checknumber(L, 6), alpha = luaL_checknumber(L, 7);
     double eps = luaL_checknumber(L, 8), weight_decay = luaL_checknumber(L, 9);
     double momentum = luaL_checknumber(L, 10);
-    rmsprop_update(p, g, sq, gavg, buf, n, lr, alpha, eps, weight_decay, momentum);
+    recur_rmsprop_update(p, g, sq, gavg, buf, n, lr, alpha, eps, weight_decay, momentum);
     return 0;
 }
 
@@ -97,7 +97,7 @@ static int l_optim_adagrad(lua_State *L)
     float *sum = check_f32(L, op, 3, "sum", n);
     double clr = luaL_checknumber(L, 4), eps = luaL_checknumber(L, 5);
     double weight_decay = luaL_checknumber(L, 6);
-    adagrad_update(p, g, sum, n, clr, eps, weight_decay);
+    recur_adagrad_update(p, g, sum, n, clr, eps, weight_decay);
     return 0;
 }
 
@@ -118,12 +118,12 @@ static int float_reduction(lua_State *L, const char *op, double (*f32)(const flo
 
 static int l_optim_sum_squares(lua_State *L)
 {
-    return float_reduction(L, "optim_sum_squares", sum_squares_f32, sum_squares_f64);
+    return float_reduction(L, "optim_sum_squares", recur_sum_squares_f32, recur_sum_squares_f64);
 }
 
 static int l_optim_max_abs(lua_State *L)
 {
-    return float_reduction(L, "optim_max_abs", max_abs_f32, max_abs_f64);
+    return float_reduction(L, "optim_max_abs", recur_max_abs_f32, recur_max_abs_f64);
 }
 
 static const luaL_Reg optim_funcs[] = {

@@ -45,7 +45,7 @@
 enum { UV_X = 1, UV_W_IH, UV_W_HH, UV_B_IH, UV_B_HH, UV_COUNT = UV_B_HH };
 
 typedef struct {
-    rnn_cell cell;
+    recur_rnn_cell cell;
     int D, H, G;
     int reverse;
     recur_dtype dtype;
@@ -61,9 +61,9 @@ typedef struct {
 
 static const char *const cell_names[] = {"rnn_tanh", "rnn_relu", "lstm", "gru", NULL};
 
-static const char *cell_name(rnn_cell cell)
+static const char *cell_name(recur_rnn_cell cell)
 {
-    return cell == RNN_GRU_CLASSIC ? "gru" : cell_names[cell];
+    return cell == RECUR_RNN_GRU_CLASSIC ? "gru" : cell_names[cell];
 }
 
 static rnn_layer *check_layer(lua_State *L)
@@ -137,9 +137,9 @@ static void *ptr(const recur_tensor *t)
 static int rnn_layer_new(lua_State *L)
 {
     static const char *const op = "rnn_layer";
-    rnn_cell cell = (rnn_cell)luaL_checkoption(L, 1, NULL, cell_names);
+    recur_rnn_cell cell = (recur_rnn_cell)luaL_checkoption(L, 1, NULL, cell_names);
     lua_Integer D = luaL_checkinteger(L, 2), H = luaL_checkinteger(L, 3);
-    int G = rnn_gates(cell);
+    int G = recur_rnn_gates(cell);
     if (D < 1 || H < 1)
         luaL_error(L, "%s: input_size and hidden_size must be >= 1, got %I and %I", op, D, H);
     if (D > INT_MAX || H > INT_MAX / 4) /* BLAS takes sizes as int */
@@ -156,7 +156,7 @@ static int rnn_layer_new(lua_State *L)
                 if (!lua_isboolean(L, -1))
                     luaL_error(L, "%s: option %s must be a boolean, got %s", op, key,
                                luaL_typename(L, -1));
-                if (!is_reverse && cell != RNN_GRU)
+                if (!is_reverse && cell != RECUR_RNN_GRU)
                     luaL_error(L, "%s: option reset_after applies only to gru, not %s", op,
                                cell_names[cell]);
                 *(is_reverse ? &reverse : &reset_after) = lua_toboolean(L, -1);
@@ -174,7 +174,7 @@ static int rnn_layer_new(lua_State *L)
             lua_pop(L, 1);
         }
     }
-    if (cell == RNN_GRU && !reset_after) cell = RNN_GRU_CLASSIC;
+    if (cell == RECUR_RNN_GRU && !reset_after) cell = RECUR_RNN_GRU_CLASSIC;
     rnn_layer *l = lua_newuserdatauv(L, sizeof *l, UV_COUNT);
     memset(l, 0, sizeof *l);
     l->cell = cell;
@@ -193,7 +193,7 @@ static int rnn_layer_forward(lua_State *L)
     static const char *const op = "rnn_layer.forward";
     rnn_layer *l = check_layer(L);
     const int D = l->D, H = l->H, GH = l->G * l->H;
-    const int lstm = l->cell == RNN_LSTM;
+    const int lstm = l->cell == RECUR_RNN_LSTM;
     lua_settop(L, 10);
     recur_tensor *x = check_arg(L, op, 2, "x", l, 3, (int64_t[]){-1, -1, D});
     if (x->size[0] < 1 || x->size[1] < 1)
@@ -240,9 +240,9 @@ static int rnn_layer_forward(lua_State *L)
         lengths = l->lengths;
     }
     size_t es = recur_dtype_size(l->dtype);
-    void *saved = reserve(L, op, &l->saved, &l->saved_bytes, rnn_saved_size(l->cell, T, B, H) * es);
+    void *saved = reserve(L, op, &l->saved, &l->saved_bytes, recur_rnn_saved_size(l->cell, T, B, H) * es);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
-                         rnn_forward_workspace_size(l->cell, B, D, H) * es);
+                         recur_rnn_forward_workspace_size(l->cell, B, D, H) * es);
     /* every element of y is written (zeros past a sequence's length) */
     recur_tensor *y = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, H}, x, NULL);
     recur_tensor *hn = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
@@ -250,11 +250,11 @@ static int rnn_layer_forward(lua_State *L)
     if (!lstm) lua_pushnil(L);
 
     if (l->dtype == RECUR_FLOAT32)
-        rnn_forward_f32(l->cell, ptr(y), ptr(hn), ptr(cn), saved, ptr(x), ptr(w_ih), ptr(w_hh),
+        recur_rnn_forward_f32(l->cell, ptr(y), ptr(hn), ptr(cn), saved, ptr(x), ptr(w_ih), ptr(w_hh),
                         ptr(b_ih), ptr(b_hh), ptr(h0), ptr(c0), lengths, l->reverse, T, B, D, H,
                         work);
     else
-        rnn_forward_f64(l->cell, ptr(y), ptr(hn), ptr(cn), saved, ptr(x), ptr(w_ih), ptr(w_hh),
+        recur_rnn_forward_f64(l->cell, ptr(y), ptr(hn), ptr(cn), saved, ptr(x), ptr(w_ih), ptr(w_hh),
                         ptr(b_ih), ptr(b_hh), ptr(h0), ptr(c0), lengths, l->reverse, T, B, D, H,
                         work);
 
@@ -287,7 +287,7 @@ static int rnn_layer_backward(lua_State *L)
     rnn_layer *l = check_layer(L);
     if (!l->ready) luaL_error(L, "%s: no forward to go back through (call forward first)", op);
     const int T = l->T, B = l->B, D = l->D, H = l->H, GH = l->G * l->H;
-    const int lstm = l->cell == RNN_LSTM;
+    const int lstm = l->cell == RECUR_RNN_LSTM;
     lua_settop(L, 10);
     recur_tensor *gy = opt_arg(L, op, 2, "gy", l, 3, (int64_t[]){T, B, H});
     recur_tensor *ghn = opt_arg(L, op, 3, "ghn", l, 2, (int64_t[]){B, H});
@@ -318,7 +318,7 @@ static int rnn_layer_backward(lua_State *L)
 
     size_t es = recur_dtype_size(l->dtype);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
-                         rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
+                         recur_rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
     recur_tensor *gx = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, D}, gy, x);
     /* the kernel adds into gx; a new tensor is zero already */
     if (gx == lrecur_test_tensor(L, 10)) memset(ptr(gx), 0, (size_t)T * B * D * es);
@@ -327,11 +327,11 @@ static int rnn_layer_backward(lua_State *L)
     if (!lstm) lua_pushnil(L);
     const int64_t *lengths = l->has_lengths ? l->lengths : NULL;
     if (l->dtype == RECUR_FLOAT32)
-        rnn_backward_f32(l->cell, ptr(gx), ptr(gh0), ptr(gc0), ptr(gw_ih), ptr(gw_hh), ptr(gb_ih),
+        recur_rnn_backward_f32(l->cell, ptr(gx), ptr(gh0), ptr(gc0), ptr(gw_ih), ptr(gw_hh), ptr(gb_ih),
                          ptr(gb_hh), ptr(gy), ptr(ghn), ptr(gcn), l->saved, ptr(x), ptr(w_ih),
                          ptr(w_hh), lengths, l->reverse, k, T, B, D, H, work);
     else
-        rnn_backward_f64(l->cell, ptr(gx), ptr(gh0), ptr(gc0), ptr(gw_ih), ptr(gw_hh), ptr(gb_ih),
+        recur_rnn_backward_f64(l->cell, ptr(gx), ptr(gh0), ptr(gc0), ptr(gw_ih), ptr(gw_hh), ptr(gb_ih),
                          ptr(gb_hh), ptr(gy), ptr(ghn), ptr(gcn), l->saved, ptr(x), ptr(w_ih),
                          ptr(w_hh), lengths, l->reverse, k, T, B, D, H, work);
     return 3;
@@ -343,7 +343,7 @@ static int rnn_layer_step(lua_State *L)
     static const char *const op = "rnn_layer.step";
     rnn_layer *l = check_layer(L);
     const int D = l->D, H = l->H, GH = l->G * l->H;
-    const int lstm = l->cell == RNN_LSTM;
+    const int lstm = l->cell == RECUR_RNN_LSTM;
     lua_settop(L, 8);
     recur_tensor *x = check_arg(L, op, 2, "x", l, 2, (int64_t[]){-1, D});
     if (x->size[0] < 1) luaL_error(L, "%s: x expected (B,%d) with B >= 1, got B=0", op, D);
@@ -371,12 +371,12 @@ static int rnn_layer_step(lua_State *L)
         }
     }
     size_t es = recur_dtype_size(l->dtype);
-    void *work = reserve(L, op, &l->work, &l->work_bytes, rnn_step_workspace_size(l->cell, B, H) * es);
+    void *work = reserve(L, op, &l->work, &l->work_bytes, recur_rnn_step_workspace_size(l->cell, B, H) * es);
     if (l->dtype == RECUR_FLOAT32)
-        rnn_step_f32(l->cell, ptr(h), ptr(c), ptr(x), ptr(w_ih), ptr(w_hh), ptr(b_ih), ptr(b_hh),
+        recur_rnn_step_f32(l->cell, ptr(h), ptr(c), ptr(x), ptr(w_ih), ptr(w_hh), ptr(b_ih), ptr(b_hh),
                      B, D, H, work);
     else
-        rnn_step_f64(l->cell, ptr(h), ptr(c), ptr(x), ptr(w_ih), ptr(w_hh), ptr(b_ih), ptr(b_hh),
+        recur_rnn_step_f64(l->cell, ptr(h), ptr(c), ptr(x), ptr(w_ih), ptr(w_hh), ptr(b_ih), ptr(b_hh),
                      B, D, H, work);
     lua_pushvalue(L, 7);
     if (lstm) {
@@ -413,7 +413,7 @@ static int rnn_layer_tostring(lua_State *L)
 {
     rnn_layer *l = check_layer(L);
     lua_pushfstring(L, "rnn_layer(%s%s, %d -> %d%s, %s)", cell_name(l->cell),
-                    l->cell == RNN_GRU_CLASSIC ? " reset_after=false" : "", l->D, l->H,
+                    l->cell == RECUR_RNN_GRU_CLASSIC ? " reset_after=false" : "", l->D, l->H,
                     l->reverse ? ", reverse" : "", recur_dtype_name(l->dtype));
     return 1;
 }

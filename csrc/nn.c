@@ -34,7 +34,7 @@
         for (int c_ = 0; c_ < NN_SUM_CHUNKS; c_++) (s) += part_[c_];                   \
     } while (0)
 
-int64_t nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore, int64_t ignore)
+int64_t recur_nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore, int64_t ignore)
 {
     for (int64_t n = 0; n < N; n++) {
         int64_t id = ids[n];
@@ -83,7 +83,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
 
 #define NN_KERNELS(T, SFX, EXP, LOG, LOG1P)                                                       \
                                                                                                   \
-    void embedding_forward_##SFX(T *out, const int64_t *ids, const T *weight, int64_t N,          \
+    void recur_embedding_forward_##SFX(T *out, const int64_t *ids, const T *weight, int64_t N,          \
                                  int64_t E)                                                       \
     {                                                                                             \
         /* out is (N,E), ids (N) in 1..V, weight (V,E) */                                         \
@@ -92,7 +92,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
             memcpy(out + n * E, weight + (ids[n] - 1) * E, (size_t)E * sizeof(T));                \
     }                                                                                             \
                                                                                                   \
-    void embedding_backward_##SFX(T *gweight, const int64_t *ids, const T *gout, int64_t N,       \
+    void recur_embedding_backward_##SFX(T *gweight, const int64_t *ids, const T *gout, int64_t N,       \
                                   int64_t E)                                                      \
     {                                                                                             \
         /* gweight is (V,E), gout (N,E). Serial over n: repeated ids hit the same row, and        \
@@ -104,7 +104,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
-    void dropout_forward_##SFX(T *y, T *mask, const T *x, int64_t n, double p, recur_rng *g)      \
+    void recur_dropout_forward_##SFX(T *y, T *mask, const T *x, int64_t n, double p, recur_rng *g)      \
     {                                                                                             \
         /* y, mask, x are (n). Serial: the generator is a sequence. */                            \
         T keep_scale = p < 1.0 ? (T)(1.0 / (1.0 - p)) : (T)0;                                     \
@@ -114,7 +114,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
         }                                                                                         \
     }                                                                                             \
                                                                                                   \
-    void cross_entropy_forward_##SFX(double *loss_sum, double *weight_sum, T *lse,                \
+    void recur_cross_entropy_forward_##SFX(double *loss_sum, double *weight_sum, T *lse,                \
                                      const T *logits, const int64_t *targets, const T *mask,      \
                                      int has_ignore, int64_t ignore, int64_t N, int64_t V)        \
     {                                                                                             \
@@ -140,7 +140,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
         *weight_sum = ws;                                                                         \
     }                                                                                             \
                                                                                                   \
-    void cross_entropy_backward_##SFX(T *grad, const T *logits, const T *lse,                     \
+    void recur_cross_entropy_backward_##SFX(T *grad, const T *logits, const T *lse,                     \
                                       const int64_t *targets, const T *mask, int has_ignore,      \
                                       int64_t ignore, double scale, int64_t N, int64_t V)         \
     {                                                                                             \
@@ -168,14 +168,14 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
         return (double)(pos - x * t + LOG1P(EXP(-(x > 0 ? x : -x))));                             \
     }                                                                                             \
                                                                                                   \
-    double bce_with_logits_forward_##SFX(const T *x, const T *t, int64_t n)                       \
+    double recur_bce_with_logits_forward_##SFX(const T *x, const T *t, int64_t n)                       \
     {                                                                                             \
         double s;                                                                                 \
         NN_CHUNKED_SUM(s, i, n, bce_with_logits_term_##SFX(x[i], t[i]));                          \
         return s;                                                                                 \
     }                                                                                             \
                                                                                                   \
-    void bce_with_logits_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n) \
+    void recur_bce_with_logits_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n) \
     {                                                                                             \
         T sc = (T)scale;                                                                          \
         _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
@@ -193,14 +193,14 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
         return d * d;                                                                             \
     }                                                                                             \
                                                                                                   \
-    double mse_forward_##SFX(const T *x, const T *t, int64_t n)                                   \
+    double recur_mse_forward_##SFX(const T *x, const T *t, int64_t n)                                   \
     {                                                                                             \
         double s;                                                                                 \
         NN_CHUNKED_SUM(s, i, n, squared_diff_##SFX(x[i], t[i]));                                  \
         return s;                                                                                 \
     }                                                                                             \
                                                                                                   \
-    void mse_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n)             \
+    void recur_mse_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n)             \
     {                                                                                             \
         T sc = (T)(2.0 * scale);                                                                  \
         _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
@@ -210,7 +210,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
 NN_KERNELS(float, f32, expf, logf, log1pf)
 NN_KERNELS(double, f64, exp, log, log1p)
 
-int orthogonalize_rows_f64(double *a, int64_t m, int64_t n)
+int recur_orthogonalize_rows_f64(double *a, int64_t m, int64_t n)
 {
     // a is (m,n) row-major, m <= n; rows are contiguous, so work on rows
     for (int64_t j = 0; j < m; j++) {

@@ -51,7 +51,7 @@ static void sgd_block(float *p, const float *g, float *buf, int64_t n, const sgd
     }
 }
 
-void sgd_update(float *p, const float *g, float *buf, int64_t n, double lr, double momentum,
+void recur_sgd_update(float *p, const float *g, float *buf, int64_t n, double lr, double momentum,
                 double dampening, double weight_decay, int nesterov, int first)
 {
     // p, g, buf are (n); buf is NULL without momentum
@@ -94,7 +94,7 @@ static void adam_block(float *p, const float *g, float *m, float *v, float *vmax
     }
 }
 
-void adam_update(float *p, const float *g, float *m, float *v, float *vmax, int64_t n,
+void recur_adam_update(float *p, const float *g, float *m, float *v, float *vmax, int64_t n,
                  double lr, double beta1, double beta2, double eps, double weight_decay,
                  int decoupled, int64_t step)
 {
@@ -159,7 +159,7 @@ static void rmsprop_block(float *p, const float *g, float *sq, float *gavg, floa
     }
 }
 
-void rmsprop_update(float *p, const float *g, float *sq, float *gavg, float *buf, int64_t n,
+void recur_rmsprop_update(float *p, const float *g, float *sq, float *gavg, float *buf, int64_t n,
                     double lr, double alpha, double eps, double weight_decay, double momentum)
 {
     // p, g, sq, gavg, buf are (n); gavg is NULL unless centered, buf unless momentum > 0
@@ -193,7 +193,7 @@ static void adagrad_block(float *p, const float *g, float *sum, int64_t n,
     }
 }
 
-void adagrad_update(float *p, const float *g, float *sum, int64_t n, double clr, double eps,
+void recur_adagrad_update(float *p, const float *g, float *sum, int64_t n, double clr, double eps,
                     double weight_decay)
 {
     // p, g, sum are (n)
@@ -210,7 +210,7 @@ void adagrad_update(float *p, const float *g, float *sum, int64_t n, double clr,
  * coefficient (and every clipped gradient) is bitwise the same whatever the thread
  * count; four accumulators keep the adds independent. One pass over the gradients
  * per step costs little next to the backward pass that produced them. */
-double sum_squares_f32(const float *x, int64_t n)
+double recur_sum_squares_f32(const float *x, int64_t n)
 {
     // x is (n)
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
@@ -226,7 +226,7 @@ double sum_squares_f32(const float *x, int64_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-double sum_squares_f64(const double *x, int64_t n)
+double recur_sum_squares_f64(const double *x, int64_t n)
 {
     // x is (n)
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
@@ -241,7 +241,7 @@ double sum_squares_f64(const double *x, int64_t n)
     return (s0 + s1) + (s2 + s3);
 }
 
-double max_abs_f32(const float *x, int64_t n)
+double recur_max_abs_f32(const float *x, int64_t n)
 {
     // x is (n)
     double m = 0.0;
@@ -253,7 +253,7 @@ double max_abs_f32(const float *x, int64_t n)
     return m;
 }
 
-double max_abs_f64(const double *x, int64_t n)
+double recur_max_abs_f64(const double *x, int64_t n)
 {
     // x is (n)
     double m = 0.0;

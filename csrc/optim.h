@@ -12,30 +12,30 @@
 
 /* SGD. buf (the momentum buffer) is NULL when momentum == 0; on the first step
  * (first != 0) it is set to the gradient instead of being decayed. */
-void sgd_update(float *p, const float *g, float *buf, int64_t n, double lr, double momentum,
+void recur_sgd_update(float *p, const float *g, float *buf, int64_t n, double lr, double momentum,
                 double dampening, double weight_decay, int nesterov, int first);
 
 /* Adam (decoupled == 0, L2 weight decay added to the gradient) and AdamW
  * (decoupled != 0, p *= 1 - lr*weight_decay). m, v are the first and second moments;
  * vmax is the running maximum of v for AMSGrad, NULL otherwise. step counts from 1. */
-void adam_update(float *p, const float *g, float *m, float *v, float *vmax, int64_t n,
+void recur_adam_update(float *p, const float *g, float *m, float *v, float *vmax, int64_t n,
                  double lr, double beta1, double beta2, double eps, double weight_decay,
                  int decoupled, int64_t step);
 
 /* RMSprop. sq is the running mean of g^2; gavg (centered only, else NULL) the running
  * mean of g; buf the momentum buffer (momentum > 0 only, else NULL). */
-void rmsprop_update(float *p, const float *g, float *sq, float *gavg, float *buf, int64_t n,
+void recur_rmsprop_update(float *p, const float *g, float *sq, float *gavg, float *buf, int64_t n,
                     double lr, double alpha, double eps, double weight_decay, double momentum);
 
 /* Adagrad. sum accumulates g^2; clr is the decayed rate lr / (1 + (step-1)*lr_decay). */
-void adagrad_update(float *p, const float *g, float *sum, int64_t n, double clr, double eps,
+void recur_adagrad_update(float *p, const float *g, float *sum, int64_t n, double clr, double eps,
                     double weight_decay);
 
 /* Sum of squares and largest absolute value, accumulated in double (gradient clipping).
  * A NaN anywhere makes max_abs return NaN, as the norm would. */
-double sum_squares_f32(const float *x, int64_t n);
-double sum_squares_f64(const double *x, int64_t n);
-double max_abs_f32(const float *x, int64_t n);
-double max_abs_f64(const double *x, int64_t n);
+double recur_sum_squares_f32(const float *x, int64_t n);
+double recur_sum_squares_f64(const double *x, int64_t n);
+double recur_max_abs_f32(const float *x, int64_t n);
+double recur_max_abs_f64(const double *x, int64_t n);
 
 #endif

@@ -43,20 +43,20 @@
 #define RNN_CONCAT_(a, b) a##b
 #define RNN_CONCAT(a, b) RNN_CONCAT_(a, b)
 
-int rnn_gates(rnn_cell cell)
+int recur_rnn_gates(recur_rnn_cell cell)
 {
     switch (cell) {
-    case RNN_LSTM: return 4;
-    case RNN_GRU:
-    case RNN_GRU_CLASSIC: return 3;
+    case RECUR_RNN_LSTM: return 4;
+    case RECUR_RNN_GRU:
+    case RECUR_RNN_GRU_CLASSIC: return 3;
     default: return 1;
     }
 }
 
 /* Whether the saved buffer holds a (T,B,H) row besides the gates and h_{t-1}. */
-static int rnn_has_extra(rnn_cell cell)
+static int rnn_has_extra(recur_rnn_cell cell)
 {
-    return cell == RNN_LSTM || cell == RNN_GRU || cell == RNN_GRU_CLASSIC;
+    return cell == RECUR_RNN_LSTM || cell == RECUR_RNN_GRU || cell == RECUR_RNN_GRU_CLASSIC;
 }
 
 /* Output windows carried side by side in backward: k+1 with bptt_truncate = k when it
@@ -96,64 +96,64 @@ static int rnn_parallel_rows(int64_t rows, int G, int H)
     return rows * G * H >= RNN_OMP_MIN && omp_get_max_threads() > 1 && !omp_in_parallel();
 }
 
-size_t rnn_saved_size(rnn_cell cell, int T, int B, int H)
+size_t recur_rnn_saved_size(recur_rnn_cell cell, int T, int B, int H)
 {
     size_t TBH = (size_t)T * B * H;
-    return TBH * ((size_t)rnn_gates(cell) + (size_t)rnn_has_extra(cell) + 1);
+    return TBH * ((size_t)recur_rnn_gates(cell) + (size_t)rnn_has_extra(cell) + 1);
 }
 
 /* Elements for w_ih and w_hh packed as the steps' right operands (rnn_gemm.h), in
  * forward or in backward, whichever needs more, and 16 to start them on a 64-byte
  * boundary. Counted in floats: only float32 packs, float64 leaves the space unused. */
-static size_t rnn_packed_floats(rnn_cell cell, int D, int H)
+static size_t rnn_packed_floats(recur_rnn_cell cell, int D, int H)
 {
-    const int GH = rnn_gates(cell) * H;
+    const int GH = recur_rnn_gates(cell) * H;
     /* forward: x w_ih^T and h w_hh^T; backward: dG w_ih and dG w_hh */
     size_t f = rnn_gemm_packed_size(GH, D), b;
-    if (cell == RNN_GRU_CLASSIC) {
+    if (cell == RECUR_RNN_GRU_CLASSIC) {
         f += rnn_gemm_packed_size(2 * H, H) + rnn_gemm_packed_size(H, H);
         b = rnn_gemm_packed_size(H, H) + rnn_gemm_packed_size(H, 2 * H);
     } else {
         f += rnn_gemm_packed_size(GH, H);
         b = rnn_gemm_packed_size(H, GH);
     }
-    if (cell == RNN_GRU) b += rnn_gemm_packed_size(D, 2 * H) + rnn_gemm_packed_size(D, H);
+    if (cell == RECUR_RNN_GRU) b += rnn_gemm_packed_size(D, 2 * H) + rnn_gemm_packed_size(D, H);
     else b += rnn_gemm_packed_size(D, GH);
     return (f > b ? f : b) + 16;
 }
 
 /* The workspaces without the packed weights (which a single step does without). */
-static size_t rnn_forward_base_size(rnn_cell cell, int B, int H)
+static size_t rnn_forward_base_size(recur_rnn_cell cell, int B, int H)
 {
-    size_t GH = (size_t)rnn_gates(cell) * H;
+    size_t GH = (size_t)recur_rnn_gates(cell) * H;
     return (size_t)B * GH + 2 * GH;
 }
 
-static size_t rnn_backward_base_size(rnn_cell cell, int T, int B, int H, int bptt_truncate)
+static size_t rnn_backward_base_size(recur_rnn_cell cell, int T, int B, int H, int bptt_truncate)
 {
-    size_t G = (size_t)rnn_gates(cell), S = (size_t)rnn_slots(T, bptt_truncate);
+    size_t G = (size_t)recur_rnn_gates(cell), S = (size_t)rnn_slots(T, bptt_truncate);
     size_t TBH = (size_t)T * B * H, SBH = S * B * H;
     size_t n = TBH * G + SBH;                 /* dG, carried dh */
-    if (cell == RNN_GRU) n += TBH;            /* dxn */
-    if (cell == RNN_LSTM) n += SBH;           /* carried dc */
-    if (cell == RNN_GRU_CLASSIC) n += SBH;    /* d(r*h) */
-    if (S > 1) n += SBH * G + (cell == RNN_GRU ? SBH : 0); /* per-window gate gradients */
+    if (cell == RECUR_RNN_GRU) n += TBH;            /* dxn */
+    if (cell == RECUR_RNN_LSTM) n += SBH;           /* carried dc */
+    if (cell == RECUR_RNN_GRU_CLASSIC) n += SBH;    /* d(r*h) */
+    if (S > 1) n += SBH * G + (cell == RECUR_RNN_GRU ? SBH : 0); /* per-window gate gradients */
     return n;
 }
 
-size_t rnn_forward_workspace_size(rnn_cell cell, int B, int D, int H)
+size_t recur_rnn_forward_workspace_size(recur_rnn_cell cell, int B, int D, int H)
 {
     return rnn_forward_base_size(cell, B, H) + rnn_packed_floats(cell, D, H);
 }
 
-size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int D, int H, int bptt_truncate)
+size_t recur_rnn_backward_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H, int bptt_truncate)
 {
     return rnn_backward_base_size(cell, T, B, H, bptt_truncate) + rnn_packed_floats(cell, D, H);
 }
 
-size_t rnn_step_workspace_size(rnn_cell cell, int B, int H)
+size_t recur_rnn_step_workspace_size(recur_rnn_cell cell, int B, int H)
 {
-    return rnn_saved_size(cell, 1, B, H) + (size_t)B * H + rnn_forward_base_size(cell, B, H);
+    return recur_rnn_saved_size(cell, 1, B, H) + (size_t)B * H + rnn_forward_base_size(cell, B, H);
 }
 
 /* The float pointwise rows are also compiled for AVX2 (x86-64-v3) and AVX-512

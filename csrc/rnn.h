@@ -10,9 +10,9 @@
  *   lstm: i, f, g, o      i = sigmoid(.), f = sigmoid(.), g = tanh(.), o = sigmoid(.)
  *                          c_t = f*c_{t-1} + i*g,  h_t = o*tanh(c_t)
  *   gru:  r, z, n          r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise
- *     RNN_GRU (reset after the product, PyTorch and cuDNN):
+ *     RECUR_RNN_GRU (reset after the product, PyTorch and cuDNN):
  *                          n = tanh(W_in x + b_in + r*(W_hn h + b_hn))
- *     RNN_GRU_CLASSIC (Cho et al. 2014, the textbook form): the reset gate scales h
+ *     RECUR_RNN_GRU_CLASSIC (Cho et al. 2014, the textbook form): the reset gate scales h
  *     before the recurrent product, and both n biases are added outside it:
  *                          n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)
  *     both:                h_t = (1-z)*n + z*h_{t-1}
@@ -95,34 +95,34 @@
 #include <stdint.h>
 
 typedef enum {
-    RNN_TANH = 0,
-    RNN_RELU = 1,
-    RNN_LSTM = 2,
-    RNN_GRU = 3,         /* reset gate after the recurrent product (PyTorch) */
-    RNN_GRU_CLASSIC = 4  /* reset gate before the recurrent product (Cho et al.) */
-} rnn_cell;
+    RECUR_RNN_TANH = 0,
+    RECUR_RNN_RELU = 1,
+    RECUR_RNN_LSTM = 2,
+    RECUR_RNN_GRU = 3,         /* reset gate after the recurrent product (PyTorch) */
+    RECUR_RNN_GRU_CLASSIC = 4  /* reset gate before the recurrent product (Cho et al.) */
+} recur_rnn_cell;
 
 /* Gates per hidden unit: 1, 4 or 3. */
-int rnn_gates(rnn_cell cell);
+int recur_rnn_gates(recur_rnn_cell cell);
 
 /* Buffer sizes in elements (see the memory formula above). */
-size_t rnn_saved_size(rnn_cell cell, int T, int B, int H);
-size_t rnn_forward_workspace_size(rnn_cell cell, int B, int D, int H);
-size_t rnn_backward_workspace_size(rnn_cell cell, int T, int B, int D, int H, int bptt_truncate);
-size_t rnn_step_workspace_size(rnn_cell cell, int B, int H);
+size_t recur_rnn_saved_size(recur_rnn_cell cell, int T, int B, int H);
+size_t recur_rnn_forward_workspace_size(recur_rnn_cell cell, int B, int D, int H);
+size_t recur_rnn_backward_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H, int bptt_truncate);
+size_t recur_rnn_step_workspace_size(recur_rnn_cell cell, int B, int H);
 
 /* Forward over a sequence.
  * y is (T,B,H), hn and cn are (B,H) (cn only for lstm, else may be NULL),
- * saved is rnn_saved_size(), workspace is rnn_forward_workspace_size(),
+ * saved is recur_rnn_saved_size(), workspace is recur_rnn_forward_workspace_size(),
  * x is (T,B,D), w_ih is (G*H,D), w_hh is (G*H,H), b_ih and b_hh are (G*H) or NULL,
  * h0 and c0 are (B,H) or NULL for zeros, lengths is (B) or NULL.
  * y, hn, cn and saved are overwritten. */
-void rnn_forward_f32(rnn_cell cell, float *y, float *hn, float *cn, float *saved,
+void recur_rnn_forward_f32(recur_rnn_cell cell, float *y, float *hn, float *cn, float *saved,
                      const float *x, const float *w_ih, const float *w_hh, const float *b_ih,
                      const float *b_hh, const float *h0, const float *c0,
                      const int64_t *lengths, int reverse, int T, int B, int D, int H,
                      float *workspace);
-void rnn_forward_f64(rnn_cell cell, double *y, double *hn, double *cn, double *saved,
+void recur_rnn_forward_f64(recur_rnn_cell cell, double *y, double *hn, double *cn, double *saved,
                      const double *x, const double *w_ih, const double *w_hh,
                      const double *b_ih, const double *b_hh, const double *h0,
                      const double *c0, const int64_t *lengths, int reverse, int T, int B,
@@ -134,14 +134,14 @@ void rnn_forward_f64(rnn_cell cell, double *y, double *hn, double *cn, double *s
  * db_ih and db_hh are (G*H); any of them may be NULL when not wanted (dc0 only for lstm).
  * dy is (T,B,H), dhn and dcn are (B,H); any may be NULL for zero. Entries of dy past a
  * sequence's length are ignored (those outputs are constant zeros).
- * workspace is rnn_backward_workspace_size(..., bptt_truncate). */
-void rnn_backward_f32(rnn_cell cell, float *dx, float *dh0, float *dc0, float *dw_ih,
+ * workspace is recur_rnn_backward_workspace_size(..., bptt_truncate). */
+void recur_rnn_backward_f32(recur_rnn_cell cell, float *dx, float *dh0, float *dc0, float *dw_ih,
                       float *dw_hh, float *db_ih, float *db_hh, const float *dy,
                       const float *dhn, const float *dcn, const float *saved, const float *x,
                       const float *w_ih, const float *w_hh, const int64_t *lengths,
                       int reverse, int bptt_truncate, int T, int B, int D, int H,
                       float *workspace);
-void rnn_backward_f64(rnn_cell cell, double *dx, double *dh0, double *dc0, double *dw_ih,
+void recur_rnn_backward_f64(recur_rnn_cell cell, double *dx, double *dh0, double *dc0, double *dw_ih,
                       double *dw_hh, double *db_ih, double *db_hh, const double *dy,
                       const double *dhn, const double *dcn, const double *saved,
                       const double *x, const double *w_ih, const double *w_hh,
@@ -149,11 +149,11 @@ void rnn_backward_f64(rnn_cell cell, double *dx, double *dh0, double *dc0, doubl
                       int D, int H, double *workspace);
 
 /* One step for generation: h and c (lstm only, else NULL) are (B,H), updated in place;
- * x is (B,D); workspace is rnn_step_workspace_size(). */
-void rnn_step_f32(rnn_cell cell, float *h, float *c, const float *x, const float *w_ih,
+ * x is (B,D); workspace is recur_rnn_step_workspace_size(). */
+void recur_rnn_step_f32(recur_rnn_cell cell, float *h, float *c, const float *x, const float *w_ih,
                   const float *w_hh, const float *b_ih, const float *b_hh, int B, int D,
                   int H, float *workspace);
-void rnn_step_f64(rnn_cell cell, double *h, double *c, const double *x, const double *w_ih,
+void recur_rnn_step_f64(recur_rnn_cell cell, double *h, double *c, const double *x, const double *w_ih,
                   const double *w_hh, const double *b_ih, const double *b_hh, int B, int D,
                   int H, double *workspace);
 

@@ -27,9 +27,9 @@ typedef struct {
     real *act, *extra, *hprev;
 } FN(rnn_saved);
 
-static FN(rnn_saved) FN(saved_layout)(rnn_cell cell, real *saved, int T, int B, int H)
+static FN(rnn_saved) FN(saved_layout)(recur_rnn_cell cell, real *saved, int T, int B, int H)
 {
-    size_t GH = (size_t)rnn_gates(cell) * H, TB = (size_t)T * B;
+    size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
     FN(rnn_saved) s;
     s.act = saved;
     s.extra = saved + TB * GH;
@@ -155,7 +155,7 @@ static int FN(use_packed)(int T, int rows)
  * TANH are csrc/rnn_math.h's branch-free functions). ROW_CLONES compiles the float
  * ones for AVX2 and AVX-512 as well, picked at load time; with -ffp-contract=off every
  * version rounds alike, so the results do not depend on the machine.
- * Pre-activations arrive in the gate blocks (x w_ih^T + biases, see rnn_forward, plus
+ * Pre-activations arrive in the gate blocks (x w_ih^T + biases, see recur_rnn_forward, plus
  * h w_hh^T except for the gru) and leave as activations. */
 
 /* lstm: c, h are updated in place, e gets c_{t-1} */
@@ -206,17 +206,17 @@ ROW_CLONES static void FN(gru_forward_row)(real *restrict ar, real *restrict az,
 }
 
 /* rnn: a gets h_t, which h and y get too */
-ROW_CLONES static void FN(rnn_forward_row)(rnn_cell cell, real *restrict a, real *restrict h,
+ROW_CLONES static void FN(rnn_forward_row)(recur_rnn_cell cell, real *restrict a, real *restrict h,
                                            real *restrict y, int H)
 {
-    if (cell == RNN_TANH) {
+    if (cell == RECUR_RNN_TANH) {
         for (int j = 0; j < H; j++) {
             real hv = TANH(a[j]);
             a[j] = hv;
             h[j] = hv;
             y[j] = hv;
         }
-    } else { /* RNN_RELU */
+    } else { /* RECUR_RNN_RELU */
         for (int j = 0; j < H; j++) {
             real hv = a[j] > 0 ? a[j] : 0;
             a[j] = hv;
@@ -261,11 +261,11 @@ ROW_CLONES static void FN(classic_n_row)(const real *restrict az, real *restrict
  * extra is (nb,H); h, c are (nb,H) states updated in place; y_t is (nb,H); hnext is
  * (nb,H), the next step's h_{t-1}, or NULL after the last step; bhn is the gru's b_hn
  * (H); lens is (nb) or NULL. */
-static void FN(forward_pointwise_one)(rnn_cell cell, real *act, real *extra, real *h, real *c,
+static void FN(forward_pointwise_one)(recur_rnn_cell cell, real *act, real *extra, real *h, real *c,
                                       real *y_t, real *hnext, const real *gh, const real *bhn,
                                       const int64_t *lens, int t, int b, int H)
 {
-    const int GH = rnn_gates(cell) * H;
+    const int GH = recur_rnn_gates(cell) * H;
     real *y_b = y_t + (size_t)b * H;
     real *h_b = h + (size_t)b * H;
     real *hn_b = hnext ? hnext + (size_t)b * H : NULL;
@@ -275,10 +275,10 @@ static void FN(forward_pointwise_one)(rnn_cell cell, real *act, real *extra, rea
     } else {
         real *a = act + (size_t)b * GH;
         real *e_b = extra + (size_t)b * H;
-        if (cell == RNN_LSTM)
+        if (cell == RECUR_RNN_LSTM)
             FN(lstm_forward_row)(a, a + H, a + 2 * H, a + 3 * H, e_b, c + (size_t)b * H, h_b,
                                  y_b, H);
-        else if (cell == RNN_GRU)
+        else if (cell == RECUR_RNN_GRU)
             FN(gru_forward_row)(a, a + H, a + 2 * H, e_b, h_b, y_b, gh + (size_t)b * GH, bhn, H);
         else
             FN(rnn_forward_row)(cell, a, h_b, y_b, H);
@@ -286,7 +286,7 @@ static void FN(forward_pointwise_one)(rnn_cell cell, real *act, real *extra, rea
     if (hn_b) memcpy(hn_b, h_b, (size_t)H * sizeof(real));
 }
 
-static void FN(forward_pointwise)(rnn_cell cell, real *act, real *extra, real *h, real *c,
+static void FN(forward_pointwise)(recur_rnn_cell cell, real *act, real *extra, real *h, real *c,
                                   real *y_t, real *hnext, const real *gh, const real *bhn,
                                   const int64_t *lens, int t, int nb, int H, int par)
 {
@@ -336,9 +336,9 @@ static void FN(forward_classic_n)(real *act, real *h, real *y_t, real *hnext, co
     RNN_ROWS(par, nb, FN(forward_classic_n_one)(act, h, y_t, hnext, gh, lens, t, row_, H));
 }
 
-/* What every thread's share of a forward reads (see rnn_forward). */
+/* What every thread's share of a forward reads (see recur_rnn_forward). */
 typedef struct {
-    rnn_cell cell;
+    recur_rnn_cell cell;
     real *y, *hn, *cn;
     FN(rnn_saved) s;
     const real *x, *h0, *c0;
@@ -354,8 +354,8 @@ typedef struct {
  * hn, cn are (B,H) running states, gh is (nb,G*H) scratch. */
 static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int par)
 {
-    const rnn_cell cell = f->cell;
-    const int T = f->T, B = f->B, D = f->D, H = f->H, G = rnn_gates(cell), GH = G * H;
+    const recur_rnn_cell cell = f->cell;
+    const int T = f->T, B = f->B, D = f->D, H = f->H, G = recur_rnn_gates(cell), GH = G * H;
     const FN(rnn_saved) s = f->s;
     const size_t BH = (size_t)B * H, nbH = (size_t)nb * H;
     const int64_t *lens = f->lengths ? f->lengths + b0 : NULL;
@@ -365,7 +365,7 @@ static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int
      * last step, so they end up holding the final states. */
     if (f->h0) memmove(h, f->h0 + (size_t)b0 * H, nbH * sizeof(real));
     else memset(h, 0, nbH * sizeof(real));
-    if (cell == RNN_LSTM) {
+    if (cell == RECUR_RNN_LSTM) {
         if (f->c0) memmove(c, f->c0 + (size_t)b0 * H, nbH * sizeof(real));
         else memset(c, 0, nbH * sizeof(real));
     }
@@ -388,12 +388,12 @@ static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int
 #else
         (void)D;
 #endif
-        if (cell == RNN_GRU_CLASSIC) {
+        if (cell == RECUR_RNN_GRU_CLASSIC) {
             FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par);
             FN(forward_classic_rz)(act_t, extra_t, hprev_t, gh, lens, t, nb, H, par);
             FN(step_gemm)(f->whh_n, nb, extra_t, H, 0, gh + 2 * H, GH, par);
             FN(forward_classic_n)(act_t, h, y_t, hnext, gh, lens, t, nb, H, par);
-        } else if (cell == RNN_GRU) {
+        } else if (cell == RECUR_RNN_GRU) {
             /* n needs W_hn h apart from W_in x: the product goes to its own buffer */
             FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par);
             FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, gh, f->bhn, lens, t, nb,
@@ -410,10 +410,10 @@ static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int
 /* The row every step's pre-activations start from, binit (G*H): b_ih + b_hh, except in
  * the gru's n block, whose b_hn goes inside r*(...) and is kept apart in bhn (H).
  * Zeros stand in for missing biases. */
-static void FN(load_biases)(rnn_cell cell, real *binit, real *bhn, const real *b_ih,
+static void FN(load_biases)(recur_rnn_cell cell, real *binit, real *bhn, const real *b_ih,
                             const real *b_hh, int H)
 {
-    const int GH = rnn_gates(cell) * H, split = cell == RNN_GRU ? 2 * H : GH;
+    const int GH = recur_rnn_gates(cell) * H, split = cell == RECUR_RNN_GRU ? 2 * H : GH;
     for (int k = 0; k < GH; k++) {
         real bi = b_ih ? b_ih[k] : 0, bh = b_hh ? b_hh[k] : 0;
         binit[k] = k < split ? bi + bh : bi;
@@ -425,10 +425,10 @@ static void FN(load_biases)(rnn_cell cell, real *binit, real *bhn, const real *b
  * its sub-batch through all the steps. */
 static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *gh, int par)
 {
-    const int B = f->B, GH = rnn_gates(f->cell) * f->H;
+    const int B = f->B, GH = recur_rnn_gates(f->cell) * f->H;
     FN(fill_operand)(f->wih, part, parts);
     FN(fill_operand)(f->whh, part, parts);
-    if (f->cell == RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
+    if (f->cell == RECUR_RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
     if (parts > 1) {
 #pragma omp barrier
     }
@@ -436,15 +436,15 @@ static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *g
     FN(forward_rows)(f, b0, b1 - b0, gh + (size_t)b0 * GH, par);
 }
 
-void FN(rnn_forward)(rnn_cell cell, real *y, real *hn, real *cn, real *saved, const real *x,
+void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, real *saved, const real *x,
                      const real *w_ih, const real *w_hh, const real *b_ih, const real *b_hh,
                      const real *h0, const real *c0, const int64_t *lengths, int reverse,
                      int T, int B, int D, int H, real *workspace)
 {
     // y is (T,B,H), hn and cn are (B,H), x is (T,B,D), w_ih is (G*H,D), w_hh is (G*H,H),
     // b_ih and b_hh are (G*H) or NULL, h0 and c0 are (B,H) or NULL, lengths is (B) or NULL,
-    // saved is rnn_saved_size(), workspace is rnn_forward_workspace_size()
-    const int G = rnn_gates(cell), GH = G * H, classic = cell == RNN_GRU_CLASSIC;
+    // saved is recur_rnn_saved_size(), workspace is recur_rnn_forward_workspace_size()
+    const int G = recur_rnn_gates(cell), GH = G * H, classic = cell == RECUR_RNN_GRU_CLASSIC;
     real *gh = workspace;              /* (B,G*H) recurrent product of one step */
     real *binit = gh + (size_t)B * GH; /* (G*H) */
     real *bhn = binit + GH;            /* (H), gru */
@@ -476,16 +476,16 @@ void FN(rnn_forward)(rnn_cell cell, real *y, real *hn, real *cn, real *saved, co
     }
 }
 
-void FN(rnn_step)(rnn_cell cell, real *h, real *c, const real *x, const real *w_ih,
+void FN(recur_rnn_step)(recur_rnn_cell cell, real *h, real *c, const real *x, const real *w_ih,
                   const real *w_hh, const real *b_ih, const real *b_hh, int B, int D, int H,
                   real *workspace)
 {
-    // h and c are (B,H) updated in place, x is (B,D), workspace is rnn_step_workspace_size()
+    // h and c are (B,H) updated in place, x is (B,D), workspace is recur_rnn_step_workspace_size()
     /* a forward of one step whose saved buffer and output live in the workspace */
     real *saved = workspace;
-    real *y = saved + rnn_saved_size(cell, 1, B, H);
+    real *y = saved + recur_rnn_saved_size(cell, 1, B, H);
     real *fwork = y + (size_t)B * H;
-    FN(rnn_forward)(cell, y, h, c, saved, x, w_ih, w_hh, b_ih, b_hh, h, c, NULL, 0, 1, B, D, H,
+    FN(recur_rnn_forward)(cell, y, h, c, saved, x, w_ih, w_hh, b_ih, b_hh, h, c, NULL, 0, 1, B, D, H,
                     fwork);
 }
 
@@ -555,15 +555,15 @@ ROW_CLONES static void FN(classic_backward_row)(real *restrict daz, real *restri
 }
 
 /* rnn: a is h_t */
-ROW_CLONES static void FN(rnn_backward_row)(rnn_cell cell, real *restrict da, real *restrict dh,
+ROW_CLONES static void FN(rnn_backward_row)(recur_rnn_cell cell, real *restrict da, real *restrict dh,
                                             const real *restrict a, int H)
 {
-    if (cell == RNN_TANH) {
+    if (cell == RECUR_RNN_TANH) {
         for (int j = 0; j < H; j++) {
             da[j] = dh[j] * (1 - a[j] * a[j]);
             dh[j] = 0;
         }
-    } else { /* RNN_RELU */
+    } else { /* RECUR_RNN_RELU */
         for (int j = 0; j < H; j++) {
             da[j] = a[j] > 0 ? dh[j] : 0;
             dh[j] = 0;
@@ -579,19 +579,19 @@ ROW_CLONES static void FN(rnn_backward_row)(rnn_cell cell, real *restrict da, re
  * dAxn is (nr,H), gru only: the n pre-activation gradient on the input side (it lacks
  * the factor r). act (nb,G*H), extra (nb,H), hprev (nb,H) are the saved rows of step t.
  * Classic gru: this is the first half; r's gradient needs (dA_n w_hn), done after. */
-static void FN(backward_pointwise_one)(rnn_cell cell, real *dA, real *dAxn, real *dh,
+static void FN(backward_pointwise_one)(recur_rnn_cell cell, real *dA, real *dAxn, real *dh,
                                        real *dc, const real *act, const real *extra,
                                        const real *hprev, const int64_t *lens, int t, int row,
                                        int S, int H)
 {
-    const int GH = rnn_gates(cell) * H;
+    const int GH = recur_rnn_gates(cell) * H;
     {
         int b = row / S;
         real *dA_r = dA + (size_t)row * GH;
         if (lens && t >= lens[b]) {
             /* frozen step: the state passes through unchanged, so do its gradients */
             for (int k = 0; k < GH; k++) dA_r[k] = 0;
-            if (cell == RNN_GRU)
+            if (cell == RECUR_RNN_GRU)
                 for (int j = 0; j < H; j++) dAxn[(size_t)row * H + j] = 0;
             return;
         }
@@ -599,20 +599,20 @@ static void FN(backward_pointwise_one)(rnn_cell cell, real *dA, real *dAxn, real
         const real *e_b = extra + (size_t)b * H;
         const real *hp = hprev + (size_t)b * H;
         real *dh_r = dh + (size_t)row * H;
-        if (cell == RNN_LSTM)
+        if (cell == RECUR_RNN_LSTM)
             FN(lstm_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dA_r + 3 * H, dh_r,
                                   dc + (size_t)row * H, a, a + H, a + 2 * H, a + 3 * H, e_b, H);
-        else if (cell == RNN_GRU)
+        else if (cell == RECUR_RNN_GRU)
             FN(gru_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dAxn + (size_t)row * H, dh_r, a,
                                  a + H, a + 2 * H, e_b, hp, H);
-        else if (cell == RNN_GRU_CLASSIC)
+        else if (cell == RECUR_RNN_GRU_CLASSIC)
             FN(classic_backward_row)(dA_r + H, dA_r + 2 * H, dh_r, a + H, a + 2 * H, hp, H);
         else
             FN(rnn_backward_row)(cell, dA_r, dh_r, a, H);
     }
 }
 
-static void FN(backward_pointwise)(rnn_cell cell, real *dA, real *dAxn, real *dh, real *dc,
+static void FN(backward_pointwise)(recur_rnn_cell cell, real *dA, real *dAxn, real *dh, real *dc,
                                    const real *act, const real *extra, const real *hprev,
                                    const int64_t *lens, int t, int nr, int S, int H, int par)
 {
@@ -692,7 +692,7 @@ static void FN(add_colsum)(real *db, real *db2, const real *m, int64_t M, int N,
              FN(add_colsum_one)(db, db2, m, M, N, ld, c0 + row_));
 }
 
-/* Backward workspace, as counted by rnn_backward_workspace_size. The carried and
+/* Backward workspace, as counted by recur_rnn_backward_workspace_size. The carried and
  * per-window buffers hold row b*S + s for sequence b in window s, so that a sub-batch's
  * rows are contiguous. */
 typedef struct {
@@ -705,9 +705,9 @@ typedef struct {
     real *winxn; /* (B*S,H) gru, per-window, S > 1 */
 } FN(rnn_bwork);
 
-/* What every thread's share of a backward reads (see rnn_backward). */
+/* What every thread's share of a backward reads (see recur_rnn_backward). */
 typedef struct {
-    rnn_cell cell;
+    recur_rnn_cell cell;
     real *dx, *dh0, *dc0, *dw_ih, *dw_hh, *db_ih, *db_hh;
     const real *dy, *dhn, *dcn, *x, *w_ih;
     FN(rnn_saved) s;
@@ -723,9 +723,9 @@ typedef struct {
  * adds into dh0, dc0 rows, and into dx rows when w_ih is packed. */
 static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
 {
-    const rnn_cell cell = f->cell;
-    const int T = f->T, B = f->B, D = f->D, H = f->H, S = f->S, G = rnn_gates(cell), GH = G * H;
-    const int lstm = cell == RNN_LSTM, gru = cell == RNN_GRU, classic = cell == RNN_GRU_CLASSIC;
+    const recur_rnn_cell cell = f->cell;
+    const int T = f->T, B = f->B, D = f->D, H = f->H, S = f->S, G = recur_rnn_gates(cell), GH = G * H;
+    const int lstm = cell == RECUR_RNN_LSTM, gru = cell == RECUR_RNN_GRU, classic = cell == RECUR_RNN_GRU_CLASSIC;
     const int reverse = f->reverse;
     const FN(rnn_saved) s = f->s;
     const FN(rnn_bwork) w = f->w;
@@ -829,8 +829,8 @@ static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N,
  * columns, so that the shares write disjoint parts and need no synchronisation. */
 static void FN(param_grads)(const FN(rnn_bwd) *f, int part, int parts)
 {
-    const int H = f->H, D = f->D, GH = rnn_gates(f->cell) * H, M = f->T * f->B;
-    const int gru = f->cell == RNN_GRU, classic = f->cell == RNN_GRU_CLASSIC;
+    const int H = f->H, D = f->D, GH = recur_rnn_gates(f->cell) * H, M = f->T * f->B;
+    const int gru = f->cell == RECUR_RNN_GRU, classic = f->cell == RECUR_RNN_GRU_CLASSIC;
     const real *dG = f->w.dG, *dxn = f->w.dxn, *x = f->x, *w_ih = f->w_ih;
     real *dw_ih = f->dw_ih, *dw_hh = f->dw_hh, *db_ih = f->db_ih, *db_hh = f->db_hh;
     real *dx = f->wih.packed ? NULL : f->dx;
@@ -875,9 +875,9 @@ static void FN(backward_share)(const FN(rnn_bwd) *f, int part, int parts, int pa
 {
     const int B = f->B;
     FN(fill_operand)(f->whh, part, parts);
-    if (f->cell == RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
+    if (f->cell == RECUR_RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
     FN(fill_operand)(f->wih, part, parts);
-    if (f->cell == RNN_GRU) FN(fill_operand)(f->wih_n, part, parts);
+    if (f->cell == RECUR_RNN_GRU) FN(fill_operand)(f->wih_n, part, parts);
     if (parts > 1) {
 #pragma omp barrier
     }
@@ -889,7 +889,7 @@ static void FN(backward_share)(const FN(rnn_bwd) *f, int part, int parts, int pa
     FN(param_grads)(f, part, parts);
 }
 
-void FN(rnn_backward)(rnn_cell cell, real *dx, real *dh0, real *dc0, real *dw_ih, real *dw_hh,
+void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0, real *dw_ih, real *dw_hh,
                       real *db_ih, real *db_hh, const real *dy, const real *dhn, const real *dcn,
                       const real *saved, const real *x, const real *w_ih, const real *w_hh,
                       const int64_t *lengths, int reverse, int bptt_truncate, int T, int B,
@@ -897,10 +897,10 @@ void FN(rnn_backward)(rnn_cell cell, real *dx, real *dh0, real *dc0, real *dw_ih
 {
     // dx is (T,B,D), dh0 and dc0 are (B,H), dw_ih is (G*H,D), dw_hh is (G*H,H),
     // db_ih and db_hh are (G*H), dy is (T,B,H), dhn and dcn are (B,H), x is (T,B,D),
-    // saved is rnn_saved_size(), workspace is rnn_backward_workspace_size()
-    const int G = rnn_gates(cell), GH = G * H;
+    // saved is recur_rnn_saved_size(), workspace is recur_rnn_backward_workspace_size()
+    const int G = recur_rnn_gates(cell), GH = G * H;
     const size_t TB = (size_t)T * B;
-    const int gru = cell == RNN_GRU, classic = cell == RNN_GRU_CLASSIC;
+    const int gru = cell == RECUR_RNN_GRU, classic = cell == RECUR_RNN_GRU_CLASSIC;
     const int S = rnn_slots(T, bptt_truncate);
     const size_t SBH = (size_t)S * B * H;
 
@@ -909,7 +909,7 @@ void FN(rnn_backward)(rnn_cell cell, real *dx, real *dh0, real *dc0, real *dw_ih
     w.dxn = w.dG + TB * GH;
     w.dh = w.dxn + (gru ? TB * H : 0);
     w.dc = w.dh + SBH;
-    w.drh = w.dc + (cell == RNN_LSTM ? SBH : 0);
+    w.drh = w.dc + (cell == RECUR_RNN_LSTM ? SBH : 0);
     w.winA = w.drh + (classic ? SBH : 0);
     w.winxn = w.winA + (S > 1 ? SBH * G : 0);
 

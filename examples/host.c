@@ -28,16 +28,16 @@ int main(void)
 
     /* whole sequence: buffers sized by the kernel's own size functions */
     float *y = calloc(T * B * H, sizeof *y), hn[B * H], cn[B * H];
-    float *saved = calloc(rnn_saved_size(RNN_LSTM, T, B, H), sizeof(float));
-    float *work = calloc(rnn_forward_workspace_size(RNN_LSTM, B, D, H), sizeof(float));
-    rnn_forward_f32(RNN_LSTM, y, hn, cn, saved, x, w_ih, w_hh, b_ih, b_hh, NULL, NULL, NULL, 0,
+    float *saved = calloc(recur_rnn_saved_size(RECUR_RNN_LSTM, T, B, H), sizeof(float));
+    float *work = calloc(recur_rnn_forward_workspace_size(RECUR_RNN_LSTM, B, D, H), sizeof(float));
+    recur_rnn_forward_f32(RECUR_RNN_LSTM, y, hn, cn, saved, x, w_ih, w_hh, b_ih, b_hh, NULL, NULL, NULL, 0,
                     T, B, D, H, work);
 
     /* one step at a time, state kept by the host */
     float h[B * H] = {0}, c[B * H] = {0};
-    float *step_work = calloc(rnn_step_workspace_size(RNN_LSTM, B, H), sizeof(float));
+    float *step_work = calloc(recur_rnn_step_workspace_size(RECUR_RNN_LSTM, B, H), sizeof(float));
     for (int t = 0; t < T; t++)
-        rnn_step_f32(RNN_LSTM, h, c, x + t * B * D, w_ih, w_hh, b_ih, b_hh, B, D, H, step_work);
+        recur_rnn_step_f32(RECUR_RNN_LSTM, h, c, x + t * B * D, w_ih, w_hh, b_ih, b_hh, B, D, H, step_work);
 
     double diff = 0;
     for (int i = 0; i < B * H; i++) diff = fmax(diff, fabs((double)h[i] - hn[i]));
