@@ -58,7 +58,9 @@ local function median_run(runs)
   return runs[(#runs + 1) // 2]
 end
 
-print(suite.same_blas_kernels())
+local blas_line, blas_env = suite.same_blas_kernels()
+print(blas_line)
+a.env = suite.concat(a.env, blas_env)
 
 local lua = arg[-1] or "lua5.4"
 local pairs_out, failures = {}, 0

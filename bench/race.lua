@@ -33,7 +33,9 @@ for _, k in ipairs({"seconds", "eval_every", "threads"}) do
   if not a[k] or a[k] <= 0 then parser:error("--" .. k:gsub("_", "-") .. " must be a positive number") end
 end
 
-io.stderr:write(suite.same_blas_kernels(), "\n")
+local blas_line, blas_env = suite.same_blas_kernels()
+io.stderr:write(blas_line, "\n")
+a.env = suite.concat(a.env, blas_env)
 
 -- Runs one side, echoing its lines; returns its evaluation records and final line.
 local function run_side(name, argv)

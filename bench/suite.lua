@@ -82,14 +82,15 @@ function suite.command_line(argv)
   return table.concat(parts, " ")
 end
 
--- Loads recur in this process so that both sides' OpenBLAS run the same kernels:
--- on a CPU newer than Debian's OpenBLAS, loading recur sets OPENBLAS_CORETYPE
--- (csrc/blas_core.c), and every process this one starts inherits it. Returns a line
--- saying which kernels run.
+-- The OpenBLAS kernels recur runs, as a line to print and as environment entries
+-- (NAME=value) that make a peer's OpenBLAS run the same ones: on a CPU newer than
+-- Debian's OpenBLAS, loading recur switches its own OpenBLAS from the fallback kernels
+-- (csrc/blas_core.c) without touching the environment, so the peer is told explicitly.
 function suite.same_blas_kernels()
   local blas = require("recur").blas_info()
-  return string.format("OpenBLAS kernels: %s%s", blas.core, blas.core_repaired
-    and " (chosen by recur for a CPU this OpenBLAS predates; PyTorch inherits OPENBLAS_CORETYPE)" or "")
+  if not blas.core_repaired then return "OpenBLAS kernels: " .. blas.core, {} end
+  return string.format("OpenBLAS kernels: %s (chosen by recur for a CPU this OpenBLAS predates;"
+    .. " the peer gets OPENBLAS_CORETYPE=%s)", blas.core, blas.core), {"OPENBLAS_CORETYPE=" .. blas.core}
 end
 
 -- Runs argv (with `env`, a list of NAME=value, in front) and returns the decoded

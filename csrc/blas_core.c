@@ -11,11 +11,14 @@
  * kernels through OPENBLAS_CORETYPE, it sets that variable to SkylakeX (AVX-512F, BW,
  * CD, DQ, VL) or Haswell (AVX2, FMA) and re-runs OpenBLAS's start-up, which reads it:
  * gotoblas_dynamic_quit and gotoblas_dynamic_init, exported by DYNAMIC_ARCH builds and
- * looked up weakly, so that other builds are left alone. The variable stays set, so
- * child processes get the same kernels. No BLAS call may be running meanwhile: the
- * Lua module calls this while it loads. */
+ * looked up weakly, so that other builds are left alone. The variable is removed again
+ * once OpenBLAS has read it: a host's environment, and what its child processes
+ * inherit, stay as they were (recur.blas_info() tells a script which kernels to pass on).
+ * No BLAS call may be running meanwhile: the Lua module calls this while it loads, and
+ * a host that runs BLAS on other threads at that moment sets RECUR_BLAS_REPAIR=0. */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include <cblas.h>
@@ -44,6 +47,8 @@ const char *recur_blas_repair_core(void)
 #if defined(__x86_64__) || defined(__i386__)
     if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return NULL;
     if (getenv("OPENBLAS_CORETYPE")) return NULL; /* the user's choice stands */
+    const char *allowed = getenv("RECUR_BLAS_REPAIR");
+    if (allowed && strcmp(allowed, "0") == 0) return NULL;
     const char *core = openblas_get_corename();
     if (!core || !older_than_avx2(core)) return NULL;
     /* __builtin_cpu_supports also checks that the OS saves the wider registers */
@@ -57,6 +62,7 @@ const char *recur_blas_repair_core(void)
     if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return NULL;
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE");
     return better;
 #else
     return NULL;

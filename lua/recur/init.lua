@@ -29,10 +29,7 @@ setmetatable(recur, {
   end,
 })
 
--- The default matches the machine's cores for both OpenMP and OpenBLAS, unless the
--- user pinned a count in the environment.
-if not os.getenv("OMP_NUM_THREADS") and not os.getenv("OPENBLAS_NUM_THREADS") then
-  core.set_num_threads(core.get_num_threads())
-end
-
+-- Loading changes nothing in the process beyond the OpenBLAS kernel repair
+-- (csrc/blas_core.c): threads keep OpenMP's and OpenBLAS's defaults (a count per core,
+-- or OMP_NUM_THREADS), started on the first parallel operation, not here.
 return recur
