@@ -8,6 +8,13 @@
 -- which is the user's line for a constructor or a public function.
 local util = {}
 
+-- A value as an error message shows it: strings quoted, so that "5" is not taken for 5.
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+util.show = show
+
 -- opts (nil: {}) after checking that it is a table whose keys are all in `known`
 -- (a set: name -> true).
 function util.check_opts(op, opts, known)
@@ -31,7 +38,7 @@ end
 function util.check_positive_int(op, what, v)
   local i = type(v) == "number" and math.tointeger(v) or nil
   if not i or i < 1 then
-    error(string.format("%s: %s must be a positive integer, got %s", op, what, tostring(v)), 3)
+    error(string.format("%s: %s must be a positive integer, got %s", op, what, show(v)), 3)
   end
   return i
 end
@@ -43,7 +50,7 @@ function util.opt_int(op, opts, name, default, min)
   min = min or 1
   local i = type(v) == "number" and math.tointeger(v) or nil
   if i == nil or i < min then
-    error(string.format("%s: option %s must be an integer >= %d, got %s", op, name, min, tostring(v)), 3)
+    error(string.format("%s: option %s must be an integer >= %d, got %s", op, name, min, show(v)), 3)
   end
   return i
 end
@@ -53,7 +60,7 @@ function util.opt_bool(op, opts, name, default)
   local v = opts[name]
   if v == nil then return default end
   if type(v) ~= "boolean" then
-    error(string.format("%s: option %s must be a boolean, got %s", op, name, tostring(v)), 3)
+    error(string.format("%s: option %s must be a boolean, got %s", op, name, show(v)), 3)
   end
   return v
 end
@@ -68,7 +75,7 @@ function util.opt_number(op, opts, name, default, lo, hi, open_hi)
   if not ok then
     local range = (lo and hi) and string.format(" in [%g, %g%s", lo, hi, open_hi and ")" or "]")
       or lo and string.format(" >= %g", lo) or hi and string.format(" <= %g", hi) or ""
-    error(string.format("%s: option %s must be a number%s, got %s", op, name, range, tostring(v)), 3)
+    error(string.format("%s: option %s must be a number%s, got %s", op, name, range, show(v)), 3)
   end
   return v
 end
@@ -81,7 +88,7 @@ function util.opt_choice(op, opts, name, default, choices)
     if v == c then return v end
   end
   error(string.format("%s: option %s must be one of %s, got %s", op, name,
-    table.concat(choices, ", "), tostring(v)), 3)
+    table.concat(choices, ", "), show(v)), 3)
 end
 
 return util
