@@ -71,8 +71,10 @@ function ConditionedGenerator:__init(config)
   if c.end_id ~= nil then check_id("end_id", c.end_id, c.vocab_size) end
   if c.pad_id ~= nil then check_id("pad_id", c.pad_id, c.vocab_size) end
   local stack = nn.stack_class(NAME, c.cell)
-  if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
-    error(NAME .. ": dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
+  util.opt_number(NAME, c, "dropout", nil, 0, 1, true)
+  util.opt_bool(NAME, c, "condition_cell", true)
+  if config.condition_cell ~= nil and c.cell ~= "lstm" then
+    error(NAME .. ": condition_cell applies to the LSTM's cell state, not to cell '" .. c.cell .. "'", 2)
   end
   self.config = c
   self.is_lstm = c.cell == "lstm"
