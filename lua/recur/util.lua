@@ -16,11 +16,12 @@ end
 util.show = show
 
 -- opts (nil: {}) after checking that it is a table whose keys are all in `known`
--- (a set: name -> true).
-function util.check_opts(op, opts, known)
+-- (a set: name -> true). `level` (3) is error's: 0 leaves the position out.
+function util.check_opts(op, opts, known, level)
+  level = level or 3
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", op, type(opts)), 3)
+    error(string.format("%s: options must be a table, got %s", op, type(opts)), level)
   end
   for k in pairs(opts) do
     if not known[k] then
@@ -28,7 +29,7 @@ function util.check_opts(op, opts, known)
       for n in pairs(known) do names[#names + 1] = n end
       table.sort(names)
       error(string.format("%s: unknown option '%s' (known: %s)", op, tostring(k),
-        table.concat(names, ", ")), 3)
+        table.concat(names, ", ")), level)
     end
   end
   return opts
