@@ -95,7 +95,7 @@ describe("gradcheck", function()
     assert.is_nil(r.inputs[2])
   end)
 
-  it("eps is the step of the differences, floor bounds the denominator, params = false skips them", function()
+  it("dtype, eps (the step), floor (the denominator's bound) and params = false act", function()
     recur.manual_seed(8)
     local x = {recur.randn(4, 2, 2)}
     -- a step of 0.5 through a GRU's tanh and sigmoids is far from the derivative
@@ -105,6 +105,9 @@ describe("gradcheck", function()
     local wrong = recur.gradcheck(bad_linear(3, 2), recur.randn(4, 3))
     local floored = recur.gradcheck(bad_linear(3, 2), recur.randn(4, 3), {floor = 1e6})
     assert(wrong.max_error > 1e-3 and floored.max_error < 1e-6, tostring(floored))
+    local m32 = nn.Linear(3, 2)
+    assert.are.equal("float32", recur.gradcheck(m32, recur.randn(4, 3), {dtype = "float32", eps = 1e-2}).dtype)
+    assert.are.equal("float32", m32.weight:dtype())
     local r = recur.gradcheck(nn.Linear(3, 2), recur.randn(4, 3), {params = false})
     assert.are.same({}, r.names)
     assert.are.equal(1 + 2 * 12, r.evaluations)
