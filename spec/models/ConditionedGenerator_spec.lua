@@ -91,5 +91,8 @@ describe("ConditionedGenerator config", function()
       assert.matches("^ConditionedGenerator: ", msg)
       assert.matches(c[2], msg)
     end
+    local m = model()
+    assert.matches("ConditionedGenerator:beam_search: unknown option 'beam'",
+      helpers.err_of(m.beam_search, m, recur.randn(1, Z), {beam = 3}))
   end)
 end)

@@ -244,7 +244,7 @@ function ConditionedGenerator:beam_search(z, opts)
   check_z(self, z)
   if z:size(1) ~= 1 then error(NAME .. ": beam_search takes one conditioning vector, got " .. util.shape_str(z), 2) end
   local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  for k, v in pairs(util.check_opts(NAME .. ":beam_search", opts, beam.OPTIONS)) do o[k] = v end
   if o.end_id == nil then o.end_id = self.config.end_id end
   local model = self
   local conditioned = {step = function(_, ids, state)
