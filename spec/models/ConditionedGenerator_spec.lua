@@ -86,11 +86,7 @@ describe("ConditionedGenerator config", function()
       {{hidden = "6"}, "hidden must be a positive integer"},
       {{end_id = 10}, "end_id must be a token id in 1..9"},
     }
-    for _, c in ipairs(cases) do
-      local msg = helpers.err_of(model, c[1])
-      assert.matches("^ConditionedGenerator: ", msg)
-      assert.matches(c[2], msg)
-    end
+    helpers.assert_option_errors("ConditionedGenerator", model, cases)
     local m = model()
     assert.matches("ConditionedGenerator:beam_search: unknown option 'beam'",
       helpers.err_of(m.beam_search, m, recur.randn(1, Z), {beam = 3}))

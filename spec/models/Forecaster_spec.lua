@@ -34,11 +34,9 @@ describe("Forecaster options", function()
       {{cell = "transformer"}, "unknown cell 'transformer'"},
       {{layer = 2}, "unknown option 'layer'"},
     }
-    for _, c in ipairs(cases) do
-      c[1].input_size = 2
-      local msg = helpers.err_of(Forecaster, c[1])
-      assert.matches("^Forecaster: ", msg)
-      assert.matches(c[2], msg)
-    end
+    helpers.assert_option_errors("Forecaster", function(c)
+      c.input_size = 2
+      return Forecaster(c)
+    end, cases)
   end)
 end)

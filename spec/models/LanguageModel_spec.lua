@@ -107,11 +107,7 @@ describe("LanguageModel config", function()
       {{bptt_truncate = 1.5}, "bptt_truncate must be an integer >= 0"},
       {{level = 1}, "level must be a string"},
     }
-    for _, c in ipairs(cases) do
-      local msg = err_of(LanguageModel, config(c[1]))
-      assert.matches("^LanguageModel: ", msg)
-      assert.matches(c[2], msg)
-    end
+    helpers.assert_option_errors("LanguageModel", function(c) return LanguageModel(config(c)) end, cases)
     assert.matches("vocab_size is required", err_of(LanguageModel, {embed = 4}))
     assert.matches("expected a config table", err_of(LanguageModel, 7))
   end)

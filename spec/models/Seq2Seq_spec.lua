@@ -28,10 +28,6 @@ describe("Seq2Seq config", function()
       {{cell = "LSTM"}, "unknown cell 'LSTM'"},
       {{bptt_truncate = 3}, "unknown option 'bptt_truncate'"},
     }
-    for _, c in ipairs(cases) do
-      local msg = helpers.err_of(model, c[1])
-      assert.matches("^Seq2Seq: ", msg)
-      assert.matches(c[2], msg)
-    end
+    helpers.assert_option_errors("Seq2Seq", model, cases)
   end)
 end)

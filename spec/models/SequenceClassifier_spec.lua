@@ -39,11 +39,7 @@ describe("SequenceClassifier options", function()
       {{num_classes = 0}, "num_classes must be a positive integer"},
       {{bidirectonal = true}, "unknown option 'bidirectonal'"},
     }
-    for _, c in ipairs(cases) do
-      local msg = helpers.err_of(model, c[1])
-      assert.matches("^SequenceClassifier: ", msg)
-      assert.matches(c[2], msg)
-    end
+    helpers.assert_option_errors("SequenceClassifier", model, cases)
     assert.matches("^SequenceClassifier: embed applies to token ids", helpers.err_of(SequenceClassifier,
       {input_size = 3, num_classes = 2, embed = 4}))
   end)
