@@ -135,6 +135,9 @@ describe("SentenceBatcher", function()
     local function first_indices(b) return b:get_batch(1).indices end
     assert.are.same(first_indices(SentenceBatcher.new(s, { batch_size = 4, seed = 9 })),
       first_indices(SentenceBatcher.new(s, { batch_size = 4, seed = 9 })))
+    -- and the seed decides the order: another seed, another first batch
+    assert.are_not.same(first_indices(SentenceBatcher.new(s, { batch_size = 4, seed = 9 })),
+      first_indices(SentenceBatcher.new(s, { batch_size = 4, seed = 10 })))
     recur.manual_seed(5)
     local a = SentenceBatcher.new(s, { batch_size = 4 })
     recur.manual_seed(5)

@@ -46,6 +46,29 @@ describe("decode", function()
     assert.are.equal(200, c[2])
   end)
 
+  it("top-p keeps the tokens up to the one whose cumulative mass reaches top_p exactly", function()
+    -- equal scores: every weight is exp(0) = 1, so each of the 8 tokens has probability
+    -- 0.125 exactly and the cumulative masses 0.125, 0.25, ... are exact in binary
+    recur.manual_seed(12)
+    local logits = {0, 0, 0, 0, 0, 0, 0, 0}
+    for _, case in ipairs({{0.5, 4}, {0.25, 2}, {0.125, 1}, {0.75, 6}, {0.5 + 1e-9, 5}}) do
+      local top_p, kept = case[1], case[2]
+      local c = frequencies(logits, {top_p = top_p}, 400)
+      for id = 1, 8 do
+        if id <= kept then
+          assert(c[id], string.format("top_p %.10g: token %d was never drawn", top_p, id))
+        else
+          assert(c[id] == nil, string.format("top_p %.10g: token %d is outside the nucleus", top_p, id))
+        end
+      end
+    end
+    -- the nucleus is taken in order of score, not of id: the best token (id 3, 4/7 of
+    -- the mass) reaches 0.5 alone
+    local two = math.log(2)
+    local c = frequencies({two, 0, 2 * two, -math.huge}, {top_p = 0.5}, 200)
+    assert.are.same({[3] = 200}, c)
+  end)
+
   it("never draws a banned token and reproduces a sample from a seed", function()
     recur.manual_seed(9)
     local c = frequencies({1, 1, 1}, {banned = {[2] = true}}, 3000)
@@ -81,5 +104,10 @@ describe("decode", function()
     assert.has_error(function() decode.choose({1, 2}, {top_k = 0}) end, "decode: top_k must be a positive integer")
     assert.has_error(function() decode.choose({1, 2}, {top_p = 1.5}) end, "decode: top_p must be in (0, 1]")
     assert.has_error(function() decode.choose({1}, {banned = {true}}) end, "decode: every token is banned")
+    assert.has_error(function() decode.choose({1}, {banned = 1}) end,
+      "decode: banned must be a set of ids ({[id] = true}), got number")
+    local ok, err = pcall(decode.choose, {1, 2}, {temprature = 0})
+    assert.is_false(ok)
+    assert.truthy(err:find("decode.choose: unknown option 'temprature'", 1, true), err)
   end)
 end)

@@ -162,7 +162,7 @@ describe("Forecaster", function()
       assert.has_error(function() Forecaster{input_size = 2, cell = "transformer"} end,
         "Forecaster: unknown cell 'transformer' (lstm, gru, rnn)")
       assert.has_error(function() Forecaster{input_size = 2, dropout = 1} end,
-        "Forecaster: dropout must be a number in [0, 1), got 1")
+        "Forecaster: option dropout must be a number in [0, 1), got 1")
       assert.has_error(function() Forecaster{input_size = 2, hiden = 4} end)
       assert.has_error(function() Forecaster(2) end, "Forecaster: config must be a table, got number")
     end)

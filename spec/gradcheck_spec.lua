@@ -95,6 +95,38 @@ describe("gradcheck", function()
     assert.is_nil(r.inputs[2])
   end)
 
+  it("dtype, eps (the step), floor (the denominator's bound) and params = false act", function()
+    recur.manual_seed(8)
+    local x = {recur.randn(4, 2, 2)}
+    -- a step of 0.5 through a GRU's tanh and sigmoids is far from the derivative
+    assert(recur.gradcheck(nn.GRU(2, 3), x).max_error < 1e-6)
+    assert(recur.gradcheck(nn.GRU(2, 3), x, {eps = 0.5}).max_error > 1e-4)
+    -- a 1% error in the weight's gradient: relative 0.005, far smaller over a floor of 1e6
+    local wrong = recur.gradcheck(bad_linear(3, 2), recur.randn(4, 3))
+    local floored = recur.gradcheck(bad_linear(3, 2), recur.randn(4, 3), {floor = 1e6})
+    assert(wrong.max_error > 1e-3 and floored.max_error < 1e-6, tostring(floored))
+    local m32 = nn.Linear(3, 2)
+    assert.are.equal("float32", recur.gradcheck(m32, recur.randn(4, 3), {dtype = "float32", eps = 1e-2}).dtype)
+    assert.are.equal("float32", m32.weight:dtype())
+    local r = recur.gradcheck(nn.Linear(3, 2), recur.randn(4, 3), {params = false})
+    assert.are.same({}, r.names)
+    assert.are.equal(1 + 2 * 12, r.evaluations)
+  end)
+
+  it("checks the type and range of its options", function()
+    local function err(opts)
+      local ok, e = pcall(recur.gradcheck, nn.Linear(2, 2), recur.randn(1, 2), opts)
+      assert.is_false(ok)
+      return e
+    end
+    assert.matches("gradcheck: option eps must be a number >= 0", err({eps = "1e-3"}))
+    assert.matches("gradcheck: eps and floor must be > 0", err({eps = 0}))
+    assert.matches("gradcheck: option max_elems must be an integer >= 1", err({max_elems = 0}))
+    assert.matches("gradcheck: option params must be a boolean", err({params = "no"}))
+    assert.matches("gradcheck: option seed must be an integer", err({seed = 1.5}))
+    assert.matches("gradcheck: unknown option 'epsilon'", err({epsilon = 1}))
+  end)
+
   it("rejects unknown options and non-modules", function()
     assert.has_error(function() recur.gradcheck(nn.Linear(2, 2), recur.randn(1, 2), {epsilon = 1}) end)
     assert.has_error(function() recur.gradcheck(42, recur.randn(1, 2)) end)

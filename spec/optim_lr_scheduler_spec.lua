@@ -135,13 +135,47 @@ describe("recur.optim schedules", function()
     end)
   end)
 
+  describe("ReduceLROnPlateau, hand-computed", function()
+    -- lr after each metric, from opt.lr = 0.1
+    local function lrs(opts, metrics)
+      local opt = new_opt()
+      local sched = optim.ReduceLROnPlateau(opt, opts)
+      local out = {}
+      for i, m in ipairs(metrics) do
+        sched:step(m)
+        out[i] = opt.lr
+      end
+      return out
+    end
+
+    it("threshold_mode 'abs' compares with best - threshold, 'rel' with best * (1 - threshold)", function()
+      -- from best 10 with threshold 0.1: 9.5 improves by abs (< 9.9), not by rel (< 9)
+      local metrics = {10, 9.5}
+      assert.are.same({0.1, 0.1}, lrs({patience = 0, threshold = 0.1, threshold_mode = "abs"}, metrics))
+      assert.are.same({0.1, 0.1 * 0.1}, lrs({patience = 0, threshold = 0.1, threshold_mode = "rel"}, metrics))
+    end)
+
+    it("eps skips a reduction smaller than eps", function()
+      -- 0.1 -> 0.05 changes lr by 0.05: done with the default eps, skipped with eps = 0.1
+      assert.are.same({0.1, 0.05}, lrs({patience = 0, factor = 0.5}, {1, 1}))
+      assert.are.same({0.1, 0.1}, lrs({patience = 0, factor = 0.5, eps = 0.1}, {1, 1}))
+    end)
+  end)
+
   describe("errors", function()
     local cases = {
       {"a missing step_size", function() optim.StepLR(new_opt(), {}) end, "option step_size is required"},
       {"a fractional step_size", function() optim.StepLR(new_opt(), {step_size = 1.5}) end, "step_size must be a positive integer"},
       {"an unknown option", function() optim.ExponentialLR(new_opt(), {gamma = 0.9, last_epoch = 3}) end, "unknown option 'last_epoch'"},
       {"a zero T_max", function() optim.CosineAnnealingLR(new_opt(), {T_max = 0}) end, "T_max must be positive"},
-      {"a factor of 1", function() optim.ReduceLROnPlateau(new_opt(), {factor = 1}) end, "factor should be < 1.0"},
+      {"a factor of 1", function() optim.ReduceLROnPlateau(new_opt(), {factor = 1}) end, "factor must be in [0, 1), got 1"},
+      {"a negative factor", function() optim.ReduceLROnPlateau(new_opt(), {factor = -0.5}) end, "ReduceLROnPlateau: factor must be in [0, 1)"},
+      {"a fractional patience", function() optim.ReduceLROnPlateau(new_opt(), {patience = 1.5}) end, "ReduceLROnPlateau: patience must be an integer >= 0"},
+      {"a negative cooldown", function() optim.ReduceLROnPlateau(new_opt(), {cooldown = -1}) end, "ReduceLROnPlateau: cooldown must be an integer >= 0"},
+      {"a negative min_lr", function() optim.ReduceLROnPlateau(new_opt(), {min_lr = -1}) end, "ReduceLROnPlateau: min_lr must be >= 0"},
+      {"a patience given as a string", function() optim.ReduceLROnPlateau(new_opt(), {patience = "2"}) end, "option patience must be a number"},
+      {"a negative gamma", function() optim.ExponentialLR(new_opt(), {gamma = -0.9}) end, "ExponentialLR: gamma must be >= 0"},
+      {"a negative eta_min", function() optim.CosineAnnealingLR(new_opt(), {T_max = 3, eta_min = -1}) end, "CosineAnnealingLR: eta_min must be >= 0"},
       {"an unknown mode", function() optim.ReduceLROnPlateau(new_opt(), {mode = "up"}) end, "mode must be 'min' or 'max'"},
       {"a non-optimizer", function() optim.StepLR({}, {step_size = 1}) end, "expected an optimizer"},
       {"an epoch argument", function() optim.StepLR(new_opt(), {step_size = 1}):step(3) end, "StepLR:step takes no argument"},

@@ -185,6 +185,24 @@ describe("recur.optim optimizers", function()
       assert(math.abs(p:get(1) - (-2 / 3)) < 1e-6)
     end)
 
+    -- eps at its default is far below the denominators' float32 resolution, so the
+    -- fixtures would pass with eps dropped; eps = 0.5 changes the first step visibly
+    it("eps: Adam, AdamW, RMSprop and Adagrad divide by (the root + eps)", function()
+      local function first_step(class, opts, g)
+        local p = recur.tensor({1})
+        class({{p, recur.tensor({g})}}, opts):step()
+        return p:get(1)
+      end
+      -- Adam: g / (|g| + eps) after bias correction, times lr
+      assert.are.near(1 - 0.1 * 2 / 2.5, first_step(optim.Adam, {lr = 0.1, eps = 0.5}, 2), 1e-6)
+      assert.are.near(1 - 0.1 * 2 / 2.5, first_step(optim.AdamW, {lr = 0.1, eps = 0.5, weight_decay = 0}, 2), 1e-6)
+      -- RMSprop: square_avg = (1 - alpha) g^2 = 0.5 * 4, lr * g / (sqrt(2) + eps)
+      assert.are.near(1 - 0.1 * 2 / (math.sqrt(2) + 0.5),
+        first_step(optim.RMSprop, {lr = 0.1, alpha = 0.5, eps = 0.5}, 2), 1e-6)
+      -- Adagrad: sum = g^2 = 4, lr * g / (2 + eps)
+      assert.are.near(1 - 0.1 * 2 / 2.5, first_step(optim.Adagrad, {lr = 0.1, eps = 0.5}, 2), 1e-6)
+    end)
+
     it("zero_grad zeroes every gradient", function()
       local g1, g2 = recur.ones(2, 2), recur.ones(3)
       local opt = optim.SGD({params = {recur.zeros(2, 2), recur.zeros(3)}, grads = {g1, g2}}, {lr = 1})

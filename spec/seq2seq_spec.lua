@@ -194,6 +194,20 @@ describe("Seq2Seq", function()
       end
     end)
 
+    it("config.sampling_prob is train_step's default p (and model.sampling_prob sets it)", function()
+      local by_call = model_of(24)
+      local _, want = by_call:train_step(src, tgt, len, {sampling_prob = 1})
+      recur.manual_seed(24)
+      local by_config = Seq2Seq{src_vocab_size = 6, tgt_vocab_size = 6, embed = 4, hidden = 8, layers = 2,
+                                sampling_prob = 1}
+      local _, got = by_config:train_step(src, tgt, len)
+      assert.are.same(want:totable(), got:totable())
+      assert.are_not.same(by_config:shift(tgt):totable(), got:totable())
+      by_config.sampling_prob = 0
+      local _, teacher = by_config:train_step(src, tgt, len)
+      assert.are.same(by_config:shift(tgt):totable(), teacher:totable())
+    end)
+
     it("with p = 0.5 mixes gold tokens and predictions, reproducibly from the seed", function()
       local model = model_of(23)
       local gold, sampled = 0, 0
@@ -243,6 +257,29 @@ describe("Seq2Seq", function()
       assert.are.same(hyps[1].ids, best3[b])
       assert.are.equal(3, #all3[b])
       assert.is_true(all3[b][1].score >= all3[b][2].score)
+    end
+  end)
+
+  it("beam_search passes length_penalty, n_best and banned on to recur.beam.search", function()
+    recur.manual_seed(32)
+    local model = Seq2Seq{src_vocab_size = 6, tgt_vocab_size = 6, embed = 4, hidden = 8, layers = 2}
+    local src, len = columns(SRC, PAD), lengths_of(SRC)
+    -- each option away from its default, so that dropping it changes the hypotheses:
+    -- length_penalty 2 changes every score, n_best 2 the count, a banned token the ids
+    -- (the banned token is the first of the unconstrained best hypothesis)
+    local ban = model:beam_search(src, len, {beam_size = 3, max_length = 6})[1][1]
+    local opts = {beam_size = 3, max_length = 6, length_penalty = 2, n_best = 2, banned = {[ban] = true}}
+    local _, all = model:beam_search(src, len, opts)
+    for b, s in ipairs(SRC) do
+      local want = recur.beam.search(model:decoder_for(columns({s}, PAD)), {BOS},
+        {beam_size = 3, length = 6, end_id = EOS, length_penalty = 2, n_best = 2, banned = {[ban] = true}})
+      assert.are.equal(2, #all[b])
+      for i = 1, 2 do
+        assert.are.same(want[i].ids, all[b][i].ids)
+        assert.are.near(want[i].score, all[b][i].score, 1e-6)
+        assert.are.near(all[b][i].logprob / (#all[b][i].ids) ^ 2, all[b][i].score, 1e-12)
+        for _, id in ipairs(all[b][i].ids) do assert.are_not.equal(ban, id) end
+      end
     end
   end)
 

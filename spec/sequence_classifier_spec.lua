@@ -247,7 +247,7 @@ describe("SequenceClassifier errors", function()
       function() SequenceClassifier{vocab_size = 3, num_classes = 2, cell = "transformer"} end)
     assert_error("SequenceClassifier: unknown option 'bidirectonal'",
       function() SequenceClassifier{vocab_size = 3, num_classes = 2, bidirectonal = true} end)
-    assert_error("SequenceClassifier: dropout must be a number in [0, 1), got 1",
+    assert_error("SequenceClassifier: option dropout must be a number in [0, 1), got 1",
       function() SequenceClassifier{vocab_size = 3, num_classes = 2, dropout = 1} end)
     assert_error("SequenceClassifier: hidden must be a positive integer, got 0",
       function() SequenceClassifier{input_size = 3, num_classes = 2, hidden = 0} end)

@@ -43,6 +43,7 @@ local beam = {}
 
 local OPTIONS = {beam_size = true, length = true, end_id = true, banned = true,
                  length_penalty = true, n_best = true}
+beam.OPTIONS = OPTIONS   -- for the models that pass their callers' options on
 
 local function check(model, prefix_ids, opts)
   opts = util.check_opts("beam.search", opts, OPTIONS)

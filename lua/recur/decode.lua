@@ -5,8 +5,11 @@
 --   local id = decode.choose(logits, {temperature = 0.8, top_k = 40, banned = {[pad] = true}})
 --
 -- logits: a 1-D tensor of V unnormalised log-probabilities (or a Lua array).
+-- opts: temperature (1; 0 is greedy), top_k (keep the k best), top_p (keep the
+-- smallest set of best tokens whose probability reaches top_p), banned (a set of ids).
 -- Returns a 1-based token id.
 local core = require "recur.core"
+local util = require "recur.util"
 
 local decode = {}
 
@@ -18,14 +21,24 @@ local function as_array(logits)
   return logits:totable()
 end
 
+-- choose's options. recur.lm.generate passes its own options table on whole, so the
+-- keys its generation loop acts on (length, prime, stop_id, beam, length_penalty) are
+-- accepted here and left to it; any other key is an error.
+local OPTIONS = {temperature = true, top_k = true, top_p = true, banned = true,
+                 length = true, prime = true, stop_id = true, beam = true, length_penalty = true}
+
 local function check_opts(opts)
+  util.check_opts("decode.choose", opts, OPTIONS)
   local t = opts.temperature or 1
-  if type(t) ~= "number" or t < 0 then error("decode: temperature must be a number >= 0", 3) end
+  if type(t) ~= "number" or not (t >= 0) then error("decode: temperature must be a number >= 0", 3) end
   if opts.top_k ~= nil and (math.type(opts.top_k) ~= "integer" or opts.top_k < 1) then
     error("decode: top_k must be a positive integer", 3)
   end
-  if opts.top_p ~= nil and (type(opts.top_p) ~= "number" or opts.top_p <= 0 or opts.top_p > 1) then
+  if opts.top_p ~= nil and (type(opts.top_p) ~= "number" or not (opts.top_p > 0 and opts.top_p <= 1)) then
     error("decode: top_p must be in (0, 1]", 3)
+  end
+  if opts.banned ~= nil and type(opts.banned) ~= "table" then
+    error("decode: banned must be a set of ids ({[id] = true}), got " .. type(opts.banned), 3)
   end
   return t
 end

@@ -27,6 +27,7 @@
 --   tostring(report) prints one line per tensor.
 local core = require "recur.core"
 local util = require "recur.nn.util"
+local base = require "recur.util"
 
 local function max_index(t)
   local n = 0
@@ -55,10 +56,12 @@ local OPTIONS = {dtype = true, eps = true, floor = true, seed = true, max_elems 
 local function gradcheck(module, input, opts)
   opts = util.check_opts("gradcheck", opts, OPTIONS)
   local dtype = util.check_dtype_name("gradcheck", opts.dtype or "float64")
-  local eps = opts.eps or 1e-5
-  local floor = opts.floor or 1e-7
-  local seed = opts.seed or 1234
-  local check_params = opts.params ~= false
+  local eps = base.opt_number("gradcheck", opts, "eps", 1e-5, 0)
+  local floor = base.opt_number("gradcheck", opts, "floor", 1e-7, 0)
+  if eps == 0 or floor == 0 then error("gradcheck: eps and floor must be > 0", 2) end
+  local seed = base.opt_int("gradcheck", opts, "seed", 1234, math.mininteger)
+  local max_elems = base.opt_int("gradcheck", opts, "max_elems", nil, 1)
+  local check_params = base.opt_bool("gradcheck", opts, "params", true)
   if type(module) ~= "table" or type(module.forward) ~= "function" then
     error("gradcheck: expected a module or a loss, got " .. type(module), 2)
   end
@@ -129,7 +132,7 @@ local function gradcheck(module, input, opts)
     local flat, gflat = t:view(-1), g:contiguous():view(-1)
     local count = flat:numel()
     local step = 1
-    if opts.max_elems and count > opts.max_elems then step = count / opts.max_elems end
+    if max_elems and count > max_elems then step = count / max_elems end
     local worst = 0
     local pos = 1
     while pos <= count do

@@ -54,4 +54,14 @@ function helpers.assert_fails_with(f, text)
   assert(tostring(err):find(text, 1, true), "message was: " .. tostring(err))
 end
 
+-- For each case {args, pattern}: make(args) must fail with a message that starts
+-- with "<op>: " and matches the Lua pattern (the checks of a constructor's options).
+function helpers.assert_option_errors(op, make, cases)
+  for _, c in ipairs(cases) do
+    local msg = helpers.err_of(make, c[1])
+    assert.matches("^" .. op .. ": ", msg)
+    assert.matches(c[2], msg)
+  end
+end
+
 return helpers

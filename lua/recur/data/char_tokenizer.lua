@@ -10,7 +10,7 @@
 --                                          in the vocabulary; without it they are an error
 -- tok:encode(text) -> array of ids         tok:decode(ids) -> text (ids: array or tensor)
 -- tok:vocab_size(), tok.vocab (a Vocab), tok:to_table(), CharTokenizer.from_table(t)
-local ids = require("recur.data.ids")
+local util = require("recur.util")
 local Vocab = require("recur.data.vocab")
 
 local CharTokenizer = {}
@@ -38,8 +38,7 @@ local function from_vocab(vocab)
 end
 
 function CharTokenizer.fit(text, opts)
-  ids.check_opts(opts, { unk = true }, "CharTokenizer.fit")
-  opts = opts or {}
+  opts = util.check_opts("CharTokenizer.fit", opts, { unk = true })
   check_utf8(text, "CharTokenizer.fit")
   if #text == 0 then error("CharTokenizer.fit: empty text", 2) end
   local seen, chars = {}, {}

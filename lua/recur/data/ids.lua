@@ -47,42 +47,4 @@ function ids.copy(seq, V, who)
   return ids.check(out, V, who)
 end
 
--- Positive integer option, or the default when absent.
-function ids.opt_int(opts, name, default, who, min)
-  local v = opts[name]
-  if v == nil then return default end
-  local iv = math.tointeger(v)
-  if iv == nil or iv < (min or 1) then
-    error(string.format("%s: option %s must be an integer >= %d, got %s", who, name, min or 1, tostring(v)), 3)
-  end
-  return iv
-end
-
-function ids.opt_bool(opts, name, default, who)
-  local v = opts[name]
-  if v == nil then return default end
-  if type(v) ~= "boolean" then
-    error(string.format("%s: option %s must be a boolean, got %s", who, name, tostring(v)), 3)
-  end
-  return v
-end
-
--- Raises on option names the caller does not know, so a typo (batchsize=) is never
--- silently ignored.
-function ids.check_opts(opts, known, who)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", who, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (known: %s)", who, tostring(k), table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
-
 return ids

@@ -22,21 +22,21 @@
 -- b:get_batch_tables(k) -> x, y as Lua arrays of rows,
 -- b:state() -> plain table, b:set_state(s): resume exactly at the saved position.
 local ids = require("recur.data.ids")
+local util = require("recur.util")
 
 local LMBatcher = {}
 LMBatcher.__index = LMBatcher
 
 function LMBatcher.new(seq, opts)
   local who = "LMBatcher.new"
-  ids.check_opts(opts, { batch_size = true, seq_length = true, drop_last = true, vocab_size = true }, who)
-  opts = opts or {}
+  opts = util.check_opts(who, opts, { batch_size = true, seq_length = true, drop_last = true, vocab_size = true })
   if opts.batch_size == nil or opts.seq_length == nil then
     error(who .. ": batch_size and seq_length are required", 2)
   end
-  local B = ids.opt_int(opts, "batch_size", nil, who)
-  local T = ids.opt_int(opts, "seq_length", nil, who)
-  local V = ids.opt_int(opts, "vocab_size", nil, who)
-  local drop_last = ids.opt_bool(opts, "drop_last", false, who)
+  local B = util.opt_int(who, opts, "batch_size", nil)
+  local T = util.opt_int(who, opts, "seq_length", nil)
+  local V = util.opt_int(who, opts, "vocab_size", nil)
+  local drop_last = util.opt_bool(who, opts, "drop_last", false)
   local arr = ids.as_array(seq, who)
   local N = #arr
   local L = (N - 1) // B

@@ -21,19 +21,19 @@
 -- one Lua integer per key while (V+1)^n < 2^62 (any char model, words up to order 4
 -- with V = 60k), and strings beyond.
 local ids = require("recur.data.ids")
+local util = require("recur.util")
 
 local NGram = {}
 NGram.__index = NGram
 
 function NGram.new(opts)
   local who = "NGram.new"
-  ids.check_opts(opts, { order = true, vocab_size = true, k = true }, who)
-  opts = opts or {}
+  opts = util.check_opts(who, opts, { order = true, vocab_size = true, k = true })
   if opts.order == nil or opts.vocab_size == nil then
     error(who .. ": order and vocab_size are required", 2)
   end
-  local n = ids.opt_int(opts, "order", nil, who)
-  local V = ids.opt_int(opts, "vocab_size", nil, who)
+  local n = util.opt_int(who, opts, "order", nil)
+  local V = util.opt_int(who, opts, "vocab_size", nil)
   local k = opts.k == nil and 1 or opts.k
   if type(k) ~= "number" or not (k > 0) or k == math.huge then
     error(who .. ": k must be a finite number > 0, got " .. tostring(k), 2)

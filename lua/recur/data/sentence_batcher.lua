@@ -25,6 +25,7 @@
 -- b:get_batch(k), b:get_batch_tables(k) (the same with Lua arrays), b.epoch,
 -- b:state() / b:set_state(s) (resume at the same epoch order and batch).
 local ids = require("recur.data.ids")
+local util = require("recur.util")
 local Rng = require("recur.data.shuffle")
 
 local SentenceBatcher = {}
@@ -47,18 +48,17 @@ end
 
 function SentenceBatcher.new(seqs, opts)
   local who = "SentenceBatcher.new"
-  ids.check_opts(opts, known, who)
-  opts = opts or {}
+  opts = util.check_opts(who, opts, known)
   if type(seqs) ~= "table" then error(who .. ": expected an array of id sequences, got " .. type(seqs), 2) end
   if opts.batch_size == nil then error(who .. ": batch_size is required", 2) end
   local self = setmetatable({}, SentenceBatcher)
-  self.B = ids.opt_int(opts, "batch_size", nil, who)
-  self.pad_id = ids.opt_int(opts, "pad_id", 1, who)
-  self.target_pad_id = ids.opt_int(opts, "target_pad_id", self.pad_id, who)
-  local V = ids.opt_int(opts, "vocab_size", nil, who)
-  self.sort = ids.opt_bool(opts, "sort", true, who)
-  self.shuffle = ids.opt_bool(opts, "shuffle", true, who)
-  self.drop_last = ids.opt_bool(opts, "drop_last", false, who)
+  self.B = util.opt_int(who, opts, "batch_size", nil)
+  self.pad_id = util.opt_int(who, opts, "pad_id", 1)
+  self.target_pad_id = util.opt_int(who, opts, "target_pad_id", self.pad_id)
+  local V = util.opt_int(who, opts, "vocab_size", nil)
+  self.sort = util.opt_bool(who, opts, "sort", true)
+  self.shuffle = util.opt_bool(who, opts, "shuffle", true)
+  self.drop_last = util.opt_bool(who, opts, "drop_last", false)
   local n = #seqs
   if n == 0 then error(who .. ": no sequences", 2) end
   self.n = n

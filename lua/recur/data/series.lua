@@ -107,11 +107,10 @@ end
 function series.windows(x, length, opts)
   local who = "series.windows"
   check_series(x, who)
-  ids.check_opts(opts, {stride = true}, who)
-  opts = opts or {}
+  opts = util.check_opts(who, opts, {stride = true})
   local T = math.tointeger(length)
   if T == nil or T < 1 then error(who .. ": length must be a positive integer, got " .. tostring(length), 2) end
-  local stride = ids.opt_int(opts, "stride", 1, who)
+  local stride = util.opt_int(who, opts, "stride", 1)
   local N, D = x:size(1), x:size(2)
   if N < T then error(string.format("%s: a series of %d steps holds no window of %d", who, N, T), 2) end
   local W = (N - T) // stride + 1
@@ -138,14 +137,13 @@ series.Batcher = Batcher
 function Batcher.new(x, opts)
   local who = "series.Batcher.new"
   check_series(x, who)
-  ids.check_opts(opts, {batch_size = true, seq_length = true, target = true, drop_last = true}, who)
-  opts = opts or {}
+  opts = util.check_opts(who, opts, {batch_size = true, seq_length = true, target = true, drop_last = true})
   if opts.batch_size == nil or opts.seq_length == nil then
     error(who .. ": batch_size and seq_length are required", 2)
   end
-  local B = ids.opt_int(opts, "batch_size", nil, who)
-  local T = ids.opt_int(opts, "seq_length", nil, who)
-  local drop_last = ids.opt_bool(opts, "drop_last", false, who)
+  local B = util.opt_int(who, opts, "batch_size", nil)
+  local T = util.opt_int(who, opts, "seq_length", nil)
+  local drop_last = util.opt_bool(who, opts, "drop_last", false)
   local target = opts.target or x
   check_series(target, who .. " (target)")
   local N = x:size(1)
@@ -225,12 +223,11 @@ function series.naive_forecast(history, horizon, opts)
   if not util.is_tensor(history) or history:dim() ~= 3 or history:dtype() == "int64" then
     error(who .. ": history must be a float tensor (T0,B,D)", 2)
   end
-  ids.check_opts(opts, {season = true}, who)
-  opts = opts or {}
+  opts = util.check_opts(who, opts, {season = true})
   local h = math.tointeger(horizon)
   if h == nil or h < 1 then error(who .. ": horizon must be a positive integer, got " .. tostring(horizon), 2) end
   local T0 = history:size(1)
-  local s = ids.opt_int(opts, "season", 1, who)
+  local s = util.opt_int(who, opts, "season", 1)
   if s > T0 then
     error(string.format("%s: season %d needs a history of at least %d steps, got %d", who, s, s, T0), 2)
   end

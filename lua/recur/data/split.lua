@@ -6,13 +6,12 @@
 -- n_val = floor(N*val_frac), n_test = floor(N*test_frac), n_train = the rest; a string is
 -- cut in characters (UTF-8 code points), never inside a multi-byte character. Each part
 -- has the type of seq (arrays are fresh tables, tensors are narrow() views).
-local ids = require("recur.data.ids")
+local util = require("recur.util")
 
 local M = {}
 
 local function counts(N, opts)
-  ids.check_opts(opts, { val_frac = true, test_frac = true }, "split")
-  opts = opts or {}
+  opts = util.check_opts("split", opts, { val_frac = true, test_frac = true })
   local vf = opts.val_frac == nil and 0.05 or opts.val_frac
   local tf = opts.test_frac == nil and 0 or opts.test_frac
   if type(vf) ~= "number" or vf < 0 or vf >= 1 then

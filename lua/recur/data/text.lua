@@ -3,7 +3,7 @@
 --   read_splits(opts) -> train, val, test strings, from one file cut by fractions
 --                        ({path=, val_frac=0.05, test_frac=0}) or from separate files
 --                        ({train=, val=, test=}; val and test optional, nil when absent)
-local ids = require("recur.data.ids")
+local util = require("recur.util")
 local split = require("recur.data.split")
 
 local text = {}
@@ -33,8 +33,7 @@ end
 local known = { path = true, val_frac = true, test_frac = true, train = true, val = true, test = true }
 
 function text.read_splits(opts)
-  ids.check_opts(opts, known, "read_splits")
-  opts = opts or {}
+  opts = util.check_opts("read_splits", opts, known)
   if opts.path ~= nil then
     if opts.train ~= nil or opts.val ~= nil or opts.test ~= nil then
       error("read_splits: give either path (cut by fractions) or train/val/test files, not both", 2)

@@ -13,13 +13,13 @@
 -- v:to_table() -> {tokens = {...}, unk = token or nil}: plain strings only, JSON-able,
 -- meant for checkpoint metadata; Vocab.from_table(t) rebuilds the same vocabulary.
 local ids = require("recur.data.ids")
+local util = require("recur.util")
 
 local Vocab = {}
 Vocab.__index = Vocab
 
 function Vocab.new(tokens, opts)
-  ids.check_opts(opts, { unk = true }, "Vocab.new")
-  opts = opts or {}
+  opts = util.check_opts("Vocab.new", opts, { unk = true })
   if type(tokens) ~= "table" then
     error("Vocab.new: expected an array of tokens, got " .. type(tokens), 2)
   end
@@ -47,11 +47,13 @@ end
 
 function Vocab.build(counts, opts)
   local who = "Vocab.build"
-  ids.check_opts(opts, { specials = true, min_freq = true, max_size = true, unk = true }, who)
-  opts = opts or {}
-  local min_freq = ids.opt_int(opts, "min_freq", 1, who, 1)
-  local max_size = ids.opt_int(opts, "max_size", nil, who, 0)
+  opts = util.check_opts(who, opts, { specials = true, min_freq = true, max_size = true, unk = true })
+  local min_freq = util.opt_int(who, opts, "min_freq", 1, 1)
+  local max_size = util.opt_int(who, opts, "max_size", nil, 0)
   local specials = opts.specials or {}
+  if type(specials) ~= "table" then
+    error(who .. ": option specials must be an array of tokens, got " .. type(specials), 2)
+  end
   local is_special = {}
   for _, s in ipairs(specials) do is_special[s] = true end
 

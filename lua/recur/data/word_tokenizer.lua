@@ -20,6 +20,7 @@
 -- tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id, tok:vocab_size(), tok.vocab,
 -- tok:to_table() (JSON-able), WordTokenizer.from_table(t)
 local ids = require("recur.data.ids")
+local util = require("recur.util")
 local Vocab = require("recur.data.vocab")
 
 local WordTokenizer = {}
@@ -43,11 +44,10 @@ end
 
 function WordTokenizer.fit(text, opts)
   local who = "WordTokenizer.fit"
-  ids.check_opts(opts, { min_freq = true, max_size = true, bos = true, eos = true }, who)
-  opts = opts or {}
+  opts = util.check_opts(who, opts, { min_freq = true, max_size = true, bos = true, eos = true })
   check_text(text, who)
-  local bos = ids.opt_bool(opts, "bos", false, who)
-  local eos = ids.opt_bool(opts, "eos", true, who)
+  local bos = util.opt_bool(who, opts, "bos", false)
+  local eos = util.opt_bool(who, opts, "eos", true)
   local counts = {}
   for w in text:gmatch("%S+") do counts[w] = (counts[w] or 0) + 1 end
   local vocab = Vocab.build(counts, {

@@ -71,8 +71,10 @@ function ConditionedGenerator:__init(config)
   if c.end_id ~= nil then check_id("end_id", c.end_id, c.vocab_size) end
   if c.pad_id ~= nil then check_id("pad_id", c.pad_id, c.vocab_size) end
   local stack = nn.stack_class(NAME, c.cell)
-  if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
-    error(NAME .. ": dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
+  util.opt_number(NAME, c, "dropout", nil, 0, 1, true)
+  util.opt_bool(NAME, c, "condition_cell", true)
+  if config.condition_cell ~= nil and c.cell ~= "lstm" then
+    error(NAME .. ": condition_cell applies to the LSTM's cell state, not to cell '" .. c.cell .. "'", 2)
   end
   self.config = c
   self.is_lstm = c.cell == "lstm"
@@ -242,7 +244,7 @@ function ConditionedGenerator:beam_search(z, opts)
   check_z(self, z)
   if z:size(1) ~= 1 then error(NAME .. ": beam_search takes one conditioning vector, got " .. util.shape_str(z), 2) end
   local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  for k, v in pairs(util.check_opts(NAME .. ":beam_search", opts, beam.OPTIONS)) do o[k] = v end
   if o.end_id == nil then o.end_id = self.config.end_id end
   local model = self
   local conditioned = {step = function(_, ids, state)

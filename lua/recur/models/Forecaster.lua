@@ -40,9 +40,7 @@ function Forecaster:__init(config)
   c.hidden = util.check_positive_int("Forecaster", "config.hidden", c.hidden)
   c.layers = util.check_positive_int("Forecaster", "config.layers", c.layers)
   local stack = nn.stack_class("Forecaster", c.cell)
-  if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
-    error("Forecaster: dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
-  end
+  util.opt_number("Forecaster", c, "dropout", nil, 0, 1, true)
   self.config = c
   -- the stack's own dropout acts between layers only, and it refuses one for a single layer
   local between = c.layers > 1 and c.dropout or 0

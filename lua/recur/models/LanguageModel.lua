@@ -9,7 +9,7 @@
 -- decoder.weight, decoder.bias.
 -- The hidden state is carried from chunk to chunk (truncated BPTT): `state` is a
 -- table {h = (L,B,H), c = (L,B,H) for the LSTM}, nil for zeros; gradients stop at
--- chunk boundaries. Memory between forward and backward: the embedding output
+-- chunk boundaries, and within a chunk after bptt_truncate steps when it is given. Memory between forward and backward: the embedding output
 -- (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
 -- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
 -- the logits and the decoder's input gradient are buffers kept from step to step
@@ -22,22 +22,42 @@ local Module = require "recur.nn.Module"
 
 local LanguageModel = util.class("LanguageModel", Module)
 
+local NAME = "LanguageModel"
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
+-- `level` ("char" | "word") is not the network's: recur.lm stores it in the config
+-- of its checkpoints and builds the model from that config, so it is accepted and
+-- kept (as self.config.level) without acting on the model.
+local KNOWN = {vocab_size = true, embed = true, hidden = true, layers = true, cell = true,
+               dropout = true, bptt_truncate = true, level = true}
 
--- config: vocab_size (required), embed, hidden, layers, cell ("lstm" | "gru" | "rnn"),
--- dropout; extra keys are kept (the vocabulary travels separately).
+-- config: vocab_size (required), embed (64), hidden (128), layers (2), cell ("lstm" |
+-- "gru" | "rnn"), dropout (0, in [0, 1): on the embeddings, between layers and before
+-- the decoder), bptt_truncate (nil: the gradient flows back through the whole chunk;
+-- k >= 0: each output's gradient flows back through at most k earlier steps, see
+-- nn.Recurrent), level (tokenizer level, kept for recur.lm's checkpoints). Any other
+-- key is an error.
 function LanguageModel:__init(config)
   Module.__init(self)
-  if type(config) ~= "table" or math.type(config.vocab_size) ~= "integer" or config.vocab_size < 1 then
-    error("LanguageModel: config.vocab_size must be a positive integer", 2)
-  end
+  if type(config) ~= "table" then error(NAME .. ": expected a config table, got " .. type(config), 2) end
+  util.check_opts(NAME, config, KNOWN)
+  if config.vocab_size == nil then error(NAME .. ": config.vocab_size is required", 2) end
   local c = {}
   for k, v in pairs(DEFAULTS) do c[k] = v end
   for k, v in pairs(config) do c[k] = v end
-  local stack = nn.stack_class("LanguageModel", c.cell)
+  for _, key in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
+    c[key] = util.check_positive_int(NAME, "config." .. key, c[key])
+  end
+  local stack = nn.stack_class(NAME, c.cell)
+  util.opt_number(NAME, c, "dropout", nil, 0, 1, true)
+  util.opt_int(NAME, c, "bptt_truncate", nil, 0)
+  if c.level ~= nil and type(c.level) ~= "string" then
+    error(NAME .. ": config.level must be a string, got " .. type(c.level), 2)
+  end
   self.config = c
   self.encoder = self:register_module("encoder", nn.Embedding(c.vocab_size, c.embed))
-  self.rnn = self:register_module("rnn", stack(c.embed, c.hidden, {num_layers = c.layers, dropout = c.dropout}))
+  -- the stack's own dropout acts between layers only, and it refuses one for a single layer
+  self.rnn = self:register_module("rnn", stack(c.embed, c.hidden, {num_layers = c.layers,
+    dropout = c.layers > 1 and c.dropout or 0, bptt_truncate = c.bptt_truncate}))
   self.decoder = self:register_module("decoder", nn.Linear(c.hidden, c.vocab_size))
   self.drop_in = self:register_module("drop_in", nn.Dropout(c.dropout))
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))

@@ -103,7 +103,7 @@ function Seq2Seq:__init(config)
   if c.pad_id == c.eos_id or c.pad_id == c.bos_id then
     error("Seq2Seq: config.pad_id must differ from bos_id and eos_id", 2)
   end
-  check_prob("Seq2Seq", "config.dropout", c.dropout)
+  util.opt_number("Seq2Seq", c, "dropout", nil, 0, 1, true)
   check_prob("Seq2Seq", "config.sampling_prob", c.sampling_prob)
   self.config = c
   self.pad_id, self.bos_id, self.eos_id = c.pad_id, c.bos_id, c.eos_id

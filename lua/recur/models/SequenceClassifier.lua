@@ -52,8 +52,10 @@ function SequenceClassifier:__init(config)
   util.check_positive_int(NAME, "hidden", c.hidden)
   util.check_positive_int(NAME, "layers", c.layers)
   local stack = nn.stack_class(NAME, c.cell)
-  if type(c.dropout) ~= "number" or not (c.dropout >= 0 and c.dropout < 1) then
-    error(NAME .. ": dropout must be a number in [0, 1), got " .. tostring(c.dropout), 2)
+  util.opt_number(NAME, c, "dropout", nil, 0, 1, true)
+  util.opt_bool(NAME, c, "bidirectional", false)
+  if c.input_size ~= nil and config.embed ~= nil then
+    error(NAME .. ": embed applies to token ids (vocab_size), not to real features (input_size)", 2)
   end
   self.config = c
   local D
@@ -67,7 +69,7 @@ function SequenceClassifier:__init(config)
   self.dirs = c.bidirectional and 2 or 1
   -- a single layer has nothing between layers to drop (the stack refuses the option)
   self.rnn = self:register_module("rnn", stack(D, c.hidden, {num_layers = c.layers,
-    bidirectional = c.bidirectional and true or false, dropout = c.layers > 1 and c.dropout or 0}))
+    bidirectional = c.bidirectional, dropout = c.layers > 1 and c.dropout or 0}))
   self.drop = self:register_module("drop", nn.Dropout(c.dropout))
   self.fc = self:register_module("fc", nn.Linear(self.dirs * c.hidden, c.num_classes))
   self.criterion = nn.CrossEntropy()

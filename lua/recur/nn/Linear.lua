@@ -25,7 +25,7 @@ function Linear:__init(D, H, opts)
   self.dtype = util.check_dtype_name("Linear", opts.dtype or "float32")
   local bound = 1 / math.sqrt(D)
   self:register_parameter("weight", schemes.uniform_(core.zeros({H, D}, self.dtype), bound))
-  if opts.bias ~= false then
+  if util.opt_bool("Linear", opts, "bias", true) then
     self:register_parameter("bias", schemes.uniform_(core.zeros({H}, self.dtype), bound))
   end
 end

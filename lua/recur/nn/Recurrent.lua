@@ -62,18 +62,15 @@ function Recurrent:__init(cell, D, H, opts)
   self.gates = G
   self.input_size = util.check_positive_int("Recurrent", "input_size", D)
   self.hidden_size = util.check_positive_int("Recurrent", "hidden_size", H)
-  self.reverse = opts.reverse and true or false
-  self.reset_after = cell == "gru" and opts.reset_after ~= false or nil
-  self.bias = opts.bias ~= false
+  self.reverse = util.opt_bool("Recurrent", opts, "reverse", false)
+  -- nil for the other cells; `cell == "gru" and opts.reset_after ~= false or nil`
+  -- would turn false into nil, and the kernel's default is reset-after
+  if cell == "gru" then self.reset_after = util.opt_bool("Recurrent", opts, "reset_after", true) end
+  self.bias = util.opt_bool("Recurrent", opts, "bias", true)
   self.dtype = util.check_dtype_name("Recurrent", opts.dtype or "float32")
-  if opts.bptt_truncate ~= nil then
-    local k = type(opts.bptt_truncate) == "number" and math.tointeger(opts.bptt_truncate) or nil
-    if not k or k < 0 then
-      error("Recurrent: bptt_truncate must be a non-negative integer, got " .. tostring(opts.bptt_truncate), 2)
-    end
-    self.bptt_truncate = k
-  end
+  self.bptt_truncate = util.opt_int("Recurrent", opts, "bptt_truncate", nil, 0)
   local s = opts.suffix or ""
+  if type(s) ~= "string" then error("Recurrent: option suffix must be a string, got " .. type(s), 2) end
   self.names = {w_ih = "weight_ih" .. s, w_hh = "weight_hh" .. s, b_ih = "bias_ih" .. s,
                 b_hh = "bias_hh" .. s}
   self:register_parameter(self.names.w_ih, core.zeros({G * H, D}, self.dtype))

@@ -48,7 +48,7 @@ local OPTIONS = {bidirectional = true, dropout = true, batch_first = true, bias 
                  bptt_truncate = true}
 local LAYER_KEYS = {cell = true, reset_after = true, init = true, forget_bias = true}
 
--- opts: bidirectional (false), dropout (0: probability applied to the outputs of
+-- opts: bidirectional (false), dropout (0: probability in [0, 1) applied to the outputs of
 -- every layer but the last, in training mode), batch_first (false), bias (true),
 -- init ("default"), forget_bias (nil; LSTM layers), reset_after (GRU layers, true),
 -- dtype ("float32"), bptt_truncate (nil: full BPTT; k: within every layer the
@@ -63,14 +63,12 @@ function Stack:__init(D, H, layers, opts)
     error(name .. ": expected a non-empty list of layer specs", 2)
   end
   self.num_layers = #layers
-  self.bidirectional = opts.bidirectional and true or false
+  self.bidirectional = util.opt_bool(name, opts, "bidirectional", false)
   self.num_directions = self.bidirectional and 2 or 1
-  self.batch_first = opts.batch_first and true or false
+  self.batch_first = util.opt_bool(name, opts, "batch_first", false)
   self.dtype = util.check_dtype_name(name, opts.dtype or "float32")
-  local p = opts.dropout or 0
-  if type(p) ~= "number" or not (p >= 0 and p <= 1) then
-    error(name .. ": dropout must be a number in [0, 1], got " .. tostring(opts.dropout), 2)
-  end
+  -- p = 1 would zero every layer's input but the first: no network trains through that
+  local p = util.opt_number(name, opts, "dropout", 0, 0, 1, true)
   if p > 0 and #layers == 1 then
     error(name .. ": dropout acts between layers and a single layer has none (use nn.Dropout on the output)", 2)
   end

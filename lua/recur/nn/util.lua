@@ -1,6 +1,7 @@
--- Helpers shared by the recur.nn classes: a class constructor, option checking and
--- tensor checks with errors that name the operation.
+-- Helpers shared by the recur.nn classes: a class constructor, buffers and tensor
+-- checks with errors that name the operation (option checks: recur.util).
 local core = require "recur.core"
+local base = require "recur.util"
 
 local util = {}
 
@@ -110,32 +111,14 @@ function util.buffer(owner, key, dtype, size, avoid)
   return b
 end
 
--- Options arrive in one table; a key the class does not know is an error, never
--- silently ignored (a typo such as `bidirectonal` must not train the wrong model).
-function util.check_opts(op, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(op .. ": options must be a table, got " .. type(opts), 3)
-  end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for a in pairs(allowed) do names[#names + 1] = a end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (known: %s)", op, tostring(k),
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
-
-function util.check_positive_int(op, what, v)
-  local i = type(v) == "number" and math.tointeger(v) or nil   -- 5.0 (e.g. from JSON) is fine
-  if not i or i < 1 then
-    error(string.format("%s: %s must be a positive integer, got %s", op, what, tostring(v)), 3)
-  end
-  return i
-end
+-- The option checks are recur.util's (they serve every module, not only nn); kept
+-- here under their old names for the code that reaches them through recur.nn.util.
+util.check_opts = base.check_opts
+util.check_positive_int = base.check_positive_int
+util.opt_int = base.opt_int
+util.opt_bool = base.opt_bool
+util.opt_number = base.opt_number
+util.opt_choice = base.opt_choice
 
 function util.check_dtype_name(op, dtype)
   if dtype ~= "float32" and dtype ~= "float64" then

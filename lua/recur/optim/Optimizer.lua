@@ -20,6 +20,7 @@
 -- `load_state_dict(tensors, meta [, prefix])` checks everything before copying
 -- anything, so a refused state leaves the optimizer as it was.
 local recur = require "recur"
+local util = require "recur.util"
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
@@ -131,15 +132,14 @@ end
 -- silently ignored would hide a typo). Each option has the type of its default;
 -- options without a default are listed in `required` (name -> type) and must be given.
 function Optimizer.options(name, opts, defaults, required)
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", name, type(opts)), 0)
-  end
+  local known = {}
+  for k in pairs(defaults) do known[k] = true end
+  for k in pairs(required or {}) do known[k] = true end
+  opts = util.check_opts(name, opts, known, 0)   -- no position, as the errors below
   local out = {}
   for k, v in pairs(opts) do
     local def = defaults[k]
-    local want = def ~= nil and type(def) or (required and required[k])
-    if want == nil then error(string.format("%s: unknown option '%s'", name, tostring(k)), 0) end
+    local want = def ~= nil and type(def) or required[k]
     if type(v) ~= want then
       error(string.format("%s: option %s must be a %s, got %s", name, k, want, type(v)), 0)
     end

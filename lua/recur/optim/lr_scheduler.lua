@@ -94,6 +94,7 @@ function StepLR:__init(opt, opts)
   local o = options("StepLR", opts, {gamma = 0.1}, {step_size = "number"})
   check("StepLR", math.tointeger(o.step_size) and o.step_size > 0,
     "step_size must be a positive integer, got %s", tostring(o.step_size))
+  check("StepLR", o.gamma >= 0, "gamma must be >= 0, got %g", o.gamma)
   self.step_size, self.gamma = math.tointeger(o.step_size), o.gamma
   self:_start(opt)
 end
@@ -108,6 +109,7 @@ ExponentialLR.fields = {"gamma"}
 function ExponentialLR:__init(opt, opts)
   check_optimizer("ExponentialLR", opt)
   local o = options("ExponentialLR", opts, {}, {gamma = "number"})
+  check("ExponentialLR", o.gamma >= 0, "gamma must be >= 0, got %g", o.gamma)
   self.gamma = o.gamma
   self:_start(opt)
 end
@@ -123,6 +125,7 @@ function CosineAnnealingLR:__init(opt, opts)
   check_optimizer("CosineAnnealingLR", opt)
   local o = options("CosineAnnealingLR", opts, {eta_min = 0}, {T_max = "number"})
   check("CosineAnnealingLR", o.T_max > 0, "T_max must be positive, got %g", o.T_max)
+  check("CosineAnnealingLR", o.eta_min >= 0, "eta_min must be >= 0, got %g", o.eta_min)
   self.T_max, self.eta_min = o.T_max, o.eta_min
   self:_start(opt)
 end
@@ -148,7 +151,13 @@ function ReduceLROnPlateau:__init(opt, opts)
   check_optimizer(name, opt)
   local o = options(name, opts, {mode = "min", factor = 0.1, patience = 10, threshold = 1e-4,
     threshold_mode = "rel", cooldown = 0, min_lr = 0, eps = 1e-8})
-  check(name, o.factor < 1, "factor should be < 1.0, got %g", o.factor)
+  check(name, o.factor >= 0 and o.factor < 1, "factor must be in [0, 1), got %g", o.factor)
+  for _, k in ipairs({"patience", "cooldown"}) do
+    check(name, math.tointeger(o[k]) and o[k] >= 0, "%s must be an integer >= 0, got %s", k, tostring(o[k]))
+  end
+  for _, k in ipairs({"threshold", "min_lr", "eps"}) do
+    check(name, o[k] >= 0, "%s must be >= 0, got %g", k, o[k])
+  end
   check_modes(name, o.mode, o.threshold_mode)
   for k, v in pairs(o) do self[k] = v end
   self.optimizer = opt

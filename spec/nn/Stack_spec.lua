@@ -1,0 +1,48 @@
+-- recur.nn.Stack: options given in a layer's spec act on that layer only, and option
+-- values of the wrong type are refused with the stack's name and the option's.
+local recur = require "recur"
+local helpers = require "spec.support.helpers"
+local nn = recur.nn
+
+describe("Stack layer specs", function()
+  it("a layer's init overrides the stack-wide init for that layer only", function()
+    recur.manual_seed(3)
+    -- "fan_in" sets the biases to exactly 0; "default" draws them from U(-1/sqrt(H), 1/sqrt(H))
+    local m = nn.Stack(3, 4, {"gru", {cell = "gru", init = "fan_in"}, "lstm"})
+    assert.is_true(m.bias_ih_l0:abs():max() > 0)
+    assert.are.equal(0, m.bias_ih_l1:abs():max())
+    assert.are.equal(0, m.bias_hh_l1:abs():max())
+    assert.is_true(m.bias_ih_l2:abs():max() > 0)
+    local w = nn.Stack(3, 4, {"gru", {cell = "rnn_tanh", init = "default"}}, {init = "fan_in"})
+    assert.are.equal(0, w.bias_ih_l0:abs():max())
+    assert.is_true(w.bias_ih_l1:abs():max() > 0)
+  end)
+end)
+
+describe("Stack option values", function()
+  local cases = {
+    {{bidirectional = "yes"}, "option bidirectional must be a boolean"},
+    {{batch_first = 1}, "option batch_first must be a boolean"},
+    {{dropout = 1}, "option dropout must be a number in %[0, 1%)"},
+    {{dropout = -0.1}, "option dropout must be a number in %[0, 1%)"},
+    {{dropout = "0.2"}, "option dropout must be a number"},
+    {{bias = "false"}, "option bias must be a boolean"},
+    {{bptt_truncate = "3"}, "option bptt_truncate must be an integer >= 0"},
+    {{init = 3}, "unknown init '3'"},
+    {{reset_after = "no"}, "option reset_after must be a boolean"},
+  }
+  for _, c in ipairs(cases) do
+    it(next(c[1]) .. " = " .. tostring(select(2, next(c[1]))), function()
+      local msg = helpers.err_of(nn.Stack, 3, 4, {"gru", "gru"}, c[1])
+      assert.matches("^Stack: ", msg)
+      assert.matches(c[2], msg)
+    end)
+  end
+
+  it("GRU and Recurrent name themselves", function()
+    assert.matches("^GRU: option bidirectional must be a boolean",
+      helpers.err_of(nn.GRU, 3, 4, {bidirectional = 1}))
+    assert.matches("^Recurrent: option reverse must be a boolean",
+      helpers.err_of(nn.Recurrent, "lstm", 3, 4, {reverse = 1}))
+  end)
+end)
