@@ -8,6 +8,7 @@
  *   random_integer(lo, hi)          one integer in [lo, hi], any int64 range
  *   random_uniform()                one number in [0, 1)
  *   get_rng_state() / set_rng_state(s)   the 32-byte state, for checkpoints */
+#include <math.h>
 #include <string.h>
 
 #include "lua_recur.h"
@@ -66,6 +67,7 @@ static int l_uniform(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lrecur_check_size(L, "uniform", 1, size, &ndim);
     double lo = luaL_checknumber(L, 2), hi = luaL_checknumber(L, 3);
+    if (!isfinite(lo) || !isfinite(hi)) luaL_error(L, "uniform: bounds must be finite, got %f and %f", lo, hi);
     if (!(lo <= hi)) luaL_error(L, "uniform: lower bound %f above upper bound %f", lo, hi);
     recur_dtype dtype = lrecur_opt_dtype(L, 4, RECUR_FLOAT32);
     if (dtype == RECUR_INT64) luaL_error(L, "uniform: int64 is not a floating dtype");
