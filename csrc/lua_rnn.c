@@ -2,7 +2,8 @@
  *
  *   local layer = core.rnn_layer(cell, input_size, hidden_size [, opts])
  *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
- *     opts: reset_after (gru only, default true), reverse (default false),
+ *     opts: reset_after (gru only, default true; other cells ignore it, nn.Recurrent
+ *           rejects it there), reverse (default false),
  *           dtype ("float32" default | "float64"); unknown options are errors
  *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths [, y_out])
  *     x (T,B,D); w_ih (G*H,D), w_hh (G*H,H); b_ih, b_hh (G*H) or nil (no bias);
@@ -94,9 +95,8 @@ static void *reserve(lua_State *L, const char *op, void **buf, size_t *have, siz
 static recur_tensor *check_arg(lua_State *L, const char *op, int arg, const char *what,
                                const rnn_layer *l, int ndim, const int64_t *size)
 {
-    recur_tensor *t = lrecur_test_tensor(L, arg);
-    if (!t)
-        luaL_error(L, "%s: %s expected a tensor, got %s", op, what, luaL_typename(L, arg));
+    recur_tensor *t = lrecur_opt_tensor(L, op, arg, what);
+    if (!t) luaL_error(L, "%s: %s expected a tensor, got nil", op, what);
     lrecur_check_dtype(L, op, what, t, l->dtype);
     lrecur_check_shape(L, op, what, t, ndim, size);
     if (!recur_is_contiguous(t)) {
@@ -119,9 +119,8 @@ static recur_tensor *opt_arg(lua_State *L, const char *op, int arg, const char *
 static recur_tensor *check_grad(lua_State *L, const char *op, int arg, const char *what,
                                 const rnn_layer *l, int ndim, const int64_t *size)
 {
-    recur_tensor *t = lrecur_test_tensor(L, arg);
-    if (!t)
-        luaL_error(L, "%s: %s expected a tensor, got %s", op, what, luaL_typename(L, arg));
+    recur_tensor *t = lrecur_opt_tensor(L, op, arg, what);
+    if (!t) luaL_error(L, "%s: %s expected a tensor, got nil", op, what);
     lrecur_check_dtype(L, op, what, t, l->dtype);
     lrecur_check_shape(L, op, what, t, ndim, size);
     lrecur_check_contiguous(L, op, what, t);
@@ -156,9 +155,6 @@ static int rnn_layer_new(lua_State *L)
                 if (!lua_isboolean(L, -1))
                     luaL_error(L, "%s: option %s must be a boolean, got %s", op, key,
                                luaL_typename(L, -1));
-                if (!is_reverse && cell != RECUR_RNN_GRU)
-                    luaL_error(L, "%s: option reset_after applies only to gru, not %s", op,
-                               cell_names[cell]);
                 *(is_reverse ? &reverse : &reset_after) = lua_toboolean(L, -1);
             } else if (strcmp(key, "dtype") == 0) {
                 const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
@@ -213,13 +209,11 @@ static int rnn_layer_forward(lua_State *L)
     recur_tensor *c0 = opt_arg(L, op, 8, "c0", l, 2, (int64_t[]){B, H});
     recur_tensor *len = NULL;
     if (!lua_isnil(L, 9)) {
-        len = lrecur_test_tensor(L, 9);
-        if (!len)
-            luaL_error(L, "%s: lengths expected an int64 tensor, got %s", op, luaL_typename(L, 9));
+        len = lrecur_opt_tensor(L, op, 9, "lengths");
         lrecur_check_dtype(L, op, "lengths", len, RECUR_INT64);
         lrecur_check_shape(L, op, "lengths", len, 1, (int64_t[]){B});
         for (int b = 0; b < B; b++) {
-            int64_t v = (int64_t)recur_get_flat(len, b);
+            int64_t v = recur_get_flat_i64(len, b);
             if (v < 1 || v > T)
                 luaL_error(L, "%s: lengths[%d] = %I is outside 1..T (T = %d)", op, b + 1,
                            (lua_Integer)v, T);
@@ -236,7 +230,7 @@ static int rnn_layer_forward(lua_State *L)
             l->lengths = p;
             l->lengths_cap = B;
         }
-        for (int b = 0; b < B; b++) l->lengths[b] = (int64_t)recur_get_flat(len, b);
+        for (int b = 0; b < B; b++) l->lengths[b] = recur_get_flat_i64(len, b);
         lengths = l->lengths;
     }
     size_t es = recur_dtype_size(l->dtype);
@@ -272,11 +266,20 @@ static int rnn_layer_forward(lua_State *L)
     return 3;
 }
 
-static recur_tensor *uservalue_tensor(lua_State *L, int uv)
+/* A tensor forward kept for backward: it may have been closed since, and the kernel
+ * reads it with the sizes of that forward, so both are checked again. */
+static recur_tensor *saved_tensor(lua_State *L, const char *op, int uv, const char *what,
+                                  const rnn_layer *l, int ndim, const int64_t *size)
 {
     lua_getiuservalue(L, 1, uv);
-    recur_tensor *t = lrecur_test_tensor(L, -1);
+    recur_tensor *t = luaL_testudata(L, -1, RECUR_TENSOR_MT);
     lua_pop(L, 1); /* still referenced by the user value */
+    if (!t || !t->storage)
+        luaL_error(L, "%s: %s of the last forward was closed since (keep it open until "
+                   "backward)", op, what);
+    lrecur_check_dtype(L, op, what, t, l->dtype);
+    lrecur_check_shape(L, op, what, t, ndim, size);
+    lrecur_check_contiguous(L, op, what, t);
     return t;
 }
 
@@ -312,16 +315,16 @@ static int rnn_layer_backward(lua_State *L)
                        luaL_tolstring(L, 9, NULL));
         k = v > T ? T : (int)v; /* beyond T nothing is truncated */
     }
-    recur_tensor *x = uservalue_tensor(L, UV_X);
-    recur_tensor *w_ih = uservalue_tensor(L, UV_W_IH);
-    recur_tensor *w_hh = uservalue_tensor(L, UV_W_HH);
+    recur_tensor *x = saved_tensor(L, op, UV_X, "x", l, 3, (int64_t[]){T, B, D});
+    recur_tensor *w_ih = saved_tensor(L, op, UV_W_IH, "weight_ih", l, 2, (int64_t[]){GH, D});
+    recur_tensor *w_hh = saved_tensor(L, op, UV_W_HH, "weight_hh", l, 2, (int64_t[]){GH, H});
 
     size_t es = recur_dtype_size(l->dtype);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
                          recur_rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
     recur_tensor *gx = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, D}, gy, x);
     /* the kernel adds into gx; a new tensor is zero already */
-    if (gx == lrecur_test_tensor(L, 10)) memset(ptr(gx), 0, (size_t)T * B * D * es);
+    if (gx == lrecur_opt_tensor(L, op, 10, "gx_out")) memset(ptr(gx), 0, (size_t)T * B * D * es);
     recur_tensor *gh0 = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
     recur_tensor *gc0 = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
     if (!lstm) lua_pushnil(L);
