@@ -350,6 +350,8 @@ static int rnn_layer_step(lua_State *L)
     lua_settop(L, 8);
     recur_tensor *x = check_arg(L, op, 2, "x", l, 2, (int64_t[]){-1, D});
     if (x->size[0] < 1) luaL_error(L, "%s: x expected (B,%d) with B >= 1, got B=0", op, D);
+    if (x->size[0] > INT_MAX || (double)x->size[0] * H * (l->G + 3) * 8 > 0x1p62)
+        luaL_error(L, "%s: B = %I is too large", op, (lua_Integer)x->size[0]);
     const int B = (int)x->size[0];
     recur_tensor *w_ih = check_arg(L, op, 3, "weight_ih", l, 2, (int64_t[]){GH, D});
     recur_tensor *w_hh = check_arg(L, op, 4, "weight_hh", l, 2, (int64_t[]){GH, H});
