@@ -15,11 +15,20 @@
 
 #define RECUR_RNG_KEY "recur.rng"
 
+/* The state's generator; one seeded with 0 is made when there is none (also when
+ * debug.getregistry() replaced it with something else). */
 recur_rng *lrecur_rng(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    recur_rng *g = lua_touserdata(L, -1);
+    recur_rng *g = NULL;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY) == LUA_TUSERDATA &&
+        lua_rawlen(L, -1) == sizeof *g)
+        g = lua_touserdata(L, -1);
     lua_pop(L, 1); /* the registry keeps it alive */
+    if (!g) {
+        g = lua_newuserdatauv(L, sizeof *g, 0);
+        recur_rng_seed(g, 0);
+        lua_setfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
+    }
     return g;
 }
 
@@ -137,13 +146,6 @@ static const luaL_Reg random_functions[] = {
 
 void lrecur_open_random(lua_State *L)
 {
-    /* one generator per lua_State, seeded the same way every time */
-    lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    if (lua_isnil(L, -1)) {
-        recur_rng *g = lua_newuserdatauv(L, sizeof *g, 0);
-        recur_rng_seed(g, 0);
-        lua_setfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    }
-    lua_pop(L, 1);
+    lrecur_rng(L); /* one generator per lua_State, seeded the same way every time */
     luaL_setfuncs(L, random_functions, 0);
 }

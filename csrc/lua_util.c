@@ -120,7 +120,8 @@ typedef struct {
 
 static gc_pace *pace(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, PACE_KEY) != LUA_TUSERDATA) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, PACE_KEY) != LUA_TUSERDATA ||
+        lua_rawlen(L, -1) != sizeof(gc_pace)) {
         lua_pop(L, 1);
         gc_pace *p = lua_newuserdatauv(L, sizeof *p, 0);
         p->since = 0;

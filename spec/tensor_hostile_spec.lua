@@ -214,6 +214,15 @@ describe("hostile calls", function()
       assert.are.equal(4, r:numel())
     end)
 
+    it("makes a new generator when the registry's was replaced", function()
+      local env = string.format("LUA_PATH='%s' LUA_CPATH='%s' ", package.path, package.cpath)
+      local p = assert(io.popen(env .. [[lua5.4 -e "local r = require 'recur'; ]] ..
+        [[debug.getregistry()['recur.rng'] = 'x'; io.write(r.randn(3):numel())" 2>&1]]))
+      local out = p:read("a")
+      p:close()
+      assert.are.equal("3", out)
+    end)
+
     it("round-trips a state", function()
       recur.manual_seed(7)
       local s = recur.get_rng_state()
