@@ -94,6 +94,8 @@ describe("hostile calls", function()
     it("refuses a broadcast whose result would overflow", function()
       assert_err("add: invalid size (1099511627776x1099511627776x0)",
         function() return recur.zeros(2^40, 1, 0) + recur.zeros(1, 2^40, 0) end)
+      assert_err("allclose: invalid size (1099511627776x1099511627776x0)",
+        function() return recur.allclose(recur.zeros(2^40, 1, 0), recur.zeros(1, 2^40, 0)) end)
     end)
   end)
 
