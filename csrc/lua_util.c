@@ -137,7 +137,7 @@ static gc_pace *pace(lua_State *L)
 void lrecur_gc_charge(lua_State *L, size_t bytes)
 {
     size_t kib = bytes >> 10;
-    if (kib < 16) return;
+    if (kib < 16 || !lua_gc(L, LUA_GCISRUNNING)) return; /* a host that stopped it decides */
     lua_gc(L, LUA_GCSTEP, (int)(kib < (1u << 30) ? kib : (1u << 30)));
     gc_pace *p = pace(L);
     p->since += bytes;

@@ -287,6 +287,14 @@ describe("hostile calls", function()
       assert.are.equal("incremental", out)
     end)
 
+    it("leaves a stopped collector stopped", function()
+      local out = run("collectgarbage('stop'); local r = require 'recur'; " ..
+        "local live = setmetatable({}, {__mode = 'k'}); " ..
+        "for i = 1, 100 do live[r.zeros(256, 1024)] = true end; local n = 0; " ..
+        "for _ in pairs(live) do n = n + 1 end; io.write(tostring(collectgarbage('isrunning')), ' ', n)")
+      assert.are.equal("false 100", out)
+    end)
+
     it("keeps no block above a quarter of the limit, shrinks at once and clears", function()
       local limit = 64 * 2^20
       -- each allocation may run the collector, which frees other specs' garbage into
