@@ -28,31 +28,58 @@ LDFLAGS ?=
 ALL_LDFLAGS = $(LDFLAGS) -shared -fopenmp -Wl,-z,nodelete -Wl,-rpath,$(OPENBLAS_LIBDIR)
 LIBS    = $(OPENBLAS_LIB) -lm
 
+# Where objects, the module and the C tests go: `make sanitize` builds into build-san/
+# so that the instrumented objects never mix with the normal ones.
+BUILD ?= build
 SRCS := $(wildcard csrc/*.c)
-OBJS := $(SRCS:csrc/%.c=build/obj/%.o)
+OBJS := $(SRCS:csrc/%.c=$(BUILD)/obj/%.o)
 # The core without its Lua bindings, for C/C++ hosts (csrc/recur.h).
-LIB_OBJS := $(filter-out build/obj/lua_%.o,$(OBJS))
-LIB  := build/librecur.a
+LIB_OBJS := $(filter-out $(BUILD)/obj/lua_%.o,$(OBJS))
+LIB  := $(BUILD)/librecur.a
 HDRS := $(wildcard csrc/*.h)
-CORE := build/recur/core.so
+CORE := $(BUILD)/recur/core.so
 
 # Debian packages: what the build, the tests and the demo need.
 DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse luarocks
 DEB_MEMCHECK = valgrind
+# The runtimes of gcc's AddressSanitizer and UndefinedBehaviorSanitizer (Debian 12).
+DEB_SANITIZE = libasan8 libubsan1 binutils
 # The peer we compare with (bench-peer, the race, the fixtures), never a dependency.
 DEB_PEER = python3-torch
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
-export LUA_CPATH := $(CURDIR)/build/?.so;$(LUA_CPATH);;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;$(LUA_CPATH);;
 
 # `make memcheck MEMCHECK_SPECS=spec/tensor_spec.lua` checks one file.
 MEMCHECK_SPECS ?= spec
 
-.PHONY: lib host-example all deps test test-c demo memcheck bench bench-peer install clean fixtures
+# `make sanitize`: the module, librecur.a and the C tests built with ASan and UBSan into
+# build-san/, then the C tests, the whole spec suite and a short fuzzer run on them.
+# lua5.4 is not instrumented, so the ASan runtime is preloaded; everything the specs
+# spawn (lua5.4, bin/recur, make host-example) inherits the environment. Leaks are not
+# checked (valgrind's `make memcheck` does), and allocation failure returns NULL so that
+# the "out of memory" errors the specs expect stay errors. RECUR_SANITIZE=1 tells the
+# few specs that time or measure memory to skip those assertions.
+SAN_BUILD  = build-san
+SAN_FLAGS  = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_CFLAGS = -O1 -g $(ARCHFLAGS) -ffp-contract=off -fno-math-errno $(SAN_FLAGS)
+SAN_MAKE   = $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" LDFLAGS="$(SAN_FLAGS)"
+SAN_ENV    = RECUR_SANITIZE=1 BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" LDFLAGS="$(SAN_FLAGS)" \
+  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
+  ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=4096:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LUA_CPATH="$(CURDIR)/$(SAN_BUILD)/?.so;;"
+# The fuzzer (spec/fuzz/api_fuzz.lua): `make fuzz FUZZ_CALLS=200000 FUZZ_SEED=7` runs it
+# on the sanitized build; `make sanitize` runs SANITIZE_FUZZ_CALLS of it.
+FUZZ_CALLS ?= 100000
+FUZZ_SEED  ?= 1
+SANITIZE_FUZZ_CALLS ?= 12000
+
+.PHONY: lib host-example all deps test test-c demo memcheck sanitize sanitize-build fuzz bench bench-peer install clean fixtures
 
 all: $(CORE)
 
-build/obj/%.o: csrc/%.c $(HDRS)
+$(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -62,21 +89,28 @@ build/obj/%.o: csrc/%.c $(HDRS)
 # sides, which float traps would forbid. No code here reads the FP exception flags,
 # and the flag changes no result.
 RNN_CFLAGS = -fno-trapping-math
-build/obj/rnn.o build/obj/nn.o: ALL_CFLAGS += $(RNN_CFLAGS)
+$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o: ALL_CFLAGS += $(RNN_CFLAGS)
 
 # The float exp, sigmoid and tanh of the kernels against double libm (2^32/61 floats).
-build/rnn_math_test: spec/c/rnn_math_test.c csrc/rnn_math.h
+$(BUILD)/rnn_math_test: spec/c/rnn_math_test.c csrc/rnn_math.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(RNN_CFLAGS) -std=gnu11 -Wall -Wextra -Icsrc $< -lm -o $@
+	$(CC) $(CFLAGS) $(RNN_CFLAGS) -std=gnu11 -Wall -Wextra -Icsrc $< $(LDFLAGS) -lm -o $@
 
 # The packed per-step products against a double-precision product.
-build/rnn_gemm_test: spec/c/rnn_gemm_test.c csrc/rnn_gemm.c csrc/rnn_gemm.h
+$(BUILD)/rnn_gemm_test: spec/c/rnn_gemm_test.c csrc/rnn_gemm.c csrc/rnn_gemm.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -std=gnu11 -fopenmp -Wall -Wextra -Icsrc $< csrc/rnn_gemm.c -lm -o $@
+	$(CC) $(CFLAGS) -std=gnu11 -fopenmp -Wall -Wextra -Icsrc $< csrc/rnn_gemm.c $(LDFLAGS) -lm -o $@
 
-test-c: build/rnn_math_test build/rnn_gemm_test
-	build/rnn_math_test
-	build/rnn_gemm_test
+# The public kernels with NULL pointers and zero sizes, as their headers promise.
+$(BUILD)/capi_test: spec/c/capi_test.c $(LIB)
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Icsrc -I$(OPENBLAS_INCDIR) $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIBDIR) -lm -fopenmp -o $@
+
+C_TESTS = $(BUILD)/rnn_math_test $(BUILD)/rnn_gemm_test $(BUILD)/capi_test
+
+test-c: $(C_TESTS)
+	$(BUILD)/rnn_math_test
+	$(BUILD)/rnn_gemm_test
+	$(BUILD)/capi_test
 
 $(CORE): $(OBJS)
 	@mkdir -p $(dir $@)
@@ -88,11 +122,11 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $(LIB_OBJS)
 
-build/host-example: examples/host.c $(LIB)
-	$(CC) -O2 -Wall -Wextra -Icsrc -I$(OPENBLAS_INCDIR) $< $(LIB) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIBDIR) -lm -fopenmp -o $@
+$(BUILD)/host-example: examples/host.c $(LIB)
+	$(CC) -O2 -Wall -Wextra -Icsrc -I$(OPENBLAS_INCDIR) $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIBDIR) -lm -fopenmp -o $@
 
-host-example: build/host-example
-	build/host-example
+host-example: $(BUILD)/host-example
+	$(BUILD)/host-example
 
 deps:
 	@sh .ci/deps.sh $(DEB_PACKAGES)
@@ -112,6 +146,20 @@ memcheck: deps
 	RECUR_MEMCHECK=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --error-exitcode=1 \
 	  --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	  --suppressions=.ci/valgrind.supp $(LUA) /usr/bin/busted $(MEMCHECK_SPECS)
+
+sanitize-build:
+	@sh .ci/deps.sh $(DEB_SANITIZE)
+	@$(SAN_MAKE) all lib $(C_TESTS:$(BUILD)/%=$(SAN_BUILD)/%)
+
+sanitize: deps
+	@$(MAKE) --no-print-directory sanitize-build
+	@$(SAN_MAKE) test-c
+	$(SAN_ENV) $(BUSTED) --lua=$(LUA) --cpath='$(SAN_BUILD)/?.so' spec
+	@$(MAKE) --no-print-directory fuzz FUZZ_CALLS=$(SANITIZE_FUZZ_CALLS)
+
+fuzz:
+	@$(MAKE) --no-print-directory sanitize-build
+	$(SAN_ENV) $(LUA) spec/fuzz/api_fuzz.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -136,4 +184,4 @@ install: $(CORE)
 	cp -r lua/recur $(INST_LUADIR)/
 
 clean:
-	rm -rf build
+	rm -rf build build-san

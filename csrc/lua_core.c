@@ -11,6 +11,8 @@ __attribute__((visibility("default"))) int luaopen_recur_core(lua_State *L)
     lua_newtable(L);
     lrecur_open_tensor(L);
     lrecur_open_tensor_ops(L);
+    lrecur_open_random(L);
+    lrecur_open_runtime(L);
     lrecur_open_rnn(L);
     lrecur_open_nn(L);
     lrecur_open_optim(L);

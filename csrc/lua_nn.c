@@ -69,8 +69,8 @@ static int nn_embedding_backward(lua_State *L)
     lrecur_check_same_dtype(L, op, gw, gout);
     lrecur_check_contiguous(L, op, "gradient of weight", gw);
     if (gw->ndim != 2) luaL_error(L, "%s: gradient of weight must be 2-D (V,E)", op);
-    int64_t V = gw->size[0], E = gw->size[1], N = recur_numel(ids);
-    if (recur_numel(gout) != N * E)
+    int64_t V = gw->size[0], E = gw->size[1], N = recur_numel(ids), NE;
+    if (!recur_size_mul(N, E, &NE) || recur_numel(gout) != NE)
         luaL_error(L, "%s: grad_output has %I elements, expected %I (ids) x %I (E)", op,
                    (lua_Integer)recur_numel(gout), (lua_Integer)N, (lua_Integer)E);
     ids = contiguous_arg(L, 2);

@@ -1,4 +1,15 @@
-/* Helpers shared by the Lua binding files (csrc/lua_*.c). Kernels never include this. */
+/* Helpers shared by the Lua binding files (csrc/lua_*.c), defined in lua_util.c.
+ * Kernels never include this.
+ *
+ * What every binding keeps to, so that no plain Lua call crashes the process:
+ * tensors come through lrecur_check_tensor / lrecur_opt_tensor (a closed tensor is an
+ * error, never "absent"); sizes through lrecur_check_size / lrecur_check_numel (no
+ * shape whose product of non-zero sizes passes RECUR_MAX_NUMEL, so strides, offsets and
+ * byte counts never overflow); dims and indices through lrecur_check_dim /
+ * lrecur_check_index; a Lua number becomes an int64 only through lrecur_check_int64 /
+ * lrecur_number_to_int64 (NaN, infinities, fractions and out-of-range values are
+ * errors); a tensor handed back to a kernel (an output buffer, saved state) has its
+ * dtype and shape checked against what the kernel will touch. */
 #ifndef RECUR_LUA_RECUR_H
 #define RECUR_LUA_RECUR_H
 
@@ -9,10 +20,15 @@
 
 #define RECUR_TENSOR_MT "recur.Tensor"
 
-/* The tensor at stack index arg, or a "bad argument" error naming the function. */
+/* The tensor at stack index arg, or a "bad argument" error naming the function (also
+ * for a closed tensor). */
 recur_tensor *lrecur_check_tensor(lua_State *L, int arg);
-/* The tensor at arg, or NULL when the value is not a tensor. */
+/* The tensor at arg, or NULL when the value is not a tensor; a closed tensor is an
+ * error, not NULL. */
 recur_tensor *lrecur_test_tensor(lua_State *L, int arg);
+/* NULL for nil or none; the tensor when it is an open one; otherwise an error
+ * "<op>: <what> is a closed tensor" or "<op>: <what> expected a tensor, got <type>". */
+recur_tensor *lrecur_opt_tensor(lua_State *L, const char *op, int arg, const char *what);
 
 /* Pushes a new contiguous zero-filled tensor; raises "out of memory" on failure
  * and an error naming `op` if the sizes are negative or overflow. */
@@ -37,6 +53,28 @@ recur_tensor *lrecur_contiguous(lua_State *L, recur_tensor *t);
 
 /* Once per process, before any BLAS call: recur_blas_repair_core (blas.h). */
 void lrecur_repair_blas_core(void);
+
+/* Tells the collector about `bytes` of tensor storage just allocated (lua_util.c says
+ * how this paces both collector modes without changing the host's mode). */
+void lrecur_gc_charge(lua_State *L, size_t bytes);
+
+/* Element count of a shape, or an error naming `op` when ndim is out of 0..8, a size is
+ * negative or the sizes overflow (recur_numel_of). */
+int64_t lrecur_check_numel(lua_State *L, const char *op, int ndim, const int64_t *size);
+/* Reads a shape given as numbers starting at `arg` or as one table at `arg` (integers
+ * >= 0, integral floats taken), checked by lrecur_check_numel. Returns the index of
+ * the first argument after it. */
+int lrecur_check_size(lua_State *L, const char *op, int arg, int64_t *size, int *ndim);
+/* 0-based dim from the 1-based (negative: from the end) dim at arg. */
+int lrecur_check_dim(lua_State *L, const char *op, const recur_tensor *t, int arg);
+/* 0-based index along dim d of the 1-based (negative: from the end) index i. */
+int64_t lrecur_check_index(lua_State *L, const char *op, const recur_tensor *t, int d,
+                           lua_Integer i);
+/* A number as int64, or "<op>: cannot convert nan to int64" (also infinities, fractions
+ * and values outside the int64 range). */
+int64_t lrecur_number_to_int64(lua_State *L, const char *op, lua_Number x);
+/* The number at arg as int64 (integers exactly, floats by lrecur_number_to_int64). */
+int64_t lrecur_check_int64(lua_State *L, const char *op, int arg);
 
 /* Optional dtype name ("float32", "float64", "int64") at arg. */
 recur_dtype lrecur_opt_dtype(lua_State *L, int arg, recur_dtype def);
@@ -69,6 +107,8 @@ void recur_set_num_threads(int n);
 /* Registration hooks, one per binding file; each adds its functions to the
  * table on top of the stack (the recur.core module table). */
 void lrecur_open_tensor(lua_State *L);
+void lrecur_open_random(lua_State *L);
+void lrecur_open_runtime(lua_State *L);
 /* Called after lrecur_open_tensor: adds the operations (elementwise, reductions,
  * matmul, softmax, ...) to the tensor methods table, the metamethods to the
  * tensor metatable, and the module-level ones to the table on top of the stack. */

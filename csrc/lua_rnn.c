@@ -2,8 +2,9 @@
  *
  *   local layer = core.rnn_layer(cell, input_size, hidden_size [, opts])
  *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
- *     opts: reset_after (gru only, default true), reverse (default false),
- *           dtype ("float32" default | "float64"); unknown options are errors
+ *     opts: reset_after (gru only, default true; other cells ignore it), reverse
+ *           (default false), dtype ("float32" default | "float64"); nn.Recurrent
+ *           checks option names and types, this only the dtype
  *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths [, y_out])
  *     x (T,B,D); w_ih (G*H,D), w_hh (G*H,H); b_ih, b_hh (G*H) or nil (no bias);
  *     h0, c0 (B,H) or nil for zeros (c0 only for lstm); lengths nil or an int64 tensor
@@ -94,9 +95,8 @@ static void *reserve(lua_State *L, const char *op, void **buf, size_t *have, siz
 static recur_tensor *check_arg(lua_State *L, const char *op, int arg, const char *what,
                                const rnn_layer *l, int ndim, const int64_t *size)
 {
-    recur_tensor *t = lrecur_test_tensor(L, arg);
-    if (!t)
-        luaL_error(L, "%s: %s expected a tensor, got %s", op, what, luaL_typename(L, arg));
+    recur_tensor *t = lrecur_opt_tensor(L, op, arg, what);
+    if (!t) luaL_error(L, "%s: %s expected a tensor, got nil", op, what);
     lrecur_check_dtype(L, op, what, t, l->dtype);
     lrecur_check_shape(L, op, what, t, ndim, size);
     if (!recur_is_contiguous(t)) {
@@ -119,9 +119,8 @@ static recur_tensor *opt_arg(lua_State *L, const char *op, int arg, const char *
 static recur_tensor *check_grad(lua_State *L, const char *op, int arg, const char *what,
                                 const rnn_layer *l, int ndim, const int64_t *size)
 {
-    recur_tensor *t = lrecur_test_tensor(L, arg);
-    if (!t)
-        luaL_error(L, "%s: %s expected a tensor, got %s", op, what, luaL_typename(L, arg));
+    recur_tensor *t = lrecur_opt_tensor(L, op, arg, what);
+    if (!t) luaL_error(L, "%s: %s expected a tensor, got nil", op, what);
     lrecur_check_dtype(L, op, what, t, l->dtype);
     lrecur_check_shape(L, op, what, t, ndim, size);
     lrecur_check_contiguous(L, op, what, t);
@@ -144,35 +143,26 @@ static int rnn_layer_new(lua_State *L)
         luaL_error(L, "%s: input_size and hidden_size must be >= 1, got %I and %I", op, D, H);
     if (D > INT_MAX || H > INT_MAX / 4) /* BLAS takes sizes as int */
         luaL_error(L, "%s: sizes too large (%I, %I)", op, D, H);
+    /* Only what the kernels need is checked here (the dtype, an enum); nn.Recurrent
+     * owns the user-facing option checks (unknown names, types, reset_after on a cell
+     * other than gru), so the flags are read as truth values. */
     int reverse = 0, reset_after = 1;
     recur_dtype dtype = RECUR_FLOAT32;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 4)) {
-            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            int is_reverse = strcmp(key, "reverse") == 0;
-            if (is_reverse || strcmp(key, "reset_after") == 0) {
-                if (!lua_isboolean(L, -1))
-                    luaL_error(L, "%s: option %s must be a boolean, got %s", op, key,
-                               luaL_typename(L, -1));
-                if (!is_reverse && cell != RECUR_RNN_GRU)
-                    luaL_error(L, "%s: option reset_after applies only to gru, not %s", op,
-                               cell_names[cell]);
-                *(is_reverse ? &reverse : &reset_after) = lua_toboolean(L, -1);
-            } else if (strcmp(key, "dtype") == 0) {
-                const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-                if (strcmp(name, "float32") == 0) dtype = RECUR_FLOAT32;
-                else if (strcmp(name, "float64") == 0) dtype = RECUR_FLOAT64;
-                else
-                    luaL_error(L, "%s: option dtype must be \"float32\" or \"float64\", got %s",
-                               op, luaL_tolstring(L, -1, NULL));
-            } else {
-                luaL_error(L, "%s: unknown option %s (known: reset_after, reverse, dtype)", op,
-                           key);
-            }
-            lua_pop(L, 1);
+        lua_getfield(L, 4, "reverse");
+        reverse = lua_toboolean(L, -1);
+        lua_getfield(L, 4, "reset_after");
+        reset_after = lua_isnil(L, -1) || lua_toboolean(L, -1);
+        if (lua_getfield(L, 4, "dtype") != LUA_TNIL) {
+            const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+            if (strcmp(name, "float32") == 0) dtype = RECUR_FLOAT32;
+            else if (strcmp(name, "float64") == 0) dtype = RECUR_FLOAT64;
+            else
+                luaL_error(L, "%s: option dtype must be \"float32\" or \"float64\", got %s",
+                           op, luaL_tolstring(L, -1, NULL));
         }
+        lua_pop(L, 3);
     }
     if (cell == RECUR_RNN_GRU && !reset_after) cell = RECUR_RNN_GRU_CLASSIC;
     rnn_layer *l = lua_newuserdatauv(L, sizeof *l, UV_COUNT);
@@ -213,13 +203,11 @@ static int rnn_layer_forward(lua_State *L)
     recur_tensor *c0 = opt_arg(L, op, 8, "c0", l, 2, (int64_t[]){B, H});
     recur_tensor *len = NULL;
     if (!lua_isnil(L, 9)) {
-        len = lrecur_test_tensor(L, 9);
-        if (!len)
-            luaL_error(L, "%s: lengths expected an int64 tensor, got %s", op, luaL_typename(L, 9));
+        len = lrecur_opt_tensor(L, op, 9, "lengths");
         lrecur_check_dtype(L, op, "lengths", len, RECUR_INT64);
         lrecur_check_shape(L, op, "lengths", len, 1, (int64_t[]){B});
         for (int b = 0; b < B; b++) {
-            int64_t v = (int64_t)recur_get_flat(len, b);
+            int64_t v = recur_get_flat_i64(len, b);
             if (v < 1 || v > T)
                 luaL_error(L, "%s: lengths[%d] = %I is outside 1..T (T = %d)", op, b + 1,
                            (lua_Integer)v, T);
@@ -236,7 +224,7 @@ static int rnn_layer_forward(lua_State *L)
             l->lengths = p;
             l->lengths_cap = B;
         }
-        for (int b = 0; b < B; b++) l->lengths[b] = (int64_t)recur_get_flat(len, b);
+        for (int b = 0; b < B; b++) l->lengths[b] = recur_get_flat_i64(len, b);
         lengths = l->lengths;
     }
     size_t es = recur_dtype_size(l->dtype);
@@ -272,11 +260,20 @@ static int rnn_layer_forward(lua_State *L)
     return 3;
 }
 
-static recur_tensor *uservalue_tensor(lua_State *L, int uv)
+/* A tensor forward kept for backward: it may have been closed since, and the kernel
+ * reads it with the sizes of that forward, so both are checked again. */
+static recur_tensor *saved_tensor(lua_State *L, const char *op, int uv, const char *what,
+                                  const rnn_layer *l, int ndim, const int64_t *size)
 {
     lua_getiuservalue(L, 1, uv);
-    recur_tensor *t = lrecur_test_tensor(L, -1);
+    recur_tensor *t = luaL_testudata(L, -1, RECUR_TENSOR_MT);
     lua_pop(L, 1); /* still referenced by the user value */
+    if (!t || !t->storage)
+        luaL_error(L, "%s: %s of the last forward was closed since (keep it open until "
+                   "backward)", op, what);
+    lrecur_check_dtype(L, op, what, t, l->dtype);
+    lrecur_check_shape(L, op, what, t, ndim, size);
+    lrecur_check_contiguous(L, op, what, t);
     return t;
 }
 
@@ -312,16 +309,16 @@ static int rnn_layer_backward(lua_State *L)
                        luaL_tolstring(L, 9, NULL));
         k = v > T ? T : (int)v; /* beyond T nothing is truncated */
     }
-    recur_tensor *x = uservalue_tensor(L, UV_X);
-    recur_tensor *w_ih = uservalue_tensor(L, UV_W_IH);
-    recur_tensor *w_hh = uservalue_tensor(L, UV_W_HH);
+    recur_tensor *x = saved_tensor(L, op, UV_X, "x", l, 3, (int64_t[]){T, B, D});
+    recur_tensor *w_ih = saved_tensor(L, op, UV_W_IH, "weight_ih", l, 2, (int64_t[]){GH, D});
+    recur_tensor *w_hh = saved_tensor(L, op, UV_W_HH, "weight_hh", l, 2, (int64_t[]){GH, H});
 
     size_t es = recur_dtype_size(l->dtype);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
                          recur_rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
     recur_tensor *gx = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, D}, gy, x);
     /* the kernel adds into gx; a new tensor is zero already */
-    if (gx == lrecur_test_tensor(L, 10)) memset(ptr(gx), 0, (size_t)T * B * D * es);
+    if (gx == lrecur_opt_tensor(L, op, 10, "gx_out")) memset(ptr(gx), 0, (size_t)T * B * D * es);
     recur_tensor *gh0 = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
     recur_tensor *gc0 = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
     if (!lstm) lua_pushnil(L);
@@ -347,6 +344,8 @@ static int rnn_layer_step(lua_State *L)
     lua_settop(L, 8);
     recur_tensor *x = check_arg(L, op, 2, "x", l, 2, (int64_t[]){-1, D});
     if (x->size[0] < 1) luaL_error(L, "%s: x expected (B,%d) with B >= 1, got B=0", op, D);
+    if (x->size[0] > INT_MAX || (double)x->size[0] * H * (l->G + 3) * 8 > 0x1p62)
+        luaL_error(L, "%s: B = %I is too large", op, (lua_Integer)x->size[0]);
     const int B = (int)x->size[0];
     recur_tensor *w_ih = check_arg(L, op, 3, "weight_ih", l, 2, (int64_t[]){GH, D});
     recur_tensor *w_hh = check_arg(L, op, 4, "weight_hh", l, 2, (int64_t[]){GH, H});

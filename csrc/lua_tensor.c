@@ -1,230 +1,12 @@
-/* Lua bindings for tensors: the userdata, creation, views, element access,
- * printing and the generator. Operations live in lua_tensor_ops.c. */
-#include <errno.h>
-#include <float.h>
+/* Lua bindings for tensors: the userdata, creation, views, element access and
+ * printing. Operations live in lua_tensor_ops.c, the generator in lua_random.c, the
+ * shared argument checks in lua_util.c. */
+#include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <cblas.h>
-#include <omp.h>
-
-#include "blas.h"
 #include "lua_recur.h"
-
-#define RECUR_RNG_KEY "recur.rng"
-
-/* ---- helpers shared with the other binding files ------------------------ */
-
-recur_tensor *lrecur_test_tensor(lua_State *L, int arg)
-{
-    recur_tensor *t = luaL_testudata(L, arg, RECUR_TENSOR_MT);
-    return t && t->storage ? t : NULL;
-}
-
-recur_tensor *lrecur_check_tensor(lua_State *L, int arg)
-{
-    recur_tensor *t = luaL_checkudata(L, arg, RECUR_TENSOR_MT);
-    if (!t->storage) luaL_argerror(L, arg, "tensor was closed");
-    return t;
-}
-
-static recur_tensor *push_empty(lua_State *L)
-{
-    recur_tensor *t = lua_newuserdatauv(L, sizeof *t, 0);
-    memset(t, 0, sizeof *t);
-    luaL_setmetatable(L, RECUR_TENSOR_MT);
-    return t;
-}
-
-recur_tensor *lrecur_push_new(lua_State *L, const char *op, recur_dtype dtype, int ndim,
-                              const int64_t *size)
-{
-    if (ndim < 0 || ndim > RECUR_MAX_DIMS)
-        luaL_error(L, "%s: %d dimensions, at most %d are supported", op, ndim, RECUR_MAX_DIMS);
-    int64_t n = recur_numel_of(ndim, size);
-    if (n < 0) luaL_error(L, "%s: invalid size (negative or too large)", op);
-    recur_tensor *t = push_empty(L);
-    t->storage = recur_storage_new(n, dtype);
-    if (!t->storage) luaL_error(L, "%s: out of memory allocating %I elements", op, (lua_Integer)n);
-    /* Lua's collector sees only the small userdata; tell it about the block so
-     * that garbage tensors are collected at the pace they are made (this needs the
-     * incremental collector: see lrecur_open_tensor). */
-    size_t kib = t->storage->nbytes >> 10;
-    if (kib >= 16) lua_gc(L, LUA_GCSTEP, (int)(kib < (1u << 30) ? kib : (1u << 30)));
-    t->dtype = dtype;
-    t->ndim = ndim;
-    for (int d = 0; d < ndim; d++) t->size[d] = size[d];
-    recur_contiguous_strides(ndim, t->size, t->stride);
-    return t;
-}
-
-recur_tensor *lrecur_push_result(lua_State *L, const char *op, int arg, recur_dtype dtype,
-                                 int ndim, const int64_t *size, const recur_tensor *avoid,
-                                 const recur_tensor *avoid2)
-{
-    recur_tensor *out = lua_isnoneornil(L, arg) ? NULL : lrecur_check_tensor(L, arg);
-    int fits = out && out->dtype == dtype && out->ndim == ndim && recur_is_contiguous(out) &&
-               !(avoid && out->storage == avoid->storage) &&
-               !(avoid2 && out->storage == avoid2->storage);
-    for (int d = 0; fits && d < ndim; d++) fits = out->size[d] == size[d];
-    if (!fits) return lrecur_push_new(L, op, dtype, ndim, size);
-    lua_pushvalue(L, arg);
-    return out;
-}
-
-recur_tensor *lrecur_push_like(lua_State *L, const char *op, const recur_tensor *t)
-{
-    return lrecur_push_new(L, op, t->dtype, t->ndim, t->size);
-}
-
-recur_tensor *lrecur_push_view(lua_State *L, const recur_tensor *src)
-{
-    recur_tensor *t = push_empty(L);
-    *t = *src;
-    recur_storage_retain(t->storage);
-    return t;
-}
-
-recur_tensor *lrecur_contiguous(lua_State *L, recur_tensor *t)
-{
-    if (recur_is_contiguous(t)) return t;
-    recur_tensor *c = lrecur_push_like(L, "contiguous", t);
-    recur_copy(c, t);
-    return c;
-}
-
-recur_dtype lrecur_opt_dtype(lua_State *L, int arg, recur_dtype def)
-{
-    static const char *const names[] = {"float32", "float64", "int64", NULL};
-    if (lua_isnoneornil(L, arg)) return def;
-    return (recur_dtype)luaL_checkoption(L, arg, NULL, names);
-}
-
-const char *lrecur_shape_str(const recur_tensor *t, char *buf, size_t len)
-{
-    size_t used = (size_t)snprintf(buf, len, "(");
-    for (int d = 0; d < t->ndim && used < len; d++)
-        used += (size_t)snprintf(buf + used, len - used, d ? "x%lld" : "%lld", (long long)t->size[d]);
-    if (used < len) snprintf(buf + used, len - used, ")");
-    return buf;
-}
-
-void lrecur_check_dtype(lua_State *L, const char *op, const char *what, const recur_tensor *t,
-                        recur_dtype dtype)
-{
-    if (t->dtype != dtype)
-        luaL_error(L, "%s: %s expected dtype %s, got %s", op, what, recur_dtype_name(dtype),
-                   recur_dtype_name(t->dtype));
-}
-
-void lrecur_check_same_dtype(lua_State *L, const char *op, const recur_tensor *a,
-                             const recur_tensor *b)
-{
-    if (a->dtype != b->dtype)
-        luaL_error(L, "%s: dtype mismatch, %s and %s", op, recur_dtype_name(a->dtype),
-                   recur_dtype_name(b->dtype));
-}
-
-void lrecur_check_shape(lua_State *L, const char *op, const char *what, const recur_tensor *t,
-                        int ndim, const int64_t *size)
-{
-    int ok = t->ndim == ndim;
-    for (int d = 0; ok && d < ndim; d++) ok = size[d] < 0 || size[d] == t->size[d];
-    if (ok) return;
-    char want[160], got[160];
-    size_t used = (size_t)snprintf(want, sizeof want, "(");
-    for (int d = 0; d < ndim && used < sizeof want; d++) {
-        if (size[d] < 0)
-            used += (size_t)snprintf(want + used, sizeof want - used, d ? "x*" : "*");
-        else
-            used += (size_t)snprintf(want + used, sizeof want - used, d ? "x%lld" : "%lld",
-                                     (long long)size[d]);
-    }
-    if (used < sizeof want) snprintf(want + used, sizeof want - used, ")");
-    luaL_error(L, "%s: %s expected %s, got %s", op, what, want,
-               lrecur_shape_str(t, got, sizeof got));
-}
-
-void lrecur_check_contiguous(lua_State *L, const char *op, const char *what,
-                             const recur_tensor *t)
-{
-    if (!recur_is_contiguous(t)) luaL_error(L, "%s: %s must be contiguous", op, what);
-}
-
-recur_rng *lrecur_rng(lua_State *L)
-{
-    lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    recur_rng *g = lua_touserdata(L, -1);
-    lua_pop(L, 1); /* the registry keeps it alive */
-    return g;
-}
-
-int recur_get_num_threads(void)
-{
-    return omp_get_max_threads();
-}
-
-void recur_set_num_threads(int n)
-{
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
-}
-
-/* ---- argument parsing ---------------------------------------------------- */
-
-/* Reads a size given as numbers starting at `arg` or as one table at `arg`.
- * Returns the index of the first argument after the size. */
-static int check_size(lua_State *L, const char *op, int arg, int64_t *size, int *ndim)
-{
-    int n = 0;
-    if (lua_istable(L, arg)) {
-        n = (int)lua_rawlen(L, arg);
-        if (n > RECUR_MAX_DIMS) luaL_error(L, "%s: %d dimensions, at most %d are supported", op, n, RECUR_MAX_DIMS);
-        for (int d = 0; d < n; d++) {
-            lua_rawgeti(L, arg, d + 1);
-            int isint;
-            lua_Integer v = lua_tointegerx(L, -1, &isint);
-            if (!isint || v < 0) luaL_error(L, "%s: size entry %d must be a non-negative integer", op, d + 1);
-            size[d] = v;
-            lua_pop(L, 1);
-        }
-        *ndim = n;
-        return arg + 1;
-    }
-    while (lua_type(L, arg + n) == LUA_TNUMBER) {
-        if (n == RECUR_MAX_DIMS) luaL_error(L, "%s: more than %d dimensions", op, RECUR_MAX_DIMS);
-        int isint;
-        lua_Integer v = lua_tointegerx(L, arg + n, &isint);
-        if (!isint || v < 0)
-            luaL_error(L, "%s: size %d must be a non-negative integer, got %s", op, n + 1,
-                       luaL_tolstring(L, arg + n, NULL));
-        size[n++] = v;
-    }
-    *ndim = n;
-    return arg + n;
-}
-
-/* Converts a 1-based Lua index along dimension d (negative counts from the end). */
-static int64_t check_index(lua_State *L, const char *op, const recur_tensor *t, int d, lua_Integer i)
-{
-    int64_t n = t->size[d];
-    if (i < 0) i += n + 1;
-    if (i < 1 || i > n)
-        luaL_error(L, "%s: index %I out of range for dimension %d of size %I", op, (lua_Integer)i,
-                   d + 1, (lua_Integer)n);
-    return i - 1;
-}
-
-static int check_dim(lua_State *L, const char *op, const recur_tensor *t, int arg)
-{
-    lua_Integer d = luaL_checkinteger(L, arg);
-    if (d < 0) d += t->ndim + 1;
-    if (d < 1 || d > t->ndim)
-        luaL_error(L, "%s: dimension %d out of range for a %d-d tensor", op, (int)lua_tointeger(L, arg), t->ndim);
-    return (int)d - 1;
-}
 
 /* ---- creation ------------------------------------------------------------ */
 
@@ -232,24 +14,43 @@ static recur_tensor *new_from_args(lua_State *L, const char *op, int *next)
 {
     int64_t size[RECUR_MAX_DIMS];
     int ndim;
-    int arg = check_size(L, op, 1, size, &ndim);
+    int arg = lrecur_check_size(L, op, 1, size, &ndim);
     recur_dtype dtype = lrecur_opt_dtype(L, arg, RECUR_FLOAT32);
     if (next) *next = arg + 1;
     return lrecur_push_new(L, op, dtype, ndim, size);
 }
 
-static void fill_value(recur_tensor *t, double v)
+/* Sets every element to v (iv for an int64 tensor, taken exactly). */
+static void fill_value(recur_tensor *t, double v, int64_t iv)
 {
     int64_t n = recur_numel(t);
     if (recur_is_contiguous(t)) {
         switch (t->dtype) {
         case RECUR_FLOAT32: { float *p = recur_f32(t); for (int64_t i = 0; i < n; i++) p[i] = (float)v; break; }
         case RECUR_FLOAT64: { double *p = recur_f64(t); for (int64_t i = 0; i < n; i++) p[i] = v; break; }
-        case RECUR_INT64: { int64_t *p = recur_i64(t); for (int64_t i = 0; i < n; i++) p[i] = (int64_t)v; break; }
+        case RECUR_INT64: { int64_t *p = recur_i64(t); for (int64_t i = 0; i < n; i++) p[i] = iv; break; }
         }
         return;
     }
-    for (int64_t i = 0; i < n; i++) recur_set_flat(t, i, v);
+    int64_t idx[RECUR_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        int64_t off = t->offset;
+        for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+        switch (t->dtype) {
+        case RECUR_FLOAT32: ((float *)t->storage->data)[off] = (float)v; break;
+        case RECUR_FLOAT64: ((double *)t->storage->data)[off] = v; break;
+        case RECUR_INT64: ((int64_t *)t->storage->data)[off] = iv; break;
+        }
+        for (int d = t->ndim - 1; d >= 0 && ++idx[d] == t->size[d]; d--) idx[d] = 0;
+    }
+}
+
+/* fill_value with the number at arg, which an int64 tensor takes only when it is an
+ * integer (no NaN, no fraction, in range). */
+static void fill_arg(lua_State *L, const char *op, recur_tensor *t, int arg)
+{
+    if (t->dtype == RECUR_INT64) fill_value(t, 0, lrecur_check_int64(L, op, arg));
+    else fill_value(t, luaL_checknumber(L, arg), 0);
 }
 
 static int l_zeros(lua_State *L)
@@ -267,7 +68,7 @@ static int l_empty(lua_State *L)
 static int l_ones(lua_State *L)
 {
     recur_tensor *t = new_from_args(L, "ones", NULL);
-    fill_value(t, 1);
+    fill_value(t, 1, 1);
     return 1;
 }
 
@@ -276,10 +77,10 @@ static int l_full(lua_State *L)
     int64_t size[RECUR_MAX_DIMS];
     int ndim;
     luaL_checktype(L, 1, LUA_TTABLE);
-    int arg = check_size(L, "full", 1, size, &ndim);
-    double v = luaL_checknumber(L, arg);
+    int arg = lrecur_check_size(L, "full", 1, size, &ndim);
+    luaL_checknumber(L, arg);
     recur_tensor *t = lrecur_push_new(L, "full", lrecur_opt_dtype(L, arg + 1, RECUR_FLOAT32), ndim, size);
-    fill_value(t, v);
+    fill_arg(L, "full", t, arg);
     return 1;
 }
 
@@ -297,13 +98,21 @@ static int l_arange(lua_State *L)
         darg = 2;
     }
     if (step == 0) luaL_error(L, "arange: step must not be zero");
-    double count = ceil((b - a) / step);
-    if (count < 0) count = 0;
-    if (count > 1e15) luaL_error(L, "arange: too many elements");
-    int64_t n = (int64_t)count;
+    if (!isfinite(a) || !isfinite(b) || !isfinite(step))
+        luaL_error(L, "arange: start, end and step must be finite numbers");
+    double count = ceil((b - a) / step); /* may be inf when b - a overflows */
+    if (!(count <= (double)RECUR_MAX_NUMEL))
+        luaL_error(L, "arange: too many elements (%f)", count);
+    int64_t n = count > 0 ? (int64_t)count : 0;
     recur_dtype dtype = lrecur_opt_dtype(L, darg, RECUR_FLOAT32);
     recur_tensor *t = lrecur_push_new(L, "arange", dtype, 1, &n);
-    for (int64_t i = 0; i < n; i++) recur_set_flat(t, i, a + (double)i * step);
+    if (dtype == RECUR_INT64) {
+        /* every value checked: a float start or step may not land on integers */
+        for (int64_t i = 0; i < n; i++)
+            recur_i64(t)[i] = lrecur_number_to_int64(L, "arange", a + (double)i * step);
+    } else {
+        for (int64_t i = 0; i < n; i++) recur_set_flat(t, i, a + (double)i * step);
+    }
     return 1;
 }
 
@@ -368,7 +177,7 @@ static int l_from_bytes(lua_State *L)
     int64_t size[RECUR_MAX_DIMS];
     int ndim;
     luaL_checktype(L, 3, LUA_TTABLE);
-    check_size(L, "from_bytes", 3, size, &ndim);
+    lrecur_check_size(L, "from_bytes", 3, size, &ndim);
     int64_t n = recur_numel_of(ndim, size);
     if (n < 0 || (uint64_t)n * recur_dtype_size(dtype) != len)
         luaL_error(L, "from_bytes: %I bytes do not hold %I %s elements", (lua_Integer)len,
@@ -386,166 +195,13 @@ static int l_tobytes(lua_State *L)
     return 1;
 }
 
-/* ---- generator ------------------------------------------------------------ */
-
-static int l_manual_seed(lua_State *L)
-{
-    lua_Integer seed = luaL_checkinteger(L, 1);
-    recur_rng_seed(lrecur_rng(L), (uint64_t)seed);
-    return 0;
-}
-
-static int l_rand(lua_State *L)
-{
-    recur_tensor *t = new_from_args(L, "rand", NULL);
-    if (t->dtype == RECUR_INT64) luaL_error(L, "rand: int64 is not a floating dtype");
-    recur_rng *g = lrecur_rng(L);
-    int64_t n = recur_numel(t);
-    for (int64_t i = 0; i < n; i++) recur_set_flat(t, i, recur_rng_uniform(g));
-    return 1;
-}
-
-static int l_randn(lua_State *L)
-{
-    recur_tensor *t = new_from_args(L, "randn", NULL);
-    if (t->dtype == RECUR_INT64) luaL_error(L, "randn: int64 is not a floating dtype");
-    recur_rng *g = lrecur_rng(L);
-    int64_t n = recur_numel(t);
-    for (int64_t i = 0; i < n; i++) recur_set_flat(t, i, recur_rng_normal(g));
-    return 1;
-}
-
-/* recur.uniform(size_table, lo, hi [, dtype]) */
-static int l_uniform(lua_State *L)
-{
-    int64_t size[RECUR_MAX_DIMS];
-    int ndim;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    check_size(L, "uniform", 1, size, &ndim);
-    double lo = luaL_checknumber(L, 2), hi = luaL_checknumber(L, 3);
-    if (!(lo <= hi)) luaL_error(L, "uniform: lower bound %f above upper bound %f", lo, hi);
-    recur_tensor *t = lrecur_push_new(L, "uniform", lrecur_opt_dtype(L, 4, RECUR_FLOAT32), ndim, size);
-    if (t->dtype == RECUR_INT64) luaL_error(L, "uniform: int64 is not a floating dtype");
-    recur_rng *g = lrecur_rng(L);
-    int64_t n = recur_numel(t);
-    for (int64_t i = 0; i < n; i++) recur_set_flat(t, i, lo + (hi - lo) * recur_rng_uniform(g));
-    return 1;
-}
-
-/* recur.random_integer(lo, hi): one uniform integer in [lo, hi] from the generator,
- * for shuffles and sampling done in Lua. */
-static int l_random_integer(lua_State *L)
-{
-    lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
-    if (lo > hi) luaL_error(L, "random_integer: empty range [%I, %I]", (lua_Integer)lo, (lua_Integer)hi);
-    uint64_t span = (uint64_t)(hi - lo) + 1;
-    recur_rng *g = lrecur_rng(L);
-    uint64_t r;
-    if (span == 0) r = recur_rng_next(g);
-    else {
-        /* rejection sampling keeps every value equally likely */
-        uint64_t limit = UINT64_MAX - UINT64_MAX % span;
-        do r = recur_rng_next(g); while (r >= limit);
-        r %= span;
-    }
-    lua_pushinteger(L, (lua_Integer)((uint64_t)lo + r));
-    return 1;
-}
-
-static int l_random_uniform(lua_State *L)
-{
-    lua_pushnumber(L, recur_rng_uniform(lrecur_rng(L)));
-    return 1;
-}
-
-/* Generator state as a string (for checkpoints) and back. */
-static int l_get_rng_state(lua_State *L)
-{
-    lua_pushlstring(L, (const char *)lrecur_rng(L)->s, sizeof(recur_rng));
-    return 1;
-}
-
-static int l_set_rng_state(lua_State *L)
-{
-    size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
-    if (len != sizeof(recur_rng)) luaL_error(L, "set_rng_state: expected %d bytes, got %d", (int)sizeof(recur_rng), (int)len);
-    memcpy(lrecur_rng(L)->s, s, len);
-    return 0;
-}
-
-/* ---- threads ------------------------------------------------------------- */
-
-static int l_set_num_threads(lua_State *L)
-{
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 1 || n > 1024) luaL_error(L, "set_num_threads: %I is not a thread count", (lua_Integer)n);
-    recur_set_num_threads((int)n);
-    return 0;
-}
-
-static int l_get_num_threads(lua_State *L)
-{
-    lua_pushinteger(L, recur_get_num_threads());
-    return 1;
-}
-
-/* recur.set_cache_limit(bytes): how much freed tensor memory is kept for reuse. */
-static int l_set_cache_limit(lua_State *L)
-{
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 0) luaL_error(L, "set_cache_limit: %I is not a byte count", n);
-    recur_cache_set_limit((size_t)n);
-    return 0;
-}
-
-static int l_cache_bytes(lua_State *L)
-{
-    lua_pushinteger(L, (lua_Integer)recur_cache_bytes());
-    return 1;
-}
-
-static pthread_once_t repair_once = PTHREAD_ONCE_INIT;
-static const char *repaired_core;
-
-static void repair_core_once(void)
-{
-    repaired_core = recur_blas_repair_core();
-}
-
-void lrecur_repair_blas_core(void)
-{
-    pthread_once(&repair_once, repair_core_once);
-}
-
-/* blas_info() -> {config, parallel, threads, core, core_repaired}: core_repaired is the
- * kernel family recur switched OpenBLAS to (see csrc/blas_core.c), else absent. */
-static int l_blas_info(lua_State *L)
-{
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, openblas_get_corename());
-    lua_setfield(L, -2, "core");
-    if (repaired_core) {
-        lua_pushstring(L, repaired_core);
-        lua_setfield(L, -2, "core_repaired");
-    }
-    lua_pushstring(L, openblas_get_config());
-    lua_setfield(L, -2, "config");
-    int par = openblas_get_parallel(); /* 0 sequential, 1 pthreads, 2 OpenMP */
-    lua_pushstring(L, par == 2 ? "openmp" : par == 1 ? "pthreads" : "sequential");
-    lua_setfield(L, -2, "parallel");
-    lua_pushinteger(L, openblas_get_num_threads());
-    lua_setfield(L, -2, "threads");
-    return 1;
-}
-
 /* ---- shape and access ------------------------------------------------------ */
 
 static int m_size(lua_State *L)
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
     if (!lua_isnoneornil(L, 2)) {
-        lua_pushinteger(L, t->size[check_dim(L, "size", t, 2)]);
+        lua_pushinteger(L, t->size[lrecur_check_dim(L, "size", t, 2)]);
         return 1;
     }
     lua_createtable(L, t->ndim, 0);
@@ -615,7 +271,7 @@ static int64_t element_offset(lua_State *L, const char *op, const recur_tensor *
     for (int d = 0; d < t->ndim; d++) {
         if (lua_type(L, arg + d) != LUA_TNUMBER)
             luaL_error(L, "%s: expected %d indices for a %d-d tensor", op, t->ndim, t->ndim);
-        off += check_index(L, op, t, d, luaL_checkinteger(L, arg + d)) * t->stride[d];
+        off += lrecur_check_index(L, op, t, d, luaL_checkinteger(L, arg + d)) * t->stride[d];
     }
     return off;
 }
@@ -640,7 +296,7 @@ static int m_set(lua_State *L)
     switch (t->dtype) {
     case RECUR_FLOAT32: ((float *)p)[off] = (float)luaL_checknumber(L, varg); break;
     case RECUR_FLOAT64: ((double *)p)[off] = luaL_checknumber(L, varg); break;
-    case RECUR_INT64: ((int64_t *)p)[off] = luaL_checkinteger(L, varg); break;
+    case RECUR_INT64: ((int64_t *)p)[off] = lrecur_check_int64(L, "set", varg); break;
     }
     lua_settop(L, 1);
     return 1;
@@ -661,7 +317,7 @@ static void push_nested(lua_State *L, const recur_tensor *t, int d, int64_t off)
         push_element(L, t, off);
         return;
     }
-    lua_createtable(L, (int)t->size[d], 0);
+    lua_createtable(L, (int)t->size[d], 0); /* sizes checked against INT_MAX by totable */
     for (int64_t i = 0; i < t->size[d]; i++) {
         push_nested(L, t, d + 1, off + i * t->stride[d]);
         lua_rawseti(L, -2, i + 1);
@@ -671,6 +327,18 @@ static void push_nested(lua_State *L, const recur_tensor *t, int d, int64_t off)
 static int m_totable(lua_State *L)
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
+    /* Tables built: one per index of every prefix of dims, which for an empty tensor
+     * can be huge though it holds nothing (a (2^40, 0) tensor: 2^40 empty tables). */
+    int64_t tables = 0, prefix = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (!recur_size_add(tables, prefix, &tables) ||
+            !recur_size_mul(prefix, t->size[d], &prefix) || tables > INT_MAX ||
+            prefix > INT_MAX) {
+            char shape[200];
+            luaL_error(L, "totable: a %s tensor is too large for nested tables",
+                       lrecur_shape_str(t, shape, sizeof shape));
+        }
+    }
     luaL_checkstack(L, t->ndim + 4, "totable");
     push_nested(L, t, 0, t->offset);
     return 1;
@@ -691,7 +359,9 @@ static void format_value(luaL_Buffer *b, const recur_tensor *t, int64_t off)
 
 static void format_rows(luaL_Buffer *b, const recur_tensor *t, int d, int64_t off, int indent)
 {
-    const int64_t edge = 3; /* rows shown at each end of a long dimension */
+    /* rows shown at each end of a long dimension: fewer with many dims, so that the
+     * text stays small (at most 7^3 or 3^8 values) */
+    const int64_t edge = t->ndim <= 3 ? 3 : 1;
     luaL_addchar(b, '[');
     int64_t n = t->size[d];
     for (int64_t i = 0; i < n; i++) {
@@ -745,11 +415,15 @@ static int m_tostring(lua_State *L)
 static int m_narrow(lua_State *L)
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
-    int d = check_dim(L, "narrow", t, 2);
+    int d = lrecur_check_dim(L, "narrow", t, 2);
     lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
-    if (start < 1 || len < 0 || start - 1 + len > t->size[d])
+    /* start - 1 <= size is checked first, so size - (start - 1) cannot overflow */
+    if (start < 1 || len < 0 || start - 1 > t->size[d] || len > t->size[d] - (start - 1)) {
+        int64_t last;
+        if (!recur_size_add(start, len - 1, &last)) last = LUA_MAXINTEGER;
         luaL_error(L, "narrow: range [%I, %I] outside dimension %d of size %I", (lua_Integer)start,
-                   (lua_Integer)(start + len - 1), d + 1, (lua_Integer)t->size[d]);
+                   (lua_Integer)last, d + 1, (lua_Integer)t->size[d]);
+    }
     recur_tensor *v = lrecur_push_view(L, t);
     v->offset += (start - 1) * t->stride[d];
     v->size[d] = len;
@@ -759,8 +433,8 @@ static int m_narrow(lua_State *L)
 static int m_select(lua_State *L)
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
-    int d = check_dim(L, "select", t, 2);
-    int64_t i = check_index(L, "select", t, d, luaL_checkinteger(L, 3));
+    int d = lrecur_check_dim(L, "select", t, 2);
+    int64_t i = lrecur_check_index(L, "select", t, d, luaL_checkinteger(L, 3));
     recur_tensor *v = lrecur_push_view(L, t);
     v->offset += i * t->stride[d];
     for (int k = d; k < t->ndim - 1; k++) {
@@ -774,7 +448,7 @@ static int m_select(lua_State *L)
 static int m_transpose(lua_State *L)
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
-    int a = check_dim(L, "transpose", t, 2), b = check_dim(L, "transpose", t, 3);
+    int a = lrecur_check_dim(L, "transpose", t, 2), b = lrecur_check_dim(L, "transpose", t, 3);
     recur_tensor *v = lrecur_push_view(L, t);
     v->size[a] = t->size[b];
     v->size[b] = t->size[a];
@@ -797,36 +471,38 @@ static int m_t(lua_State *L)
 static void view_size(lua_State *L, const char *op, const recur_tensor *t, int64_t *size, int *ndim)
 {
     int n = 0, infer = -1;
-    int64_t known = 1;
-    if (lua_istable(L, 2)) {
-        n = (int)lua_rawlen(L, 2);
-        if (n > RECUR_MAX_DIMS) luaL_error(L, "%s: more than %d dimensions", op, RECUR_MAX_DIMS);
-        for (int d = 0; d < n; d++) {
-            lua_rawgeti(L, 2, d + 1);
-            size[d] = lua_tointeger(L, -1);
-            lua_pop(L, 1);
-        }
+    int table = lua_istable(L, 2);
+    if (table) {
+        lua_Unsigned len = lua_rawlen(L, 2);
+        if (len > RECUR_MAX_DIMS) luaL_error(L, "%s: more than %d dimensions", op, RECUR_MAX_DIMS);
+        n = (int)len;
     } else {
         n = lua_gettop(L) - 1;
         if (n > RECUR_MAX_DIMS) luaL_error(L, "%s: more than %d dimensions", op, RECUR_MAX_DIMS);
-        for (int d = 0; d < n; d++) size[d] = luaL_checkinteger(L, d + 2);
     }
     for (int d = 0; d < n; d++) {
-        if (size[d] == -1) {
+        if (table) lua_rawgeti(L, 2, d + 1);
+        int isint;
+        lua_Integer v = lua_tointegerx(L, table ? -1 : d + 2, &isint);
+        if (!isint || v < -1)
+            luaL_error(L, "%s: size %d must be a non-negative integer or -1, got %s", op, d + 1,
+                       luaL_tolstring(L, table ? -1 : d + 2, NULL));
+        if (table) lua_pop(L, 1);
+        size[d] = v;
+        if (v == -1) {
             if (infer >= 0) luaL_error(L, "%s: only one size may be -1", op);
             infer = d;
-        } else if (size[d] < 0) {
-            luaL_error(L, "%s: invalid size %I", op, (lua_Integer)size[d]);
-        } else {
-            known *= size[d];
         }
     }
     int64_t numel = recur_numel(t);
     if (infer >= 0) {
-        if (known == 0 || numel % known) luaL_error(L, "%s: cannot infer -1 for %I elements", op, (lua_Integer)numel);
+        size[infer] = 1;
+        int64_t known = lrecur_check_numel(L, op, n, size);
+        if (known == 0 || numel % known)
+            luaL_error(L, "%s: cannot infer -1 for %I elements", op, (lua_Integer)numel);
         size[infer] = numel / known;
-        known = numel;
     }
+    int64_t known = lrecur_check_numel(L, op, n, size);
     if (known != numel) {
         char shape[200];
         luaL_error(L, "%s: shape %s has %I elements, the new shape %I", op,
@@ -874,7 +550,7 @@ static int m_unsqueeze(lua_State *L)
     lua_Integer d = luaL_checkinteger(L, 2);
     if (d < 0) d += t->ndim + 2;
     if (d < 1 || d > t->ndim + 1 || t->ndim == RECUR_MAX_DIMS)
-        luaL_error(L, "unsqueeze: dimension %d out of range for a %d-d tensor", (int)lua_tointeger(L, 2), t->ndim);
+        luaL_error(L, "unsqueeze: dim %I out of range for a %d-D tensor", lua_tointeger(L, 2), t->ndim);
     recur_tensor *v = lrecur_push_view(L, t);
     int at = (int)d - 1;
     for (int k = t->ndim; k > at; k--) {
@@ -890,7 +566,7 @@ static int m_unsqueeze(lua_State *L)
 static int m_squeeze(lua_State *L)
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
-    int only = lua_isnoneornil(L, 2) ? -1 : check_dim(L, "squeeze", t, 2);
+    int only = lua_isnoneornil(L, 2) ? -1 : lrecur_check_dim(L, "squeeze", t, 2);
     recur_tensor *v = lrecur_push_view(L, t);
     int n = 0;
     for (int d = 0; d < t->ndim; d++) {
@@ -929,7 +605,8 @@ static int m_to(lua_State *L)
         return 1;
     }
     recur_tensor *c = lrecur_push_new(L, "to", dtype, t->ndim, t->size);
-    recur_copy(c, t);
+    if (recur_copy(c, t))
+        luaL_error(L, "to: cannot convert a NaN, infinite or out-of-range value to int64");
     return 1;
 }
 
@@ -947,7 +624,9 @@ static int m_copy_(lua_State *L)
         recur_copy(tmp, src);
         src = tmp;
     }
-    recur_copy(dst, src);
+    if (recur_copy(dst, src))
+        luaL_error(L, "copy_: cannot convert a NaN, infinite or out-of-range value to int64 "
+                   "(those elements were saturated)");
     lua_settop(L, 1);
     return 1;
 }
@@ -955,7 +634,7 @@ static int m_copy_(lua_State *L)
 static int m_fill_(lua_State *L)
 {
     recur_tensor *t = lrecur_check_tensor(L, 1);
-    fill_value(t, luaL_checknumber(L, 2));
+    fill_arg(L, "fill_", t, 2);
     lua_settop(L, 1);
     return 1;
 }
@@ -966,7 +645,7 @@ static int m_zero_(lua_State *L)
     if (recur_is_contiguous(t))
         memset(recur_data(t), 0, (size_t)recur_numel(t) * recur_dtype_size(t->dtype));
     else
-        fill_value(t, 0);
+        fill_value(t, 0, 0);
     lua_settop(L, 1);
     return 1;
 }
@@ -1006,12 +685,7 @@ static const luaL_Reg tensor_meta[] = {
 static const luaL_Reg module_functions[] = {
     {"zeros", l_zeros}, {"empty", l_empty}, {"ones", l_ones}, {"full", l_full},
     {"arange", l_arange}, {"tensor", l_tensor}, {"from_bytes", l_from_bytes},
-    {"manual_seed", l_manual_seed}, {"rand", l_rand}, {"randn", l_randn},
-    {"uniform", l_uniform}, {"random_integer", l_random_integer},
-    {"random_uniform", l_random_uniform}, {"get_rng_state", l_get_rng_state},
-    {"set_rng_state", l_set_rng_state}, {"set_num_threads", l_set_num_threads},
-    {"get_num_threads", l_get_num_threads}, {"blas_info", l_blas_info}, {"set_cache_limit", l_set_cache_limit},
-    {"cache_bytes", l_cache_bytes}, {NULL, NULL}};
+    {NULL, NULL}};
 
 void lrecur_push_tensor_methods(lua_State *L)
 {
@@ -1028,26 +702,6 @@ void lrecur_open_tensor(lua_State *L)
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);
-
-    /* one generator per lua_State, seeded the same way every time */
-    lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    if (lua_isnil(L, -1)) {
-        recur_rng *g = lua_newuserdatauv(L, sizeof *g, 0);
-        recur_rng_seed(g, 0);
-        lua_setfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    }
-    lua_pop(L, 1);
-
-    /* lua.c starts the collector in generational mode. There a tensor that outlives
-     * two minor collections (any output a module keeps until its next forward: the
-     * debt charged above runs a minor collection at nearly every large allocation)
-     * turns old, and old objects go only in a major collection, which waits for the
-     * Lua heap itself to double: tensors barely grow it, so their storage piled up
-     * (training a 3-layer 512 LSTM language model, resident memory grew by 16 MB every
-     * iteration). The incremental collector frees a garbage tensor within a cycle, and
-     * the charged debt keeps cycles in step with tensor allocation. This changes the
-     * mode of the whole Lua state; its parameters stay as they were. */
-    lua_gc(L, LUA_GCINC, 0, 0, 0);
 
     luaL_setfuncs(L, module_functions, 0);
 }

@@ -29,16 +29,7 @@ static elem check_elem(lua_State *L, int arg, const char *op, recur_dtype dtype)
     switch (dtype) {
     case RECUR_FLOAT32: e.f32 = (float)x; break;
     case RECUR_FLOAT64: e.f64 = x; break;
-    case RECUR_INT64:
-        if (lua_isinteger(L, arg)) {
-            e.i64 = lua_tointeger(L, arg);
-        } else if (x == floor(x) && x >= -0x1p63 && x < 0x1p63) {
-            e.i64 = (int64_t)x;
-        } else {
-            luaL_error(L, "%s: int64 tensor with the non-integer number %s", op,
-                       lua_tostring(L, arg));
-        }
-        break;
+    case RECUR_INT64: e.i64 = lrecur_check_int64(L, op, arg); break;
     }
     return e;
 }
@@ -48,16 +39,6 @@ static void check_float(lua_State *L, const char *op, const recur_tensor *t)
     if (t->dtype == RECUR_INT64)
         luaL_error(L, "%s: int64 tensors are not supported (float32/float64 only; convert with "
                    ":float() or :double())", op);
-}
-
-/* 0-based dim from a 1-based (or negative, from the end) dim at arg. */
-static int check_dim(lua_State *L, int arg, const char *op, const recur_tensor *t)
-{
-    lua_Integer given = luaL_checkinteger(L, arg), d = given;
-    if (d < 0) d += t->ndim + 1;
-    if (d < 1 || d > t->ndim)
-        luaL_error(L, "%s: dim %I out of range for a %d-D tensor", op, given, t->ndim);
-    return (int)d - 1;
 }
 
 /* An optional boolean at arg (nil: false); anything else is an error rather than a
@@ -239,7 +220,7 @@ typedef struct {
 static dim_reduction check_dim_reduction(lua_State *L, const char *op, recur_tensor *t)
 {
     dim_reduction r;
-    r.d = check_dim(L, 2, op, t);
+    r.d = lrecur_check_dim(L, op, t, 2);
     int keepdim = opt_bool(L, 3, op, "keepdim");
     r.x = lrecur_contiguous(L, t);
     r.O = 1;
@@ -276,7 +257,7 @@ static int m_mean(lua_State *L) { return sum_or_mean(L, "mean", 1); }
 
 static void push_flat(lua_State *L, const recur_tensor *t, int64_t i)
 {
-    if (t->dtype == RECUR_INT64) lua_pushinteger(L, (lua_Integer)recur_get_flat(t, i));
+    if (t->dtype == RECUR_INT64) lua_pushinteger(L, (lua_Integer)recur_get_flat_i64(t, i));
     else lua_pushnumber(L, recur_get_flat(t, i));
 }
 
@@ -320,6 +301,11 @@ static int l_allclose(lua_State *L)
 {
     recur_tensor *a = lrecur_check_tensor(L, 1), *b = lrecur_check_tensor(L, 2);
     double rtol = luaL_optnumber(L, 3, 1e-5), atol = luaL_optnumber(L, 4, 1e-8);
+    int ndim;
+    int64_t size[RECUR_MAX_DIMS];
+    /* the broadcast shape is walked without being allocated: check its size */
+    if (recur_broadcast_shape(a->ndim, a->size, b->ndim, b->size, &ndim, size))
+        lrecur_check_numel(L, "allclose", ndim, size);
     if (!(rtol >= 0) || !(atol >= 0))
         luaL_error(L, "allclose: rtol and atol must be >= 0, got %f and %f", rtol, atol);
     int close = recur_allclose(a, b, rtol, atol);
@@ -346,6 +332,7 @@ static int softmax(lua_State *L, const char *op, int log)
     lua_settop(L, 2);
     dim_reduction r = check_dim_reduction(L, op, t);
     recur_tensor *out = lrecur_push_like(L, op, t);
+    if (recur_numel(t) == 0) return 1; /* the kernel would loop over O*I rows of nothing */
     recur_softmax(t->dtype, recur_data(r.x), recur_data(out), r.O, r.K, r.I, log);
     return 1;
 }

@@ -87,6 +87,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
                                  int64_t E)                                                       \
     {                                                                                             \
         /* out is (N,E), ids (N) in 1..V, weight (V,E) */                                         \
+        if (N <= 0 || E <= 0) return;                                                             \
         _Pragma("omp parallel for if (N * E > NN_COPY_OMP_MIN)")                                  \
         for (int64_t n = 0; n < N; n++)                                                           \
             memcpy(out + n * E, weight + (ids[n] - 1) * E, (size_t)E * sizeof(T));                \
@@ -97,6 +98,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
     {                                                                                             \
         /* gweight is (V,E), gout (N,E). Serial over n: repeated ids hit the same row, and        \
          * a fixed order keeps the sum reproducible. */                                           \
+        if (N <= 0 || E <= 0) return;                                                             \
         for (int64_t n = 0; n < N; n++) {                                                         \
             T *gw_row = gweight + (ids[n] - 1) * E;                                               \
             const T *go_row = gout + n * E;                                                       \

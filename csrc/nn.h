@@ -6,6 +6,12 @@
  * Every kernel comes in float32 (_f32) and float64 (_f64); gradient checks run in
  * float64. Ids and targets are 1-based (1..V) as everywhere in recur. Backward
  * kernels accumulate (+=) into parameter gradients; the caller zeroes them. */
+/* Sizes and pointers (spec/c/capi_test.c): N, E, V and n of 0 (or negative) read and
+ * write nothing, a loss sum over no rows or elements is 0 (cross-entropy writes 0 to
+ * both sums), and every pointer to a buffer of zero elements may be NULL. Otherwise
+ * the pointers must not be NULL, except a mask, which may be NULL for all ones; the
+ * dropout generator g may be NULL only when n = 0. V may be 0 only when every row is
+ * ignored (recur_nn_first_bad_id refuses any other target). */
 #ifndef RECUR_NN_H
 #define RECUR_NN_H
 
@@ -14,10 +20,11 @@
 #include "tensor.h"
 
 /* Index (0-based) of the first id outside 1..V, skipping ids equal to `ignore`
- * when has_ignore is set; -1 when all are valid. */
+ * when has_ignore is set; -1 when all are valid (and when N = 0). */
 int64_t recur_nn_first_bad_id(const int64_t *ids, int64_t N, int64_t V, int has_ignore, int64_t ignore);
 
-/* out (N,E) = weight[ids[n]] ; ids (N) already checked to lie in 1..V. */
+/* out (N,E) = weight[ids[n]] ; ids (N) already checked to lie in 1..V. N or E of 0:
+ * nothing is read or written. */
 void recur_embedding_forward_f32(float *out, const int64_t *ids, const float *weight, int64_t N, int64_t E);
 void recur_embedding_forward_f64(double *out, const int64_t *ids, const double *weight, int64_t N, int64_t E);
 /* gweight (V,E) row ids[n] += gout (N,E) row n. */
@@ -68,7 +75,8 @@ void recur_mse_backward_f64(double *grad, const double *x, const double *t, doub
  * Gram-Schmidt applied twice (the second pass removes the rounding the first
  * leaves). On a Gaussian matrix this gives the Q of a QR factorisation with a
  * positive diagonal R, i.e. a uniformly (Haar) distributed orthogonal matrix.
- * Returns 0, or -1 when a row is (numerically) dependent on the previous ones. */
+ * Returns 0 (also for m = 0), or -1 when a row is (numerically) dependent on the
+ * previous ones (so for m >= 1 and n = 0). m > n is undefined. */
 int recur_orthogonalize_rows_f64(double *a, int64_t m, int64_t n);
 
 #endif

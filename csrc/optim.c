@@ -54,6 +54,7 @@ static void sgd_block(float *p, const float *g, float *buf, int64_t n, const sgd
 void recur_sgd_update(float *p, const float *g, float *buf, int64_t n, double lr, double momentum,
                 double dampening, double weight_decay, int nesterov, int first)
 {
+    if (n <= 0) return; /* nothing to update (optim.h) */
     // p, g, buf are (n); buf is NULL without momentum
     // PyTorch turns the Python-float coefficients into floats before the tensor ops.
     const sgd_coef c = {(float)weight_decay, (float)momentum, (float)(1.0 - dampening),
@@ -98,6 +99,7 @@ void recur_adam_update(float *p, const float *g, float *m, float *v, float *vmax
                  double lr, double beta1, double beta2, double eps, double weight_decay,
                  int decoupled, int64_t step)
 {
+    if (n <= 0) return; /* nothing to update (optim.h) */
     // p, g, m, v, vmax are (n); vmax is NULL without AMSGrad
     // Bias corrections in double as PyTorch computes them in Python, then rounded.
     const double bc1 = 1.0 - pow(beta1, (double)step);
@@ -162,6 +164,7 @@ static void rmsprop_block(float *p, const float *g, float *sq, float *gavg, floa
 void recur_rmsprop_update(float *p, const float *g, float *sq, float *gavg, float *buf, int64_t n,
                     double lr, double alpha, double eps, double weight_decay, double momentum)
 {
+    if (n <= 0) return; /* nothing to update (optim.h) */
     // p, g, sq, gavg, buf are (n); gavg is NULL unless centered, buf unless momentum > 0
     const rmsprop_coef c = {(float)alpha, (float)(1.0 - alpha), (float)eps, (float)weight_decay,
                             (float)momentum, (float)(-lr), weight_decay != 0.0};
@@ -196,6 +199,7 @@ static void adagrad_block(float *p, const float *g, float *sum, int64_t n,
 void recur_adagrad_update(float *p, const float *g, float *sum, int64_t n, double clr, double eps,
                     double weight_decay)
 {
+    if (n <= 0) return; /* nothing to update (optim.h) */
     // p, g, sum are (n)
     const adagrad_coef c = {(float)(-clr), (float)eps, (float)weight_decay, weight_decay != 0.0};
     const int64_t nb = num_blocks(n);

@@ -5,6 +5,9 @@
  * operations as PyTorch 1.13's single-tensor torch.optim code, with the scalar
  * coefficients computed in double and rounded to float as PyTorch does.
  * Nothing here knows about Lua. */
+/* Sizes and pointers: n <= 0 updates nothing and a sum or maximum over it is 0; every
+ * pointer may then be NULL. Otherwise p, g and the state buffers an update uses must
+ * not be NULL; the optional ones are NULL exactly as each function says. */
 #ifndef RECUR_OPTIM_H
 #define RECUR_OPTIM_H
 

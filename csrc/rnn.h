@@ -87,7 +87,23 @@
  * carried as k+1 separate (B,H) gradients, so each step costs one pointwise pass and one
  * GEMM over (k+1)*B rows instead of B: about (k+1) times the recurrent backward flops of
  * full BPTT (the GEMMs over all T*B rows are unchanged). When k+1 >= T nothing is
- * truncated and full BPTT runs. */
+ * truncated and full BPTT runs.
+ *
+ * Sizes and pointers (spec/c/capi_test.c drives every case):
+ *   T = 0   forward sets hn = h0 and cn = c0 (zeros for NULL) and writes nothing else;
+ *           backward adds dhn into dh0 and dcn into dc0 (when both are given) and
+ *           nothing else: with no step, the final state is the initial one.
+ *   B = 0 or H = 0   nothing is read or written (the parameter gradients keep their
+ *           values).
+ *   D = 0   no input features: w_ih and x are empty; the result is that of a zero input.
+ *   A negative size is a no-op, like B = 0. Sizes must keep every buffer's element
+ *   count within a size_t and T*B, G*H, D and H within an int (the caller checks).
+ *   NULL: a pointer to a buffer of zero elements may always be NULL (e.g. x and w_ih
+ *   when D = 0; everything per sequence when B = 0). Otherwise only the pointers that
+ *   a function below calls optional ("or NULL", "may be NULL") may be NULL: forward
+ *   needs y, hn, saved, x, w_ih, w_hh, the workspace and (lstm) cn; backward needs
+ *   saved, x, w_ih, w_hh and the workspace; step needs h, x, w_ih, w_hh, the workspace
+ *   and (lstm) c. cell must be one of recur_rnn_cell's values; lengths must lie in 1..T. */
 #ifndef RECUR_RNN_H
 #define RECUR_RNN_H
 

@@ -444,6 +444,18 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
     // y is (T,B,H), hn and cn are (B,H), x is (T,B,D), w_ih is (G*H,D), w_hh is (G*H,H),
     // b_ih and b_hh are (G*H) or NULL, h0 and c0 are (B,H) or NULL, lengths is (B) or NULL,
     // saved is recur_rnn_saved_size(), workspace is recur_rnn_forward_workspace_size()
+    if (T < 0 || B <= 0 || D < 0 || H <= 0) return; /* nothing to write (rnn.h) */
+    if (T == 0) {
+        /* no step: the final state is the initial one */
+        const size_t BH = (size_t)B * H;
+        if (h0) memmove(hn, h0, BH * sizeof(real));
+        else memset(hn, 0, BH * sizeof(real));
+        if (cell == RECUR_RNN_LSTM) {
+            if (c0) memmove(cn, c0, BH * sizeof(real));
+            else memset(cn, 0, BH * sizeof(real));
+        }
+        return;
+    }
     const int G = recur_rnn_gates(cell), GH = G * H, classic = cell == RECUR_RNN_GRU_CLASSIC;
     real *gh = workspace;              /* (B,G*H) recurrent product of one step */
     real *binit = gh + (size_t)B * GH; /* (G*H) */
@@ -898,6 +910,16 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
     // dx is (T,B,D), dh0 and dc0 are (B,H), dw_ih is (G*H,D), dw_hh is (G*H,H),
     // db_ih and db_hh are (G*H), dy is (T,B,H), dhn and dcn are (B,H), x is (T,B,D),
     // saved is recur_rnn_saved_size(), workspace is recur_rnn_backward_workspace_size()
+    if (T < 0 || B <= 0 || D < 0 || H <= 0) return; /* nothing to accumulate (rnn.h) */
+    if (T == 0) {
+        /* no step: the final state is the initial one, and so are their gradients */
+        const size_t BH = (size_t)B * H;
+        if (dh0 && dhn)
+            for (size_t i = 0; i < BH; i++) dh0[i] += dhn[i];
+        if (cell == RECUR_RNN_LSTM && dc0 && dcn)
+            for (size_t i = 0; i < BH; i++) dc0[i] += dcn[i];
+        return;
+    }
     const int G = recur_rnn_gates(cell), GH = G * H;
     const size_t TB = (size_t)T * B;
     const int gru = cell == RECUR_RNN_GRU, classic = cell == RECUR_RNN_GRU_CLASSIC;

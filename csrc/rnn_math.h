@@ -53,9 +53,11 @@ static inline float rnn_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     float y = p * (r * r) + r + 1.0f;
-    /* 2^n: t's bits are those of the shifter plus n */
-    int32_t ni = rnn_bits_from_float(t) - rnn_bits_from_float(shifter);
-    return y * rnn_float_from_bits((ni + 127) << 23);
+    /* 2^n: t's bits are those of the shifter plus n. Unsigned arithmetic: for a NaN x
+     * the bits are garbage (y is NaN anyway), and a signed shift of them would be
+     * undefined behaviour (make sanitize). */
+    uint32_t ni = (uint32_t)rnn_bits_from_float(t) - (uint32_t)rnn_bits_from_float(shifter);
+    return y * rnn_float_from_bits((int32_t)((ni + 127u) << 23));
 }
 
 /* 1 / (1 + exp(-x)) */

@@ -25,7 +25,10 @@ const char *recur_dtype_name(recur_dtype dtype)
  * glibc returns blocks above 128 KiB to the kernel on free), and a training loop
  * allocates the same sizes every iteration. Freed blocks of at least
  * CACHE_MIN_BYTES are kept on a short list and handed out again for an equal
- * rounded size, up to cache_limit bytes in all. */
+ * rounded size, up to cache_limit bytes in all. A block above a quarter of the limit
+ * is never kept: one huge tensor freed must not stay resident for the process's life
+ * (the default 64 MiB keeps training-sized blocks; hosts tune it with
+ * recur_cache_set_limit). */
 #define CACHE_MIN_BYTES (16 * 1024)
 #define CACHE_SLOTS 256
 
@@ -37,7 +40,7 @@ typedef struct {
 static cached_block cache[CACHE_SLOTS];
 static int cache_count;
 static size_t cache_bytes;
-static size_t cache_limit = (size_t)512 << 20;
+static size_t cache_limit = RECUR_CACHE_DEFAULT_LIMIT;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Sizes are rounded up to a quarter of their power of two, so a block can serve
@@ -72,7 +75,8 @@ static int cache_put(void *data, size_t capacity)
 {
     int kept = 0;
     pthread_mutex_lock(&cache_lock);
-    if (cache_count < CACHE_SLOTS && cache_bytes + capacity <= cache_limit) {
+    if (cache_count < CACHE_SLOTS && capacity <= cache_limit / 4 &&
+        cache_bytes + capacity <= cache_limit) {
         cache[cache_count++] = (cached_block){data, capacity};
         cache_bytes += capacity;
         kept = 1;
@@ -116,6 +120,14 @@ __attribute__((destructor)) static void cache_release_at_unload(void)
     recur_cache_set_limit(0);
 }
 
+/* Bytes of all storage blocks alive in the process (cached blocks not counted). */
+static size_t live_bytes;
+
+size_t recur_storage_live_bytes(void)
+{
+    return __atomic_load_n(&live_bytes, __ATOMIC_RELAXED);
+}
+
 recur_storage *recur_storage_new(int64_t count, recur_dtype dtype)
 {
     size_t elem = recur_dtype_size(dtype);
@@ -135,6 +147,7 @@ recur_storage *recur_storage_new(int64_t count, recur_dtype dtype)
         return NULL;
     }
     memset(s->data, 0, nbytes);
+    __atomic_add_fetch(&live_bytes, capacity, __ATOMIC_RELAXED);
     s->nbytes = nbytes;
     s->capacity = capacity;
     s->refcount = 1;
@@ -149,6 +162,7 @@ void recur_storage_retain(recur_storage *s)
 void recur_storage_release(recur_storage *s)
 {
     if (s && __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
+        __atomic_sub_fetch(&live_bytes, s->capacity, __ATOMIC_RELAXED);
         if (!(s->capacity >= CACHE_MIN_BYTES && cache_put(s->data, s->capacity))) free(s->data);
         free(s);
     }
@@ -156,13 +170,15 @@ void recur_storage_release(recur_storage *s)
 
 int64_t recur_numel_of(int ndim, const int64_t *size)
 {
-    int64_t n = 1;
+    int64_t nonzero = 1;
+    int empty = 0;
     for (int d = 0; d < ndim; d++) {
         if (size[d] < 0) return -1;
-        if (size[d] != 0 && n > (INT64_MAX / 8) / size[d]) return -1;
-        n *= size[d];
+        if (size[d] == 0) empty = 1;
+        else if (!recur_size_mul(nonzero, size[d], &nonzero) || nonzero > RECUR_MAX_NUMEL)
+            return -1;
     }
-    return n;
+    return empty ? 0 : nonzero;
 }
 
 int64_t recur_numel(const recur_tensor *t)
@@ -190,6 +206,23 @@ int recur_is_contiguous(const recur_tensor *t)
     return 1;
 }
 
+int recur_double_to_int64(double x, int64_t *r)
+{
+    if (x >= -0x1p63 && x < 0x1p63) { /* false for NaN */
+        *r = (int64_t)x;
+        return 1;
+    }
+    *r = x != x ? 0 : x < 0 ? INT64_MIN : INT64_MAX;
+    return 0;
+}
+
+static inline int64_t saturate_int64(double x)
+{
+    int64_t r;
+    recur_double_to_int64(x, &r);
+    return r;
+}
+
 /* Offset in elements of the i-th element in row-major order of the view. */
 static int64_t flat_offset(const recur_tensor *t, int64_t i)
 {
@@ -213,13 +246,19 @@ double recur_get_flat(const recur_tensor *t, int64_t i)
     return 0;
 }
 
+int64_t recur_get_flat_i64(const recur_tensor *t, int64_t i)
+{
+    if (t->dtype != RECUR_INT64) return saturate_int64(recur_get_flat(t, i));
+    return ((int64_t *)t->storage->data)[flat_offset(t, i)];
+}
+
 void recur_set_flat(recur_tensor *t, int64_t i, double v)
 {
     int64_t off = flat_offset(t, i);
     switch (t->dtype) {
     case RECUR_FLOAT32: ((float *)t->storage->data)[off] = (float)v; break;
     case RECUR_FLOAT64: ((double *)t->storage->data)[off] = v; break;
-    case RECUR_INT64: ((int64_t *)t->storage->data)[off] = (int64_t)v; break;
+    case RECUR_INT64: ((int64_t *)t->storage->data)[off] = saturate_int64(v); break;
     }
 }
 
@@ -236,12 +275,13 @@ static inline void step_counter(const recur_tensor *t, int64_t *idx, int64_t *of
     }
 }
 
-void recur_copy(recur_tensor *dst, const recur_tensor *src)
+int64_t recur_copy(recur_tensor *dst, const recur_tensor *src)
 {
-    int64_t n = recur_numel(dst);
+    int64_t n = recur_numel(dst), bad = 0;
+    if (n <= 0) return 0;
     if (dst->dtype == src->dtype && recur_is_contiguous(dst) && recur_is_contiguous(src)) {
         memmove(recur_data(dst), recur_data(src), (size_t)n * recur_dtype_size(dst->dtype));
-        return;
+        return 0;
     }
     /* Generic path: both views walked in row-major order. int64 to int64 is copied
      * as integers so that ids above 2^53 survive. */
@@ -258,12 +298,18 @@ void recur_copy(recur_tensor *dst, const recur_tensor *src)
             switch (dst->dtype) {
             case RECUR_FLOAT32: ((float *)dd)[doff] = (float)v; break;
             case RECUR_FLOAT64: ((double *)dd)[doff] = v; break;
-            case RECUR_INT64: ((int64_t *)dd)[doff] = (int64_t)v; break;
+            case RECUR_INT64: {
+                int64_t r;
+                bad += !recur_double_to_int64(v, &r);
+                ((int64_t *)dd)[doff] = r;
+                break;
+            }
             }
         }
         step_counter(dst, di, &doff);
         step_counter(src, si, &soff);
     }
+    return bad;
 }
 
 /* ---- generator ---------------------------------------------------------- */
@@ -276,6 +322,8 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* splitmix64's output is a bijection of its counter, so of four successive outputs at
+ * most one is zero: the state is never all zeros. */
 void recur_rng_seed(recur_rng *g, uint64_t seed)
 {
     uint64_t x = seed;
@@ -287,6 +335,7 @@ static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k
 uint64_t recur_rng_next(recur_rng *g)
 {
     uint64_t *s = g->s;
+    if (__builtin_expect((s[0] | s[1] | s[2] | s[3]) == 0, 0)) recur_rng_seed(g, 0);
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];

@@ -59,8 +59,10 @@ static void nd_foreach(int ndim, const int64_t *size_in, int nops, char *const *
 {
     int64_t size[RECUR_MAX_DIMS], step[MAX_OPS][RECUR_MAX_DIMS]; // step in bytes
     int64_t total = 1;
-    for (int d = 0; d < ndim; d++) total *= size_in[d];
-    if (total == 0) return;
+    for (int d = 0; d < ndim; d++) {
+        if (size_in[d] <= 0) return; /* no elements (a negative size: none either) */
+        total *= size_in[d];
+    }
 
     int nd = 0;
     for (int d = 0; d < ndim; d++) {
@@ -213,6 +215,12 @@ int recur_binary(recur_binop op, recur_dtype dtype, const void *alpha, int ndim,
         break;
     default: return -1;
     }
+    /* alpha NULL: 1 (mul and div never read it) */
+    static const float one_f32 = 1;
+    static const double one_f64 = 1;
+    static const int64_t one_i64 = 1;
+    if (!alpha) alpha = dtype == RECUR_FLOAT32 ? (const void *)&one_f32
+                        : dtype == RECUR_FLOAT64 ? (const void *)&one_f64 : (const void *)&one_i64;
     binary_ctx ctx = {op, alpha};
     char *base[3] = {(char *)out, (char *)a, (char *)b};
     const int64_t *strides[3] = {out_stride, a_stride, b_stride};
@@ -314,7 +322,8 @@ static void unary_row_i64(void *ctx_, int64_t e, int64_t n, char **p, const int6
         for (int64_t i = 0; i < n; i++) o[i * os] = (int64_t)(0 - (uint64_t)x[i * xs]);
         break;
     case RECUR_OP_CLAMP: {
-        const int64_t lo = *(const int64_t *)ctx->lo, hi = *(const int64_t *)ctx->hi;
+        const int64_t lo = ctx->lo ? *(const int64_t *)ctx->lo : 0,
+                      hi = ctx->hi ? *(const int64_t *)ctx->hi : 0;
         for (int64_t i = 0; i < n; i++) {
             int64_t v = x[i * xs];
             o[i * os] = v < lo ? lo : (v > hi ? hi : v);
@@ -580,6 +589,8 @@ DEFINE_SUM_DIM(sum_dim_i64, int64_t, uint64_t, sum_row_i64)
 void recur_sum_dim(recur_dtype dtype, const void *x, void *out, int64_t O, int64_t K, int64_t I,
                    int mean)
 {
+    if (O <= 0 || I <= 0) return; /* nothing to write */
+    if (K < 0) K = 0;              /* an empty sum */
     switch (dtype) {
     case RECUR_FLOAT32: sum_dim_f32(x, out, O, K, I, mean); break;
     case RECUR_FLOAT64: sum_dim_f64(x, out, O, K, I, mean); break;
@@ -624,6 +635,7 @@ DEFINE_MAX_DIM(max_dim_i64, int64_t)
 void recur_max_dim(recur_dtype dtype, const void *x, void *values, int64_t *indices, int64_t O,
                    int64_t K, int64_t I, int is_min)
 {
+    if (O <= 0 || K <= 0 || I <= 0) return; /* no extremum of an empty set: nothing written */
     switch (dtype) {
     case RECUR_FLOAT32: max_dim_f32(x, values, indices, O, K, I, is_min); break;
     case RECUR_FLOAT64: max_dim_f64(x, values, indices, O, K, I, is_min); break;
@@ -670,7 +682,7 @@ DEFINE_SOFTMAX(softmax_f64, double, exp)
 void recur_softmax(recur_dtype dtype, const void *x, void *out, int64_t O, int64_t K, int64_t I,
                    int log)
 {
-    if (K == 0) return;
+    if (O <= 0 || K <= 0 || I <= 0) return; /* nothing to write */
     switch (dtype) {
     case RECUR_FLOAT32: softmax_f32(x, out, O, K, I, log); break;
     case RECUR_FLOAT64: softmax_f64(x, out, O, K, I, log); break;
@@ -706,7 +718,7 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
                 double beta, void *c, int64_t c_bstride, int64_t ldc)
 {
     // op(a) is (M,K), op(b) is (K,N), c is (M,N), each of `batch` matrices
-    if (M == 0 || N == 0) return;
+    if (batch <= 0 || M <= 0 || N <= 0 || K < 0) return; /* nothing to write */
     const enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
     for (int64_t bt = 0; bt < batch; bt++) {

@@ -3,7 +3,12 @@
  * softmax. Nothing here knows about Lua; the bindings are in lua_tensor_ops.c.
  *
  * Results never depend on the thread count: parallel loops split work over disjoint
- * outputs, and every sum runs in a fixed order (in double for float tensors). */
+ * outputs, and every sum runs in a fixed order (in double for float tensors).
+ *
+ * Sizes and pointers (spec/c/capi_test.c): a size of 0 anywhere (or a negative one)
+ * means no elements: nothing is read or written and every data pointer may be NULL;
+ * each function below says what it returns or writes then. Otherwise data pointers
+ * must not be NULL unless said so, and tensors passed by pointer never. */
 #ifndef RECUR_TENSOR_OPS_H
 #define RECUR_TENSOR_OPS_H
 
@@ -40,19 +45,22 @@ void recur_broadcast_strides(int t_ndim, const int64_t *t_size, const int64_t *t
 /* out = a + alpha*b, a - alpha*b, a*b or a/b elementwise over the shape (ndim, size),
  * every operand of `dtype` with its own strides (0 broadcasts; a number is a one-element
  * buffer with all strides 0). alpha points to one element of dtype and is read by add
- * and sub only. out may be a itself (same strides) for the in-place forms. int64 wraps
- * around on overflow. Returns 0, or -1 for div on int64 (integer division is not offered). */
+ * and sub only; NULL means 1. out may be a itself (same strides) for the in-place forms.
+ * ndim 0 is one element (size and the strides may then be NULL). int64 wraps around on
+ * overflow. Returns 0, or -1 for div on int64 (integer division is not offered). */
 int recur_binary(recur_binop op, recur_dtype dtype, const void *alpha, int ndim,
                  const int64_t *size, void *out, const int64_t *out_stride, const void *a,
                  const int64_t *a_stride, const void *b, const int64_t *b_stride);
 
-/* out = op(x) elementwise; lo and hi (one element of dtype each) are the clamp bounds.
- * int64 supports abs, neg and clamp only. Returns 0, or -1 for an unsupported pair. */
+/* out = op(x) elementwise; lo and hi (one element of dtype each) are the clamp bounds,
+ * read by clamp only (NULL otherwise is fine). int64 supports abs, neg and clamp only.
+ * Returns 0, or -1 for an unsupported pair or a clamp with a NULL bound. */
 int recur_unary(recur_unop op, recur_dtype dtype, const void *lo, const void *hi, int ndim,
                 const int64_t *size, void *out, const int64_t *out_stride, const void *x,
                 const int64_t *x_stride);
 
-/* ---- whole-tensor reductions (any strides) ---- */
+/* ---- whole-tensor reductions (any strides) ----
+ * Of an empty tensor: sum 0, norm 0, argext -1, allclose 1 (when the shapes broadcast). */
 
 double recur_sum(const recur_tensor *t);        /* float types, in double */
 int64_t recur_sum_i64(const recur_tensor *t);    /* int64 tensors, wraps on overflow */
@@ -69,16 +77,19 @@ int recur_allclose(const recur_tensor *a, const recur_tensor *b, double rtol, do
  * x is contiguous and seen as (outer, len, inner) = (O,K,I); the reduction runs over K.
  * (The parameters are not named I: complex.h, pulled in by cblas.h, defines I.) */
 
-/* out is (O,I): sums (in double for floats), divided by K when mean (floats only). */
+/* out is (O,I): sums (in double for floats), divided by K when mean (floats only).
+ * O or I of 0: nothing written; K = 0: zeros (NaN for a mean), x may be NULL. */
 void recur_sum_dim(recur_dtype dtype, const void *x, void *out, int64_t outer, int64_t len,
                    int64_t inner, int mean);
 /* values (O,I) of dtype, may be NULL; indices (O,I) 1-based along K, may be NULL.
- * First occurrence wins; a NaN wins over numbers. K must be >= 1. */
+ * First occurrence wins; a NaN wins over numbers. K, O or I of 0: nothing is written
+ * (an empty set has no extremum; callers refuse K = 0). */
 void recur_max_dim(recur_dtype dtype, const void *x, void *values, int64_t *indices,
                    int64_t outer, int64_t len, int64_t inner, int is_min);
 
 /* softmax (or log_softmax when log) over K of x (O,K,I) into a contiguous out of the
- * same shape; floats only. Subtracts the max, sums the exponentials in double. */
+ * same shape; floats only. Subtracts the max, sums the exponentials in double. O, K or
+ * I of 0: nothing to write. */
 void recur_softmax(recur_dtype dtype, const void *x, void *out, int64_t outer, int64_t len,
                    int64_t inner, int log);
 
@@ -93,7 +104,9 @@ int recur_blas_layout(int64_t rows, int64_t cols, int64_t s0, int64_t s1, int *t
 /* For each of `batch` matrices: c = beta*c + alpha*op(a) op(b) with op(a) (M,K), op(b)
  * (K,N), c (M,N) row-major with leading dimension ldc; a and b are read as described by
  * trans_*, ld* (see recur_blas_layout); *_bstride step between matrices of the batch.
- * float32/float64; every size and ld must fit in an int (CBLAS). */
+ * float32/float64; every size and ld must fit in an int (CBLAS). batch, M or N of 0:
+ * nothing is read or written; K = 0: c = beta*c (beta 0 writes zeros, even over NaN),
+ * and a and b may be NULL. */
 void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
                 const void *a, int64_t a_bstride, int trans_a, int64_t lda,
                 const void *b, int64_t b_bstride, int trans_b, int64_t ldb,

@@ -64,3 +64,23 @@ describe("a host process", function()
     assert.is_true(ok, out)
   end)
 end)
+
+-- The module is built with -fvisibility=hidden (Makefile): a host that links Lua
+-- statically with -rdynamic must not see recur's kernels or tensor functions, or it
+-- could bind a namesake of its own to them. Whatever core.so this run loads (build/ or
+-- the sanitized build-san/) exports luaopen_* and nothing else.
+describe("symbol hiding", function()
+  it("recur/core.so exports only luaopen_* functions", function()
+    local path = assert(package.searchpath("recur.core", package.cpath))
+    local p = io.popen("nm -D --defined-only '" .. path .. "' 2>&1")
+    local out = p:read("a")
+    local ok = p:close()
+    assert.is_true(ok, out)
+    local names = {}
+    for name in out:gmatch("%x+ %a ([^\n]+)") do names[#names + 1] = name end
+    assert.is_true(#names >= 1, out)
+    for _, name in ipairs(names) do
+      assert.is_truthy(name:match("^luaopen_"), path .. " exports " .. name)
+    end
+  end)
+end)
