@@ -126,6 +126,25 @@ describe("recur command", function()
       os.remove(log)
     end)
 
+    it("passes every sampling flag on", function()
+      local sample = "sample --checkpoint " .. dir .. "/last.safetensors --length 60"
+      local function text(flags)
+        local status, out, err = run(sample .. " " .. flags .. (flags:find("prime") and "" or " --prime The"))
+        assert.are.equal(0, status, err)
+        return out
+      end
+      local greedy = text("--temperature 0")
+      assert.are.equal(64, utf8.len(greedy)) -- --length: prime, 60, newline
+      assert.are.equal(greedy, text("--top-k 1 --seed 5"))
+      assert.are.equal(greedy, text("--top-p 1e-9 --seed 5"))
+      assert.are.equal(greedy, text("--beam 1"))
+      assert.are_not.equal(greedy, text("--seed 5"))
+      assert.are_not.equal(text("--seed 5"), text("--seed 6"))
+      assert.are_not.equal(text("--seed 5"), text("--seed 5 --temperature 2"))
+      assert.are_not.equal(text("--beam 1"), text("--beam 4"))
+      assert.are.equal("Th", text("--prime Th --length 1"):sub(1, 2))
+    end)
+
     it("refuses flags that would change nothing", function()
       local ckpt = " --checkpoint " .. dir .. "/last.safetensors"
       assert_one_line_error("sample" .. ckpt .. " --beam 2 --temperature 0.5", "temperature %(%-%-temperature%) does not apply to a beam search")

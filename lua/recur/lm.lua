@@ -179,8 +179,11 @@ local function check_parameters(path, config, params)
     error(string.format("lm: '%s': config (%d layers) needs %d model tensors, the file has %d",
       path, config.layers, want, count), 0)
   end
-  for name, shape in pairs(parameter_shapes(config)) do
-    local t = params[name]
+  local shapes, names = parameter_shapes(config), {}
+  for name in pairs(shapes) do names[#names + 1] = name end
+  table.sort(names) -- the first mismatch by name: the same message every time
+  for _, name in ipairs(names) do
+    local shape, t = shapes[name], params[name]
     if t == nil then error(string.format("lm: '%s': model tensor '%s' is missing", path, name), 0) end
     local got = t:size()
     local same = #got == #shape and (t:dtype() == "float32" or t:dtype() == "float64")
@@ -374,13 +377,6 @@ function lm.train(opts)
   if math.type(s.ngram) ~= "integer" and not (s.ngram == math.floor(s.ngram)) then
     error("lm: --ngram must be a whole number, got " .. tostring(s.ngram), 0)
   end
-  local dir = s.checkpoint_dir
-  local lock <close> = own_checkpoint_dir(dir)
-  if opts.log then
-    local f, err = io.open(opts.log, "a")
-    if not f then error("lm: cannot write the log: " .. tostring(err), 0) end
-    f:close()
-  end
   core.manual_seed(s.seed)
 
   local tokenizer, train_ids, val_ids, test_ids = lm.prepare_data{
@@ -390,6 +386,14 @@ function lm.train(opts)
   if not train_ids or #train_ids < 2 then error("lm: the training text is empty", 0) end
   if s.ngram > 0 and not val_ids then
     error("lm: --ngram compares on the validation text, and this run has none", 0)
+  end
+  -- Everything that can refuse the run has run; now the places its output goes.
+  local dir = s.checkpoint_dir
+  local lock <close> = own_checkpoint_dir(dir)
+  if opts.log then
+    local f, err = io.open(opts.log, "a")
+    if not f then error("lm: cannot write the log: " .. tostring(err), 0) end
+    f:close()
   end
   local V = tokenizer:vocab_size()
   local B, T = s.batch, s.seq_len

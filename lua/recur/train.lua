@@ -138,8 +138,9 @@ function Trainer:_next_batch()
   local x, y = self.batcher:next_batch()
   if x then return x, y end
   -- end of an epoch: decay the learning rate as char-rnn does, reset the stream state
+  -- (the last epoch stays the run's epoch in the final record)
+  if self.epoch >= self.max_epochs then return nil end
   self.epoch = self.epoch + 1
-  if self.epoch > self.max_epochs then return nil end
   if self.epoch > self.lr_decay_after + 1 and self.lr_decay ~= 1 then
     self.optimizer.lr = self.optimizer.lr * self.lr_decay
   end
