@@ -93,6 +93,7 @@ describe("recur command", function()
     assert.are.equal(0, status)
     assert.is_truthy(assert(io.open(svg)):read("a"):find("<polyline", 1, true))
     os.remove(data); os.remove(log); os.remove(svg)
+    os.execute("rm -rf '" .. dir .. "'")
   end)
 
   describe("with a trained checkpoint", function()

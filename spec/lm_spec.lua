@@ -4,10 +4,13 @@
 local recur = require "recur"
 local lm = recur.lm
 
+-- Temporary directories, removed when the specs end.
+local created_dirs = {}
 local function tmpdir()
   local path = os.tmpname()
   os.remove(path)
   assert(os.execute("mkdir -p '" .. path .. "'"))
+  created_dirs[#created_dirs + 1] = path
   return path
 end
 
@@ -45,6 +48,10 @@ local function opts(extra)
 end
 
 describe("language model job", function()
+  teardown(function()
+    for _, dir in ipairs(created_dirs) do os.execute("rm -rf '" .. dir .. "'") end
+  end)
+
   it("runs under Lua 5.4", function() assert.are.equal("Lua 5.4", _VERSION) end)
 
   it("trains: validation loss falls well below the uniform model's", function()
