@@ -72,7 +72,25 @@ function Trainer:state()
   }
 end
 
+-- A saved state comes from a file: its fields are checked before any is used.
+local function check_state(s)
+  local function bad(what, v) error("Trainer:set_state: " .. what .. ", got " .. tostring(v), 3) end
+  if type(s) ~= "table" then bad("the state must be a table", type(s)) end
+  for _, k in ipairs({"iter", "tokens"}) do
+    if s[k] ~= nil and (math.type(s[k]) ~= "integer" or s[k] < 0) then bad(k .. " must be a non-negative integer", s[k]) end
+  end
+  if s.iter == nil then bad("iter is required", nil) end
+  if math.type(s.epoch) ~= "integer" or s.epoch < 1 then bad("epoch must be a positive integer", s.epoch) end
+  if type(s.lr) ~= "number" or not (s.lr > 0 and s.lr < math.huge) then bad("lr must be a positive number", s.lr) end
+  if type(s.rng) ~= "string" or not s.rng:find("^%x*$") or #s.rng % 2 ~= 0 then bad("rng must be a hex string", s.rng) end
+  if type(s.batcher) ~= "table" then bad("batcher must be a table", type(s.batcher)) end
+  for _, k in ipairs({"seconds", "best_val", "smoothed_loss"}) do
+    if s[k] ~= nil and type(s[k]) ~= "number" then bad(k .. " must be a number", s[k]) end
+  end
+end
+
 function Trainer:set_state(tensors, s)
+  check_state(s)
   self.iter, self.epoch, self.tokens = s.iter, s.epoch, s.tokens or 0
   self.best_val = s.best_val or math.huge
   self.smoothed = s.smoothed_loss
