@@ -394,6 +394,10 @@ describe("language model job", function()
       assert.are.equal(3 * one.iterations, three.iterations)
       assert.are.equal(3, three.final.epoch)
       assert.are.equal(2e-3 * 0.5, three.final.lr) -- decayed once: after epoch 2, not after epoch 1
+      local dir = tmpdir()
+      local timed = lm.train(opts{data = data, checkpoint_dir = dir, max_seconds = 1e-9})
+      assert.are.equal("time", timed.stop)
+      assert.are.equal(0, timed.iterations)
     end)
 
     it("splits, evaluation interval, n-gram baseline, vocabulary, quiet", function()
