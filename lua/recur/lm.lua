@@ -374,9 +374,8 @@ function lm.train(opts)
   end
   local s = resolve_settings(opts, resumed)
   util.check_positive_int("lm.train", "epochs", s.epochs)
-  if math.type(s.ngram) ~= "integer" and not (s.ngram == math.floor(s.ngram)) then
-    error("lm: --ngram must be a whole number, got " .. tostring(s.ngram), 0)
-  end
+  local ngram = type(s.ngram) == "number" and math.tointeger(s.ngram) or nil
+  if not ngram or ngram < 0 then error("lm: --ngram must be a non-negative integer, got " .. tostring(s.ngram), 0) end
   core.manual_seed(s.seed)
 
   local tokenizer, train_ids, val_ids, test_ids = lm.prepare_data{
@@ -384,7 +383,7 @@ function lm.train(opts)
     val_frac = opts.val_frac, test_frac = opts.test_frac, min_freq = opts.min_freq, max_vocab = opts.max_vocab,
     tokenizer = resumed and resumed.tokenizer}
   if not train_ids or #train_ids < 2 then error("lm: the training text is empty", 0) end
-  if s.ngram > 0 and not val_ids then
+  if ngram > 0 and not val_ids then
     error("lm: --ngram compares on the validation text, and this run has none", 0)
   end
   -- Everything that can refuse the run has run; now the places its output goes.
@@ -439,7 +438,7 @@ function lm.train(opts)
     trainer:set_state(resumed.rest.trainer_tensors, resumed.rest.train)
     if not opts.quiet then say("resumed from %s at iteration %d", opts.resume, trainer.iter) end
   end
-  if s.ngram > 0 then say("%s", ngram_line(math.tointeger(s.ngram), V, train_ids, val_ids)) end
+  if ngram > 0 then say("%s", ngram_line(ngram, V, train_ids, val_ids)) end
 
   local summary = trainer:run()
   if test_ids and #test_ids > 1 then
@@ -488,7 +487,7 @@ end
 
 -- Whether generating with opts draws from the random generator (a seed matters):
 -- without a prime the first token is drawn, and sampling draws every token.
-function lm.generate_draws(opts)
+local function generate_draws(opts)
   return (opts.prime or "") == "" or (not opts.beam and (opts.temperature or 1) > 0)
 end
 
@@ -572,10 +571,10 @@ function lm.sample_command(args)
   local opts = command_options(args)
   local path, seed = opts.checkpoint, opts.seed
   opts.checkpoint, opts.seed = nil, nil
-  if seed ~= nil and not lm.generate_draws(opts) then
+  if seed ~= nil and not generate_draws(opts) then
     error("lm: --seed changes nothing here (a prime and a beam search or temperature 0 draw nothing)", 0)
   end
-  check_generate_options(opts)
+  check_generate_options(opts) -- before the checkpoint is read: a usage error comes at once
   local model, tokenizer = lm.load(path)
   core.manual_seed(seed or 123)
   lm.generate(model, tokenizer, opts, function(s) rio.write(io.stdout, STDOUT, s) end)
