@@ -161,6 +161,8 @@ describe("recur command", function()
       assert_one_line_error(train .. " --test-data " .. text_path .. " --test-frac 0.1", "%-%-test%-frac and %-%-test%-data both")
       assert_one_line_error(train .. " --val-frac 0 --ngram 2", "%-%-ngram compares on the validation text")
       assert_one_line_error(train .. " --epochs 1.5", "%-%-epochs must be a positive integer")
+      assert_one_line_error(train .. " --epochs 5 --lr-decay 0.5", "the learning rate would never decay: decay starts at epoch 12, after the last %(%-%-epochs 5%)")
+      assert_one_line_error(train .. " --epochs 2 --lr-decay-after 1", "decay starts at epoch 3, after the last %(%-%-epochs 2%)")
       local resume = train .. " --resume " .. dir .. "/last.safetensors"
       assert_one_line_error(resume .. " --hidden 32", "^recur: lm: %-%-hidden 32 differs from 16 in '" .. dir:gsub("%p", "%%%0") .. "/last.safetensors'")
       assert_one_line_error(resume .. " --model gru", "%-%-model gru differs from lstm")

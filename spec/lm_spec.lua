@@ -389,7 +389,7 @@ describe("language model job", function()
     end)
 
     it("epochs and the learning-rate decay", function()
-      local one = run{max_iters = false, epochs = 1, lr_decay = 0.5, lr_decay_after = 0, eval_every = 1000}
+      local one = run{max_iters = false, epochs = 1, eval_every = 1000}
       local three = run{max_iters = false, epochs = 3, lr_decay = 0.5, lr_decay_after = 1, eval_every = 1000}
       assert.are.equal(3 * one.iterations, three.iterations)
       assert.are.equal(3, three.final.epoch)

@@ -374,6 +374,11 @@ function lm.train(opts)
   end
   local s = resolve_settings(opts, resumed)
   util.check_positive_int("lm.train", "epochs", s.epochs)
+  -- The rate decays on entering each epoch past lr_decay_after + 1 (char-rnn's rule).
+  if (opts.lr_decay or opts.lr_decay_after) and s.lr_decay ~= 1 and s.epochs < s.lr_decay_after + 2 then
+    error(string.format("lm: the learning rate would never decay: decay starts at epoch %s, after the last (--epochs %d)",
+      tostring(s.lr_decay_after + 2), s.epochs), 0)
+  end
   local ngram = type(s.ngram) == "number" and math.tointeger(s.ngram) or nil
   if not ngram or ngram < 0 then error("lm: --ngram must be a non-negative integer, got " .. tostring(s.ngram), 0) end
   core.manual_seed(s.seed)
