@@ -454,7 +454,14 @@ describe("language model job", function()
       ok = pcall(lm.train, opts{data = data, max_iters = 2, checkpoint_dir = nested})
       Trainer.run = original
       assert.is_false(ok)
-      collectgarbage() -- a lock left to the collector would pass this; <close> releases at once
+      assert(recur.lock_file(nested .. "/train.lock")):unlock() -- <close> released it at once
+      -- the probe save fails: refused before training, with the directory named, lock released
+      local save = recur.io.save
+      recur.io.save = function(path) error("io.save: '" .. path .. "': No space left on device", 0) end
+      ok, err = pcall(lm.train, opts{data = data, max_iters = 2, checkpoint_dir = nested})
+      recur.io.save = save
+      assert.are.equal("lm: cannot write checkpoints in '" .. nested .. "': io.save: '" .. nested
+        .. "/.probe.safetensors': No space left on device", err)
       assert.is_truthy(recur.lock_file(nested .. "/train.lock"))
       os.remove(data)
       os.execute("rm -rf '" .. dir .. "'")

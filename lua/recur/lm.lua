@@ -347,10 +347,16 @@ local function own_checkpoint_dir(dir)
     error(string.format("lm: checkpoint directory '%s' is in use by %s (lock '%s'); wait for that run or choose another --checkpoint-dir",
       dir, pid and "process " .. pid or "another process", lock_path), 0)
   end
-  with_context(context, rio.remove_stale_tmp, dir)
-  local probe = dir .. "/.probe.safetensors"
-  with_context(context, rio.save, probe, {probe = core.zeros(1)})
-  os.remove(probe)
+  local ok, err = pcall(function()
+    with_context(context, rio.remove_stale_tmp, dir)
+    local probe = dir .. "/.probe.safetensors"
+    with_context(context, rio.save, probe, {probe = core.zeros(1)})
+    os.remove(probe)
+  end)
+  if not ok then
+    lock:unlock() -- at once, not whenever the collector finds it
+    error(err, 0)
+  end
   return lock
 end
 
