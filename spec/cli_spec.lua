@@ -1,10 +1,11 @@
 -- The `recur` command: every error a user can cause is one line and a non-zero exit.
 local recur = require "recur"
 
--- Runs bin/recur with arguments; returns exit status, stdout and stderr.
-local function run(args)
+-- Runs bin/recur with arguments; returns exit status, stdout and stderr. `redirect`
+-- (e.g. "> /dev/full") replaces the captured stdout.
+local function run(args, redirect)
   local err_path = os.tmpname()
-  local p = io.popen("lua5.4 bin/recur " .. args .. " 2>" .. err_path)
+  local p = io.popen("lua5.4 bin/recur " .. args .. " " .. (redirect or "") .. " 2>" .. err_path)
   local out = p:read("a")
   local _, _, status = p:close()
   local f = io.open(err_path)
@@ -21,6 +22,22 @@ local function assert_one_line_error(args, pattern)
   assert.are.equal(1, lines, "expected one line, got: " .. err)
   assert.is_nil(err:find("traceback", 1, true))
   assert.is_truthy(err:find(pattern), "'" .. err .. "' does not match " .. pattern)
+end
+
+-- The first `chars` characters of the shipped corpus in a temporary file.
+local function corpus_file(chars)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(recur.data.read_text("data/tinyshakespeare.txt"):sub(1, chars))
+  f:close()
+  return path
+end
+
+-- A temporary path where nothing exists yet (for a directory the command creates).
+local function fresh_path()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
 end
 
 describe("recur command", function()
@@ -65,9 +82,9 @@ describe("recur command", function()
     assert.are.equal(0, status)
     assert.are.equal("First", beam_out:sub(1, 5))
     assert.are.equal(46, utf8.len(beam_out))
-    -- a search, not a draw: another seed gives the same text
-    assert.are.equal(beam_out, select(2, run("sample --checkpoint " .. dir ..
-      "/best.safetensors --length 40 --prime 'First' --beam 3 --seed 9")))
+    -- a search, not a draw: a seed would change nothing, so it is refused
+    assert_one_line_error("sample --checkpoint " .. dir .. "/best.safetensors --length 40 --prime 'First' --beam 3 --seed 9",
+      "^recur: lm: %-%-seed changes nothing here")
     status, out = run("eval --checkpoint " .. dir .. "/best.safetensors --data " .. data)
     assert.are.equal(0, status)
     assert.is_truthy(out:find("perplexity %d"))
@@ -76,5 +93,131 @@ describe("recur command", function()
     assert.are.equal(0, status)
     assert.is_truthy(assert(io.open(svg)):read("a"):find("<polyline", 1, true))
     os.remove(data); os.remove(log); os.remove(svg)
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  describe("with a trained checkpoint", function()
+    local text_path, dir
+    setup(function()
+      text_path, dir = corpus_file(8000), fresh_path()
+      local status, _, err = run("train --data " .. text_path .. " --layers 1 --hidden 16 --embed 8 --batch 4 "
+        .. "--seq-len 8 --max-iters 4 --eval-every 2 --checkpoint-dir " .. dir .. " --threads 1 --quiet")
+      assert.are.equal(0, status, err)
+    end)
+    teardown(function()
+      os.remove(text_path)
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+
+    it("fails when the output cannot be written (a full disk)", function()
+      local ckpt = " --checkpoint " .. dir .. "/last.safetensors"
+      for _, args in ipairs({"sample" .. ckpt .. " --length 5", "eval" .. ckpt .. " --data " .. text_path}) do
+        local status, _, err = run(args, "> /dev/full")
+        assert.are.equal(1, status, args)
+        assert.are.equal("recur: cannot write to standard output: No space left on device\n", err)
+      end
+      local log = os.tmpname()
+      local f = assert(io.open(log, "w"))
+      f:write('{"iter": 1, "train_loss": 2}\n')
+      f:close()
+      local status, out, err = run("plot --log " .. log .. " --out /dev/full")
+      assert.are.equal(1, status)
+      assert.are.equal("", out) -- no "wrote"
+      assert.are.equal("recur: plot: cannot write '/dev/full': No space left on device\n", err)
+      os.remove(log)
+    end)
+
+    it("passes every sampling flag on", function()
+      local sample = "sample --checkpoint " .. dir .. "/last.safetensors --length 60"
+      local function text(flags)
+        local status, out, err = run(sample .. " " .. flags .. (flags:find("prime") and "" or " --prime The"))
+        assert.are.equal(0, status, err)
+        return out
+      end
+      local greedy = text("--temperature 0")
+      assert.are.equal(64, utf8.len(greedy)) -- --length: prime, 60, newline
+      assert.are.equal(greedy, text("--top-k 1 --seed 5"))
+      assert.are.equal(greedy, text("--top-p 1e-9 --seed 5"))
+      assert.are.equal(greedy, text("--beam 1"))
+      assert.are_not.equal(greedy, text("--seed 5"))
+      assert.are_not.equal(text("--seed 5"), text("--seed 6"))
+      assert.are_not.equal(text("--seed 5"), text("--seed 5 --temperature 2"))
+      assert.are_not.equal(text("--beam 1"), text("--beam 4"))
+      assert.are.equal("Th", text("--prime Th --length 1"):sub(1, 2))
+    end)
+
+    it("refuses flags that would change nothing", function()
+      local ckpt = " --checkpoint " .. dir .. "/last.safetensors"
+      assert_one_line_error("sample" .. ckpt .. " --beam 2 --temperature 0.5", "temperature %(%-%-temperature%) does not apply to a beam search")
+      assert_one_line_error("sample" .. ckpt .. " --beam 2 --top-k 3", "top_k %(%-%-top%-k%) does not apply to a beam search")
+      assert_one_line_error("sample" .. ckpt .. " --temperature 0 --top-p 0.5", "top_p %(%-%-top%-p%) does not apply at temperature 0")
+      assert_one_line_error("sample" .. ckpt .. " --temperature 0 --prime The --seed 3", "%-%-seed changes nothing here")
+      assert_one_line_error("sample" .. ckpt .. " --top-p 1.5", "%-%-top%-p must be in %(0, 1%]")
+      assert_one_line_error("sample" .. ckpt .. " --length-penalty 1", "unknown option '%-%-length%-penalty'")
+      local train = "train --data " .. text_path .. " --max-iters 1 --checkpoint-dir " .. dir .. "/other"
+      assert_one_line_error(train .. " --min-freq 2", "^recur: lm: %-%-min%-freq applies to %-%-level word, not char")
+      assert_one_line_error(train .. " --level char --max-vocab 9", "%-%-max%-vocab applies to %-%-level word")
+      assert_one_line_error(train .. " --val-data " .. text_path .. " --val-frac 0.1", "%-%-val%-frac and %-%-val%-data both")
+      assert_one_line_error(train .. " --test-data " .. text_path .. " --test-frac 0.1", "%-%-test%-frac and %-%-test%-data both")
+      assert_one_line_error(train .. " --val-frac 0 --ngram 2", "%-%-ngram compares on the validation text")
+      assert_one_line_error(train .. " --epochs 1.5", "%-%-epochs must be a positive integer")
+      assert_one_line_error(train .. " --epochs 5 --lr-decay 0.5", "the learning rate would never decay: decay starts at epoch 12, after the last %(%-%-epochs 5%)")
+      assert_one_line_error(train .. " --epochs 2 --lr-decay-after 1", "decay starts at epoch 3, after the last %(%-%-epochs 2%)")
+      local resume = train .. " --resume " .. dir .. "/last.safetensors"
+      assert_one_line_error(resume .. " --hidden 32", "^recur: lm: %-%-hidden 32 differs from 16 in '" .. dir:gsub("%p", "%%%0") .. "/last.safetensors'")
+      assert_one_line_error(resume .. " --model gru", "%-%-model gru differs from lstm")
+      assert_one_line_error(resume .. " --batch 5", "%-%-batch 5 differs from 4")
+      assert_one_line_error(resume .. " --lr 0.1", "%-%-lr 0.1 differs from 0.002")
+      assert_one_line_error(resume .. " --level word", "%-%-level word differs from char")
+      assert_one_line_error(resume .. " --seed 9", "%-%-seed 9 differs from 123")
+      assert_one_line_error(train .. " --resume " .. dir .. "/last.safetensors --level word --min-freq 2", "differs from char")
+    end)
+
+    it("refuses an unwritable or locked checkpoint directory before training", function()
+      local started = recur.now()
+      assert_one_line_error("train --data " .. text_path .. " --checkpoint-dir /etc/passwd/x",
+        "^recur: lm: cannot write checkpoints in '/etc/passwd/x': make_dir: cannot create '/etc/passwd': ")
+      assert.is_true(recur.now() - started < 5)
+      local lock = assert(recur.lock_file(dir .. "/train.lock"))
+      local pid = assert(io.open(dir .. "/train.lock")):read("l")
+      assert_one_line_error("train --data " .. text_path .. " --max-iters 1 --checkpoint-dir " .. dir,
+        "^recur: lm: checkpoint directory '" .. dir:gsub("%p", "%%%0") .. "' is in use by process " .. pid .. " %(lock '")
+      lock:unlock()
+    end)
+  end)
+
+  it("stops on Ctrl-C with status 130 and leaves loadable checkpoints", function()
+    local text_path, dir = corpus_file(20000), fresh_path()
+    -- sh prints the child's pid, then its exit status once it ends
+    local p = io.popen("sh -c 'lua5.4 bin/recur train --data " .. text_path .. " --layers 1 --hidden 16 --embed 8 "
+      .. "--batch 4 --seq-len 8 --eval-every 3 --checkpoint-dir " .. dir .. " --threads 1 --quiet 2>" .. dir .. ".err "
+      .. "& echo $!; wait $!; echo $?'")
+    local pid = p:read("l")
+    local started = recur.now()
+    while not io.open(dir .. "/best.safetensors") and recur.now() - started < 30 do os.execute("sleep 0.05") end
+    os.execute("sleep 0.3") -- a few more checkpoints, so the interrupt may land in a save
+    os.execute("kill -INT " .. pid)
+    local status = p:read("l")
+    p:close()
+    local err = assert(io.open(dir .. ".err")):read("a")
+    assert.are.equal("130", status, err)
+    assert.are.equal("recur: interrupted; the checkpoints written so far are complete\n", err)
+    for _, name in ipairs({"best", "last"}) do
+      local _, _, rest = recur.lm.load(dir .. "/" .. name .. ".safetensors")
+      assert.is_true(rest.train.iter >= 3)
+    end
+    os.remove(text_path); os.remove(dir .. ".err")
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("fails when the log cannot be written, after saving that evaluation's checkpoint", function()
+    local text_path, dir = corpus_file(8000), fresh_path()
+    assert_one_line_error("train --data " .. text_path .. " --layers 1 --hidden 16 --embed 8 --batch 4 --seq-len 8 "
+      .. "--max-iters 4 --eval-every 2 --quiet --checkpoint-dir " .. dir .. " --log /dev/full",
+      "^recur: train: cannot write the log '/dev/full': No space left on device")
+    local _, _, rest = recur.lm.load(dir .. "/last.safetensors")
+    assert.are.equal(2, rest.train.iter)
+    os.remove(text_path)
+    os.execute("rm -rf '" .. dir .. "'")
   end)
 end)

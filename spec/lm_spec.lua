@@ -4,10 +4,13 @@
 local recur = require "recur"
 local lm = recur.lm
 
+-- Temporary directories, removed when the specs end.
+local created_dirs = {}
 local function tmpdir()
   local path = os.tmpname()
   os.remove(path)
   assert(os.execute("mkdir -p '" .. path .. "'"))
+  created_dirs[#created_dirs + 1] = path
   return path
 end
 
@@ -27,6 +30,13 @@ local function read_lines(path)
   return lines
 end
 
+-- The whole text lm.generate emits.
+local function generated(model, tokenizer, o)
+  local parts = {}
+  lm.generate(model, tokenizer, o, function(s) parts[#parts + 1] = s end)
+  return table.concat(parts)
+end
+
 local SMALL = {level = "char", layers = 1, hidden = 32, embed = 16, batch = 8, seq_len = 16,
                eval_every = 10, quiet = true, seed = 7}
 
@@ -38,6 +48,10 @@ local function opts(extra)
 end
 
 describe("language model job", function()
+  teardown(function()
+    for _, dir in ipairs(created_dirs) do os.execute("rm -rf '" .. dir .. "'") end
+  end)
+
   it("runs under Lua 5.4", function() assert.are.equal("Lua 5.4", _VERSION) end)
 
   it("trains: validation loss falls well below the uniform model's", function()
@@ -117,9 +131,7 @@ describe("language model job", function()
     local model, tokenizer = lm.load(dir .. "/last.safetensors")
     local function sample(o)
       recur.manual_seed(3)
-      local parts = {}
-      lm.generate(model, tokenizer, o, function(s) parts[#parts + 1] = s end)
-      return table.concat(parts)
+      return generated(model, tokenizer, o)
     end
     local a = sample{length = 60, temperature = 0.8, prime = "ROMEO:"}
     assert.are.equal(a, sample{length = 60, temperature = 0.8, prime = "ROMEO:"})
@@ -178,5 +190,281 @@ describe("language model job", function()
     local model = lm.load(dir .. "/last.safetensors")
     assert.are.equal(tok:vocab_size(), model.config.vocab_size)
     os.remove(data)
+  end)
+
+  -- A checkpoint whose metadata `edit` changed (config, tokenizer, train: tables).
+  local function edited_checkpoint(path, edit)
+    local tensors, meta = recur.io.load(path)
+    local decoded = {}
+    for _, key in ipairs({"config", "tokenizer", "train"}) do decoded[key] = recur.io.decode_meta(meta[key]) end
+    edit(decoded, tensors)
+    for key, v in pairs(decoded) do meta[key] = recur.io.encode_meta(v) end
+    local out = os.tmpname()
+    recur.io.save(out, tensors, meta)
+    return out
+  end
+
+  describe("checkpoint checks before a model is built", function()
+    local data, dir, path, V
+    setup(function()
+      data = corpus(8000)
+      dir = tmpdir()
+      V = lm.train(opts{data = data, max_iters = 10, checkpoint_dir = dir}).tokenizer:vocab_size()
+      path = dir .. "/last.safetensors"
+    end)
+    teardown(function()
+      os.remove(data)
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
+
+    local function refused(edit, message)
+      local bad = edited_checkpoint(path, edit)
+      local started = recur.now()
+      local ok, err = pcall(lm.load, bad)
+      local seconds = recur.now() - started
+      os.remove(bad)
+      assert.is_false(ok)
+      assert.are.equal("lm: '" .. bad .. "': " .. message, err:sub(1, #bad + 8 + #message))
+      return seconds
+    end
+
+    it("compares the configuration with the file's tensors, allocating nothing first", function()
+      -- as hostile files: a model of 432 MB from a 41 KB file, and a million layers
+      local s1 = refused(function(m) m.config.hidden = 3000 end,
+        string.format("model tensor 'decoder.weight' is float32 [%d,32], the config (vocab_size %d, embed 16, hidden 3000, lstm) needs float [%d,3000]", V, V, V))
+      local s2 = refused(function(m) m.config.layers = 1000000 end,
+        "config (1000000 layers) needs 4000003 model tensors, the file has 7")
+      assert.is_true(s1 < 0.5 and s2 < 0.5, s1 .. " s, " .. s2 .. " s")
+      refused(function(m) m.config.cell = "gru" end,
+        "model tensor 'rnn.bias_hh_l0' is float32 [128], the config (vocab_size " .. V .. ", embed 16, hidden 32, gru) needs float [96]")
+      refused(function(m, t) t["model.rnn.extra_l0"], t["model.rnn.bias_hh_l0"] = t["model.rnn.bias_hh_l0"], nil end,
+        "model tensor 'rnn.bias_hh_l0' is missing")
+      refused(function(_, t) t["hidden.h"] = recur.zeros(2, 8, 32) end,
+        "tensor 'hidden.h' [2,8,32] is not a hidden state (1 layers x batch x 32)")
+      refused(function(_, t) t["stray"] = recur.zeros(1) end, "unexpected tensor 'stray'")
+    end)
+
+    it("checks the configuration's keys, types and ranges and the vocabulary", function()
+      refused(function(m) m.config.hidden = 2.5 end, "config hidden must be a positive integer, got 2.5")
+      refused(function(m) m.config.layers = 0 end, "config layers must be a positive integer, got 0")
+      refused(function(m) m.config.vocab_size = "65" end, "config vocab_size must be a positive integer, got 65")
+      refused(function(m) m.config.cell = "lstn" end, "config cell must be lstm, gru or rnn, got lstn")
+      refused(function(m) m.config.dropout = 1 end, "config dropout must be in [0, 1), got 1")
+      refused(function(m) m.config.dropout = -0.5 end, "config dropout must be in [0, 1), got -0.5")
+      refused(function(m) m.config.bogus = 1 end, "config has an unknown key 'bogus'")
+      refused(function(m) m.config.vocab_size = V + 1 end,
+        string.format("the tokenizer has %d tokens, the config's vocab_size is %d", V, V + 1))
+      refused(function(m) m.tokenizer.type = "bytes" end, "tokenizer type must be char or word, got bytes")
+      refused(function(m) m.tokenizer.tokens[2] = m.tokenizer.tokens[1] end, "bad tokenizer: ")
+    end)
+
+    it("loads an older checkpoint that kept the level in its config, and passes the model only its keys", function()
+      local old = edited_checkpoint(path, function(m) m.config.level = "char" end)
+      local model, tokenizer, rest = lm.load(old)
+      assert.are.equal("char", rest.level)
+      assert.are.equal(V, tokenizer:vocab_size())
+      assert.is_nil(model.config.level)
+      -- saved again, the config holds LanguageModel's keys only
+      lm.save(old, model, tokenizer)
+      local _, meta = recur.io.load(old)
+      assert.are.same({cell = "lstm", dropout = 0, embed = 16, hidden = 32, layers = 1, vocab_size = V},
+        recur.io.decode_meta(meta.config))
+      os.remove(old)
+      local wrong = edited_checkpoint(path, function(m) m.config.level = "word" end)
+      assert.has_error(function() lm.load(wrong) end,
+        "lm: '" .. wrong .. "': config level 'word' disagrees with the tokenizer's 'char'")
+      os.remove(wrong)
+    end)
+  end)
+
+  it("lists LanguageModel's parameters and shapes exactly", function()
+    for _, cell in ipairs({"lstm", "gru", "rnn"}) do
+      local config = {vocab_size = 7, embed = 3, hidden = 5, layers = 3, cell = cell, dropout = 0}
+      local state, got = recur.models.LanguageModel(config):state_dict(), {}
+      for name, t in pairs(state) do got[name] = t:size() end
+      assert.are.same(got, lm.parameter_shapes(config))
+    end
+  end)
+
+  it("checkpoints a diverging run whose perplexity overflows", function()
+    local data = corpus(20000)
+    local dir, log = tmpdir(), os.tmpname()
+    local Trainer = recur.train.TrainerClass
+    local original = Trainer.evaluate
+    -- after the checkpoint at iteration 10, every token but id 1 costs about 2000 nats
+    Trainer.evaluate = function(self, loss)
+      local record = original(self, loss)
+      if self.iter == 10 then
+        self.model.decoder.bias:fill_(0)
+        self.model.decoder.bias:set(1, 2000)
+      end
+      return record
+    end
+    local ok, err = pcall(lm.train, opts{data = data, max_iters = 20, checkpoint_dir = dir, log = log})
+    Trainer.evaluate = original
+    assert.is_true(ok, err)
+    local _, _, rest = lm.load(dir .. "/last.safetensors")
+    assert.are.equal(20, rest.train.iter)
+    assert.is_true(rest.train.record.val_loss > 709.8)
+    assert.are.equal(math.huge, rest.train.record.val_ppl)
+    local records = read_lines(log)
+    assert.are.equal(math.huge, records[2].val_ppl)
+    -- the best checkpoint is still the good one of iteration 10
+    local _, _, best = lm.load(dir .. "/best.safetensors")
+    assert.are.equal(10, best.train.iter)
+    os.remove(data); os.remove(log)
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("refuses options nobody reads", function()
+    assert.has_error(function() lm.train{data = "x", hiden = 3} end)
+    local ok, err = pcall(lm.train, {data = "x", hiden = 3})
+    assert.is_false(ok)
+    assert.matches("lm.train: unknown option 'hiden'", err)
+    ok, err = pcall(recur.train.Trainer, {model = {parameters = function() end}, optimizer = {}, batcher = {}, max_epoch = 3})
+    assert.is_false(ok)
+    assert.matches("Trainer: unknown option 'max_epoch'", err)
+    local model = recur.models.LanguageModel{vocab_size = 5, embed = 2, hidden = 3, layers = 1}
+    local tok = recur.data.CharTokenizer.fit("abcde")
+    ok, err = pcall(lm.generate, model, tok, {length = 3, topk = 2})
+    assert.is_false(ok)
+    assert.matches("lm.generate: unknown option 'topk'", err)
+    for _, case in ipairs({
+      {{beam = 2, temperature = 0.5}, "temperature (--temperature) does not apply to a beam search"},
+      {{beam = 2, length_penalty = 0.5}, "length_penalty (--length-penalty) needs stop_id"},
+      {{length_penalty = 0.5}, "length_penalty (--length-penalty) applies only to a beam search"},
+      {{temperature = 0, top_k = 2}, "top_k (--top-k) does not apply at temperature 0"},
+    }) do
+      ok, err = pcall(lm.generate, model, tok, case[1])
+      assert.is_false(ok)
+      assert.are.equal("lm.generate: " .. case[2], err:sub(1, 13 + #case[2]))
+    end
+    assert.has_error(function() lm.evaluate_text(model, tok, "abcabc", {seqlen = 2}) end)
+  end)
+
+  it("searches greedily with a beam of width 1", function()
+    recur.manual_seed(5)
+    local model = recur.models.LanguageModel{vocab_size = 5, embed = 4, hidden = 6, layers = 1}
+    local tok = recur.data.CharTokenizer.fit("abcde")
+    local greedy = generated(model, tok, {length = 12, temperature = 0, prime = "ab"})
+    assert.are.equal(greedy, generated(model, tok, {length = 12, beam = 1, prime = "ab"}))
+  end)
+
+  describe("every training option acts", function()
+    local data
+    setup(function() data = corpus(6000) end)
+    teardown(function() os.remove(data) end)
+
+    -- Trains in a fresh directory; returns the summary, the messages, the log records
+    -- and the last checkpoint's model, tokenizer and rest.
+    local function run(extra)
+      local dir, log = tmpdir(), os.tmpname()
+      local lines = {}
+      local out = {write = function(self, ...) lines[#lines + 1] = table.concat({...}) return self end,
+                   flush = function(self) return self end}
+      local o = opts{data = data, checkpoint_dir = dir, log = log, quiet = false, out = out, max_iters = 8, eval_every = 4}
+      for k, v in pairs(extra) do o[k] = v end
+      if o.quiet == "yes" then o.quiet = true end
+      local summary = lm.train(o)
+      local model, tokenizer, rest = lm.load(dir .. "/last.safetensors")
+      local records = read_lines(log)
+      os.remove(log)
+      os.execute("rm -rf '" .. dir .. "'")
+      return summary, table.concat(lines), records, model, tokenizer, rest
+    end
+
+    it("architecture, batch shape, learning rate, seed, clip", function()
+      local summary, _, records, model = run{layers = 2, hidden = 12, embed = 5, model = "gru", dropout = 0.25,
+                                             batch = 3, seq_len = 7, lr = 1e-3, seed = 11}
+      assert.are.same({vocab_size = model.config.vocab_size, embed = 5, hidden = 12, layers = 2, cell = "gru", dropout = 0.25},
+        model.config)
+      assert.are.equal(8 * 3 * 7, summary.tokens)
+      assert.are.equal(1e-3, records[1].lr)
+      local a = run{seed = 11}
+      local b = run{seed = 12}
+      local c = run{seed = 11, clip = 1e-4}
+      assert.are_not.equal(a.train_loss, b.train_loss)
+      assert.are_not.equal(a.train_loss, c.train_loss)
+      assert.are.equal(a.train_loss, run{seed = 11}.train_loss)
+    end)
+
+    it("epochs and the learning-rate decay", function()
+      local one = run{max_iters = false, epochs = 1, eval_every = 1000}
+      local three = run{max_iters = false, epochs = 3, lr_decay = 0.5, lr_decay_after = 1, eval_every = 1000}
+      assert.are.equal(3 * one.iterations, three.iterations)
+      assert.are.equal(3, three.final.epoch)
+      assert.are.equal(2e-3 * 0.5, three.final.lr) -- decayed once: after epoch 2, not after epoch 1
+      local dir = tmpdir()
+      local timed = lm.train(opts{data = data, checkpoint_dir = dir, max_seconds = 1e-9})
+      assert.are.equal("time", timed.stop)
+      assert.are.equal(0, timed.iterations)
+    end)
+
+    it("splits, evaluation interval, n-gram baseline, vocabulary, quiet", function()
+      local _, said, records = run{val_frac = 0.2, test_frac = 0.1, eval_every = 2, ngram = 3}
+      local text = recur.data.read_text(data)
+      local _, val = recur.data.split(text, {val_frac = 0.2, test_frac = 0.1})
+      assert.is_truthy(said:find(utf8.len(val) .. " validation tokens", 1, true), said)
+      assert.is_truthy(said:find("test loss", 1, true), said)
+      assert.is_truthy(said:find("3-gram baseline", 1, true), said)
+      assert.are.equal(4, #records)
+      local val_path = os.tmpname()
+      local f = assert(io.open(val_path, "wb")); f:write(text:sub(1, 777)); f:close()
+      local _, said2 = run{val_data = val_path, test_data = val_path}
+      assert.is_truthy(said2:find("777 validation tokens", 1, true), said2)
+      assert.is_truthy(said2:find("test loss", 1, true), said2)
+      os.remove(val_path)
+      local _, _, _, _, words = run{level = "word", max_vocab = 20}
+      assert.are.equal(20 + 4, words:vocab_size()) -- and the four specials
+      local _, _, _, _, frequent = run{level = "word", min_freq = 5}
+      local _, _, _, _, all = run{level = "word"}
+      assert.is_true(frequent:vocab_size() < all:vocab_size())
+      local _, silent = run{quiet = "yes"}
+      assert.are.equal("", silent)
+    end)
+  end)
+
+  describe("the checkpoint directory", function()
+    it("is created, probed and locked before training; stale temporaries go", function()
+      local data = corpus(6000)
+      local dir = tmpdir()
+      local stale = dir .. "/last.safetensors.tmp-0000abcd"
+      local f = assert(io.open(stale, "wb")); f:write("half a checkpoint"); f:close()
+      local Trainer = recur.train.TrainerClass
+      local original = Trainer.run
+      Trainer.run = function() error("stopped before training", 0) end
+      local ok, err = pcall(lm.train, opts{data = data, max_iters = 2, checkpoint_dir = dir})
+      Trainer.run = original
+      assert.are.equal("stopped before training", err)
+      assert.is_nil(io.open(stale))
+      local nested = dir .. "/a/b"
+      lm.train(opts{data = data, max_iters = 2, checkpoint_dir = nested})
+      assert.is_truthy(io.open(nested .. "/last.safetensors"))
+      assert.is_nil(io.open(nested .. "/.probe.safetensors"))
+      -- a second run on a locked directory is refused, naming the holder
+      local lock = assert(recur.lock_file(nested .. "/train.lock"))
+      ok, err = pcall(lm.train, opts{data = data, max_iters = 2, checkpoint_dir = nested})
+      lock:unlock()
+      assert.is_false(ok)
+      assert.are.equal(string.format("lm: checkpoint directory '%s' is in use by process %s (lock '%s/train.lock'); "
+        .. "wait for that run or choose another --checkpoint-dir", nested, assert(io.open(nested .. "/train.lock")):read("l"), nested), err)
+      -- a run releases its lock when it ends, also by an error
+      lm.train(opts{data = data, max_iters = 2, checkpoint_dir = nested})
+      Trainer.run = function() error("boom", 0) end
+      ok = pcall(lm.train, opts{data = data, max_iters = 2, checkpoint_dir = nested})
+      Trainer.run = original
+      assert.is_false(ok)
+      assert(recur.lock_file(nested .. "/train.lock")):unlock() -- <close> released it at once
+      -- the probe save fails: refused before training, with the directory named, lock released
+      local save = recur.io.save
+      recur.io.save = function(path) error("io.save: '" .. path .. "': No space left on device", 0) end
+      ok, err = pcall(lm.train, opts{data = data, max_iters = 2, checkpoint_dir = nested})
+      recur.io.save = save
+      assert.are.equal("lm: cannot write checkpoints in '" .. nested .. "': io.save: '" .. nested
+        .. "/.probe.safetensors': No space left on device", err)
+      assert.is_truthy(recur.lock_file(nested .. "/train.lock"))
+      os.remove(data)
+      os.execute("rm -rf '" .. dir .. "'")
+    end)
   end)
 end)

@@ -4,7 +4,7 @@ local recur = require "recur"
 local function buffer()
   local b = {parts = {}}
   function b:write(...) for _, s in ipairs({...}) do self.parts[#self.parts + 1] = s end return self end
-  function b:flush() end
+  function b:flush() return self end
   function b:text() return table.concat(self.parts) end
   return b
 end
@@ -33,6 +33,20 @@ describe("progress", function()
     assert.is_nil(out:text():find("\r", 1, true))
   end)
 
+  it("reports an output that cannot be written", function()
+    local full = {write = function() return nil, "No space left on device" end,
+                  flush = function(self) return self end}
+    local bar = recur.progress.new{total = 10, out = full, terminal = false, every = 1}
+    assert.has_error(function() bar:update(1, {loss = 2}) end,
+      "cannot write the progress output: No space left on device")
+    assert.has_error(function() bar:log("eval") end,
+      "cannot write the progress output: No space left on device")
+    local unflushable = {write = function(self) return self end,
+                         flush = function() return nil, "Broken pipe" end}
+    bar = recur.progress.new{total = 10, out = unflushable, terminal = true}
+    assert.has_error(function() bar:finish() end, "cannot write the progress output: Broken pipe")
+  end)
+
   it("formats durations", function()
     assert.are.equal("01:05", recur.progress.format_duration(65))
     assert.are.equal("2:00:01", recur.progress.format_duration(7201))
@@ -55,6 +69,16 @@ describe("plot", function()
     local _, polylines = svg:gsub("<polyline", "")
     assert.are.equal(2, polylines)
     assert.is_truthy(svg:find(">validation<", 1, true))
+  end)
+
+  it("reports an SVG that cannot be written", function()
+    local log = os.tmpname()
+    local f = assert(io.open(log, "w"))
+    f:write('{"iter": 100, "train_loss": 3.0, "val_loss": Infinity}\n')
+    f:close()
+    assert.has_error(function() recur.plot.log_to_svg(log, "/dev/full") end,
+      "plot: cannot write '/dev/full': No space left on device")
+    os.remove(log)
   end)
 
   it("reports a missing or malformed log in one line", function()

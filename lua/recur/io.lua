@@ -5,6 +5,8 @@
 --   recur.io.save(path, tensors, metadata)          -- metadata optional, values strings
 --   local s = recur.io.encode_meta(value)           -- tables/numbers/strings/booleans -> JSON
 --   local value = recur.io.decode_meta(s)
+--   recur.io.write(file, "the log 'x'", ...)        -- write and flush, or an error naming what
+--   recur.io.remove_stale_tmp(dir)                  -- temporaries a killed save left behind
 --
 -- File layout: 8 bytes N (little-endian u64), N bytes of JSON header
 --   {"name": {"dtype": "F32"|"F64"|"I64", "shape": [...], "data_offsets": [begin, end]},
@@ -15,7 +17,10 @@
 -- save writes the tensors sorted by name to a temporary file in the target's
 -- directory, syncs it to disk and renames it over the target, so a crash or an error
 -- during a save leaves either the old file or the new one, never a damaged file (a
--- crash can leave the temporary `<path>.tmp-XXXXXXXX` behind).
+-- crash can leave the temporary `<path>.tmp-XXXXXXXX` behind; remove_stale_tmp(dir)
+-- deletes those of a directory, for a caller that knows no save is under way there).
+-- An interrupt (Ctrl-C, Lua's "interrupted!" error) during a save removes the
+-- temporary file and is raised again unchanged, never turned into another error.
 --
 -- load trusts nothing in the file: the header length is checked against the file size
 -- before anything is read, the JSON goes through lua-cjson with a nesting limit of 3,
@@ -28,8 +33,9 @@
 -- training state (schedule state, optimizer meta) as one JSON string:
 --   recur.io.save(path, tensors, {config = recur.io.encode_meta(cfg)})
 --   local cfg = recur.io.decode_meta(metadata.config)
--- encode_meta writes numbers exactly (shortest round-trip form; NaN and infinity are
--- errors), object keys sorted (the same table gives the same bytes), arrays for
+-- encode_meta writes numbers exactly (shortest round-trip form; NaN and infinity as
+-- the literals NaN, Infinity and -Infinity, which decode_meta, lua-cjson and Python's
+-- json module read back, so a diverging loss never stops a checkpoint), object keys sorted (the same table gives the same bytes), arrays for
 -- sequences 1..n; other tables must have only string keys. decode_meta turns integral
 -- numbers below 2^53 into Lua integers.
 local cjson = require "cjson"
@@ -45,7 +51,7 @@ header_json.decode_max_depth(3) -- header object > entry object > shape/offsets 
 header_json.decode_invalid_numbers(false)
 local meta_json = cjson.new()
 meta_json.decode_max_depth(64)
-meta_json.decode_invalid_numbers(false)
+meta_json.decode_invalid_numbers(true) -- NaN, Infinity (see encode_meta)
 
 local MAX_HEADER = 100 * 1000 * 1000 -- the reference implementation's limit
 local MAX_DIMS = 8
@@ -71,7 +77,9 @@ end
 -- The shortest decimal form that reads back as the same double.
 local function number_json(x)
   if math.type(x) == "integer" then return string.format("%d", x) end
-  if x ~= x or x == math.huge or x == -math.huge then return nil end
+  if x ~= x then return "NaN" end
+  if x == math.huge then return "Infinity" end
+  if x == -math.huge then return "-Infinity" end
   for digits = 15, 17 do
     local s = string.format("%." .. digits .. "g", x)
     if tonumber(s) == x then return s end
@@ -83,12 +91,7 @@ local function encode_value(v, path, depth, out)
   if tv == "string" then
     out[#out + 1] = quote(v)
   elseif tv == "number" then
-    local s = number_json(v)
-    if not s then
-      error(string.format("io.encode_meta: %s is %s (JSON has no NaN or infinity)", path,
-        tostring(v)), 0)
-    end
-    out[#out + 1] = s
+    out[#out + 1] = number_json(v)
   elseif tv == "boolean" then
     out[#out + 1] = tostring(v)
   elseif tv == "table" then
@@ -148,8 +151,45 @@ end
 function M.decode_meta(s)
   if type(s) ~= "string" then error("io.decode_meta: expected a string, got " .. type(s), 2) end
   local ok, v = pcall(meta_json.decode, s)
-  if not ok then error("io.decode_meta: " .. tostring(v), 2) end
+  if not ok then
+    M.reraise_interrupt(v)
+    error("io.decode_meta: " .. tostring(v), 2)
+  end
   return integers(v)
+end
+
+-- Lua's interpreter turns Ctrl-C into the error "interrupted!" raised wherever the
+-- program is. A pcall that catches it must raise it again after cleaning up, or the
+-- user's first Ctrl-C is lost.
+function M.is_interrupt(err)
+  return type(err) == "string" and err:find("interrupted!$") ~= nil
+end
+
+function M.reraise_interrupt(err)
+  if M.is_interrupt(err) then error(err, 0) end
+end
+
+---------------------------------------------------------------------------------------
+-- checked writes
+
+-- Lua's file:write and flush report a failure (a full disk, a closed pipe) by
+-- returning nil; an ignored one loses the output silently. Writes the strings, flushes,
+-- and raises "cannot write <what>: <reason>" on failure.
+function M.write(f, what, ...)
+  local ok, err = f:write(...)
+  if ok then ok, err = f:flush() end
+  if not ok then error(string.format("cannot write %s: %s", what, tostring(err)), 0) end
+end
+
+-- Writes text to the file at path (replacing it) and closes it, every step checked.
+function M.write_file(path, text, who)
+  local f, err = io.open(path, "wb")
+  if not f then error(string.format("%s: cannot write '%s': %s", who, path, tostring(err)), 0) end
+  local ok, werr = f:write(text)
+  if ok then ok, werr = f:flush() end
+  local closed, cerr = f:close()
+  if ok and not closed then ok, werr = false, cerr end
+  if not ok then error(string.format("%s: cannot write '%s': %s", who, path, tostring(werr)), 0) end
 end
 
 ---------------------------------------------------------------------------------------
@@ -225,10 +265,29 @@ local function check_save_args(path, tensors, metadata)
   return names
 end
 
+-- The temporary name of a save: the target, ".tmp-" and 8 hex digits.
+local TMP_FORMAT, TMP_PATTERN = "%s.tmp-%08x", "^.+%.tmp%-" .. string.rep("%x", 8) .. "$"
+
+-- Removes the temporary files of saves that never finished (a killed process) from
+-- dir, only names of the form `<name>.tmp-XXXXXXXX`. The caller must know no save is
+-- under way in dir (recur.lm holds the directory's lock). Returns the names removed.
+function M.remove_stale_tmp(dir)
+  local removed = {}
+  for _, name in ipairs(core.list_dir(dir)) do
+    if name:find(TMP_PATTERN) then
+      local ok, err = os.remove(dir .. "/" .. name)
+      if not ok then error("io.remove_stale_tmp: " .. tostring(err), 0) end
+      removed[#removed + 1] = name
+    end
+  end
+  table.sort(removed)
+  return removed
+end
+
 function M.save(path, tensors, metadata)
   local names = check_save_args(path, tensors, metadata)
   local header, sizes = build_header(names, tensors, metadata)
-  local tmp = string.format("%s.tmp-%08x", path, math.random(0, 0x7fffffff))
+  local tmp = string.format(TMP_FORMAT, path, math.random(0, 0x7fffffff))
   local f, err = io.open(tmp, "wb")
   if not f then
     error(string.format("io.save: '%s': cannot create the temporary file: %s", path, err), 2)
@@ -259,11 +318,14 @@ function M.save(path, tensors, metadata)
   end
   if not ok then
     os.remove(tmp)
+    M.reraise_interrupt(msg)
     error(string.format("io.save: '%s': %s (the previous file, if any, is unchanged)", path,
       tostring(msg)), 2)
   end
-  -- The rename itself reaches the disk with the directory.
-  pcall(core.io_fsync, dir_of(path))
+  -- The rename itself reaches the disk with the directory (a file system that cannot
+  -- sync a directory is no reason to fail: the file is complete).
+  local synced, serr = pcall(core.io_fsync, dir_of(path))
+  if not synced then M.reraise_interrupt(serr) end
 end
 
 ---------------------------------------------------------------------------------------
@@ -373,7 +435,10 @@ function M.load(path)
   if #text ~= n then fail("could read only %d of the %d header bytes", #text, n) end
   if text:sub(1, 1) ~= "{" then fail("header must be a JSON object starting with '{'") end
   local ok, header = pcall(header_json.decode, text)
-  if not ok then fail("bad header JSON: %s", tostring(header)) end
+  if not ok then
+    M.reraise_interrupt(header)
+    fail("bad header JSON: %s", tostring(header))
+  end
   if type(header) ~= "table" then fail("header must be a JSON object") end
 
   local data_start, data_len = 8 + n, size - 8 - n

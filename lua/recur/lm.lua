@@ -9,9 +9,20 @@
 -- Checkpoints are safetensors files: model parameters under "model.", optimizer
 -- state under "optim.", the carried hidden state under "hidden.", and in
 -- __metadata__ the JSON strings "recur" (format tag and version), "config"
--- (architecture), "tokenizer" (vocabulary), "train" (loop state and options).
+-- (LanguageModel's configuration, exactly its keys), "tokenizer" (vocabulary; its
+-- type is the level, char or word), "train" (loop state and options).
 -- `last.safetensors` is written at every evaluation for resuming; `best.safetensors`
 -- when the validation loss improves.
+--
+-- load trusts nothing in the file: the configuration's types and ranges, the
+-- tokenizer and the tensors' count, names and shapes are checked against each other
+-- before a model is built, so a hostile header cannot make it allocate more than the
+-- file holds.
+--
+-- train owns its checkpoint directory for the whole run: it creates it, takes the lock
+-- `train.lock` (flock; a second run on the same directory is refused, naming the pid
+-- that holds it), removes temporaries a killed save left, and saves a probe file, all
+-- before the first iteration, so an unwritable directory costs no training.
 local core = require "recur.core"
 local data = require "recur.data"
 local beam = require "recur.beam"
@@ -21,12 +32,19 @@ local rio = require "recur.io"
 local train = require "recur.train"
 local Progress = require "recur.progress"
 local LanguageModel = require "recur.models.LanguageModel"
+local util = require "recur.nn.util"
 
 local lm = {}
 
 local FORMAT = "recur-lm"
 
-local CONFIG_KEYS = {"vocab_size", "embed", "hidden", "layers", "cell", "dropout", "level"}
+-- The keys of LanguageModel's configuration; nothing else is passed to the model.
+local MODEL_KEYS = {"vocab_size", "embed", "hidden", "layers", "cell", "dropout"}
+-- Keys older checkpoints also stored in "config"; dropped at load (the level is the
+-- tokenizer's type).
+local LEGACY_CONFIG_KEYS = {level = true}
+local CELLS = {lstm = true, gru = true, rnn = true}
+local LOCK_NAME = "train.lock"
 
 -- Tokenizer for the level, fitted as char-rnn (characters of the whole text, so
 -- validation never meets an unknown character) and word_language_model (words of the
@@ -39,22 +57,36 @@ local function fit_tokenizer(level, full_text, train_text, opts)
   error("lm: unknown level '" .. tostring(level) .. "' (char or word)", 0)
 end
 
-local function tokenizer_from_table(level, t)
-  if level == "char" then return data.CharTokenizer.from_table(t) end
-  return data.WordTokenizer.from_table(t)
-end
+local PREPARE_OPTIONS = {data = true, val_data = true, test_data = true, level = true, val_frac = true,
+  test_frac = true, min_freq = true, max_vocab = true, tokenizer = true}
 
--- Reads and splits the text, fits the tokenizer, encodes the splits.
+-- Reads and splits the text, fits the tokenizer, encodes the splits. The validation
+-- and test parts are the files val_data and test_data when given, else cut from the
+-- end of data by val_frac (default 0.05) and test_frac (default 0); a fraction given
+-- beside the file it would replace is an error, not ignored.
 function lm.prepare_data(opts)
-  local train_text, val_text, test_text, full
-  if opts.val_data or opts.test_data then
-    train_text, val_text, test_text = data.read_splits{train = opts.data, val = opts.val_data, test = opts.test_data}
-    full = train_text .. (val_text or "") .. (test_text or "")
-  else
-    full = data.read_text(opts.data)
-    train_text, val_text, test_text = data.split(full, {val_frac = opts.val_frac or 0.05, test_frac = opts.test_frac or 0})
+  util.check_opts("lm.prepare_data", opts, PREPARE_OPTIONS)
+  if opts.val_data and opts.val_frac then
+    error("lm: --val-frac and --val-data both give the validation text; keep one", 0)
   end
-  local tokenizer = opts.tokenizer or fit_tokenizer(opts.level or "char", full, train_text, opts)
+  if opts.test_data and opts.test_frac then
+    error("lm: --test-frac and --test-data both give the test text; keep one", 0)
+  end
+  local level = opts.level or "char"
+  if level ~= "word" and (opts.min_freq or opts.max_vocab) then
+    error(string.format("lm: --%s applies to --level word, not %s", opts.min_freq and "min-freq" or "max-vocab", level), 0)
+  end
+  if opts.tokenizer and (opts.min_freq or opts.max_vocab) then
+    error("lm: --min-freq and --max-vocab do not apply when the vocabulary comes from a checkpoint", 0)
+  end
+  local read = data.read_text(opts.data)
+  local train_text, val_text, test_text = data.split(read, {
+    val_frac = opts.val_data and 0 or opts.val_frac or 0.05,
+    test_frac = opts.test_data and 0 or opts.test_frac or 0})
+  if opts.val_data then val_text = data.read_text(opts.val_data) end
+  if opts.test_data then test_text = data.read_text(opts.test_data) end
+  local full = train_text .. (val_text or "") .. (test_text or "")
+  local tokenizer = opts.tokenizer or fit_tokenizer(level, full, train_text, opts)
   local function enc(s) return s and #s > 0 and tokenizer:encode(s) or nil end
   return tokenizer, enc(train_text), enc(val_text), enc(test_text)
 end
@@ -77,7 +109,7 @@ function lm.save(path, model, tokenizer, extra)
   end
   if extra.trainer_tensors then prefixed("", extra.trainer_tensors, tensors) end
   local config = {}
-  for _, k in ipairs(CONFIG_KEYS) do config[k] = model.config[k] end
+  for _, k in ipairs(MODEL_KEYS) do config[k] = model.config[k] end
   rio.save(path, tensors, {
     recur = rio.encode_meta({format = FORMAT, version = core.version}),
     config = rio.encode_meta(config),
@@ -88,10 +120,113 @@ end
 
 local function decode_json(path, meta, key)
   local ok, value = pcall(rio.decode_meta, meta[key] or "")
+  if not ok then rio.reraise_interrupt(value) end
   if not ok or type(value) ~= "table" then
     error(string.format("lm: '%s' is not a recur language-model checkpoint (metadata '%s' missing or damaged)", path, key), 0)
   end
   return value
+end
+
+-- The model configuration of a checkpoint, its keys and values checked; the legacy
+-- keys are dropped.
+local function checked_config(path, raw)
+  local function bad(fmt, ...)
+    error(string.format("lm: '%s': config " .. fmt, path, ...), 0)
+  end
+  local config, known = {}, {}
+  for _, k in ipairs(MODEL_KEYS) do known[k] = true end
+  for k, v in pairs(raw) do
+    if known[k] then
+      config[k] = v
+    elseif not LEGACY_CONFIG_KEYS[k] then
+      bad("has an unknown key '%s'", tostring(k))
+    end
+  end
+  for _, k in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
+    local v = config[k]
+    if math.type(v) ~= "integer" or v < 1 then bad("%s must be a positive integer, got %s", k, tostring(v)) end
+  end
+  if not CELLS[config.cell] then bad("cell must be lstm, gru or rnn, got %s", tostring(config.cell)) end
+  local p = config.dropout
+  if type(p) ~= "number" or not (p >= 0 and p < 1) then bad("dropout must be in [0, 1), got %s", tostring(p)) end
+  return config
+end
+
+-- name -> shape of LanguageModel's parameters for a configuration (word_language_model's
+-- names; G gate blocks per layer). spec/lm_spec.lua checks this against the model.
+local GATES = {lstm = 4, gru = 3, rnn = 1}
+local function parameter_shapes(c)
+  local V, E, H, G = c.vocab_size, c.embed, c.hidden, GATES[c.cell]
+  local shapes = {["encoder.weight"] = {V, E}, ["decoder.weight"] = {V, H}, ["decoder.bias"] = {V}}
+  for l = 0, c.layers - 1 do
+    shapes["rnn.weight_ih_l" .. l] = {G * H, l == 0 and E or H}
+    shapes["rnn.weight_hh_l" .. l] = {G * H, H}
+    shapes["rnn.bias_ih_l" .. l] = {G * H}
+    shapes["rnn.bias_hh_l" .. l] = {G * H}
+  end
+  return shapes
+end
+lm.parameter_shapes = parameter_shapes
+
+-- The file's model tensors must be exactly the configuration's parameters, with their
+-- shapes; the count is compared first, so `layers = 1e6` fails before a million shapes
+-- are listed.
+local function check_parameters(path, config, params)
+  local count = 0
+  for _ in pairs(params) do count = count + 1 end
+  local want = 3 + 4 * config.layers
+  if count ~= want then
+    error(string.format("lm: '%s': config (%d layers) needs %d model tensors, the file has %d",
+      path, config.layers, want, count), 0)
+  end
+  local shapes, names = parameter_shapes(config), {}
+  for name in pairs(shapes) do names[#names + 1] = name end
+  table.sort(names) -- the first mismatch by name: the same message every time
+  for _, name in ipairs(names) do
+    local shape, t = shapes[name], params[name]
+    if t == nil then error(string.format("lm: '%s': model tensor '%s' is missing", path, name), 0) end
+    local got = t:size()
+    local same = #got == #shape and (t:dtype() == "float32" or t:dtype() == "float64")
+    for d = 1, #shape do same = same and got[d] == shape[d] end
+    if not same then
+      error(string.format("lm: '%s': model tensor '%s' is %s [%s], the config (vocab_size %d, embed %d, hidden %d, %s) needs float [%s]",
+        path, name, t:dtype(), table.concat(got, ","), config.vocab_size, config.embed, config.hidden,
+        config.cell, table.concat(shape, ",")), 0)
+    end
+  end
+end
+
+local function checked_tokenizer(path, t, config, legacy_level)
+  if type(t.type) ~= "string" or not (t.type == "char" or t.type == "word") then
+    error(string.format("lm: '%s': tokenizer type must be char or word, got %s", path, tostring(t.type)), 0)
+  end
+  if legacy_level ~= nil and legacy_level ~= t.type then
+    error(string.format("lm: '%s': config level '%s' disagrees with the tokenizer's '%s'", path,
+      tostring(legacy_level), t.type), 0)
+  end
+  local ok, tokenizer = pcall(t.type == "char" and data.CharTokenizer.from_table or data.WordTokenizer.from_table, t)
+  if not ok then
+    rio.reraise_interrupt(tokenizer)
+    error(string.format("lm: '%s': bad tokenizer: %s", path, tostring(tokenizer)), 0)
+  end
+  if tokenizer:vocab_size() ~= config.vocab_size then
+    error(string.format("lm: '%s': the tokenizer has %d tokens, the config's vocab_size is %d", path,
+      tokenizer:vocab_size(), config.vocab_size), 0)
+  end
+  return tokenizer
+end
+
+-- The carried hidden state is (layers, batch, hidden) for each of h (and c).
+local function check_hidden(path, config, other)
+  for name, t in pairs(other) do
+    local which = name:match("^hidden%.(.+)$")
+    if not which then error(string.format("lm: '%s': unexpected tensor '%s'", path, name), 0) end
+    local got = t:size()
+    if (which ~= "h" and which ~= "c") or #got ~= 3 or got[1] ~= config.layers or got[3] ~= config.hidden then
+      error(string.format("lm: '%s': tensor '%s' [%s] is not a hidden state (%d layers x batch x %d)",
+        path, name, table.concat(got, ","), config.layers, config.hidden), 0)
+    end
+  end
 end
 
 -- model, tokenizer, and a table with everything else in the file.
@@ -105,18 +240,22 @@ function lm.load(path)
   if tag.format ~= FORMAT then
     error(string.format("lm: '%s' holds a '%s', not a language model", path, tostring(tag.format)), 0)
   end
-  local config = decode_json(path, meta, "config")
-  local tokenizer = tokenizer_from_table(config.level, decode_json(path, meta, "tokenizer"))
-  local model = LanguageModel(config)
+  local raw_config = decode_json(path, meta, "config")
+  local config = checked_config(path, raw_config)
+  local tokenizer = checked_tokenizer(path, decode_json(path, meta, "tokenizer"), config, raw_config.level)
   local params, optim_tensors, other = {}, {}, {}
   for name, t in pairs(tensors) do
     local p = name:match("^model%.(.+)$")
     local o = name:match("^optim%.(.+)$")
     if p then params[p] = t elseif o then optim_tensors[o] = t else other[name] = t end
   end
+  check_parameters(path, config, params)
+  check_hidden(path, config, other)
+  local train_meta = decode_json(path, meta, "train")
+  local model = LanguageModel(config)
   model:load_state_dict(params)
-  return model, tokenizer, {train = decode_json(path, meta, "train"), optim_tensors = optim_tensors,
-                            trainer_tensors = other, config = config}
+  return model, tokenizer, {train = train_meta, optim_tensors = optim_tensors,
+                            trainer_tensors = other, config = config, level = tokenizer:to_table().type}
 end
 
 -- ---- training ------------------------------------------------------------------
@@ -129,61 +268,180 @@ local function ngram_line(order, V, train_ids, val_ids)
   return string.format("%d-gram baseline (add-1): val loss %.4f, val ppl %.2f (%.1f s)", order, loss, math.exp(loss), core.now() - t0)
 end
 
--- opts: as `recur train` flags with underscores (data, level, model, layers, hidden,
--- embed, dropout, batch, seq_len, lr, lr_decay, lr_decay_after, clip, epochs,
--- max_iters, max_seconds, val_frac, test_frac, eval_every, checkpoint_dir, resume,
--- log, seed, ngram, quiet) plus out (where messages go, default io.stderr).
+-- The defaults of lm.train's options (and of `recur train`'s flags).
+lm.TRAIN_DEFAULTS = {level = "char", model = "lstm", layers = 2, hidden = 128, embed = 64, dropout = 0,
+  batch = 50, seq_len = 50, lr = 2e-3, lr_decay = 0.97, lr_decay_after = 10, clip = 5, epochs = 50,
+  eval_every = 1000, seed = 123, checkpoint_dir = "cv", ngram = 0}
+local DEFAULTS = lm.TRAIN_DEFAULTS
+
+local TRAIN_OPTIONS = {data = true, val_data = true, test_data = true, level = true, model = true,
+  layers = true, hidden = true, embed = true, dropout = true, batch = true, seq_len = true, lr = true,
+  lr_decay = true, lr_decay_after = true, clip = true, epochs = true, max_iters = true,
+  max_seconds = true, val_frac = true, test_frac = true, eval_every = true, min_freq = true,
+  max_vocab = true, checkpoint_dir = true, resume = true, log = true, seed = true, ngram = true,
+  quiet = true, out = true}
+
+-- What a resumed run takes from its checkpoint, in the order they are checked: the
+-- architecture and vocabulary, and the settings whose state the file carries (the
+-- batcher's position, the optimizer's decayed rate, the generator).
+local RESUMED = {"level", "model", "layers", "hidden", "embed", "dropout", "batch", "seq_len", "lr",
+  "lr_decay", "lr_decay_after", "clip", "seed"}
+
+local function flag(key) return "--" .. key:gsub("_", "-") end
+
+-- The settings of a run: the options given, else the checkpoint's when resuming,
+-- else the defaults. A resumed run continues with its checkpoint's settings; an option
+-- that disagrees with them is an error rather than silently overruled.
+local function resolve_settings(opts, resumed)
+  local s = {}
+  for k, v in pairs(DEFAULTS) do s[k] = v end
+  for k, v in pairs(opts) do s[k] = v end
+  if not resumed then return s end
+  local c, o = resumed.rest.config, resumed.rest.train.options or {}
+  local saved = {level = resumed.rest.level, model = c.cell, layers = c.layers, hidden = c.hidden,
+    embed = c.embed, dropout = c.dropout, batch = o.batch, seq_len = o.seq_len, lr = o.lr,
+    lr_decay = o.lr_decay, lr_decay_after = o.lr_decay_after, clip = o.clip, seed = o.seed}
+  for _, k in ipairs(RESUMED) do
+    if opts[k] ~= nil and saved[k] == nil then
+      error(string.format("lm: %s cannot be checked against '%s', which does not record it; leave it out when resuming",
+        flag(k), opts.resume), 0)
+    end
+    if opts[k] ~= nil and opts[k] ~= saved[k] then
+      error(string.format("lm: %s %s differs from %s in '%s' (a resumed run continues with its checkpoint's settings)",
+        flag(k), tostring(opts[k]), tostring(saved[k]), opts.resume), 0)
+    end
+    if saved[k] ~= nil then s[k] = saved[k] end
+  end
+  return s
+end
+
+-- Calls f(...), and on failure raises "<context><its message>" (without the
+-- "file.lua:N: " a binding's luaL_error adds; an interrupt unchanged).
+local function with_context(context, f, ...)
+  local ok, a, b = pcall(f, ...)
+  if ok then return a, b end
+  rio.reraise_interrupt(a)
+  error(context .. tostring(a):gsub("^[^:\n]*%.lua:%d+: ", ""), 0)
+end
+
+local function make_dirs(dir)
+  local prefix = dir:sub(1, 1) == "/" and "/" or ""
+  for part in dir:gmatch("[^/]+") do
+    prefix = prefix .. part
+    core.make_dir(prefix)
+    prefix = prefix .. "/"
+  end
+end
+
+-- Makes the checkpoint directory this run's before any training: created, locked
+-- (returns the lock), cleared of stale temporaries, and a probe checkpoint saved and
+-- removed, so a directory that cannot take checkpoints fails now, not at the first
+-- evaluation.
+local function own_checkpoint_dir(dir)
+  local context = "lm: cannot write checkpoints in '" .. dir .. "': "
+  with_context(context, make_dirs, dir)
+  local lock_path = dir .. "/" .. LOCK_NAME
+  local lock, holder = with_context(context, core.lock_file, lock_path)
+  if not lock then
+    local pid = holder:match("^%s*(%d+)")
+    error(string.format("lm: checkpoint directory '%s' is in use by %s (lock '%s'); wait for that run or choose another --checkpoint-dir",
+      dir, pid and "process " .. pid or "another process", lock_path), 0)
+  end
+  local ok, err = pcall(function()
+    with_context(context, rio.remove_stale_tmp, dir)
+    local probe = dir .. "/.probe.safetensors"
+    with_context(context, rio.save, probe, {probe = core.zeros(1)})
+    os.remove(probe)
+  end)
+  if not ok then
+    lock:unlock() -- at once, not whenever the collector finds it
+    error(err, 0)
+  end
+  return lock
+end
+
+-- opts: as `recur train` flags with underscores (data, val_data, test_data, level,
+-- model, layers, hidden, embed, dropout, batch, seq_len, lr, lr_decay, lr_decay_after,
+-- clip, epochs, max_iters, max_seconds, val_frac, test_frac, eval_every, min_freq,
+-- max_vocab, checkpoint_dir, resume, log, seed, ngram, quiet) plus out (where messages
+-- go, default io.stderr); defaults in lm.TRAIN_DEFAULTS. An unknown option, or one
+-- that could not act (min_freq at the char level, a resumed run's fixed settings
+-- given different values, ngram without validation text), is an error.
 -- Returns the trainer's summary, with test_loss when there is a test split.
 function lm.train(opts)
+  util.check_opts("lm.train", opts, TRAIN_OPTIONS)
   local out = opts.out or io.stderr
-  local function say(fmt, ...) out:write(string.format(fmt, ...), "\n"); out:flush() end
-  core.manual_seed(opts.seed or 123)
+  local function say(fmt, ...) rio.write(out, "messages", string.format(fmt, ...), "\n") end
 
   local resumed
   if opts.resume then
     local model, tokenizer, rest = lm.load(opts.resume)
     resumed = {model = model, tokenizer = tokenizer, rest = rest}
   end
+  local s = resolve_settings(opts, resumed)
+  util.check_positive_int("lm.train", "epochs", s.epochs)
+  -- The rate decays on entering each epoch past lr_decay_after + 1 (char-rnn's rule).
+  if (opts.lr_decay or opts.lr_decay_after) and s.lr_decay ~= 1 and s.epochs < s.lr_decay_after + 2 then
+    error(string.format("lm: the learning rate would never decay: decay starts at epoch %s, after the last (--epochs %d)",
+      tostring(s.lr_decay_after + 2), s.epochs), 0)
+  end
+  local ngram = type(s.ngram) == "number" and math.tointeger(s.ngram) or nil
+  if not ngram or ngram < 0 then error("lm: --ngram must be a non-negative integer, got " .. tostring(s.ngram), 0) end
+  core.manual_seed(s.seed)
+
   local tokenizer, train_ids, val_ids, test_ids = lm.prepare_data{
-    data = opts.data, val_data = opts.val_data, test_data = opts.test_data, level = opts.level,
+    data = opts.data, val_data = opts.val_data, test_data = opts.test_data, level = s.level,
     val_frac = opts.val_frac, test_frac = opts.test_frac, min_freq = opts.min_freq, max_vocab = opts.max_vocab,
     tokenizer = resumed and resumed.tokenizer}
   if not train_ids or #train_ids < 2 then error("lm: the training text is empty", 0) end
+  if ngram > 0 and not val_ids then
+    error("lm: --ngram compares on the validation text, and this run has none", 0)
+  end
+  -- Everything that can refuse the run has run; now the places its output goes.
+  local dir = s.checkpoint_dir
+  local lock <close> = own_checkpoint_dir(dir)
+  if opts.log then
+    local f, err = io.open(opts.log, "a")
+    if not f then error("lm: cannot write the log: " .. tostring(err), 0) end
+    f:close()
+  end
   local V = tokenizer:vocab_size()
-  local B, T = opts.batch or 50, opts.seq_len or 50
+  local B, T = s.batch, s.seq_len
   local batcher = data.LMBatcher.new(train_ids, {batch_size = B, seq_length = T})
   local val_batcher = val_ids and #val_ids > 1 and data.LMBatcher.new(val_ids, {
     batch_size = math.max(1, math.min(B, (#val_ids - 1) // T)), seq_length = T}) or nil
 
   local model = resumed and resumed.model or LanguageModel{
-    vocab_size = V, embed = opts.embed or 64, hidden = opts.hidden or 128, layers = opts.layers or 2,
-    cell = opts.model or "lstm", dropout = opts.dropout or 0, level = opts.level or "char"}
-  local optimizer = optim.Adam(model, {lr = opts.lr or 2e-3})
+    vocab_size = V, embed = s.embed, hidden = s.hidden, layers = s.layers, cell = s.model, dropout = s.dropout}
+  local optimizer = optim.Adam(model, {lr = s.lr})
   if not opts.quiet then
     say("%s-level %s: %d layers x %d hidden, vocabulary %d, %d parameters; %d training tokens (%d batches of %dx%d), %d validation tokens",
-      model.config.level, model.config.cell, model.config.layers, model.config.hidden, V, model:num_parameters(),
+      s.level, model.config.cell, model.config.layers, model.config.hidden, V, model:num_parameters(),
       #train_ids, batcher:num_batches(), T, B, val_ids and #val_ids or 0)
   end
 
-  local dir = opts.checkpoint_dir or "cv"
-  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
-  local progress = not opts.quiet and Progress.new{total = opts.max_iters or math.floor((opts.epochs or 50) * batcher:num_batches()),
+  local progress = not opts.quiet and Progress.new{total = opts.max_iters or math.floor(s.epochs * batcher:num_batches()),
     max_seconds = opts.max_seconds, out = out} or nil
 
   local trainer
+  local wrote_best = false
   local function checkpoint(record)
     local state_tensors, state = trainer:state()
-    state.options = {batch = B, seq_len = T, clip = opts.clip, lr_decay = opts.lr_decay, lr_decay_after = opts.lr_decay_after}
+    state.options = {batch = B, seq_len = T, clip = s.clip, lr_decay = s.lr_decay, lr_decay_after = s.lr_decay_after,
+                     lr = s.lr, seed = s.seed}
     state.record = record
     local extra = {optimizer = optimizer, train = state, trainer_tensors = state_tensors}
     lm.save(dir .. "/last.safetensors", model, tokenizer, extra)
-    if record.best then lm.save(dir .. "/best.safetensors", model, tokenizer, extra) end
+    if record.best then
+      lm.save(dir .. "/best.safetensors", model, tokenizer, extra)
+      wrote_best = true
+    end
   end
   trainer = train.Trainer{
     model = model, optimizer = optimizer, batcher = batcher, val_batcher = val_batcher,
-    clip = opts.clip or 5, max_epochs = opts.epochs or 50, max_iters = opts.max_iters,
-    max_seconds = opts.max_seconds, eval_every = opts.eval_every or 1000,
-    lr_decay = opts.lr_decay or 0.97, lr_decay_after = opts.lr_decay_after or 10,
+    clip = s.clip, max_epochs = s.epochs, max_iters = opts.max_iters,
+    max_seconds = opts.max_seconds, eval_every = s.eval_every,
+    lr_decay = s.lr_decay, lr_decay_after = s.lr_decay_after,
     log = opts.log, progress = progress or false, on_eval = checkpoint,
   }
   if resumed then
@@ -191,7 +449,7 @@ function lm.train(opts)
     trainer:set_state(resumed.rest.trainer_tensors, resumed.rest.train)
     if not opts.quiet then say("resumed from %s at iteration %d", opts.resume, trainer.iter) end
   end
-  if opts.ngram and opts.ngram > 0 and val_ids then say("%s", ngram_line(math.floor(opts.ngram), V, train_ids, val_ids)) end
+  if ngram > 0 then say("%s", ngram_line(ngram, V, train_ids, val_ids)) end
 
   local summary = trainer:run()
   if test_ids and #test_ids > 1 then
@@ -203,7 +461,7 @@ function lm.train(opts)
       summary.train_loss or 0 / 0,
       summary.best_val < math.huge and string.format(", best val loss %.4f (ppl %.2f)", summary.best_val, math.exp(summary.best_val)) or "",
       summary.test_loss and string.format(", test loss %.4f (ppl %.2f)", summary.test_loss, math.exp(summary.test_loss)) or "")
-    say("checkpoints in %s/ (best.safetensors, last.safetensors)", dir)
+    say("checkpoints in %s/ (%s)", dir, wrote_best and "best.safetensors, last.safetensors" or "last.safetensors")
   end
   summary.model, summary.tokenizer, summary.checkpoint_dir = model, tokenizer, dir
   return summary
@@ -211,13 +469,48 @@ end
 
 -- ---- generation and evaluation --------------------------------------------------
 
+local GENERATE_OPTIONS = {length = true, temperature = true, top_k = true, top_p = true, prime = true,
+  banned = true, stop_id = true, beam = true, length_penalty = true}
+
+-- Options that would change nothing, as an error: the sampling options in a beam
+-- search, the length penalty outside one, top_k/top_p with greedy decoding.
+local function check_generate_options(opts)
+  local function refuse(key, why)
+    error(string.format("lm.generate: %s (%s) %s", key, flag(key), why), 0)
+  end
+  if opts.beam then
+    for _, key in ipairs({"temperature", "top_k", "top_p"}) do
+      if opts[key] ~= nil then refuse(key, "does not apply to a beam search (a search, not a draw)") end
+    end
+    -- without an end token every hypothesis has the same length
+    if opts.length_penalty ~= nil and opts.stop_id == nil then
+      refuse("length_penalty", "needs stop_id: without an end token every continuation has the same length")
+    end
+  else
+    if opts.length_penalty ~= nil then refuse("length_penalty", "applies only to a beam search (beam)") end
+    if opts.temperature == 0 then
+      for _, key in ipairs({"top_k", "top_p"}) do
+        if opts[key] ~= nil then refuse(key, "does not apply at temperature 0 (greedy: always the best token)") end
+      end
+    end
+  end
+end
+
+-- Whether generating with opts draws from the random generator (a seed matters):
+-- without a prime the first token is drawn, and sampling draws every token.
+local function generate_draws(opts)
+  return (opts.prime or "") == "" or (not opts.beam and (opts.temperature or 1) > 0)
+end
+
 -- Streams `length` tokens to emit(text) after feeding the prime text.
 -- opts: length, temperature (0: greedy), top_k, top_p, prime, banned (set of ids),
--- stop_id (end token; generation stops after it). With beam = K (> 1) the text is
--- the best of a beam search of width K (recur.beam; length_penalty passed on),
--- emitted whole once the search ends; the sampling options do not apply.
+-- stop_id (end token; generation stops after it). With beam = K (1 is a greedy search)
+-- the text is the best of a beam search of width K (recur.beam; length_penalty passed
+-- on), emitted whole once the search ends. An option that cannot act there (top_k in
+-- a beam search, length_penalty without one) is an error.
 function lm.generate(model, tokenizer, opts, emit)
-  opts = opts or {}
+  opts = util.check_opts("lm.generate", opts, GENERATE_OPTIONS)
+  check_generate_options(opts)
   emit = emit or function() end
   model:evaluate()
   local prime = opts.prime or ""
@@ -231,7 +524,7 @@ function lm.generate(model, tokenizer, opts, emit)
   else
     emit(prime)
   end
-  if opts.beam and opts.beam > 1 then
+  if opts.beam then
     local hyps = beam.search(model, prime_ids, {beam_size = opts.beam, length = opts.length or 200,
       end_id = opts.stop_id, banned = opts.banned, length_penalty = opts.length_penalty, n_best = 1})
     emit(tokenizer:decode(hyps[1].ids))
@@ -254,7 +547,7 @@ function lm.generate(model, tokenizer, opts, emit)
 end
 
 function lm.evaluate_text(model, tokenizer, text, opts)
-  opts = opts or {}
+  opts = util.check_opts("lm.evaluate_text", opts, {seq_len = true, batch = true})
   local ids = tokenizer:encode(text)
   if #ids < 2 then error("lm: the evaluation text is too short", 0) end
   local T = opts.seq_len or 50
@@ -266,31 +559,44 @@ end
 
 -- ---- the command's subcommands ----------------------------------------------------
 
-local function underscore_keys(args)
+-- The parsed flags of a subcommand (argparse's table: flag values under underscored
+-- names, plus the command's name and its `threads`, which bin/recur applies) as
+-- options; an option nobody reads is an error in the function they go to.
+local function command_options(args)
   local t = {}
-  for k, v in pairs(args) do t[(k:gsub("-", "_"))] = v end
+  for k, v in pairs(args) do
+    if k ~= "command" and k ~= args.command and k ~= "threads" then t[(k:gsub("-", "_"))] = v end
+  end
   return t
 end
 
+local STDOUT = "to standard output"
+
 function lm.train_command(args)
-  local opts = underscore_keys(args)
+  local opts = command_options(args)
   opts.out = io.stderr
   lm.train(opts)
 end
 
 function lm.sample_command(args)
-  local model, tokenizer = lm.load(args.checkpoint)
-  core.manual_seed(args.seed or 123)
-  lm.generate(model, tokenizer, {length = args.length, temperature = args.temperature, top_k = args.top_k,
-    top_p = args.top_p, prime = args.prime, beam = args.beam, length_penalty = args.length_penalty}, function(s) io.stdout:write(s); io.stdout:flush() end)
-  io.stdout:write("\n")
+  local opts = command_options(args)
+  local path, seed = opts.checkpoint, opts.seed
+  opts.checkpoint, opts.seed = nil, nil
+  if seed ~= nil and not generate_draws(opts) then
+    error("lm: --seed changes nothing here (a prime and a beam search or temperature 0 draw nothing)", 0)
+  end
+  check_generate_options(opts) -- before the checkpoint is read: a usage error comes at once
+  local model, tokenizer = lm.load(path)
+  core.manual_seed(seed or 123)
+  lm.generate(model, tokenizer, opts, function(s) rio.write(io.stdout, STDOUT, s) end)
+  rio.write(io.stdout, STDOUT, "\n")
 end
 
 function lm.eval_command(args)
   local model, tokenizer = lm.load(args.checkpoint)
   local text = data.read_text(args.data)
   local loss, ppl, tokens = lm.evaluate_text(model, tokenizer, text)
-  print(string.format("%s: %d tokens, loss %.4f nats/token, perplexity %.3f", args.data, tokens, loss, ppl))
+  rio.write(io.stdout, STDOUT, string.format("%s: %d tokens, loss %.4f nats/token, perplexity %.3f\n", args.data, tokens, loss, ppl))
 end
 
 return lm

@@ -4,6 +4,7 @@
 --   local svg = recur.plot.loss_svg(records, {title = "char-lstm"})
 --   recur.plot.log_to_svg("train.jsonl", "loss.svg")
 local cjson = require "cjson"
+local rio = require "recur.io"
 
 local plot = {}
 
@@ -15,6 +16,7 @@ function plot.read_log(path)
     n = n + 1
     if line:match("%S") then
       local ok, record = pcall(cjson.decode, line)
+      if not ok then rio.reraise_interrupt(record) end
       if not ok or type(record) ~= "table" then
         f:close()
         error(string.format("plot: '%s' line %d is not a JSON object", path, n), 0)
@@ -105,10 +107,7 @@ end
 
 function plot.log_to_svg(log_path, svg_path, opts)
   local svg = plot.loss_svg(plot.read_log(log_path), opts)
-  local f, err = io.open(svg_path, "w")
-  if not f then error("plot: cannot write '" .. svg_path .. "': " .. tostring(err), 0) end
-  f:write(svg)
-  f:close()
+  rio.write_file(svg_path, svg, "plot")
   return svg_path
 end
 

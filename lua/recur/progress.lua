@@ -6,6 +6,7 @@
 --   bar:log("eval: val_loss 1.5")                   -- a line that stays above the bar
 --   bar:finish()
 local core = require "recur.core"
+local rio = require "recur.io"
 
 local Progress = {}
 Progress.__index = Progress
@@ -20,7 +21,9 @@ end
 Progress.format_duration = format_duration
 
 -- opts: total (iterations, or nil when unknown), max_seconds (a time budget that
--- also bounds "time left"), out (a file, default io.stderr), terminal (default:
+-- also bounds "time left"), out (a file, default io.stderr, or an object whose write
+-- and flush return a true value on success, as a file's do; a failed write is an
+-- error, never a silent loss of the output), terminal (default:
 -- whether that file is a terminal), width (bar cells, default 24), every (plain
 -- log line interval in iterations when not on a terminal, default 50).
 function Progress.new(opts)
@@ -75,27 +78,26 @@ function Progress:update(iter, stats)
     local text, f = self:line(iter, stats)
     local filled = math.floor(f * self.width + 0.5)
     local bar = string.rep("#", filled) .. string.rep("-", self.width - filled)
-    self.out:write(string.format("\r\027[K[%s] %3d%%  %s", bar, math.floor(f * 100), text))
-    self.out:flush()
+    self:_write(string.format("\r\027[K[%s] %3d%%  %s", bar, math.floor(f * 100), text))
     self.drawn = true
   elseif iter % self.every == 0 or stats.force then
-    self.out:write(self:line(iter, stats), "\n")
-    self.out:flush()
+    self:_write(self:line(iter, stats), "\n")
   end
 end
 
 -- A message that stays: on a terminal the bar is cleared first and redrawn by the
 -- next update.
 function Progress:log(message)
-  if self.terminal and self.drawn then self.out:write("\r\027[K") end
-  self.out:write(message, "\n")
-  self.out:flush()
+  self:_write(self.terminal and self.drawn and "\r\027[K" or "", message, "\n")
   self.last_draw = -math.huge
 end
 
 function Progress:finish()
-  if self.terminal and self.drawn then self.out:write("\n") end
-  self.out:flush()
+  self:_write(self.terminal and self.drawn and "\n" or "")
+end
+
+function Progress:_write(...)
+  rio.write(self.out, "the progress output", ...)
 end
 
 return Progress

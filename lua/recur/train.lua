@@ -10,27 +10,37 @@
 --     eval_every = 1000,          -- iterations; also at the end
 --     lr_decay = 0.97, lr_decay_after = 10,  -- char-rnn's per-epoch decay (1: none)
 --     on_eval = function(record, trainer) end,  -- after each evaluation (checkpoints)
---     log = "train.jsonl",        -- one JSON object per evaluation
+--     log = "train.jsonl",        -- one JSON object per evaluation, appended after on_eval
 --     progress = recur.progress.new{...} | false,
 --   }
 --   local summary = trainer:run()
 --
 -- The loop stops with an error naming the iteration if the loss or the gradient norm
 -- becomes NaN or infinite; nothing is saved after that point, so the last checkpoint
--- written by on_eval stays the last good one.
+-- written by on_eval stays the last good one. A finite loss whose perplexity overflows
+-- (loss above 709.78) is still evaluated, logged and checkpointed: the log and the
+-- checkpoint metadata write infinity as JSON's common extension Infinity.
+-- on_eval runs before the log line is written, so a log that cannot be written (a full
+-- disk) stops the run with an error but never costs that evaluation's checkpoint.
 -- trainer:state() and trainer:set_state(s) hold everything the loop itself owns
 -- (counters, the carried hidden state, the generator, the batcher position) so that a
 -- resumed run continues exactly as an uninterrupted one.
 local core = require "recur.core"
-local cjson = require "cjson"
 local optim = require "recur.optim"
+local rio = require "recur.io"
+local util = require "recur.nn.util"
 
 local Trainer = {}
 Trainer.__index = Trainer
 
 local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
 
+local OPTIONS = {model = true, optimizer = true, batcher = true, val_batcher = true, clip = true,
+  max_epochs = true, max_iters = true, max_seconds = true, eval_every = true, lr_decay = true,
+  lr_decay_after = true, on_eval = true, log = true, progress = true}
+
 function Trainer.new(opts)
+  util.check_opts("Trainer", opts, OPTIONS)
   for _, key in ipairs({"model", "optimizer", "batcher"}) do
     if opts[key] == nil then error("Trainer: option '" .. key .. "' is required", 2) end
   end
@@ -62,7 +72,25 @@ function Trainer:state()
   }
 end
 
+-- A saved state comes from a file: its fields are checked before any is used.
+local function check_state(s)
+  local function bad(what, v) error("Trainer:set_state: " .. what .. ", got " .. tostring(v), 3) end
+  if type(s) ~= "table" then bad("the state must be a table", type(s)) end
+  for _, k in ipairs({"iter", "tokens"}) do
+    if s[k] ~= nil and (math.type(s[k]) ~= "integer" or s[k] < 0) then bad(k .. " must be a non-negative integer", s[k]) end
+  end
+  if s.iter == nil then bad("iter is required", nil) end
+  if math.type(s.epoch) ~= "integer" or s.epoch < 1 then bad("epoch must be a positive integer", s.epoch) end
+  if type(s.lr) ~= "number" or not (s.lr > 0 and s.lr < math.huge) then bad("lr must be a positive number", s.lr) end
+  if type(s.rng) ~= "string" or not s.rng:find("^%x*$") or #s.rng % 2 ~= 0 then bad("rng must be a hex string", s.rng) end
+  if type(s.batcher) ~= "table" then bad("batcher must be a table", type(s.batcher)) end
+  for _, k in ipairs({"seconds", "best_val", "smoothed_loss"}) do
+    if s[k] ~= nil and type(s[k]) ~= "number" then bad(k .. " must be a number", s[k]) end
+  end
+end
+
 function Trainer:set_state(tensors, s)
+  check_state(s)
   self.iter, self.epoch, self.tokens = s.iter, s.epoch, s.tokens or 0
   self.best_val = s.best_val or math.huge
   self.smoothed = s.smoothed_loss
@@ -88,10 +116,16 @@ end
 
 function Trainer:_log_record(record)
   if not self.log then return end
+  local what = "the log '" .. self.log .. "'"
   local f, err = io.open(self.log, "a")
-  if not f then error("train: cannot write log '" .. self.log .. "': " .. tostring(err), 0) end
-  f:write(cjson.encode(record), "\n")
-  f:close()
+  if not f then error("train: cannot write " .. what .. ": " .. tostring(err), 0) end
+  local ok, werr = pcall(rio.write, f, what, rio.encode_meta(record), "\n")
+  local closed, cerr = f:close()
+  if ok and not closed then ok, werr = false, "cannot write " .. what .. ": " .. tostring(cerr) end
+  if not ok then
+    rio.reraise_interrupt(werr)
+    error("train: " .. tostring(werr), 0)
+  end
 end
 
 function Trainer:_say(message)
@@ -111,10 +145,10 @@ function Trainer:evaluate(train_loss)
   end
   record.best = record.val_loss ~= nil and record.val_loss < self.best_val
   if record.best then self.best_val = record.val_loss end
+  if self.on_eval then self.on_eval(record, self) end
   self:_log_record(record)
   self:_say(string.format("iter %d (epoch %d): train loss %.4f%s", self.iter, self.epoch, train_loss or 0/0,
     record.val_loss and string.format(", val loss %.4f, val ppl %.2f", record.val_loss, record.val_ppl) or ""))
-  if self.on_eval then self.on_eval(record, self) end
   return record
 end
 
@@ -122,8 +156,9 @@ function Trainer:_next_batch()
   local x, y = self.batcher:next_batch()
   if x then return x, y end
   -- end of an epoch: decay the learning rate as char-rnn does, reset the stream state
+  -- (the last epoch stays the run's epoch in the final record)
+  if self.epoch >= self.max_epochs then return nil end
   self.epoch = self.epoch + 1
-  if self.epoch > self.max_epochs then return nil end
   if self.epoch > self.lr_decay_after + 1 and self.lr_decay ~= 1 then
     self.optimizer.lr = self.optimizer.lr * self.lr_decay
   end
