@@ -388,6 +388,14 @@ describe("language model job", function()
       assert.are.equal(a.train_loss, run{seed = 11}.train_loss)
     end)
 
+    it("truncated backpropagation within a chunk", function()
+      local full = run{seed = 11, seq_len = 12}
+      local cut, _, _, model = run{seed = 11, seq_len = 12, bptt_truncate = 2}
+      assert.are.equal(2, model.config.bptt_truncate)        -- and the checkpoint keeps it
+      assert.are_not.equal(full.train_loss, cut.train_loss)   -- different gradients, different weights
+      assert.are.equal(full.train_loss, run{seed = 11, seq_len = 12, bptt_truncate = 11}.train_loss) -- k >= T-1: none cut
+    end)
+
     it("epochs and the learning-rate decay", function()
       local one = run{max_iters = false, epochs = 1, eval_every = 1000}
       local three = run{max_iters = false, epochs = 3, lr_decay = 0.5, lr_decay_after = 1, eval_every = 1000}

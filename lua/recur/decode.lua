@@ -21,11 +21,7 @@ local function as_array(logits)
   return logits:totable()
 end
 
--- choose's options. recur.lm.generate passes its own options table on whole, so the
--- keys its generation loop acts on (length, prime, stop_id, beam, length_penalty) are
--- accepted here and left to it; any other key is an error.
-local OPTIONS = {temperature = true, top_k = true, top_p = true, banned = true,
-                 length = true, prime = true, stop_id = true, beam = true, length_penalty = true}
+local OPTIONS = {temperature = true, top_k = true, top_p = true, banned = true}
 
 local function check_opts(opts)
   util.check_opts("decode.choose", opts, OPTIONS)

@@ -39,7 +39,7 @@ local lm = {}
 local FORMAT = "recur-lm"
 
 -- The keys of LanguageModel's configuration; nothing else is passed to the model.
-local MODEL_KEYS = {"vocab_size", "embed", "hidden", "layers", "cell", "dropout"}
+local MODEL_KEYS = {"vocab_size", "embed", "hidden", "layers", "cell", "dropout", "bptt_truncate"}
 -- Keys older checkpoints also stored in "config"; dropped at load (the level is the
 -- tokenizer's type).
 local LEGACY_CONFIG_KEYS = {level = true}
@@ -149,6 +149,10 @@ local function checked_config(path, raw)
   if not CELLS[config.cell] then bad("cell must be lstm, gru or rnn, got %s", tostring(config.cell)) end
   local p = config.dropout
   if type(p) ~= "number" or not (p >= 0 and p < 1) then bad("dropout must be in [0, 1), got %s", tostring(p)) end
+  local k = config.bptt_truncate
+  if k ~= nil and (math.type(k) ~= "integer" or k < 0) then
+    bad("bptt_truncate must be a non-negative integer, got %s", tostring(k))
+  end
   return config
 end
 
@@ -275,7 +279,7 @@ lm.TRAIN_DEFAULTS = {level = "char", model = "lstm", layers = 2, hidden = 128, e
 local DEFAULTS = lm.TRAIN_DEFAULTS
 
 local TRAIN_OPTIONS = {data = true, val_data = true, test_data = true, level = true, model = true,
-  layers = true, hidden = true, embed = true, dropout = true, batch = true, seq_len = true, lr = true,
+  layers = true, hidden = true, embed = true, dropout = true, bptt_truncate = true, batch = true, seq_len = true, lr = true,
   lr_decay = true, lr_decay_after = true, clip = true, epochs = true, max_iters = true,
   max_seconds = true, val_frac = true, test_frac = true, eval_every = true, min_freq = true,
   max_vocab = true, checkpoint_dir = true, resume = true, log = true, seed = true, ngram = true,
@@ -284,7 +288,7 @@ local TRAIN_OPTIONS = {data = true, val_data = true, test_data = true, level = t
 -- What a resumed run takes from its checkpoint, in the order they are checked: the
 -- architecture and vocabulary, and the settings whose state the file carries (the
 -- batcher's position, the optimizer's decayed rate, the generator).
-local RESUMED = {"level", "model", "layers", "hidden", "embed", "dropout", "batch", "seq_len", "lr",
+local RESUMED = {"level", "model", "layers", "hidden", "embed", "dropout", "bptt_truncate", "batch", "seq_len", "lr",
   "lr_decay", "lr_decay_after", "clip", "seed"}
 
 local function flag(key) return "--" .. key:gsub("_", "-") end
@@ -299,7 +303,7 @@ local function resolve_settings(opts, resumed)
   if not resumed then return s end
   local c, o = resumed.rest.config, resumed.rest.train.options or {}
   local saved = {level = resumed.rest.level, model = c.cell, layers = c.layers, hidden = c.hidden,
-    embed = c.embed, dropout = c.dropout, batch = o.batch, seq_len = o.seq_len, lr = o.lr,
+    embed = c.embed, dropout = c.dropout, bptt_truncate = c.bptt_truncate, batch = o.batch, seq_len = o.seq_len, lr = o.lr,
     lr_decay = o.lr_decay, lr_decay_after = o.lr_decay_after, clip = o.clip, seed = o.seed}
   for _, k in ipairs(RESUMED) do
     if opts[k] ~= nil and saved[k] == nil then
@@ -361,7 +365,7 @@ local function own_checkpoint_dir(dir)
 end
 
 -- opts: as `recur train` flags with underscores (data, val_data, test_data, level,
--- model, layers, hidden, embed, dropout, batch, seq_len, lr, lr_decay, lr_decay_after,
+-- model, layers, hidden, embed, dropout, bptt_truncate, batch, seq_len, lr, lr_decay, lr_decay_after,
 -- clip, epochs, max_iters, max_seconds, val_frac, test_frac, eval_every, min_freq,
 -- max_vocab, checkpoint_dir, resume, log, seed, ngram, quiet) plus out (where messages
 -- go, default io.stderr); defaults in lm.TRAIN_DEFAULTS. An unknown option, or one
@@ -412,7 +416,8 @@ function lm.train(opts)
     batch_size = math.max(1, math.min(B, (#val_ids - 1) // T)), seq_length = T}) or nil
 
   local model = resumed and resumed.model or LanguageModel{
-    vocab_size = V, embed = s.embed, hidden = s.hidden, layers = s.layers, cell = s.model, dropout = s.dropout}
+    vocab_size = V, embed = s.embed, hidden = s.hidden, layers = s.layers, cell = s.model, dropout = s.dropout,
+    bptt_truncate = s.bptt_truncate}
   local optimizer = optim.Adam(model, {lr = s.lr})
   if not opts.quiet then
     say("%s-level %s: %d layers x %d hidden, vocabulary %d, %d parameters; %d training tokens (%d batches of %dx%d), %d validation tokens",
@@ -535,8 +540,9 @@ function lm.generate(model, tokenizer, opts, emit)
     logits, state = model:step(ids, state)
   end
   local out = {}
+  local choice = {temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p, banned = opts.banned}
   for i = 1, opts.length or 200 do
-    local id = decode.choose(logits:select(1, 1), opts)
+    local id = decode.choose(logits:select(1, 1), choice)
     out[i] = id
     emit(tokenizer:decode({id}))
     if opts.stop_id and id == opts.stop_id then break end

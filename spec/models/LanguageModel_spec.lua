@@ -105,18 +105,15 @@ describe("LanguageModel config", function()
       {{dropout = "0.1"}, "dropout must be a number"},
       {{bptt_truncate = -1}, "bptt_truncate must be an integer >= 0"},
       {{bptt_truncate = 1.5}, "bptt_truncate must be an integer >= 0"},
-      {{level = 1}, "level must be a string"},
     }
     helpers.assert_option_errors("LanguageModel", function(c) return LanguageModel(config(c)) end, cases)
     assert.matches("vocab_size is required", err_of(LanguageModel, {embed = 4}))
     assert.matches("expected a config table", err_of(LanguageModel, 7))
   end)
 
-  it("takes the keys recur.lm keeps in its checkpoints, and dropout with one layer", function()
-    -- recur.lm's CONFIG_KEYS; JSON may hand back integers as floats
-    local m = LanguageModel{vocab_size = 7.0, embed = 4, hidden = 5, layers = 1, cell = "gru",
-                            dropout = 0.25, level = "word"}
-    assert.are.equal("word", m.config.level)
+  it("takes integers that JSON handed back as floats, and dropout with one layer", function()
+    local m = LanguageModel{vocab_size = 7.0, embed = 4, hidden = 5, layers = 1, cell = "gru", dropout = 0.25}
+    assert.matches("unknown option 'level'", err_of(LanguageModel, config{level = "word"})) -- the tokenizer's, not the model's
     assert.are.equal(7, m.config.vocab_size)
     assert.are.equal(0.25, m.drop_in.p)
     assert.are.equal(0, m.rnn.dropout)

@@ -9,8 +9,8 @@
 -- decoder.weight, decoder.bias.
 -- The hidden state is carried from chunk to chunk (truncated BPTT): `state` is a
 -- table {h = (L,B,H), c = (L,B,H) for the LSTM}, nil for zeros; gradients stop at
--- chunk boundaries, and within a chunk after bptt_truncate steps when it is given. Memory between forward and backward: the embedding output
--- (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
+-- chunk boundaries, and within a chunk after bptt_truncate steps when it is given.
+-- Memory between forward and backward: the embedding output (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
 -- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
 -- the logits and the decoder's input gradient are buffers kept from step to step
 -- (see Linear): the logits forward returns are overwritten by the next forward or
@@ -24,18 +24,14 @@ local LanguageModel = util.class("LanguageModel", Module)
 
 local NAME = "LanguageModel"
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
--- `level` ("char" | "word") is not the network's: recur.lm stores it in the config
--- of its checkpoints and builds the model from that config, so it is accepted and
--- kept (as self.config.level) without acting on the model.
 local KNOWN = {vocab_size = true, embed = true, hidden = true, layers = true, cell = true,
-               dropout = true, bptt_truncate = true, level = true}
+               dropout = true, bptt_truncate = true}
 
 -- config: vocab_size (required), embed (64), hidden (128), layers (2), cell ("lstm" |
 -- "gru" | "rnn"), dropout (0, in [0, 1): on the embeddings, between layers and before
 -- the decoder), bptt_truncate (nil: the gradient flows back through the whole chunk;
 -- k >= 0: each output's gradient flows back through at most k earlier steps, see
--- nn.Recurrent), level (tokenizer level, kept for recur.lm's checkpoints). Any other
--- key is an error.
+-- nn.Recurrent). Any other key is an error.
 function LanguageModel:__init(config)
   Module.__init(self)
   if type(config) ~= "table" then error(NAME .. ": expected a config table, got " .. type(config), 2) end
@@ -50,9 +46,6 @@ function LanguageModel:__init(config)
   local stack = nn.stack_class(NAME, c.cell)
   util.opt_number(NAME, c, "dropout", nil, 0, 1, true)
   util.opt_int(NAME, c, "bptt_truncate", nil, 0)
-  if c.level ~= nil and type(c.level) ~= "string" then
-    error(NAME .. ": config.level must be a string, got " .. type(c.level), 2)
-  end
   self.config = c
   self.encoder = self:register_module("encoder", nn.Embedding(c.vocab_size, c.embed))
   -- the stack's own dropout acts between layers only, and it refuses one for a single layer
