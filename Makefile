@@ -50,7 +50,7 @@ DEB_PEER = python3-torch
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;$(LUA_CPATH);;
 
-# `make memcheck MEMCHECK_SPECS=spec/tensor_spec.lua` checks one file.
+# `make memcheck MEMCHECK_SPECS=spec/core/tensor_spec.lua` checks one file.
 MEMCHECK_SPECS ?= spec
 
 # `make sanitize`: the module, librecur.a and the C tests built with ASan and UBSan into

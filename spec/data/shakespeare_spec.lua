@@ -1,5 +1,5 @@
 -- recur.data on the real corpus: tiny Shakespeare through the char and word tokenizers
--- and the LM batcher (the n-gram losses are checked in data_ngram_spec).
+-- and the LM batcher (the n-gram losses are checked in spec/data/ngram_spec.lua).
 local data = require("recur.data")
 
 describe("tiny Shakespeare", function()
