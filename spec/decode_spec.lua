@@ -110,4 +110,17 @@ describe("decode", function()
     assert.is_false(ok)
     assert.truthy(err:find("decode.choose: unknown option 'temprature'", 1, true), err)
   end)
+
+  it("refuses NaN and +inf scores on every path, and treats -inf as probability zero", function()
+    local nan = 0 / 0
+    for _, opts in ipairs({{temperature = 0}, {}, {top_k = 2}, {top_p = 0.9}, {banned = {[3] = true}}}) do
+      assert.has_error(function() decode.choose({1, nan, 2}, opts) end, "decode: score 2 is NaN, not a finite number")
+      assert.has_error(function() decode.choose({math.huge, 1, 2}, opts) end, "decode: score 1 is inf, not a finite number")
+      assert.has_error(function() decode.choose({-math.huge, -math.huge, -math.huge}, opts) end,
+        "decode: every allowed token has score -inf")
+      assert.has_error(function() decode.choose({}, opts) end, "decode: no scores to choose from")
+      recur.manual_seed(1)
+      for _ = 1, 20 do assert.are.equal(2, decode.choose({-math.huge, 0, -math.huge}, opts)) end
+    end
+  end)
 end)

@@ -39,16 +39,30 @@ local function check_opts(opts)
   return t
 end
 
--- The most likely allowed id (ties go to the lowest id).
-function decode.greedy(logits, banned)
-  local scores = as_array(logits)
+-- The best allowed id (ties go to the lowest) and its score. A NaN or +inf score
+-- (an overflowed model) is an error rather than a token chosen by accident; -inf is a
+-- token of probability zero.
+local function best_allowed(scores, banned)
+  if #scores == 0 then error("decode: no scores to choose from", 3) end
   local best, best_id = -math.huge, nil
   for id = 1, #scores do
     local s = scores[id]
+    if not (s < math.huge) then
+      error(string.format("decode: score %d is %s, not a finite number", id, s ~= s and "NaN" or tostring(s)), 3)
+    end
     if s > best and not (banned and banned[id]) then best, best_id = s, id end
   end
-  if not best_id then error("decode: every token is banned", 2) end
-  return best_id
+  if not best_id then
+    local any_allowed = false
+    for id = 1, #scores do any_allowed = any_allowed or not (banned and banned[id]) end
+    error(any_allowed and "decode: every allowed token has score -inf" or "decode: every token is banned", 3)
+  end
+  return best_id, best
+end
+
+-- The most likely allowed id (ties go to the lowest id).
+function decode.greedy(logits, banned)
+  return (best_allowed(as_array(logits), banned))
 end
 
 -- The weights of the plain sampling path, kept from call to call: generation calls
@@ -61,11 +75,7 @@ local scratch = {}
 -- the same order, so a seed draws the same ids).
 local function sample_all(scores, temperature)
   local n = #scores
-  local max = -math.huge
-  for id = 1, n do
-    local s = scores[id]
-    if s > max then max = s end
-  end
+  local _, max = best_allowed(scores, nil)
   local exp, weights, total = math.exp, scratch, 0
   for id = 1, n do
     local w = exp((scores[id] - max) / temperature)
@@ -86,16 +96,14 @@ function decode.choose(logits, opts)
   local banned = opts.banned
   if temperature == 0 then return decode.greedy(logits, banned) end
   local scores = as_array(logits)
-  if not (banned or opts.top_k or opts.top_p) and #scores > 0 then
-    return sample_all(scores, temperature)
-  end
+  if not (banned or opts.top_k or opts.top_p) then return sample_all(scores, temperature) end
+  local _, max = best_allowed(scores, banned)
 
   -- candidates: allowed ids, sorted by score when top-k or top-p needs an order
   local ids = {}
   for id = 1, #scores do
     if not (banned and banned[id]) then ids[#ids + 1] = id end
   end
-  if #ids == 0 then error("decode: every token is banned", 2) end
   if opts.top_k or opts.top_p then
     table.sort(ids, function(a, b)
       if scores[a] ~= scores[b] then return scores[a] > scores[b] end
@@ -107,8 +115,6 @@ function decode.choose(logits, opts)
   end
 
   -- softmax over the candidates at this temperature (max subtracted for stability)
-  local max = -math.huge
-  for _, id in ipairs(ids) do max = math.max(max, scores[id]) end
   local weights, total = {}, 0
   for i, id in ipairs(ids) do
     local w = math.exp((scores[id] - max) / temperature)

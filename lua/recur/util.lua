@@ -44,14 +44,16 @@ function util.check_positive_int(op, what, v)
   return i
 end
 
--- opts[name] as an integer >= min (default 1), or `default` when absent.
-function util.opt_int(op, opts, name, default, min)
+-- opts[name] as an integer in [min (default 1), max (default none)], or `default`
+-- when absent.
+function util.opt_int(op, opts, name, default, min, max)
   local v = opts[name]
   if v == nil then return default end
   min = min or 1
   local i = type(v) == "number" and math.tointeger(v) or nil
-  if i == nil or i < min then
-    error(string.format("%s: option %s must be an integer >= %d, got %s", op, name, min, show(v)), 3)
+  if i == nil or i < min or (max and i > max) then
+    local range = max and string.format("in [%d, %d]", min, max) or string.format(">= %d", min)
+    error(string.format("%s: option %s must be an integer %s, got %s", op, name, range, show(v)), 3)
   end
   return i
 end

@@ -89,8 +89,10 @@ describe("NGram", function()
     assert.truthy(err_of(m.loss, m, {}):find("NGram.loss: empty sequence", 1, true))
     assert.truthy(err_of(m.prob, m, { 1 }, 0):find("NGram.prob: id #1 is 0, outside 1..3", 1, true))
     assert.truthy(err_of(NGram.new, { order = 2 }):find("NGram.new: order and vocab_size are required", 1, true))
+    -- an order no corpus could use would exhaust memory in fit instead of failing here
+    assert.truthy(err_of(NGram.new, { order = 2^40, vocab_size = 3 }):find("order must be an integer in [1, 32]", 1, true))
     assert.truthy(err_of(NGram.new, { order = 2, vocab_size = 3, k = 0 }):find("k must be a finite number > 0", 1, true))
-    assert.truthy(err_of(NGram.new, { order = 0, vocab_size = 3 }):find("option order must be an integer >= 1", 1, true))
+    assert.truthy(err_of(NGram.new, { order = 0, vocab_size = 3 }):find("option order must be an integer in [1, 32], got 0", 1, true))
   end)
 
   it("matches an independent Python implementation on tiny Shakespeare (char level)", function()

@@ -94,6 +94,8 @@ describe("split", function()
   it("raises on bad fractions and empty parts", function()
     local a = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }
     assert.truthy(err_of(data.split, a, { val_frac = 1 }):find("split: val_frac must be a number in [0, 1)", 1, true))
+    assert.truthy(err_of(data.split, a, { val_frac = 0 / 0 }):find("split: val_frac must be a number in [0, 1)", 1, true))
+    assert.truthy(err_of(data.split, a, { test_frac = 0 / 0 }):find("split: test_frac must be a number in [0, 1)", 1, true))
     assert.truthy(err_of(data.split, a, { val_frac = 0.01 }):find("gives an empty validation part", 1, true))
     assert.truthy(err_of(data.split, a, { val_frac = 0.5, test_frac = 0.5 }):find("leave no training data", 1, true))
     assert.truthy(err_of(data.split, a, { valfrac = 0.1 }):find("split: unknown option 'valfrac'", 1, true))

@@ -374,5 +374,15 @@ describe("Seq2Seq", function()
       "Seq2Seq.sampling_probability: schedule must be 'linear', 'exponential' or 'inverse_sigmoid', got cosine")
     expect_error(function() Seq2Seq.sampling_probability(1, {schedule = "exponential", k = 2}) end,
       "Seq2Seq.sampling_probability: exponential needs k in (0, 1)")
+    -- NaN passes a test written as "x < lo": every bound is written so that it fails it
+    local nan = 0 / 0
+    expect_error(function() Seq2Seq.sampling_probability(nan, {schedule = "linear", c = 0.1}) end,
+      "Seq2Seq.sampling_probability: the step i must be a number >= 0")
+    expect_error(function() Seq2Seq.sampling_probability(1, {schedule = "linear", c = nan}) end,
+      "Seq2Seq.sampling_probability: linear needs numbers k (default 1) and c >= 0")
+    expect_error(function() Seq2Seq.sampling_probability(1, {schedule = "linear", c = 0.1, epsilon = nan}) end,
+      "Seq2Seq.sampling_probability: epsilon must be a number in [0, 1]")
+    expect_error(function() Seq2Seq.sampling_probability(1, {schedule = "inverse_sigmoid", k = nan}) end,
+      "Seq2Seq.sampling_probability: inverse_sigmoid needs k >= 1")
   end)
 end)

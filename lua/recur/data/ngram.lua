@@ -25,6 +25,7 @@ local util = require("recur.util")
 
 local NGram = {}
 NGram.__index = NGram
+NGram.MAX_ORDER = 32
 
 function NGram.new(opts)
   local who = "NGram.new"
@@ -32,7 +33,9 @@ function NGram.new(opts)
   if opts.order == nil or opts.vocab_size == nil then
     error(who .. ": order and vocab_size are required", 2)
   end
-  local n = util.opt_int(who, opts, "order", nil)
+  -- every position keeps its n-1 context ids, so an order past any use would exhaust
+  -- memory instead of failing
+  local n = util.opt_int(who, opts, "order", nil, 1, NGram.MAX_ORDER)
   local V = util.opt_int(who, opts, "vocab_size", nil)
   local k = opts.k == nil and 1 or opts.k
   if type(k) ~= "number" or not (k > 0) or k == math.huge then

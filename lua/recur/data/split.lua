@@ -14,10 +14,10 @@ local function counts(N, opts)
   opts = util.check_opts("split", opts, { val_frac = true, test_frac = true })
   local vf = opts.val_frac == nil and 0.05 or opts.val_frac
   local tf = opts.test_frac == nil and 0 or opts.test_frac
-  if type(vf) ~= "number" or vf < 0 or vf >= 1 then
+  if type(vf) ~= "number" or not (vf >= 0 and vf < 1) then
     error("split: val_frac must be a number in [0, 1), got " .. tostring(vf), 3)
   end
-  if type(tf) ~= "number" or tf < 0 or tf >= 1 then
+  if type(tf) ~= "number" or not (tf >= 0 and tf < 1) then
     error("split: test_frac must be a number in [0, 1), got " .. tostring(tf), 3)
   end
   local n_val, n_test = math.floor(N * vf), math.floor(N * tf)

@@ -406,7 +406,7 @@ local SCHEDULES = {linear = true, exponential = true, inverse_sigmoid = true}
 -- Users set model.sampling_prob to it once per epoch (or pass it to train_step).
 function Seq2Seq.sampling_probability(i, opts)
   local op = "Seq2Seq.sampling_probability"
-  if type(i) ~= "number" or i < 0 then
+  if type(i) ~= "number" or not (i >= 0) then
     error(op .. ": the step i must be a number >= 0, got " .. tostring(i), 2)
   end
   opts = util.check_opts(op, opts, {schedule = true, k = true, c = true, epsilon = true})
@@ -420,10 +420,10 @@ function Seq2Seq.sampling_probability(i, opts)
   if schedule == "linear" then
     k = k == nil and 1 or k
     local c, floor = opts.c, opts.epsilon or 0
-    if type(k) ~= "number" or type(c) ~= "number" or c < 0 then
+    if type(k) ~= "number" or k ~= k or type(c) ~= "number" or not (c >= 0) then
       error(op .. ": linear needs numbers k (default 1) and c >= 0 (eps_i = max(epsilon, k - c*i))", 2)
     end
-    if type(floor) ~= "number" or floor < 0 or floor > 1 then
+    if type(floor) ~= "number" or not (floor >= 0 and floor <= 1) then
       error(op .. ": epsilon must be a number in [0, 1]", 2)
     end
     eps = math.max(floor, k - c * i)
@@ -433,7 +433,7 @@ function Seq2Seq.sampling_probability(i, opts)
     end
     eps = k ^ i
   else
-    if type(k) ~= "number" or k < 1 then
+    if type(k) ~= "number" or not (k >= 1) then
       error(op .. ": inverse_sigmoid needs k >= 1 (eps_i = k / (k + exp(i/k)))", 2)
     end
     eps = k / (k + math.exp(i / k))
