@@ -184,4 +184,18 @@ describe("beam.search", function()
     assert.has_error(function() beam.search(chain, {A}, {banned = {[1] = true, [2] = true, [3] = true, [4] = true}}) end,
       "beam.search: every token is banned")
   end)
+
+  it("refuses NaN, +inf and all -inf scores from the model", function()
+    local function model_giving(value)
+      return {step = function(_, ids)
+        return recur.full({ids:size(1), 3}, value), {h = recur.zeros(1, ids:size(1), 2)}
+      end}
+    end
+    assert.has_error(function() beam.search(model_giving(0 / 0), {1}, {beam_size = 2, length = 2}) end,
+      "beam.search: score 1 is NaN, not a finite number")
+    assert.has_error(function() beam.search(model_giving(math.huge), {1}, {beam_size = 2, length = 2}) end,
+      "beam.search: score 1 is inf, not a finite number")
+    assert.has_error(function() beam.search(model_giving(-math.huge), {1}, {beam_size = 2, length = 2}) end,
+      "beam.search: every token has score -inf")
+  end)
 end)

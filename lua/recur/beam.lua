@@ -72,12 +72,18 @@ local function check(model, prefix_ids, opts)
   return K, length, alpha, n_best, opts
 end
 
--- log_softmax of one row of scores (a Lua array), into out.
+-- log_softmax of one row of scores (a Lua array), into out. A NaN or +inf score (an
+-- overflowed model) is an error: it would rank every hypothesis at random.
 local function log_softmax(scores, out)
   local max = -math.huge
   for v = 1, #scores do
-    if scores[v] > max then max = scores[v] end
+    local s = scores[v]
+    if not (s < math.huge) then
+      error(string.format("beam.search: score %d is %s, not a finite number", v, s ~= s and "NaN" or tostring(s)), 0)
+    end
+    if s > max then max = s end
   end
+  if max == -math.huge then error("beam.search: every token has score -inf", 0) end
   local sum = 0
   for v = 1, #scores do sum = sum + math.exp(scores[v] - max) end
   local log_z = max + math.log(sum)
