@@ -70,9 +70,11 @@ SAN_ENV    = RECUR_SANITIZE=1 BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" LDFLAGS=
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   LUA_CPATH="$(CURDIR)/$(SAN_BUILD)/?.so;;"
 # The fuzzer (spec/fuzz/api_fuzz.lua): `make fuzz FUZZ_CALLS=200000 FUZZ_SEED=7` runs it
-# on the sanitized build; `make sanitize` runs SANITIZE_FUZZ_CALLS of it.
+# on the sanitized build; `make sanitize` runs SANITIZE_FUZZ_CALLS of it. FUZZ_ARGS
+# passes more flags: FUZZ_ARGS='--only 9562' replays one call, '--seconds 600' caps time.
 FUZZ_CALLS ?= 100000
 FUZZ_SEED  ?= 1
+FUZZ_ARGS  ?=
 SANITIZE_FUZZ_CALLS ?= 12000
 
 .PHONY: lib host-example all deps test test-c demo memcheck sanitize sanitize-build fuzz bench bench-peer install clean fixtures
@@ -159,7 +161,7 @@ sanitize: deps
 
 fuzz:
 	@$(MAKE) --no-print-directory sanitize-build
-	$(SAN_ENV) $(LUA) spec/fuzz/api_fuzz.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS)
+	$(SAN_ENV) $(LUA) spec/fuzz/api_fuzz.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) $(FUZZ_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all
