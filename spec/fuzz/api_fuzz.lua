@@ -23,7 +23,7 @@
 --
 -- Memory: sizes such as 2^31 are legitimate requests for too much memory, which must
 -- become "out of memory" errors. Under the sanitizers (RECUR_SANITIZE=1) ASan refuses
--- any allocation above max_allocation_size_mb (set to 1024 for the children);
+-- any allocation above max_allocation_size_mb (set to 256 for the children);
 -- otherwise the children run under `prlimit --as` (4 GiB).
 local HERE = arg[0]:match("^(.*)/[^/]*$") or "."
 -- the checkout's modules, whatever the working directory (LUA_CPATH, when set, names
@@ -513,7 +513,7 @@ local env = string.format("LUA_PATH=%s LUA_CPATH=%s", sh_quote(lpath), sh_quote(
 local limit
 if os.getenv("RECUR_SANITIZE") == "1" then
   env = env .. " ASAN_OPTIONS=" .. sh_quote((os.getenv("ASAN_OPTIONS") or "") ..
-    ":allocator_may_return_null=1:max_allocation_size_mb=1024")
+    ":allocator_may_return_null=1:max_allocation_size_mb=256")
   limit = ""
 else
   limit = "prlimit --as=" .. (4 << 30) .. " "
