@@ -14,8 +14,9 @@
 -- recur.beam. Not recur.lm, recur.train, recur.plot and recur.progress: whole training
 -- runs and terminal output, which a valid random configuration could keep busy.
 --
--- Every call i is generated from (seed, i) alone, with a fresh pool of tensors, and
--- recur's generator reseeded: `--only I --seed S` replays call I by itself. The driver
+-- Every call i is generated from (seed, i) alone, with a fresh pool of tensors, recur's
+-- generator reseeded and the thread count reset: `--only I --seed S` replays call I by
+-- itself (`make fuzz FUZZ_SEED=S FUZZ_ARGS='--only I'` under the sanitizers). The driver
 -- runs the calls in chunks of child processes (in the temporary directory, so relative
 -- paths land there) under a timeout; before each call the child writes its index and a
 -- description to a log, flushed, so a crash or hang names the call. After a failure
@@ -435,12 +436,15 @@ local function child(o)
   if o.list then return targets end
 
   local errors, last_err = 0, nil
+  local threads0 = recur.get_num_threads()
   local t0 = os.time()
   for i = o.from, o.to do
     math.randomseed(o.seed, i)
     R = math.random
     pool = {}
     recur.manual_seed(i)
+    -- a setting an earlier call changed would make the replay of one call differ
+    if recur.get_num_threads() ~= threads0 then recur.set_num_threads(threads0) end
     local target = targets[R(1, #targets)]
     note(string.format("seed %d call %d: generating arguments for %s", o.seed, i, target.name))
     local gen_ok, args, thunk = pcall(target.run)
