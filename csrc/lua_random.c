@@ -8,17 +8,27 @@
  *   random_integer(lo, hi)          one integer in [lo, hi], any int64 range
  *   random_uniform()                one number in [0, 1)
  *   get_rng_state() / set_rng_state(s)   the 32-byte state, for checkpoints */
+#include <math.h>
 #include <string.h>
 
 #include "lua_recur.h"
 
 #define RECUR_RNG_KEY "recur.rng"
 
+/* The state's generator; one seeded with 0 is made when there is none (also when
+ * debug.getregistry() replaced it with something else). */
 recur_rng *lrecur_rng(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    recur_rng *g = lua_touserdata(L, -1);
+    recur_rng *g = NULL;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY) == LUA_TUSERDATA &&
+        lua_rawlen(L, -1) == sizeof *g)
+        g = lua_touserdata(L, -1);
     lua_pop(L, 1); /* the registry keeps it alive */
+    if (!g) {
+        g = lua_newuserdatauv(L, sizeof *g, 0);
+        recur_rng_seed(g, 0);
+        lua_setfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
+    }
     return g;
 }
 
@@ -66,6 +76,7 @@ static int l_uniform(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lrecur_check_size(L, "uniform", 1, size, &ndim);
     double lo = luaL_checknumber(L, 2), hi = luaL_checknumber(L, 3);
+    if (!isfinite(lo) || !isfinite(hi)) luaL_error(L, "uniform: bounds must be finite, got %f and %f", lo, hi);
     if (!(lo <= hi)) luaL_error(L, "uniform: lower bound %f above upper bound %f", lo, hi);
     recur_dtype dtype = lrecur_opt_dtype(L, 4, RECUR_FLOAT32);
     if (dtype == RECUR_INT64) luaL_error(L, "uniform: int64 is not a floating dtype");
@@ -135,13 +146,6 @@ static const luaL_Reg random_functions[] = {
 
 void lrecur_open_random(lua_State *L)
 {
-    /* one generator per lua_State, seeded the same way every time */
-    lua_getfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    if (lua_isnil(L, -1)) {
-        recur_rng *g = lua_newuserdatauv(L, sizeof *g, 0);
-        recur_rng_seed(g, 0);
-        lua_setfield(L, LUA_REGISTRYINDEX, RECUR_RNG_KEY);
-    }
-    lua_pop(L, 1);
+    lrecur_rng(L); /* one generator per lua_State, seeded the same way every time */
     luaL_setfuncs(L, random_functions, 0);
 }

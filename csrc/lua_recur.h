@@ -27,7 +27,7 @@ recur_tensor *lrecur_check_tensor(lua_State *L, int arg);
  * error, not NULL. */
 recur_tensor *lrecur_test_tensor(lua_State *L, int arg);
 /* NULL for nil or none; the tensor when it is an open one; otherwise an error
- * "<op>: <what> is a closed tensor" or "... expected a tensor or nil". */
+ * "<op>: <what> is a closed tensor" or "<op>: <what> expected a tensor, got <type>". */
 recur_tensor *lrecur_opt_tensor(lua_State *L, const char *op, int arg, const char *what);
 
 /* Pushes a new contiguous zero-filled tensor; raises "out of memory" on failure

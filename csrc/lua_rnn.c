@@ -2,9 +2,9 @@
  *
  *   local layer = core.rnn_layer(cell, input_size, hidden_size [, opts])
  *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
- *     opts: reset_after (gru only, default true; other cells ignore it, nn.Recurrent
- *           rejects it there), reverse (default false),
- *           dtype ("float32" default | "float64"); unknown options are errors
+ *     opts: reset_after (gru only, default true; other cells ignore it), reverse
+ *           (default false), dtype ("float32" default | "float64"); nn.Recurrent
+ *           checks option names and types, this only the dtype
  *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths [, y_out])
  *     x (T,B,D); w_ih (G*H,D), w_hh (G*H,H); b_ih, b_hh (G*H) or nil (no bias);
  *     h0, c0 (B,H) or nil for zeros (c0 only for lstm); lengths nil or an int64 tensor
@@ -143,32 +143,26 @@ static int rnn_layer_new(lua_State *L)
         luaL_error(L, "%s: input_size and hidden_size must be >= 1, got %I and %I", op, D, H);
     if (D > INT_MAX || H > INT_MAX / 4) /* BLAS takes sizes as int */
         luaL_error(L, "%s: sizes too large (%I, %I)", op, D, H);
+    /* Only what the kernels need is checked here (the dtype, an enum); nn.Recurrent
+     * owns the user-facing option checks (unknown names, types, reset_after on a cell
+     * other than gru), so the flags are read as truth values. */
     int reverse = 0, reset_after = 1;
     recur_dtype dtype = RECUR_FLOAT32;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 4)) {
-            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-            int is_reverse = strcmp(key, "reverse") == 0;
-            if (is_reverse || strcmp(key, "reset_after") == 0) {
-                if (!lua_isboolean(L, -1))
-                    luaL_error(L, "%s: option %s must be a boolean, got %s", op, key,
-                               luaL_typename(L, -1));
-                *(is_reverse ? &reverse : &reset_after) = lua_toboolean(L, -1);
-            } else if (strcmp(key, "dtype") == 0) {
-                const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-                if (strcmp(name, "float32") == 0) dtype = RECUR_FLOAT32;
-                else if (strcmp(name, "float64") == 0) dtype = RECUR_FLOAT64;
-                else
-                    luaL_error(L, "%s: option dtype must be \"float32\" or \"float64\", got %s",
-                               op, luaL_tolstring(L, -1, NULL));
-            } else {
-                luaL_error(L, "%s: unknown option %s (known: reset_after, reverse, dtype)", op,
-                           key);
-            }
-            lua_pop(L, 1);
+        lua_getfield(L, 4, "reverse");
+        reverse = lua_toboolean(L, -1);
+        lua_getfield(L, 4, "reset_after");
+        reset_after = lua_isnil(L, -1) || lua_toboolean(L, -1);
+        if (lua_getfield(L, 4, "dtype") != LUA_TNIL) {
+            const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+            if (strcmp(name, "float32") == 0) dtype = RECUR_FLOAT32;
+            else if (strcmp(name, "float64") == 0) dtype = RECUR_FLOAT64;
+            else
+                luaL_error(L, "%s: option dtype must be \"float32\" or \"float64\", got %s",
+                           op, luaL_tolstring(L, -1, NULL));
         }
+        lua_pop(L, 3);
     }
     if (cell == RECUR_RNN_GRU && !reset_after) cell = RECUR_RNN_GRU_CLASSIC;
     rnn_layer *l = lua_newuserdatauv(L, sizeof *l, UV_COUNT);
@@ -350,6 +344,8 @@ static int rnn_layer_step(lua_State *L)
     lua_settop(L, 8);
     recur_tensor *x = check_arg(L, op, 2, "x", l, 2, (int64_t[]){-1, D});
     if (x->size[0] < 1) luaL_error(L, "%s: x expected (B,%d) with B >= 1, got B=0", op, D);
+    if (x->size[0] > INT_MAX || (double)x->size[0] * H * (l->G + 3) * 8 > 0x1p62)
+        luaL_error(L, "%s: B = %I is too large", op, (lua_Integer)x->size[0]);
     const int B = (int)x->size[0];
     recur_tensor *w_ih = check_arg(L, op, 3, "weight_ih", l, 2, (int64_t[]){GH, D});
     recur_tensor *w_hh = check_arg(L, op, 4, "weight_hh", l, 2, (int64_t[]){GH, H});

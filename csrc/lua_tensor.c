@@ -550,7 +550,7 @@ static int m_unsqueeze(lua_State *L)
     lua_Integer d = luaL_checkinteger(L, 2);
     if (d < 0) d += t->ndim + 2;
     if (d < 1 || d > t->ndim + 1 || t->ndim == RECUR_MAX_DIMS)
-        luaL_error(L, "unsqueeze: dim %I out of range for a %d-d tensor", lua_tointeger(L, 2), t->ndim);
+        luaL_error(L, "unsqueeze: dim %I out of range for a %d-D tensor", lua_tointeger(L, 2), t->ndim);
     recur_tensor *v = lrecur_push_view(L, t);
     int at = (int)d - 1;
     for (int k = t->ndim; k > at; k--) {

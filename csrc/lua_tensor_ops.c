@@ -301,6 +301,11 @@ static int l_allclose(lua_State *L)
 {
     recur_tensor *a = lrecur_check_tensor(L, 1), *b = lrecur_check_tensor(L, 2);
     double rtol = luaL_optnumber(L, 3, 1e-5), atol = luaL_optnumber(L, 4, 1e-8);
+    int ndim;
+    int64_t size[RECUR_MAX_DIMS];
+    /* the broadcast shape is walked without being allocated: check its size */
+    if (recur_broadcast_shape(a->ndim, a->size, b->ndim, b->size, &ndim, size))
+        lrecur_check_numel(L, "allclose", ndim, size);
     if (!(rtol >= 0) || !(atol >= 0))
         luaL_error(L, "allclose: rtol and atol must be >= 0, got %f and %f", rtol, atol);
     int close = recur_allclose(a, b, rtol, atol);

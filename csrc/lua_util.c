@@ -120,7 +120,8 @@ typedef struct {
 
 static gc_pace *pace(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, PACE_KEY) != LUA_TUSERDATA) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, PACE_KEY) != LUA_TUSERDATA ||
+        lua_rawlen(L, -1) != sizeof(gc_pace)) {
         lua_pop(L, 1);
         gc_pace *p = lua_newuserdatauv(L, sizeof *p, 0);
         p->since = 0;
@@ -136,7 +137,7 @@ static gc_pace *pace(lua_State *L)
 void lrecur_gc_charge(lua_State *L, size_t bytes)
 {
     size_t kib = bytes >> 10;
-    if (kib < 16) return;
+    if (kib < 16 || !lua_gc(L, LUA_GCISRUNNING)) return; /* a host that stopped it decides */
     lua_gc(L, LUA_GCSTEP, (int)(kib < (1u << 30) ? kib : (1u << 30)));
     gc_pace *p = pace(L);
     p->since += bytes;
