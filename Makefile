@@ -58,8 +58,10 @@ MEMCHECK_SPECS ?= spec
 # lua5.4 is not instrumented, so the ASan runtime is preloaded; everything the specs
 # spawn (lua5.4, bin/recur, make host-example) inherits the environment. Leaks are not
 # checked (valgrind's `make memcheck` does), and allocation failure returns NULL so that
-# the "out of memory" errors the specs expect stay errors. RECUR_SANITIZE=1 tells the
-# few specs that time or measure memory to skip those assertions.
+# the "out of memory" errors the specs expect stay errors. LUA_INIT_5_4 loads the
+# sanitized recur.core first in every lua5.4, so that bin/recur, which puts build/ first
+# in its own search path, runs it too. RECUR_SANITIZE=1 is for scripts that must know
+# (the fuzzer sets its memory cap by it); no spec needs it today.
 SAN_BUILD  = build-san
 SAN_FLAGS  = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_CFLAGS = -O1 -g $(ARCHFLAGS) -ffp-contract=off -fno-math-errno $(SAN_FLAGS)
@@ -68,12 +70,14 @@ SAN_ENV    = RECUR_SANITIZE=1 BUILD=$(SAN_BUILD) CFLAGS="$(SAN_CFLAGS)" LDFLAGS=
   LD_PRELOAD="$$($(CC) -print-file-name=libasan.so)" \
   ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=4096:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  LUA_CPATH="$(CURDIR)/$(SAN_BUILD)/?.so;;"
+  LUA_CPATH="$(CURDIR)/$(SAN_BUILD)/?.so;;" LUA_INIT_5_4="require 'recur.core'"
 # The fuzzer (spec/fuzz/api_fuzz.lua): `make fuzz FUZZ_CALLS=200000 FUZZ_SEED=7` runs it
-# on the sanitized build; `make sanitize` runs SANITIZE_FUZZ_CALLS of it.
+# on the sanitized build; `make sanitize` runs SANITIZE_FUZZ_CALLS of it. FUZZ_ARGS
+# passes more flags: FUZZ_ARGS='--only 9562' replays one call, '--seconds 600' caps time.
 FUZZ_CALLS ?= 100000
 FUZZ_SEED  ?= 1
-SANITIZE_FUZZ_CALLS ?= 12000
+FUZZ_ARGS  ?=
+SANITIZE_FUZZ_CALLS ?= 20000
 
 .PHONY: lib host-example all deps test test-c demo memcheck sanitize sanitize-build fuzz bench bench-peer install clean fixtures
 
@@ -159,7 +163,7 @@ sanitize: deps
 
 fuzz:
 	@$(MAKE) --no-print-directory sanitize-build
-	$(SAN_ENV) $(LUA) spec/fuzz/api_fuzz.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS)
+	$(SAN_ENV) $(LUA) spec/fuzz/api_fuzz.lua --seed $(FUZZ_SEED) --calls $(FUZZ_CALLS) $(FUZZ_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -7,7 +7,11 @@
  * Build `make lib` for build/librecur.a (no Lua inside) and link it with
  * -lopenblas -lm -fopenmp; examples/host.c is a complete program. A host on a CPU
  * newer than its OpenBLAS calls recur_blas_repair_core() (blas.h) before any BLAS
- * call, as the Lua module does when it loads. */
+ * call, as the Lua module does when it loads.
+ *
+ * Each header says what its functions do with zero sizes and NULL pointers (a buffer
+ * of zero elements may be NULL; empty work writes nothing); spec/c/capi_test.c checks
+ * those promises, under ASan and UBSan in `make sanitize`. */
 #ifndef RECUR_H
 #define RECUR_H
 

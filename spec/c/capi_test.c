@@ -219,6 +219,17 @@ static void rnn_empty_batch(recur_rnn_cell cell)
     double *swork = dalloc(recur_rnn_step_workspace_size(cell, 0, H), 0);
     recur_rnn_step_f64(cell, NULL, NULL, NULL, w_ih, w_hh, NULL, NULL, 0, D, H, swork);
 
+    /* a negative size is a no-op: the state keeps its sentinel */
+    double hs[2] = {SENTINEL, SENTINEL}, cs[2] = {SENTINEL, SENTINEL};
+    recur_rnn_forward_f64(cell, NULL, hs, cs, NULL, NULL, w_ih, w_hh, NULL, NULL, NULL, NULL,
+                          NULL, 0, -1, 1, D, 2, work);
+    recur_rnn_forward_f64(cell, NULL, hs, cs, NULL, NULL, w_ih, w_hh, NULL, NULL, NULL, NULL,
+                          NULL, 0, T, -2, D, 2, work);
+    recur_rnn_backward_f64(cell, NULL, hs, cs, NULL, NULL, NULL, NULL, NULL, hs, cs, NULL, NULL,
+                           w_ih, w_hh, NULL, 0, -1, -1, 1, D, 2, bwork);
+    CHECK(all_equal(hs, 2, SENTINEL) && all_equal(cs, 2, SENTINEL),
+          "%s: a negative T or B wrote the state", cell_name[cell]);
+
     /* H=0: no hidden units, every buffer is empty */
     double *work0 = dalloc(recur_rnn_forward_workspace_size(cell, 2, D, 0), 0);
     double *bwork0 = dalloc(recur_rnn_backward_workspace_size(cell, T, 2, D, 0, -1), 0);

@@ -9,11 +9,14 @@
 -- What it calls is found by walking the tables, so a new function is fuzzed without
 -- being listed here: recur and recur.core, the tensor methods (getmetatable(t).__index)
 -- and metamethods, the classes of recur.nn and recur.optim (constructor, then every
--- method of the instance), recur.optim.clip and recur.io (save and load into a
--- temporary directory, removed at the end).
+-- method of the instance), recur.optim.clip, recur.io (save and load into a
+-- temporary directory, removed at the end), recur.models, recur.data, recur.decode and
+-- recur.beam. Not recur.lm, recur.train, recur.plot and recur.progress: whole training
+-- runs and terminal output, which a valid random configuration could keep busy.
 --
--- Every call i is generated from (seed, i) alone, with a fresh pool of tensors, and
--- recur's generator reseeded: `--only I --seed S` replays call I by itself. The driver
+-- Every call i is generated from (seed, i) alone, with a fresh pool of tensors, recur's
+-- generator reseeded and the thread count reset: `--only I --seed S` replays call I by
+-- itself (`make fuzz FUZZ_SEED=S FUZZ_ARGS='--only I'` under the sanitizers). The driver
 -- runs the calls in chunks of child processes (in the temporary directory, so relative
 -- paths land there) under a timeout; before each call the child writes its index and a
 -- description to a log, flushed, so a crash or hang names the call. After a failure
@@ -21,7 +24,7 @@
 --
 -- Memory: sizes such as 2^31 are legitimate requests for too much memory, which must
 -- become "out of memory" errors. Under the sanitizers (RECUR_SANITIZE=1) ASan refuses
--- any allocation above max_allocation_size_mb (set to 1024 for the children);
+-- any allocation above max_allocation_size_mb (set to 256 for the children);
 -- otherwise the children run under `prlimit --as` (4 GiB).
 local HERE = arg[0]:match("^(.*)/[^/]*$") or "."
 -- the checkout's modules, whatever the working directory (LUA_CPATH, when set, names
@@ -69,6 +72,10 @@ local function child(o)
   local optim = require "recur.optim"
   local clip = require "recur.optim.clip"
   local rio = require "recur.io"
+  local models = require "recur.models"
+  local data = require "recur.data"
+  local decode = require "recur.decode"
+  local beam = require "recur.beam"
 
   local R -- random integer in [lo, hi]
   local function pick(list) return list[R(1, #list)] end
@@ -103,7 +110,8 @@ local function child(o)
   local STRINGS = {
     "", "x", "float32", "float64", "int64", "float16", "lstm", "gru", "rnn", "tanh", "relu",
     "gru_classic", "mean", "sum", "none", "weight", "bias", "\0", ("a"):rep(300), "1",
-    "fuzz_file", "fuzz_dir/x", "nonexistent/y.safetensors",
+    "fuzz_file", "fuzz_dir/x", "nonexistent/y.safetensors", ("\0"):rep(32), ("\255"):rep(32),
+    ("\1"):rep(31),
   }
   local DTYPES = {"float32", "float64", "int64"}
 
@@ -148,15 +156,19 @@ local function child(o)
     local nd = R(0, 4)
     local size = {}
     for k = 1, nd do size[k] = R(0, 9) == 0 and 0 or R(1, 4) end
-    local dtype = pick(DTYPES)
-    local d = "randn"
-    local t
-    if dtype == "int64" then
-      t = recur.zeros(size, "int64"); d = "zeros"
-      if R(0, 1) == 1 then pcall(function() t:fill_(R(-3, 3)) end) end
-    else
-      t = recur.randn(size, dtype)
+    -- an empty tensor with a huge dim: no memory, but every size product overflows
+    if nd >= 2 and R(0, 9) == 0 then
+      size[R(1, nd)] = pick({2^31 // 1, 2^40 // 1, 2^62 // 1, math.maxinteger})
+      size[R(1, nd)] = 0
+      local zero = false
+      for k = 1, nd do zero = zero or size[k] == 0 end
+      if not zero then size[1] = 0 end
     end
+    local dtype = pick(DTYPES)
+    local d = dtype == "int64" and "zeros" or "randn"
+    local ok, t = pcall(recur[d], size, dtype)
+    if not ok then size = {0}; nd = 1; t = recur[d](size, dtype) end -- a refused shape
+    if dtype == "int64" and R(0, 1) == 1 then pcall(function() t:fill_(R(-3, 3)) end) end
     d = string.format("recur.%s({%s},%q)", d, table.concat(size, ","), dtype)
     local which = R(0, 9)
     if which == 0 and nd == 2 then t = t:t(); d = d .. ":t()"
@@ -219,11 +231,16 @@ local function child(o)
   -- A small module's parameters, for the optimizers and clipping.
   local function param_source()
     local k = R(0, 3)
-    if k == 0 then
+    if k <= 1 then
       local ok, m = pcall(nn.Linear, R(1, 3), R(1, 3))
       if ok then return m end
-    elseif k == 1 then
-      return {tensor_arg(), tensor_arg()}
+    elseif k == 2 then -- {param, grad} pairs
+      local pairs_ = {}
+      for j = 1, R(0, 2) do
+        local p = tensor_arg()
+        pairs_[j] = {p, R(0, 2) == 0 and tensor_arg() or select(2, pcall(p.clone, p))}
+      end
+      return pairs_
     end
     return gen_value()
   end
@@ -318,7 +335,7 @@ local function child(o)
       local mt = type(class) == "table" and getmetatable(class)
       if mt and mt.__call then
         add_target(prefix .. "." .. k, function()
-          local args = ctor_args()
+          local args = ctor_args(class)
           return args, function()
             local inst = class(table.unpack(args, 1, args.n))
             -- a few method calls on the new instance, each with random arguments
@@ -340,13 +357,49 @@ local function child(o)
     end
   end
 
+  -- The models and the data classes: an options table with the names the library reads.
+  local function options_ctor()
+    local t = {}
+    for _ = 1, R(0, 6) do
+      local k = R(0, 5)
+      t[pick(option_keys)] = k <= 2 and pick(SMALL) or k == 3 and pick(STRINGS) or gen_value(1)
+    end
+    if R(0, 1) == 1 then t.vocab_size = pick(SMALL) end
+    return R(0, 4) == 0 and gen_args(3) or {t, gen_value(1), n = 2}
+  end
+  class_targets("recur.models", models, options_ctor)
+  class_targets("recur.data", data, options_ctor)
+  class_targets("recur.data.series", data.series, options_ctor)
+  plain_function_targets("recur.data", data)
+  plain_function_targets("recur.data.series", data.series)
+  plain_function_targets("recur.decode", decode)
+  plain_function_targets("recur.beam", beam)
+
   class_targets("recur.nn", nn, function()
     local args = gen_args(3)
     if R(0, 1) == 1 then args = {R(1, 3), R(1, 3), R(0, 1) == 1 and gen_table(0) or nil, n = 3} end
     return args
   end)
-  class_targets("recur.optim", optim, function()
-    return {param_source(), R(0, 1) == 1 and gen_table(0) or gen_value(), gen_value(), n = 3}
+  class_targets("recur.optim", optim, function(class)
+    local opts
+    local k = R(0, 3)
+    if k <= 1 then -- a learning rate and the class's own options (its defaults), mutated
+      opts = {lr = pick({0.1, 0.01, 1, 0, -1, 0 / 0, 1 / 0, 1e300, 2^62 // 1})}
+      local defaults = rawget(class, "defaults")
+      if type(defaults) == "table" then
+        for key, v in pairs(defaults) do
+          if R(0, 2) == 0 then
+            local tv = type(v)
+            opts[key] = R(0, 5) == 0 and gen_value(1) or tv == "boolean" and R(0, 1) == 1 or
+              tv == "table" and {pick(FLOATS), pick(FLOATS)} or tv == "number" and
+              (R(0, 1) == 1 and pick(FLOATS) or pick(SMALL)) or v
+          end
+        end
+      end
+      if R(0, 3) == 0 then opts[pick(option_keys)] = gen_value(1) end
+    elseif k == 2 then opts = gen_table(0)
+    else opts = gen_value() end
+    return {param_source(), opts, gen_value(), n = 3}
   end)
 
   -- A forward/backward round through a recurrent layer with matching shapes, so that
@@ -383,15 +436,22 @@ local function child(o)
   if o.list then return targets end
 
   local errors, last_err = 0, nil
+  local threads0 = recur.get_num_threads()
   local t0 = os.time()
   for i = o.from, o.to do
     math.randomseed(o.seed, i)
     R = math.random
     pool = {}
     recur.manual_seed(i)
+    -- a setting an earlier call changed would make the replay of one call differ
+    if recur.get_num_threads() ~= threads0 then recur.set_num_threads(threads0) end
     local target = targets[R(1, #targets)]
     note(string.format("seed %d call %d: generating arguments for %s", o.seed, i, target.name))
-    local args, thunk = target.run()
+    local gen_ok, args, thunk = pcall(target.run)
+    if not gen_ok then -- the fuzzer's own bug: say so, and do not count it as a call
+      io.stdout:write("GENERATOR ERROR at call ", i, ": ", tostring(args), "\n")
+      os.exit(4)
+    end
     local parts = {}
     for k = 1, args.n or #args do parts[k] = desc(args[k]) end
     local line = string.format("seed %d call %d: %s(%s)", o.seed, i, target.name, table.concat(parts, ", "))
@@ -457,7 +517,7 @@ local env = string.format("LUA_PATH=%s LUA_CPATH=%s", sh_quote(lpath), sh_quote(
 local limit
 if os.getenv("RECUR_SANITIZE") == "1" then
   env = env .. " ASAN_OPTIONS=" .. sh_quote((os.getenv("ASAN_OPTIONS") or "") ..
-    ":allocator_may_return_null=1:max_allocation_size_mb=1024")
+    ":allocator_may_return_null=1:max_allocation_size_mb=256")
   limit = ""
 else
   limit = "prlimit --as=" .. (4 << 30) .. " "
@@ -491,11 +551,11 @@ while from <= opt.calls do
     local at = tonumber(line:match("call (%d+)")) or to
     local what = (how == "exit" and code == 124) and "hang (timeout " .. opt.timeout .. " s)" or
       string.format("crash (%s %s)", how, tostring(code))
-    local report = out:match("FAIL[^\n]*") or out:match("(ERROR: AddressSanitizer[^\n]*)") or
+    local report = out:match("FAIL[^\n]*") or out:match("GENERATOR[^\n]*") or out:match("(ERROR: AddressSanitizer[^\n]*)") or
       out:match("(runtime error:[^\n]*)") or last_line(out) or ""
     failures[#failures + 1] = string.format("%s at %s\n    %s", what, line, report)
     io.stdout:write("FAILURE ", failures[#failures], "\n")
-    io.stdout:write("  replay: RECUR_SANITIZE=1 ", lua, " spec/fuzz/api_fuzz.lua --seed ", opt.seed, " --only ", at, "\n")
+    io.stdout:write(string.format("  replay: make fuzz FUZZ_SEED=%d FUZZ_ARGS='--only %d'\n", opt.seed, at))
     local excerpt = {}
     for l in out:gmatch("[^\n]+") do
       if #excerpt < 25 and (l:match("^%s+#%d") or l:match("ERROR") or l:match("error") or l:match("SUMMARY")) then
