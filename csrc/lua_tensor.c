@@ -417,8 +417,9 @@ static int m_narrow(lua_State *L)
     recur_tensor *t = lrecur_check_tensor(L, 1);
     int d = lrecur_check_dim(L, "narrow", t, 2);
     lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+    if (len < 0) luaL_error(L, "narrow: length %I is negative", (lua_Integer)len);
     /* start - 1 <= size is checked first, so size - (start - 1) cannot overflow */
-    if (start < 1 || len < 0 || start - 1 > t->size[d] || len > t->size[d] - (start - 1)) {
+    if (start < 1 || start - 1 > t->size[d] || len > t->size[d] - (start - 1)) {
         int64_t last;
         if (!recur_size_add(start, len - 1, &last)) last = LUA_MAXINTEGER;
         luaL_error(L, "narrow: range [%I, %I] outside dimension %d of size %I", (lua_Integer)start,

@@ -54,7 +54,9 @@ describe("hostile calls", function()
       assert_err("narrow: range [2, 9223372036854775807] outside dimension 1 of size 3",
         function() return t:narrow(1, 2, math.maxinteger) end)
       assert_err("narrow: range [9223372036854775807, ", function() return t:narrow(1, math.maxinteger, 2) end)
-      assert_err("narrow: range [1, -1]", function() return t:narrow(2, 1, -1) end)
+      assert_err("narrow: length -1 is negative", function() return t:narrow(2, 1, -1) end)
+      assert_err("narrow: length " .. math.mininteger .. " is negative",
+        function() return t:narrow(-1, -1, math.mininteger) end)
       assert.are.same({3, 0}, t:narrow(2, 4, 0):size())
     end)
 
