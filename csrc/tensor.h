@@ -32,8 +32,10 @@ typedef struct recur_tensor {
 size_t recur_dtype_size(recur_dtype dtype);
 const char *recur_dtype_name(recur_dtype dtype);
 
-/* Storage: 64-byte aligned, zero-filled. Returns NULL when out of memory or when
- * count * element size overflows. */
+/* Storage: 64-byte aligned, zero-filled. count 0 gives a block too (of one cache
+ * line), so every tensor has data; a negative count, or one whose byte size overflows,
+ * returns NULL, as does running out of memory. retain and release take a block that
+ * is not NULL. */
 recur_storage *recur_storage_new(int64_t count, recur_dtype dtype);
 void recur_storage_retain(recur_storage *s);
 /* Bytes held by every storage block alive in the process (for GC pacing). */
@@ -62,7 +64,7 @@ static inline int recur_size_add(int64_t a, int64_t b, int64_t *r)
  * and element offsets of any view then fit an int64 without overflow checks. */
 #define RECUR_MAX_NUMEL (INT64_MAX / 8)
 
-/* Product of sizes, or -1 when a size is negative or the product of the non-zero
+/* Product of sizes (1 for ndim 0), or -1 when a size is negative or the product of the non-zero
  * sizes exceeds RECUR_MAX_NUMEL. Zero sizes do not excuse the others: a (0, 2^40,
  * 2^40) shape is rejected, so that strides, offsets and loops over outer dimensions
  * of every tensor stay in range even when it holds no element. */
@@ -71,6 +73,7 @@ int64_t recur_numel(const recur_tensor *t);
 int recur_is_contiguous(const recur_tensor *t);
 void recur_contiguous_strides(int ndim, const int64_t *size, int64_t *stride);
 
+/* The first element of t. t must not be released (storage NULL): undefined there. */
 static inline void *recur_data(const recur_tensor *t)
 {
     return (char *)t->storage->data + (size_t)t->offset * recur_dtype_size(t->dtype);
@@ -85,7 +88,8 @@ static inline int64_t *recur_i64(const recur_tensor *t) { return (int64_t *)recu
  * goes through this. */
 int recur_double_to_int64(double x, int64_t *r);
 
-/* Element access by 0-based flat index in row-major order of the view. set_flat
+/* Element access by 0-based flat index in row-major order of the view. The index is
+ * not checked: 0 <= i < numel is the caller's to ensure. set_flat
  * saturates into int64 (recur_double_to_int64); get_flat_i64 reads an int64 tensor
  * exactly (get_flat rounds above 2^53). */
 double recur_get_flat(const recur_tensor *t, int64_t i);
@@ -93,13 +97,13 @@ int64_t recur_get_flat_i64(const recur_tensor *t, int64_t i);
 void recur_set_flat(recur_tensor *t, int64_t i, double v);
 
 /* Copies src into dst element by element in row-major order (any strides, any
- * dtypes, equal numel). Float to int64 saturates; returns how many values could not
+ * dtypes). Their numel must be equal (undefined otherwise). Float to int64 saturates; returns how many values could not
  * be represented (NaN, infinities, beyond the int64 range), 0 otherwise. */
 int64_t recur_copy(recur_tensor *dst, const recur_tensor *src);
 
 /* Seedable generator: xoshiro256** seeded through splitmix64, with uniform and
  * normal draws computed only with IEEE-exact arithmetic so that a seed gives
- * bitwise the same numbers on every machine. */
+ * bitwise the same numbers on every machine. g is never NULL. */
 typedef struct recur_rng { uint64_t s[4]; } recur_rng;
 void recur_rng_seed(recur_rng *g, uint64_t seed); /* never yields the all-zero state */
 /* An all-zero state is xoshiro's fixed point (zeros forever, so rejection loops never
