@@ -97,8 +97,9 @@ int64_t recur_get_flat_i64(const recur_tensor *t, int64_t i);
 void recur_set_flat(recur_tensor *t, int64_t i, double v);
 
 /* Copies src into dst element by element in row-major order (any strides, any
- * dtypes). Their numel must be equal (undefined otherwise). Float to int64 saturates; returns how many values could not
- * be represented (NaN, infinities, beyond the int64 range), 0 otherwise. */
+ * dtypes). Their numel must be equal (undefined otherwise). Float to int64
+ * saturates; returns how many values could not be represented (NaN, infinities,
+ * beyond the int64 range), 0 otherwise. */
 int64_t recur_copy(recur_tensor *dst, const recur_tensor *src);
 
 /* Seedable generator: xoshiro256** seeded through splitmix64, with uniform and
