@@ -2,9 +2,9 @@
  *
  *   local layer = core.rnn_layer(cell, input_size, hidden_size [, opts])
  *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
- *     opts: reset_after (gru only, default true; other cells ignore it), reverse
- *           (default false), dtype ("float32" default | "float64"); nn.Recurrent
- *           checks option names and types, this only the dtype
+ *     opts: reset_after (a boolean, gru only, default true), reverse (a boolean,
+ *           default false), dtype ("float32" default | "float64"); any other key is
+ *           an error. These are checked here alone: nn.Recurrent passes them on.
  *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths [, y_out])
  *     x (T,B,D); w_ih (G*H,D), w_hh (G*H,H); b_ih, b_hh (G*H) or nil (no bias);
  *     h0, c0 (B,H) or nil for zeros (c0 only for lstm); lengths nil or an int64 tensor
@@ -143,17 +143,28 @@ static int rnn_layer_new(lua_State *L)
         luaL_error(L, "%s: input_size and hidden_size must be >= 1, got %I and %I", op, D, H);
     if (D > INT_MAX || H > INT_MAX / 4) /* BLAS takes sizes as int */
         luaL_error(L, "%s: sizes too large (%I, %I)", op, D, H);
-    /* Only what the kernels need is checked here (the dtype, an enum); nn.Recurrent
-     * owns the user-facing option checks (unknown names, types, reset_after on a cell
-     * other than gru), so the flags are read as truth values. */
     int reverse = 0, reset_after = 1;
     recur_dtype dtype = RECUR_FLOAT32;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        lua_getfield(L, 4, "reverse");
-        reverse = lua_toboolean(L, -1);
-        lua_getfield(L, 4, "reset_after");
-        reset_after = lua_isnil(L, -1) || lua_toboolean(L, -1);
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+            if (strcmp(key, "reverse") && strcmp(key, "reset_after") && strcmp(key, "dtype"))
+                luaL_error(L, "%s: unknown option '%s' (known: dtype, reset_after, reverse)", op,
+                           luaL_tolstring(L, -2, NULL));
+            if (strcmp(key, "dtype") && !lua_isboolean(L, -1))
+                luaL_error(L, "%s: option %s must be a boolean, got %s", op, key,
+                           luaL_typename(L, -1));
+            lua_pop(L, 1);
+        }
+        if (lua_getfield(L, 4, "reverse") != LUA_TNIL) reverse = lua_toboolean(L, -1);
+        if (lua_getfield(L, 4, "reset_after") != LUA_TNIL) {
+            if (cell != RECUR_RNN_GRU)
+                luaL_error(L, "%s: option reset_after applies only to the gru cell, not %s", op,
+                           cell_names[cell]);
+            reset_after = lua_toboolean(L, -1);
+        }
         if (lua_getfield(L, 4, "dtype") != LUA_TNIL) {
             const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
             if (strcmp(name, "float32") == 0) dtype = RECUR_FLOAT32;

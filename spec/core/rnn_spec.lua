@@ -714,9 +714,13 @@ describe("rnn_layer", function()
       assert.has_error(function() core.rnn_layer("lstn", 3, 4) end)
       assert.has_error(function() core.rnn_layer("lstm", 0, 4) end,
         "rnn_layer: input_size and hidden_size must be >= 1, got 0 and 4")
-      -- option names and types are nn.Recurrent's checks (nn_rnn_spec); the core reads
-      -- the flags as truth values and checks the dtype, which the kernels depend on
-      assert.are.equal("lstm", core.rnn_layer("lstm", 3, 4, {reset_after = false}):cell())
+      -- the one place that checks these options (nn.Recurrent passes them on)
+      assert.has_error(function() core.rnn_layer("lstm", 3, 4, {reset_after = false}) end,
+        "rnn_layer: option reset_after applies only to the gru cell, not lstm")
+      assert.has_error(function() core.rnn_layer("gru", 3, 4, {reset_afterr = false}) end,
+        "rnn_layer: unknown option 'reset_afterr' (known: dtype, reset_after, reverse)")
+      assert.has_error(function() core.rnn_layer("gru", 3, 4, {reverse = "yes"}) end,
+        "rnn_layer: option reverse must be a boolean, got string")
       assert.are.equal("rnn_layer(gru reset_after=false, 3 -> 4, reverse, float32)",
         tostring(core.rnn_layer("gru", 3, 4, {reset_after = false, reverse = true})))
       assert.has_error(function() core.rnn_layer("gru", 3, 4, {dtype = "int64"}) end,

@@ -39,10 +39,13 @@ describe("Stack option values", function()
     end)
   end
 
-  it("GRU and Recurrent name themselves", function()
+  it("GRU and Recurrent name themselves, the C layer its own options", function()
     assert.matches("^GRU: option bidirectional must be a boolean",
       helpers.err_of(nn.GRU, 3, 4, {bidirectional = 1}))
-    assert.matches("^Recurrent: option reverse must be a boolean",
+    -- the C layer's own options are checked once, by core.rnn_layer
+    assert.matches("rnn_layer: option reverse must be a boolean, got number",
       helpers.err_of(nn.Recurrent, "lstm", 3, 4, {reverse = 1}))
+    assert.matches("rnn_layer: option reset_after applies only to the gru cell, not lstm",
+      helpers.err_of(nn.Recurrent, "lstm", 3, 4, {reset_after = false}))
   end)
 end)

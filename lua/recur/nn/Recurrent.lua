@@ -46,9 +46,6 @@ function Recurrent:__init(cell, D, H, opts)
   if not G then
     error("Recurrent: unknown cell '" .. tostring(cell) .. "' (lstm, gru, rnn_tanh, rnn_relu)", 2)
   end
-  if opts.reset_after ~= nil and cell ~= "gru" then
-    error("Recurrent: reset_after applies only to the gru cell, not " .. cell, 2)
-  end
   if opts.forget_bias ~= nil then
     if cell ~= "lstm" then error("Recurrent: forget_bias applies only to the lstm cell, not " .. cell, 2) end
     if opts.bias == false then error("Recurrent: forget_bias needs bias = true", 2) end
@@ -62,12 +59,17 @@ function Recurrent:__init(cell, D, H, opts)
   self.gates = G
   self.input_size = util.check_positive_int("Recurrent", "input_size", D)
   self.hidden_size = util.check_positive_int("Recurrent", "hidden_size", H)
-  self.reverse = util.opt_bool("Recurrent", opts, "reverse", false)
-  -- nil for the other cells; `cell == "gru" and opts.reset_after ~= false or nil`
-  -- would turn false into nil, and the kernel's default is reset-after
-  if cell == "gru" then self.reset_after = util.opt_bool("Recurrent", opts, "reset_after", true) end
+  -- reverse, reset_after and dtype are the C layer's options, checked there alone
+  -- (core.rnn_layer: booleans, reset_after for the gru only, a float dtype)
+  self._core = core.rnn_layer(cell, self.input_size, self.hidden_size,
+    {reverse = opts.reverse, reset_after = opts.reset_after, dtype = opts.dtype})
+  self.reverse = opts.reverse == true
+  -- nil for the other cells; `opts.reset_after ~= false or nil` would turn false into
+  -- nil, and the kernel's default is reset-after
+  if cell == "gru" then self.reset_after = opts.reset_after ~= false end
+  self.dtype = opts.dtype or "float32"
+  self._core_dtype = self.dtype
   self.bias = util.opt_bool("Recurrent", opts, "bias", true)
-  self.dtype = util.check_dtype_name("Recurrent", opts.dtype or "float32")
   self.bptt_truncate = util.opt_int("Recurrent", opts, "bptt_truncate", nil, 0)
   local s = opts.suffix or ""
   if type(s) ~= "string" then error("Recurrent: option suffix must be a string, got " .. type(s), 2) end
