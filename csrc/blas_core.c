@@ -46,9 +46,13 @@ const char *recur_blas_repair_core(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit) return NULL;
-    if (getenv("OPENBLAS_CORETYPE")) return NULL; /* the user's choice stands */
-    const char *allowed = getenv("RECUR_BLAS_REPAIR");
-    if (allowed && strcmp(allowed, "0") == 0) return NULL;
+    /* RECUR_BLAS_REPAIR: "0" never repairs; "force" repairs a fallback even when the
+     * user's OPENBLAS_CORETYPE chose it (how a spec reaches this path on a CPU that
+     * OpenBLAS knows); otherwise the user's choice stands. */
+    const char *mode = getenv("RECUR_BLAS_REPAIR");
+    if (mode && strcmp(mode, "0") == 0) return NULL;
+    const char *user = getenv("OPENBLAS_CORETYPE");
+    if (user && !(mode && strcmp(mode, "force") == 0)) return NULL;
     const char *core = openblas_get_corename();
     if (!core || !older_than_avx2(core)) return NULL;
     /* __builtin_cpu_supports also checks that the OS saves the wider registers */
@@ -59,10 +63,17 @@ const char *recur_blas_repair_core(void)
                                  __builtin_cpu_supports("avx512vl")
                              ? "SkylakeX"
                              : "Haswell";
-    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return NULL;
+    char *saved = user ? strdup(user) : NULL;
+    if ((user && !saved) || setenv("OPENBLAS_CORETYPE", better, 1) != 0) {
+        free(saved);
+        return NULL;
+    }
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
-    unsetenv("OPENBLAS_CORETYPE");
+    /* the environment as it was */
+    if (saved) setenv("OPENBLAS_CORETYPE", saved, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+    free(saved);
     return better;
 #else
     return NULL;

@@ -286,9 +286,10 @@ describe("tensor core", function()
 
   describe("OpenBLAS kernels", function()
     -- run in a fresh process, where OPENBLAS_CORETYPE is what the caller gives
-    local function blas_in_child(coretype)
-      local env = string.format("env %s LUA_PATH='%s' LUA_CPATH='%s' ",
-        coretype and "OPENBLAS_CORETYPE=" .. coretype or "-u OPENBLAS_CORETYPE", package.path, package.cpath)
+    local function blas_in_child(coretype, repair)
+      local env = string.format("env -u RECUR_BLAS_REPAIR %s %s LUA_PATH='%s' LUA_CPATH='%s' ",
+        coretype and "OPENBLAS_CORETYPE=" .. coretype or "-u OPENBLAS_CORETYPE",
+        repair and "RECUR_BLAS_REPAIR=" .. repair or "", package.path, package.cpath)
       local p = io.popen(env .. [[lua5.4 -e 'local b = require("recur").blas_info()
         print(b.core, b.core_repaired or "-", os.getenv("OPENBLAS_CORETYPE") or "-")']])
       local out = p:read("a")
@@ -322,6 +323,18 @@ describe("tensor core", function()
       local core, repaired = blas_in_child("Prescott")
       assert.are.equal("prescott", core:lower())
       assert.are.equal("-", repaired)
+    end)
+
+    it("are repaired from a fallback without changing the environment", function()
+      if not (cpu_has("avx2") and cpu_has("fma")) then return end
+      -- "force" repairs the fallback the variable chose, as if OpenBLAS had picked it
+      local core, repaired, env = blas_in_child("Prescott", "force")
+      local want = cpu_has("avx512f") and cpu_has("avx512bw") and cpu_has("avx512cd") and cpu_has("avx512dq")
+        and cpu_has("avx512vl") and "SkylakeX" or "Haswell"
+      assert.are.equal(want, repaired)
+      assert.are.equal(want:lower(), core:lower())
+      assert.are.equal("Prescott", env)     -- the variable is the user's again
+      assert.are.equal("prescott", (blas_in_child("Prescott", "0")):lower())
     end)
   end)
 end)
