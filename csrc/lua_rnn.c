@@ -58,6 +58,7 @@ typedef struct {
     int lengths_cap;
     /* the last forward */
     int ready, T, B, has_lengths, has_b_ih, has_b_hh;
+    unsigned forwards; /* counts forwards: backward notices one run by a finalizer */
 } rnn_layer;
 
 static const char *const cell_names[] = {"rnn_tanh", "rnn_relu", "lstm", "gru", NULL};
@@ -225,8 +226,17 @@ static int rnn_layer_forward(lua_State *L)
         }
     }
 
+    /* Lua allocations first: any of them may run a finalizer, which may use this very
+     * layer (another forward reallocates its buffers); after them nothing can. */
+    /* every element of y is written (zeros past a sequence's length) */
+    recur_tensor *y = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, H}, x, NULL);
+    recur_tensor *hn = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
+    recur_tensor *cn = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
+    if (!lstm) lua_pushnil(L);
+
     /* every check has passed; from here on the previous forward is gone */
     l->ready = 0;
+    l->forwards++;
     const int64_t *lengths = NULL;
     if (len) {
         if (B > l->lengths_cap) {
@@ -242,11 +252,6 @@ static int rnn_layer_forward(lua_State *L)
     void *saved = reserve(L, op, &l->saved, &l->saved_bytes, recur_rnn_saved_size(l->cell, T, B, H) * es);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
                          recur_rnn_forward_workspace_size(l->cell, B, D, H) * es);
-    /* every element of y is written (zeros past a sequence's length) */
-    recur_tensor *y = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, H}, x, NULL);
-    recur_tensor *hn = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
-    recur_tensor *cn = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
-    if (!lstm) lua_pushnil(L);
 
     if (l->dtype == RECUR_FLOAT32)
         recur_rnn_forward_f32(l->cell, ptr(y), ptr(hn), ptr(cn), saved, ptr(x), ptr(w_ih), ptr(w_hh),
@@ -325,14 +330,19 @@ static int rnn_layer_backward(lua_State *L)
     recur_tensor *w_hh = saved_tensor(L, op, UV_W_HH, "weight_hh", l, 2, (int64_t[]){GH, H});
 
     size_t es = recur_dtype_size(l->dtype);
-    void *work = reserve(L, op, &l->work, &l->work_bytes,
-                         recur_rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
+    /* Lua allocations first (see forward); a finalizer that ran this layer's forward
+     * meanwhile replaced what this backward would read */
+    unsigned forwards = l->forwards;
     recur_tensor *gx = lrecur_push_result(L, op, 10, l->dtype, 3, (int64_t[]){T, B, D}, gy, x);
-    /* the kernel adds into gx; a new tensor is zero already */
-    if (gx == lrecur_opt_tensor(L, op, 10, "gx_out")) memset(ptr(gx), 0, (size_t)T * B * D * es);
     recur_tensor *gh0 = lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H});
     recur_tensor *gc0 = lstm ? lrecur_push_new(L, op, l->dtype, 2, (int64_t[]){B, H}) : NULL;
     if (!lstm) lua_pushnil(L);
+    if (l->forwards != forwards || !l->ready)
+        luaL_error(L, "%s: the layer ran forward again during this backward (from a finalizer)", op);
+    /* the kernel adds into gx; a new tensor is zero already */
+    if (gx == lrecur_opt_tensor(L, op, 10, "gx_out")) memset(ptr(gx), 0, (size_t)T * B * D * es);
+    void *work = reserve(L, op, &l->work, &l->work_bytes,
+                         recur_rnn_backward_workspace_size(l->cell, T, B, D, H, k) * es);
     const int64_t *lengths = l->has_lengths ? l->lengths : NULL;
     if (l->dtype == RECUR_FLOAT32)
         recur_rnn_backward_f32(l->cell, ptr(gx), ptr(gh0), ptr(gc0), ptr(gw_ih), ptr(gw_hh), ptr(gb_ih),

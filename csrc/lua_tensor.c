@@ -660,13 +660,28 @@ static int m_shares_storage(lua_State *L)
     return 1;
 }
 
-/* __gc and __close: drop this view's reference; the storage goes with the last one. */
+/* __gc: drop this view's reference; the storage goes with the last one. */
 static int m_release(lua_State *L)
 {
     recur_tensor *t = luaL_checkudata(L, 1, RECUR_TENSOR_MT);
     recur_storage_release(t->storage);
     t->storage = NULL;
     return 0;
+}
+
+/* close and __close: the same, on demand. A finalizer (another object's __gc) can run
+ * inside any binding that allocates, while the binding holds pointers into its
+ * arguments' blocks; a close there would free a block under it. Lua 5.4.4 and later
+ * run finalizers with the collector stopped, where lua_gc answers -1: that is how a
+ * close from a finalizer is told apart and refused (Lua turns the error into a
+ * warning), and the tensor is freed when it is collected. */
+static int m_close(lua_State *L)
+{
+    recur_tensor *t = luaL_checkudata(L, 1, RECUR_TENSOR_MT);
+    if (t->storage && lua_gc(L, LUA_GCISRUNNING) < 0)
+        luaL_error(L, "close: a tensor cannot be closed from a finalizer (__gc); it is freed "
+                      "when it is collected");
+    return m_release(L);
 }
 
 static const luaL_Reg tensor_methods[] = {
@@ -677,10 +692,10 @@ static const luaL_Reg tensor_methods[] = {
     {"unsqueeze", m_unsqueeze}, {"squeeze", m_squeeze}, {"contiguous", m_contiguous},
     {"clone", m_clone}, {"to", m_to}, {"copy_", m_copy_}, {"fill_", m_fill_},
     {"zero_", m_zero_}, {"tobytes", l_tobytes}, {"shares_storage", m_shares_storage},
-    {"close", m_release}, {NULL, NULL}};
+    {"close", m_close}, {NULL, NULL}};
 
 static const luaL_Reg tensor_meta[] = {
-    {"__gc", m_release}, {"__close", m_release}, {"__tostring", m_tostring}, {"__len", m_len},
+    {"__gc", m_release}, {"__close", m_close}, {"__tostring", m_tostring}, {"__len", m_len},
     {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {

@@ -102,6 +102,19 @@ describe("hostile calls", function()
   end)
 
   describe("closed tensors", function()
+    it("cannot be closed from a finalizer, which may run inside any binding", function()
+      local x = recur.ones(4)
+      local ok, err
+      setmetatable({}, {__gc = function() ok, err = pcall(x.close, x) end})
+      collectgarbage()
+      collectgarbage()
+      assert.is_false(ok)
+      assert.matches("close: a tensor cannot be closed from a finalizer", err)
+      assert.are.equal(4, x:sum())      -- still open, its block untouched
+      x:close()                          -- outside a finalizer it closes as before
+      assert_err("tensor was closed", function() return x:sum() end)
+    end)
+
     it("are errors for methods, operands and module functions", function()
       assert_err("tensor was closed", function() return closed(3):add(1) end)
       assert_err("tensor was closed", function() return recur.zeros(3):add(closed(3)) end)
