@@ -42,6 +42,12 @@ local function tick_step(span, count)
   return 10 * p
 end
 
+-- A value a point can stand on: a number whose coordinates stay finite (a diverged
+-- run logs NaN and infinities, and 1e308 would overflow the axis arithmetic).
+local function drawable(v)
+  return type(v) == "number" and v == v and v >= -1e300 and v <= 1e300
+end
+
 -- series: keys of each record to draw, with colours.
 local SERIES = {
   {key = "train_loss", label = "train", colour = "#1f77b4"},
@@ -55,9 +61,8 @@ function plot.loss_svg(records, opts)
   local xmin, xmax, ymin, ymax = math.huge, -math.huge, math.huge, -math.huge
   for _, r in ipairs(records) do
     for _, s in ipairs(SERIES) do
-      local y = tonumber(r[s.key])
-      local x = tonumber(r.iter)
-      if x and y and y == y and y < math.huge then
+      local x, y = tonumber(r.iter), tonumber(r[s.key])
+      if drawable(x) and drawable(y) then
         xmin, xmax = math.min(xmin, x), math.max(xmax, x)
         ymin, ymax = math.min(ymin, y), math.max(ymax, y)
       end
@@ -94,7 +99,7 @@ function plot.loss_svg(records, opts)
     local points = {}
     for _, r in ipairs(records) do
       local x, y = tonumber(r.iter), tonumber(r[s.key])
-      if x and y and y == y and y < math.huge then points[#points + 1] = string.format("%.1f,%.1f", px(x), py(y)) end
+      if drawable(x) and drawable(y) then points[#points + 1] = string.format("%.1f,%.1f", px(x), py(y)) end
     end
     if #points > 0 then
       add('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>', s.colour, table.concat(points, " "))
