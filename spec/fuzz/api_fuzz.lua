@@ -11,7 +11,7 @@
 -- and metamethods, the classes of recur.nn and recur.optim (constructor, then every
 -- method of the instance), recur.optim.clip, recur.io (save and load into a
 -- temporary directory, removed at the end), recur.models, recur.data, recur.decode and
--- recur.beam. Not recur.lm, recur.train, recur.plot and recur.progress: whole training
+-- recur.beam, recur.plot. Not recur.lm, recur.train and recur.progress: whole training
 -- runs and terminal output, which a valid random configuration could keep busy.
 --
 -- Every call i is generated from (seed, i) alone, with a fresh pool of tensors, recur's
@@ -76,6 +76,7 @@ local function child(o)
   local data = require "recur.data"
   local decode = require "recur.decode"
   local beam = require "recur.beam"
+  local plot = require "recur.plot"
 
   local R -- random integer in [lo, hi]
   local function pick(list) return list[R(1, #list)] end
@@ -374,6 +375,16 @@ local function child(o)
   plain_function_targets("recur.data.series", data.series)
   plain_function_targets("recur.decode", decode)
   plain_function_targets("recur.beam", beam)
+  plain_function_targets("recur.plot", plot)
+  -- loss curves from records a diverged run could log
+  add_target("recur.plot.loss_svg records", function()
+    local records = {}
+    for i = 1, R(0, 5) do
+      records[i] = {iter = R(0, 2) == 0 and gen_value(1) or i, train_loss = pick(FLOATS),
+                    val_loss = R(0, 1) == 0 and pick(FLOATS) or nil}
+    end
+    return {records, n = 1}, function() return plot.loss_svg(records) end
+  end)
 
   class_targets("recur.nn", nn, function()
     local args = gen_args(3)
