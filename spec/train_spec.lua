@@ -1,5 +1,8 @@
 -- recur.train.Trainer: options nobody reads and saved states from a file are refused
--- with the name of what is wrong (the loop itself is exercised by spec/lm_spec.lua).
+-- with the name of what is wrong; each rule of the loop (learning-rate decay, best
+-- validation loss, the state reset at an epoch's start, the NaN stops, the final
+-- evaluation, exact resume) against stub models and batchers with scripted losses and a
+-- validation curve that rises and falls.
 local recur = require "recur"
 
 local function trainer()
@@ -42,5 +45,132 @@ describe("Trainer", function()
       assert.is_false(ok)
       assert.matches("Trainer:set_state: " .. case[3]:gsub("%p", "%%%0"), err)
     end
+  end)
+
+  -- A batcher of `per_epoch` batches; y's numel is the batch index, so tokens count them.
+  local function stub_batcher(per_epoch)
+    local b = {pos = 0}
+    function b:next_batch()
+      if self.pos == per_epoch then return nil end
+      self.pos = self.pos + 1
+      return recur.full({1}, self.pos), recur.zeros(self.pos)
+    end
+    function b:reset() self.pos = 0 end
+    function b:state() return {pos = self.pos} end
+    function b:set_state(s) self.pos = s.pos end
+    return b
+  end
+
+  -- A model whose training losses and validation losses follow scripts, and which
+  -- records what the loop hands it: the learning rate and the carried state per step.
+  local function stub(opts)
+    local seen = {}
+    local model = {grad = recur.zeros(1), steps = 0, evals = 0}
+    local optimizer = {lr = 1, steps = 0}
+    function optimizer.step() optimizer.steps = optimizer.steps + 1 end
+    function model.parameters() return {recur.zeros(1)}, {model.grad} end
+    function model.zero_grad() model.grad:zero_() end
+    function model.train_step(_, x, _, state)
+      model.steps = model.steps + 1
+      seen[#seen + 1] = {lr = optimizer.lr, state = state, batch = x:item()}
+      model.grad:fill_(opts.grad and opts.grad[model.steps] or 1)
+      return opts.train and opts.train[model.steps] or 1, {h = model.steps}
+    end
+    function model.evaluate_batches()
+      model.evals = model.evals + 1
+      return opts.val[model.evals]
+    end
+    local records = {}
+    local t = recur.train.Trainer{model = model, optimizer = optimizer, batcher = stub_batcher(opts.per_epoch or 2),
+      val_batcher = opts.val and {} or nil, max_epochs = opts.epochs or 1, max_iters = opts.max_iters,
+      eval_every = opts.eval_every or 1, lr_decay = opts.lr_decay, lr_decay_after = opts.lr_decay_after,
+      clip = opts.clip, on_eval = function(r) records[#records + 1] = r end}
+    return t, seen, records, model, optimizer
+  end
+
+  it("decays the learning rate after each epoch past lr_decay_after, not before", function()
+    local t, seen = stub{epochs = 4, per_epoch = 2, lr_decay = 0.5, lr_decay_after = 2}
+    t:run()
+    local lrs = {}
+    for i, s in ipairs(seen) do lrs[i] = s.lr end
+    assert.are.same({1, 1, 1, 1, 1, 1, 0.5, 0.5}, lrs)   -- epochs 1-3 at 1, epoch 4 decayed once
+  end)
+
+  it("marks and keeps the best validation loss of a curve that rises and falls", function()
+    -- a tie is no improvement: the first of equal losses stays the best
+    local t, _, records = stub{epochs = 4, per_epoch = 2, val = {5, 4, 4, 4.5, 3, 3.5, 3, 3.2}}
+    local summary = t:run()
+    local best = {}
+    for i, r in ipairs(records) do best[i] = r.best end
+    assert.are.same({true, true, false, false, true, false, false, false}, best)
+    assert.are.equal(3, summary.best_val)
+    assert.are.same({5, 4, 4, 4.5, 3, 3.5, 3, 3.2}, (function()
+      local v = {}
+      for i, r in ipairs(records) do v[i] = r.val_loss end
+      return v
+    end)())
+  end)
+
+  it("starts every epoch from a fresh state and carries it within one", function()
+    local t, seen = stub{epochs = 3, per_epoch = 3}
+    t:run()
+    local carried = {}
+    for i, s in ipairs(seen) do carried[i] = s.state and s.state.h or false end
+    -- step k hands back {h = k}; the first step of each epoch gets nil
+    assert.are.same({false, 1, 2, false, 4, 5, false, 7, 8}, carried)
+  end)
+
+  it("stops on a NaN or infinite loss, gradient norm or validation loss, before saving", function()
+    local t, _, records = stub{max_iters = 5, per_epoch = 9, train = {1, 1, 0 / 0}, val = {1, 1, 1}}
+    local ok, err = pcall(t.run, t)
+    assert.is_false(ok)
+    assert.matches("train: loss is NaN at iteration 3", err)
+    assert.are.equal(2, #records)                        -- no evaluation after the NaN
+    t, _, records = stub{max_iters = 5, per_epoch = 9, val = {2, math.huge}}
+    ok, err = pcall(t.run, t)
+    assert.is_false(ok)
+    assert.matches("train: validation loss is inf at iteration 2", err)
+    assert.are.equal(1, #records)
+    local model, optimizer
+    t, _, records, model, optimizer = stub{max_iters = 5, per_epoch = 9, clip = 1, grad = {1, math.huge}, val = {1, 1}}
+    ok, err = pcall(t.run, t)
+    assert.is_false(ok)
+    assert.matches("train: gradient norm is inf at iteration 2", err)
+    assert.are.equal(1, optimizer.steps)                  -- the bad step was not taken
+  end)
+
+  it("clips the global gradient norm before the optimizer steps", function()
+    local t, _, _, model = stub{max_iters = 1, per_epoch = 9, clip = 0.25, grad = {2}, val = {1}}
+    t:run()
+    assert.is_true(math.abs(model.grad:item() - 0.25) < 1e-6)
+  end)
+
+  it("evaluates at eval_every and once more at the end, counts iterations and tokens", function()
+    local t, _, records = stub{max_iters = 5, per_epoch = 9, eval_every = 2, val = {3, 2, 1}}
+    local summary = t:run()
+    local iters = {}
+    for i, r in ipairs(records) do iters[i] = r.iter end
+    assert.are.same({2, 4, 5}, iters)
+    assert.are.equal(5, summary.iterations)
+    assert.are.equal(1 + 2 + 3 + 4 + 5, summary.tokens)
+    assert.are.equal("iterations", summary.stop)
+    assert.are.same(summary.final, records[3])
+  end)
+
+  it("resumes exactly where a stopped run left off", function()
+    local whole, seen_whole = stub{epochs = 3, per_epoch = 3, lr_decay = 0.5, lr_decay_after = 1}
+    whole:run()
+    local first = stub{epochs = 3, per_epoch = 3, lr_decay = 0.5, lr_decay_after = 1, max_iters = 4}
+    first:run()
+    local tensors, state = first:state()
+    local second, seen_second = stub{epochs = 3, per_epoch = 3, lr_decay = 0.5, lr_decay_after = 1}
+    second:set_state(tensors, recur.io.decode_meta(recur.io.encode_meta(state)))
+    second:run()
+    local function trace(seen, from)
+      local out = {}
+      for i = from, #seen do out[#out + 1] = {seen[i].lr, seen[i].batch} end
+      return out
+    end
+    assert.are.same(trace(seen_whole, 5), trace(seen_second, 1))
   end)
 end)

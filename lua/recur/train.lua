@@ -34,6 +34,8 @@ local Trainer = {}
 Trainer.__index = Trainer
 
 local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+-- A number in a message: NaN as NaN (the C library prints "-nan" for Lua's 0/0).
+local function show(x) return x ~= x and "NaN" or tostring(x) end
 
 local OPTIONS = {model = true, optimizer = true, batcher = true, val_batcher = true, clip = true,
   max_epochs = true, max_iters = true, max_seconds = true, eval_every = true, lr_decay = true,
@@ -140,7 +142,7 @@ function Trainer:evaluate(train_loss)
     local val = self.model:evaluate_batches(self.val_batcher)
     record.val_loss, record.val_ppl = val, math.exp(val)
     if not finite(val) then
-      error(string.format("train: validation loss is %s at iteration %d; stopped, the last good checkpoint is kept", tostring(val), self.iter), 0)
+      error(string.format("train: validation loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(val), self.iter), 0)
     end
   end
   record.best = record.val_loss ~= nil and record.val_loss < self.best_val
@@ -179,12 +181,12 @@ function Trainer:run()
     self.model:zero_grad()
     local loss, hidden = self.model:train_step(x, y, self.hidden)
     if not finite(loss) then
-      error(string.format("train: loss is %s at iteration %d; stopped, the last good checkpoint is kept", tostring(loss), self.iter + 1), 0)
+      error(string.format("train: loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(loss), self.iter + 1), 0)
     end
     if self.clip and self.clip > 0 then
       local norm = optim.clip_grad_norm(self.grads, self.clip)
       if not finite(norm) then
-        error(string.format("train: gradient norm is %s at iteration %d; stopped, the last good checkpoint is kept", tostring(norm), self.iter + 1), 0)
+        error(string.format("train: gradient norm is %s at iteration %d; stopped, the last good checkpoint is kept", show(norm), self.iter + 1), 0)
       end
     end
     self.optimizer:step()
