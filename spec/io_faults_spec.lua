@@ -2,20 +2,12 @@
 -- full disk (/dev/full gives ENOSPC), Ctrl-C during a save (Lua's "interrupted!"
 -- error, raised here by a stubbed fsync), temporaries left by a killed save, and two
 -- runs locking one checkpoint directory.
+local helpers = require "spec.support.helpers"
 local recur = require "recur"
 local core = require "recur.core"
 local rio = recur.io
 
-local function tmp_dir()
-  local base = os.tmpname()
-  os.remove(base)
-  assert(os.execute("mkdir -p '" .. base .. "'"))
-  return base
-end
-
-local function remove_dir(dir)
-  os.execute("rm -rf '" .. dir .. "'")
-end
+local tmp_dir, remove_dir = helpers.tmp_dir, helpers.remove_dir
 
 local function touch(path, text)
   local f = assert(io.open(path, "wb"))

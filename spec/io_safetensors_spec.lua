@@ -8,12 +8,7 @@ local rio = recur.io
 
 local read_all, flat = helpers.read_all, helpers.flat
 
-local function tmp_dir()
-  local base = os.tmpname()
-  os.remove(base)
-  assert(os.execute("mkdir -p '" .. base .. "'"))
-  return base
-end
+local tmp_dir = helpers.tmp_dir
 
 local function listing(dir)
   local p = assert(io.popen("ls -A '" .. dir .. "'"))

@@ -1,15 +1,14 @@
 -- The language-model job end to end: training lowers validation loss, a resumed run
 -- continues exactly, a NaN stops training with the last good checkpoint intact,
 -- checkpoints round-trip, generation streams text.
+local helpers = require "spec.support.helpers"
 local recur = require "recur"
 local lm = recur.lm
 
 -- Temporary directories, removed when the specs end.
 local created_dirs = {}
 local function tmpdir()
-  local path = os.tmpname()
-  os.remove(path)
-  assert(os.execute("mkdir -p '" .. path .. "'"))
+  local path = helpers.tmp_dir()
   created_dirs[#created_dirs + 1] = path
   return path
 end
