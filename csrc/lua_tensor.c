@@ -197,9 +197,17 @@ static int l_tobytes(lua_State *L)
 
 /* ---- shape and access ------------------------------------------------------ */
 
+/* The shape methods answer for a closed tensor too: they read no element, and a
+ * module's checks of its inputs then pass on to the operation that would read one,
+ * whose error names it ("bad argument #2 to 'embedding_forward' (tensor was closed)"). */
+static recur_tensor *check_shape_of(lua_State *L)
+{
+    return luaL_checkudata(L, 1, RECUR_TENSOR_MT);
+}
+
 static int m_size(lua_State *L)
 {
-    recur_tensor *t = lrecur_check_tensor(L, 1);
+    recur_tensor *t = check_shape_of(L);
     if (!lua_isnoneornil(L, 2)) {
         lua_pushinteger(L, t->size[lrecur_check_dim(L, "size", t, 2)]);
         return 1;
@@ -214,7 +222,7 @@ static int m_size(lua_State *L)
 
 static int m_stride(lua_State *L)
 {
-    recur_tensor *t = lrecur_check_tensor(L, 1);
+    recur_tensor *t = check_shape_of(L);
     lua_createtable(L, t->ndim, 0);
     for (int d = 0; d < t->ndim; d++) {
         lua_pushinteger(L, t->stride[d]);
@@ -225,32 +233,38 @@ static int m_stride(lua_State *L)
 
 static int m_len(lua_State *L)
 {
-    recur_tensor *t = lrecur_check_tensor(L, 1);
+    recur_tensor *t = check_shape_of(L);
     lua_pushinteger(L, t->ndim ? t->size[0] : 0);
     return 1;
 }
 
 static int m_dim(lua_State *L)
 {
-    lua_pushinteger(L, lrecur_check_tensor(L, 1)->ndim);
+    lua_pushinteger(L, check_shape_of(L)->ndim);
     return 1;
 }
 
 static int m_numel(lua_State *L)
 {
-    lua_pushinteger(L, recur_numel(lrecur_check_tensor(L, 1)));
+    lua_pushinteger(L, recur_numel(check_shape_of(L)));
     return 1;
 }
 
 static int m_dtype(lua_State *L)
 {
-    lua_pushstring(L, recur_dtype_name(lrecur_check_tensor(L, 1)->dtype));
+    lua_pushstring(L, recur_dtype_name(check_shape_of(L)->dtype));
     return 1;
 }
 
 static int m_is_contiguous(lua_State *L)
 {
-    lua_pushboolean(L, recur_is_contiguous(lrecur_check_tensor(L, 1)));
+    lua_pushboolean(L, recur_is_contiguous(check_shape_of(L)));
+    return 1;
+}
+
+static int m_is_closed(lua_State *L)
+{
+    lua_pushboolean(L, check_shape_of(L)->storage == NULL);
     return 1;
 }
 
@@ -686,7 +700,7 @@ static int m_close(lua_State *L)
 
 static const luaL_Reg tensor_methods[] = {
     {"size", m_size}, {"stride", m_stride}, {"dim", m_dim}, {"numel", m_numel},
-    {"dtype", m_dtype}, {"is_contiguous", m_is_contiguous}, {"get", m_get}, {"set", m_set},
+    {"dtype", m_dtype}, {"is_contiguous", m_is_contiguous}, {"is_closed", m_is_closed}, {"get", m_get}, {"set", m_set},
     {"item", m_item}, {"totable", m_totable}, {"narrow", m_narrow}, {"select", m_select},
     {"transpose", m_transpose}, {"t", m_t}, {"view", m_view}, {"reshape", m_reshape},
     {"unsqueeze", m_unsqueeze}, {"squeeze", m_squeeze}, {"contiguous", m_contiguous},

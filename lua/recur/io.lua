@@ -247,6 +247,9 @@ local function check_save_args(path, tensors, metadata)
     if not is_tensor(t) then
       error(string.format("io.save: '%s': '%s' is not a tensor (%s)", path, name, type(t)), 3)
     end
+    if t:is_closed() then
+      error(string.format("io.save: '%s': tensor '%s' was closed", path, name), 3)
+    end
     names[#names + 1] = name
   end
   table.sort(names)
