@@ -20,6 +20,9 @@
 --   end_id: a token that ends a sequence; an ended sequence is final and the end
 --     token is its last id. Without it every sequence runs to `length`.
 --   banned: a set of ids ({[id] = true}) never generated.
+--   min_length (0): end_id is banned until this many tokens were generated, so an
+--     ended sequence has at least min_length tokens before its end token (fairseq's
+--     min_len); needs end_id.
 --   length_penalty (1): sequences are ranked by log-probability / length^alpha
 --     (fairseq's lenpen; 0 ranks by log-probability alone, which favours short
 --     sequences when end_id can end them early).
@@ -37,12 +40,13 @@
 -- as fairseq does. Sequences still live at the length limit are ranked with the
 -- ended ones (ended = false).
 local core = require "recur.core"
+local decode = require "recur.decode"
 local util = require "recur.nn.util"
 
 local beam = {}
 
 local OPTIONS = {beam_size = true, length = true, end_id = true, banned = true,
-                 length_penalty = true, n_best = true}
+                 length_penalty = true, n_best = true, min_length = true}
 beam.OPTIONS = OPTIONS   -- for the models that pass their callers' options on
 
 local function check(model, prefix_ids, opts)
@@ -69,7 +73,14 @@ local function check(model, prefix_ids, opts)
   end
   local n_best = opts.n_best or K
   util.check_positive_int("beam.search", "n_best", n_best)
-  return K, length, alpha, n_best, opts
+  local min_length = opts.min_length or 0
+  if math.type(min_length) ~= "integer" or min_length < 0 then
+    error("beam.search: min_length must be a non-negative integer", 3)
+  end
+  if min_length > 0 and opts.end_id == nil then
+    error("beam.search: min_length needs end_id (without an end token every sequence runs to length)", 3)
+  end
+  return K, length, alpha, n_best, min_length, opts
 end
 
 -- log_softmax of one row of scores (a Lua array), into out. A NaN or +inf score (an
@@ -164,8 +175,10 @@ local function settled(finished, live, K, alpha)
 end
 
 function beam.search(model, prefix_ids, opts)
-  local K, length, alpha, n_best, o = check(model, prefix_ids, opts)
+  local K, length, alpha, n_best, min_length, o = check(model, prefix_ids, opts)
   local end_id, banned = o.end_id, o.banned
+  -- the banned set of the first min_length steps: the end token too
+  local early = min_length > 0 and decode.banned_with(banned, end_id) or banned
 
   -- the prefix, as one sequence
   local ids = core.zeros({1}, "int64")
@@ -188,7 +201,7 @@ function beam.search(model, prefix_ids, opts)
       totals[k] = live[k].logprob
     end
     -- 2K candidates: even if K of them end, K can go on
-    local candidates = best_extensions(logprobs, totals, banned, 2 * K)
+    local candidates = best_extensions(logprobs, totals, step <= min_length and early or banned, 2 * K)
     if #candidates == 0 then error("beam.search: every token is banned", 2) end
     local next_live, parents = {}, {}
     for rank, c in ipairs(candidates) do

@@ -8,6 +8,9 @@
 -- opts: temperature (1; 0 is greedy), top_k (keep the k best), top_p (keep the
 -- smallest set of best tokens whose probability reaches top_p), banned (a set of ids).
 -- Returns a 1-based token id.
+--
+-- decode.banned_with(banned, id) -> a new set: banned (or nothing) and id; how a
+-- generator bans the end token until a minimum length.
 local core = require "recur.core"
 local util = require "recur.util"
 
@@ -88,6 +91,12 @@ local function sample_all(scores, temperature)
     if r < 0 then return id end
   end
   return n -- rounding left r a hair above zero
+end
+
+function decode.banned_with(banned, id)
+  local set = {[id] = true}
+  for b in pairs(banned or {}) do set[b] = true end
+  return set
 end
 
 function decode.choose(logits, opts)

@@ -475,20 +475,28 @@ end
 -- ---- generation and evaluation --------------------------------------------------
 
 local GENERATE_OPTIONS = {length = true, temperature = true, top_k = true, top_p = true, prime = true,
-  banned = true, stop_id = true, beam = true, length_penalty = true}
+  banned = true, stop_id = true, beam = true, length_penalty = true, ban_unk = true, stop_at_eos = true,
+  min_length = true}
+
+local function refuse(key, why)
+  error(string.format("lm.generate: %s (%s) %s", key, flag(key), why), 0)
+end
 
 -- Options that would change nothing, as an error: the sampling options in a beam
--- search, the length penalty outside one, top_k/top_p with greedy decoding.
+-- search, the length penalty outside one, top_k/top_p with greedy decoding, a
+-- minimum length without an end token. (The markers' presence in the vocabulary is
+-- checked by with_markers, once the tokenizer is known.)
 local function check_generate_options(opts)
-  local function refuse(key, why)
-    error(string.format("lm.generate: %s (%s) %s", key, flag(key), why), 0)
+  local has_end = opts.stop_id ~= nil or opts.stop_at_eos
+  if opts.stop_id ~= nil and opts.stop_at_eos then
+    refuse("stop_at_eos", "and stop_id both give the end token; keep one")
   end
   if opts.beam then
     for _, key in ipairs({"temperature", "top_k", "top_p"}) do
       if opts[key] ~= nil then refuse(key, "does not apply to a beam search (a search, not a draw)") end
     end
     -- without an end token every hypothesis has the same length
-    if opts.length_penalty ~= nil and opts.stop_id == nil then
+    if opts.length_penalty ~= nil and not has_end then
       refuse("length_penalty", "needs stop_id: without an end token every continuation has the same length")
     end
   else
@@ -499,53 +507,103 @@ local function check_generate_options(opts)
       end
     end
   end
+  local n = opts.min_length
+  if n ~= nil then
+    if math.type(n) ~= "integer" or n < 0 then refuse("min_length", "must be a non-negative integer") end
+    if not has_end then
+      refuse("min_length", "needs stop_id or stop_at_eos: without an end token every sample is length tokens long")
+    end
+    if n > (opts.length or 200) then
+      refuse("min_length", string.format("is %d, more than the %d tokens generated", n, opts.length or 200))
+    end
+  end
+end
+
+-- The banned set and end token of opts, with ban_unk and stop_at_eos resolved in
+-- the tokenizer's vocabulary (an error when it has no such marker).
+local function with_markers(tokenizer, opts)
+  local banned, stop_id = opts.banned, opts.stop_id
+  if opts.ban_unk then
+    local unk = tokenizer.vocab.unk_id
+    if unk == nil then refuse("ban_unk", "needs a vocabulary with an unknown-word token; this one has none") end
+    banned = decode.banned_with(banned, unk)
+  end
+  if opts.stop_at_eos then
+    -- a word vocabulary built without eos has the marker but never saw it end a line
+    if tokenizer.eos_id == nil or tokenizer.eos == false then
+      refuse("stop_at_eos", "needs a vocabulary whose lines end with </s> (a word-level model); this one has none")
+    end
+    stop_id = tokenizer.eos_id
+  end
+  return banned, stop_id
 end
 
 -- Whether generating with opts draws from the random generator (a seed matters):
--- without a prime the first token is drawn, and sampling draws every token.
-local function generate_draws(opts)
-  return (opts.prime or "") == "" or (not opts.beam and (opts.temperature or 1) > 0)
+-- without a prime the first token is drawn unless the tokenizer has a start marker,
+-- and sampling draws every token.
+local function generate_draws(opts, tokenizer)
+  return ((opts.prime or "") == "" and tokenizer:start_ids() == nil)
+    or (not opts.beam and (opts.temperature or 1) > 0)
 end
 
 -- Streams `length` tokens to emit(text) after feeding the prime text.
 -- opts: length, temperature (0: greedy), top_k, top_p, prime, banned (set of ids),
--- stop_id (end token; generation stops after it). With beam = K (1 is a greedy search)
--- the text is the best of a beam search of width K (recur.beam; length_penalty passed
--- on), emitted whole once the search ends. An option that cannot act there (top_k in
--- a beam search, length_penalty without one) is an error.
+-- stop_id (end token; generation stops after it), ban_unk (bans the vocabulary's
+-- unknown token), stop_at_eos (stop_id = the word vocabulary's </s>), min_length (the
+-- end token is banned until this many tokens were generated). With beam = K (1 is a
+-- greedy search) the text is the best of a beam search of width K (recur.beam;
+-- length_penalty passed on), emitted whole once the search ends. An option that
+-- cannot act there (top_k in a beam search, length_penalty without one) is an error.
+-- The prime is continued, not ended (tokenizer:encode_prefix); without one, a word
+-- model starts where its training stream starts a line (tokenizer:start_ids()), a
+-- char model from a random character, as char-rnn does. Each token is decoded after
+-- the one before it, so words are joined by the tokenizer's space.
 function lm.generate(model, tokenizer, opts, emit)
   opts = util.check_opts("lm.generate", opts, GENERATE_OPTIONS)
   check_generate_options(opts)
+  local banned, stop_id = with_markers(tokenizer, opts)
+  local length, min_length = opts.length or 200, opts.min_length or 0
   emit = emit or function() end
   model:evaluate()
   local prime = opts.prime or ""
-  local prime_ids = #prime > 0 and tokenizer:encode(prime) or {}
-  local ids = core.zeros({1}, "int64")
-  local state, logits = nil, nil
-  if #prime_ids == 0 then
-    -- no prime: start from a random token, as char-rnn does
-    prime_ids = {core.random_integer(1, tokenizer:vocab_size())}
-    emit(tokenizer:decode(prime_ids))
+  local prime_ids = #prime > 0 and tokenizer:encode_prefix(prime) or {}
+  local prev -- the id last decoded into the text, nil at a line's start
+  if #prime > 0 then emit(prime) end
+  if #prime_ids > 0 then
+    -- a prime ending in a space or newline: the next word needs no joiner
+    if not prime:find("%s$") then prev = prime_ids[#prime_ids] end
   else
-    emit(prime)
+    prime_ids = tokenizer:start_ids()
+    if prime_ids == nil then
+      prime_ids = {core.random_integer(1, tokenizer:vocab_size())}
+      emit(tokenizer:decode(prime_ids))
+      prev = prime_ids[1]
+    end
   end
   if opts.beam then
-    local hyps = beam.search(model, prime_ids, {beam_size = opts.beam, length = opts.length or 200,
-      end_id = opts.stop_id, banned = opts.banned, length_penalty = opts.length_penalty, n_best = 1})
-    emit(tokenizer:decode(hyps[1].ids))
+    local hyps = beam.search(model, prime_ids, {beam_size = opts.beam, length = length,
+      end_id = stop_id, banned = banned, length_penalty = opts.length_penalty, n_best = 1,
+      min_length = opts.min_length})
+    emit(tokenizer:decode(hyps[1].ids, prev))
     return hyps[1].ids
   end
+  local ids = core.zeros({1}, "int64")
+  local state, logits = nil, nil
   for _, id in ipairs(prime_ids) do
     ids:set(1, id)
     logits, state = model:step(ids, state)
   end
+  -- before min_length tokens, the end token is banned too
+  local early = min_length > 0 and decode.banned_with(banned, stop_id) or banned
   local out = {}
-  local choice = {temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p, banned = opts.banned}
-  for i = 1, opts.length or 200 do
+  local choice = {temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p}
+  for i = 1, length do
+    choice.banned = i <= min_length and early or banned
     local id = decode.choose(logits:select(1, 1), choice)
     out[i] = id
-    emit(tokenizer:decode({id}))
-    if opts.stop_id and id == opts.stop_id then break end
+    emit(tokenizer:decode({id}, prev))
+    prev = id
+    if stop_id and id == stop_id then break end
     ids:set(1, id)
     logits, state = model:step(ids, state)
   end
@@ -588,14 +646,19 @@ function lm.sample_command(args)
   local opts = command_options(args)
   local path, seed = opts.checkpoint, opts.seed
   opts.checkpoint, opts.seed = nil, nil
-  if seed ~= nil and not generate_draws(opts) then
-    error("lm: --seed changes nothing here (a prime and a beam search or temperature 0 draw nothing)", 0)
-  end
   check_generate_options(opts) -- before the checkpoint is read: a usage error comes at once
   local model, tokenizer = lm.load(path)
+  if seed ~= nil and not generate_draws(opts, tokenizer) then
+    error("lm: --seed changes nothing here (a prime or a word model's start marker, and a beam search or temperature 0, draw nothing)", 0)
+  end
   core.manual_seed(seed or 123)
-  lm.generate(model, tokenizer, opts, function(s) rio.write(io.stdout, STDOUT, s) end)
-  rio.write(io.stdout, STDOUT, "\n")
+  local last = ""
+  lm.generate(model, tokenizer, opts, function(s)
+    rio.write(io.stdout, STDOUT, s)
+    if #s > 0 then last = s end
+  end)
+  -- a sample stopped at </s> already ends its line
+  if not (opts.stop_at_eos and last:sub(-1) == "\n") then rio.write(io.stdout, STDOUT, "\n") end
 end
 
 function lm.eval_command(args)

@@ -9,6 +9,9 @@
 --                                          unseen) that encode() uses for characters not
 --                                          in the vocabulary; without it they are an error
 -- tok:encode(text) -> array of ids         tok:decode(ids) -> text (ids: array or tensor)
+-- tok:encode_prefix(text), tok:decode(ids, prev_id), tok:start_ids(): WordTokenizer's
+--   interface for continuing a text; characters have no joiner and no end marker, so
+--   these are encode, decode and nil (a generator starts from a random character)
 -- tok:vocab_size(), tok.vocab (a Vocab), tok:to_table(), CharTokenizer.from_table(t)
 local util = require("recur.util")
 local Vocab = require("recur.data.vocab")
@@ -94,7 +97,14 @@ function CharTokenizer:encode(text)
   return out
 end
 
-function CharTokenizer:decode(id_seq)
+function CharTokenizer:encode_prefix(text)
+  return self:encode(text)
+end
+
+function CharTokenizer:start_ids() return nil end
+
+-- prev_id changes nothing: characters are not joined by anything.
+function CharTokenizer:decode(id_seq, prev_id)
   return table.concat(self.vocab:decode(id_seq))
 end
 

@@ -13,10 +13,16 @@
 --
 -- WordTokenizer.fit(text, {min_freq=1, max_size=nil, bos=false, eos=true})
 -- tok:encode(text) -> flat array of ids ([<s>] words [</s>] for each line)
+-- tok:encode_prefix(text) -> the ids of a text to be continued (a prime): as encode,
+--   but a last line not ended by "\n" gets no </s>, so what follows continues it
 -- tok:encode_lines(text) -> one id array per line (for SentenceBatcher)
--- tok:decode(ids) -> text: words joined by one space, </s> -> "\n", <s> and <pad>
---   dropped. So decode(encode(t)) == t for text with single spaces between words and
---   a "\n" ending every line (with eos = true); other spacing comes back normalised.
+-- tok:decode(ids [, prev_id]) -> text: words joined by one space, </s> -> "\n", <s>
+--   and <pad> dropped. So decode(encode(t)) == t for text with single spaces between
+--   words and a "\n" ending every line (with eos = true); other spacing comes back
+--   normalised. prev_id is the id decoded just before ids (a stream decoded token by
+--   token): after a word, the text starts with the space that joins the next word.
+-- tok:start_ids() -> the ids a text starts after, as the training stream has them
+--   before every line: {<s>} with bos, else {</s>} with eos, else nil (no marker)
 -- tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id, tok:vocab_size(), tok.vocab,
 -- tok:to_table() (JSON-able), WordTokenizer.from_table(t)
 local ids = require("recur.data.ids")
@@ -85,6 +91,22 @@ function WordTokenizer:encode(text)
   return out
 end
 
+function WordTokenizer:encode_prefix(text)
+  check_text(text, "WordTokenizer.encode_prefix")
+  local out, n = {}, 0
+  each_line(text, function(line) n = encode_line(self, line, out, n) end)
+  if self.eos and n > 0 and text:sub(-1) ~= "\n" then
+    out[n] = nil -- the open last line's </s>
+  end
+  return out
+end
+
+function WordTokenizer:start_ids()
+  if self.bos then return {self.bos_id} end
+  if self.eos then return {self.eos_id} end
+  return nil
+end
+
 function WordTokenizer:encode_lines(text)
   check_text(text, "WordTokenizer.encode_lines")
   local lines = {}
@@ -96,10 +118,15 @@ function WordTokenizer:encode_lines(text)
   return lines
 end
 
-function WordTokenizer:decode(id_seq)
+function WordTokenizer:decode(id_seq, prev_id)
   local arr = ids.as_array(id_seq, "WordTokenizer.decode")
   local tokens, V = self.vocab.tokens, #self.vocab.tokens
-  local out, n, line_start = {}, 0, true
+  if prev_id ~= nil and tokens[prev_id] == nil then
+    error(string.format("WordTokenizer.decode: prev_id is %s, outside 1..%d", tostring(prev_id), V), 2)
+  end
+  local out, n = {}, 0
+  -- a word joins what came before it with a space, unless that starts a line
+  local line_start = prev_id == nil or prev_id == self.eos_id or prev_id == self.bos_id
   for i = 1, #arr do
     local id = arr[i]
     local tok = tokens[id]
