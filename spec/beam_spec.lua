@@ -198,4 +198,27 @@ describe("beam.search", function()
     assert.has_error(function() beam.search(model_giving(-math.huge), {1}, {beam_size = 2, length = 2}) end,
       "beam.search: every token has score -inf")
   end)
+
+  it("bans the end token for the first min_length steps, and no longer", function()
+    -- after every token: END 0.7, A 0.2, B 0.1; the best sequence ends as early as allowed
+    local eager = {}
+    function eager:step(ids)
+      local K = ids:numel()
+      local rows = {}
+      for k = 1, K do rows[k] = {math.log(0.2), math.log(0.1), -math.huge, math.log(0.7)} end
+      return recur.tensor(rows, "float64"), {h = recur.zeros({1, K, 1}, "float64")}
+    end
+    for n = 0, 3 do
+      local best = beam.search(eager, {A}, {beam_size = 2, length = 6, end_id = END, min_length = n})[1]
+      local want = {}
+      for i = 1, n do want[i] = A end
+      want[n + 1] = END
+      same_ids(want, best.ids) -- the end at token n+1: banned at n, allowed at n+1
+      assert.is_true(best.ended)
+    end
+    assert.has_error(function() beam.search(eager, {A}, {min_length = 1}) end,
+      "beam.search: min_length needs end_id (without an end token every sequence runs to length)")
+    assert.has_error(function() beam.search(eager, {A}, {end_id = END, min_length = -1}) end,
+      "beam.search: min_length must be a non-negative integer")
+  end)
 end)

@@ -123,4 +123,11 @@ describe("decode", function()
       for _ = 1, 20 do assert.are.equal(2, decode.choose({-math.huge, 0, -math.huge}, opts)) end
     end
   end)
+
+  it("banned_with adds one id to a copy of a banned set", function()
+    local banned = {[2] = true}
+    assert.are.same({[2] = true, [5] = true}, decode.banned_with(banned, 5))
+    assert.are.same({[2] = true}, banned)
+    assert.are.same({[5] = true}, decode.banned_with(nil, 5))
+  end)
 end)

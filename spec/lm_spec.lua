@@ -348,6 +348,107 @@ describe("language model job", function()
     assert.are.equal(greedy, generated(model, tok, {length = 12, beam = 1, prime = "ab"}))
   end)
 
+  describe("word-level generation", function()
+    -- Vocabulary: 1 <pad> 2 <unk> 3 <s> 4 </s> 5 cat 6 sat 7 the (ties in byte order).
+    local tok = recur.data.WordTokenizer.fit("the cat sat\n")
+    local UNK, EOS, CAT, SAT, THE = 2, 4, 5, 6, 7
+    -- A first-order chain posing as a model: after token i, the ids of prefs[i] score
+    -- 10, 8, 6, ... in that order and every other id 0; `fed` lists every input id.
+    -- Its state is (1,K,1) for the beam search's reordering.
+    local function chain(prefs)
+      local model = {fed = {}}
+      function model:evaluate() end
+      function model:step(ids, _)
+        local K = ids:numel()
+        local rows, h = {}, recur.zeros({1, K, 1}, "float64")
+        for k = 1, K do
+          local id = ids:get(k)
+          self.fed[#self.fed + 1] = id
+          local row = {}
+          for v = 1, tok:vocab_size() do row[v] = 0 end
+          for rank, v in ipairs(prefs[id] or {}) do row[v] = 12 - 2 * rank end
+          rows[k] = row
+        end
+        return recur.tensor(rows, "float64"), {h = h}
+      end
+      return model
+    end
+    local sentence = {[EOS] = {THE}, [THE] = {CAT}, [CAT] = {SAT}, [SAT] = {EOS}}
+
+    it("joins the words with spaces and starts after </s> without a prime", function()
+      local model = chain(sentence)
+      assert.are.equal("the cat sat\nthe cat", generated(model, tok, {length = 6, temperature = 0}))
+      assert.are.equal(EOS, model.fed[1]) -- the stream's line start (no <s>: bos is false)
+      local with_bos = recur.data.WordTokenizer.fit("the cat sat\n", {bos = true})
+      model = chain({[3] = {THE}, [THE] = {CAT}, [CAT] = {SAT}, [SAT] = {EOS}})
+      assert.are.equal("the cat sat\n", generated(model, with_bos, {length = 4, temperature = 0}))
+      assert.are.equal(3, model.fed[1])
+      assert.are.equal("the cat sat\nthe", generated(chain(sentence), tok, {length = 5, beam = 2}))
+    end)
+
+    it("continues a prime instead of ending its line", function()
+      local model = chain(sentence)
+      assert.are.equal("the cat sat\n", generated(model, tok, {length = 3, temperature = 0, prime = "the"}))
+      assert.are.same({THE, CAT, SAT, EOS}, model.fed) -- no </s> after the prime (the last id is fed too)
+      assert.are.equal("the cat sat", generated(chain(sentence), tok, {length = 2, temperature = 0, prime = "the "}))
+      assert.are.equal("the cat\nthe cat", generated(chain(sentence), tok, {length = 2, temperature = 0, prime = "the cat\n"}))
+      assert.are.equal("the cat sat", generated(chain(sentence), tok, {length = 2, beam = 3, prime = "the"}))
+    end)
+
+    it("never emits <unk> with ban_unk", function()
+      local prefs = {[EOS] = {UNK, THE}, [UNK] = {UNK, THE}, [THE] = {UNK, CAT}, [CAT] = {UNK, SAT}, [SAT] = {UNK, EOS}}
+      assert.are.equal("<unk> <unk> <unk>", generated(chain(prefs), tok, {length = 3, temperature = 0}))
+      assert.are.equal("the cat sat", generated(chain(prefs), tok, {length = 3, temperature = 0, ban_unk = true}))
+      assert.are.equal("the cat sat", generated(chain(prefs), tok, {length = 3, beam = 2, ban_unk = true}))
+      recur.manual_seed(1)
+      local drawn = generated(chain(prefs), tok, {length = 300, temperature = 3, ban_unk = true})
+      assert.is_nil(drawn:find("<unk>", 1, true))
+      assert.is_truthy(drawn:find("the cat", 1, true))
+    end)
+
+    it("stops at </s> with stop_at_eos", function()
+      local model = chain(sentence)
+      local out = {}
+      local ids = lm.generate(model, tok, {length = 10, temperature = 0, stop_at_eos = true},
+        function(s) out[#out + 1] = s end)
+      assert.are.equal("the cat sat\n", table.concat(out))
+      assert.are.same({THE, CAT, SAT, EOS}, ids)
+      assert.are.equal("the cat sat\n", generated(chain(sentence), tok, {length = 10, beam = 2, stop_at_eos = true}))
+    end)
+
+    it("masks </s> until min_length tokens were generated", function()
+      -- a model that would end the line at once, every time
+      local eager = {[EOS] = {EOS, THE}, [THE] = {EOS, CAT}, [CAT] = {EOS, SAT}, [SAT] = {EOS, THE}}
+      local function gen(n, extra)
+        local o = {length = 10, stop_at_eos = true, min_length = n}
+        for k, v in pairs(extra or {temperature = 0}) do o[k] = v end
+        return generated(chain(eager), tok, o)
+      end
+      assert.are.equal("\n", gen(0))
+      assert.are.equal("the\n", gen(1))
+      assert.are.equal("the cat\n", gen(2))
+      assert.are.equal("the cat sat\n", gen(3))
+      assert.are.equal("the cat\n", gen(2, {beam = 2}))
+      assert.are.equal("the cat sat the\n", gen(4, {beam = 3}))
+    end)
+
+    it("refuses the marker options where they cannot act", function()
+      local chars = recur.data.CharTokenizer.fit("abc")
+      local model = chain({})
+      for _, case in ipairs({
+        {chars, {ban_unk = true}, "ban_unk (--ban-unk) needs a vocabulary with an unknown-word token"},
+        {chars, {stop_at_eos = true}, "stop_at_eos (--stop-at-eos) needs a vocabulary whose lines end with </s>"},
+        {recur.data.WordTokenizer.fit("a\n", {eos = false}), {stop_at_eos = true}, "stop_at_eos (--stop-at-eos) needs"},
+        {tok, {min_length = 2}, "min_length (--min-length) needs stop_id or stop_at_eos"},
+        {tok, {min_length = 11, length = 10, stop_at_eos = true}, "min_length (--min-length) is 11, more than the 10 tokens"},
+        {tok, {min_length = -1, stop_at_eos = true}, "min_length (--min-length) must be a non-negative integer"},
+        {tok, {stop_at_eos = true, stop_id = 4}, "stop_at_eos (--stop-at-eos) and stop_id both"},
+      }) do
+        helpers.assert_fails_with(function() lm.generate(model, case[1], case[2]) end, "lm.generate: " .. case[3])
+      end
+    end)
+  end)
+
   describe("every training option acts", function()
     local data
     setup(function() data = corpus(6000) end)

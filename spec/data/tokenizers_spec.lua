@@ -161,6 +161,39 @@ describe("WordTokenizer", function()
     assert.are.same({ { 5, 6, 4 }, { 4 }, { 8, 2, 4 } }, tok:encode_lines("the cat\n\na zebra"))
   end)
 
+  it("encodes a prefix to be continued: no </s> after an open last line", function()
+    local tok = WordTokenizer.fit(train)
+    assert.are.same({ 8, 6 }, tok:encode_prefix("a cat"))
+    assert.are.same({ 8, 6, 4 }, tok:encode_prefix("a cat\n"))       -- a closed line keeps it
+    assert.are.same({ 8, 6, 4, 5 }, tok:encode_prefix("a cat\nthe"))
+    assert.are.same({}, tok:encode_prefix(""))
+    local bos = WordTokenizer.fit(train, { bos = true })
+    assert.are.same({ 3, 8, 6 }, bos:encode_prefix("a cat"))
+    assert.are.same({ 3, 2 }, CharTokenizer.fit("a cat"):encode_prefix("ca")) -- " ", a, c, t
+  end)
+
+  it("decodes token by token with the joiner between words, none after a line's end", function()
+    local tok = WordTokenizer.fit(train)
+    local ids, parts, prev = tok:encode("a cat\nthe cat\n"), {}, nil
+    for i, id in ipairs(ids) do
+      parts[i] = tok:decode({ id }, prev)
+      prev = id
+    end
+    assert.are.same({ "a", " cat", "\n", "the", " cat", "\n" }, parts)
+    assert.are.equal(" the cat", tok:decode({ 5, 6 }, 8))
+    assert.are.equal("the", tok:decode({ 5 }, 3)) -- after <s>
+    assert.truthy(err_of(tok.decode, tok, { 5 }, 99):find("prev_id is 99, outside 1..11", 1, true))
+    local chars = CharTokenizer.fit("ab")
+    assert.are.equal("b", chars:decode({ 2 }, 1)) -- characters have no joiner
+  end)
+
+  it("starts a text after the marker its training stream has before each line", function()
+    assert.are.same({ 3 }, WordTokenizer.fit(train, { bos = true }):start_ids())
+    assert.are.same({ 4 }, WordTokenizer.fit(train):start_ids())
+    assert.is_nil(WordTokenizer.fit(train, { eos = false }):start_ids())
+    assert.is_nil(CharTokenizer.fit("ab"):start_ids())
+  end)
+
   it("is deterministic and serialises to a JSON-able table", function()
     local a, b = WordTokenizer.fit(train, { bos = true }), WordTokenizer.fit(train, { bos = true })
     assert.are.same(a.vocab.tokens, b.vocab.tokens)
