@@ -1,4 +1,5 @@
 -- The `recur` command: every error a user can cause is one line and a non-zero exit.
+local helpers = require "spec.support.helpers"
 local recur = require "recur"
 
 -- Runs bin/recur with arguments; returns exit status, stdout and stderr. `redirect`
@@ -154,6 +155,10 @@ describe("recur command", function()
       assert_one_line_error("sample" .. ckpt .. " --temperature 0 --prime The --seed 3", "%-%-seed changes nothing here")
       assert_one_line_error("sample" .. ckpt .. " --top-p 1.5", "%-%-top%-p must be in %(0, 1%]")
       assert_one_line_error("sample" .. ckpt .. " --length-penalty 1", "unknown option '%-%-length%-penalty'")
+      assert_one_line_error("sample" .. ckpt .. " --ban-unk", "^recur: lm.generate: ban_unk %(%-%-ban%-unk%) needs a vocabulary with an unknown%-word token")
+      assert_one_line_error("sample" .. ckpt .. " --stop-at-eos", "^recur: lm.generate: stop_at_eos %(%-%-stop%-at%-eos%) needs a vocabulary whose lines end with </s>")
+      assert_one_line_error("sample" .. ckpt .. " --stop-at-eos --min-length 3", "stop_at_eos %(%-%-stop%-at%-eos%) needs")
+      assert_one_line_error("sample" .. ckpt .. " --min-length 3", "min_length %(%-%-min%-length%) needs an end token")
       local train = "train --data " .. text_path .. " --max-iters 1 --checkpoint-dir " .. dir .. "/other"
       assert_one_line_error(train .. " --min-freq 2", "^recur: lm: %-%-min%-freq applies to %-%-level word, not char")
       assert_one_line_error(train .. " --level char --max-vocab 9", "%-%-max%-vocab applies to %-%-level word")
@@ -219,5 +224,39 @@ describe("recur command", function()
     assert.are.equal(2, rest.train.iter)
     os.remove(text_path)
     os.execute("rm -rf '" .. dir .. "'")
+  end)
+  describe("sampling a word model", function()
+    -- A word model with hand-set weights: the decoder ignores the hidden state, so
+    -- after every token the scores are </s> 6, <unk> 4, "a" 2, the rest 0.
+    local dir, sample
+    setup(function()
+      dir = helpers.tmp_dir()
+      local tok = recur.data.WordTokenizer.fit("a b c\n") -- 1 <pad> 2 <unk> 3 <s> 4 </s> 5 a 6 b 7 c
+      local model = recur.models.LanguageModel{vocab_size = tok:vocab_size(), embed = 2, hidden = 2, layers = 1}
+      model.decoder.weight:zero_()
+      local bias = model.decoder.bias
+      bias:zero_(); bias:set(4, 6); bias:set(2, 4); bias:set(5, 2)
+      recur.lm.save(dir .. "/word.safetensors", model, tok)
+      sample = "sample --checkpoint " .. dir .. "/word.safetensors --length 3 "
+    end)
+    teardown(function() helpers.remove_dir(dir) end)
+
+    local function text(flags)
+      local status, out, err = run(sample .. flags)
+      assert.are.equal(0, status, err)
+      return out
+    end
+
+    it("joins words with spaces, continues the prime, and acts on every marker flag", function()
+      assert.are.equal("b\n\n\n\n", text("--temperature 0 --prime b"))
+      assert.are.equal("b c <unk> <unk>\n", text("--temperature 0 --prime 'b c' --stop-at-eos --min-length 2"))
+      assert.are.equal("b c <unk> <unk>\n", text("--beam 2 --prime 'b c' --stop-at-eos --min-length 2"))
+      assert.are.equal("b c a a\n", text("--temperature 0 --prime 'b c' --stop-at-eos --min-length 2 --ban-unk"))
+      assert.are.equal("a a a\n", text("--temperature 0 --stop-at-eos --min-length 3 --ban-unk"))
+      assert.are.equal("\n", text("--temperature 0 --stop-at-eos")) -- starts after </s>, ends at once
+      assert.is_nil(text("--ban-unk --length 200 --temperature 2 --seed 3"):find("<unk>", 1, true))
+      assert_one_line_error(sample .. "--temperature 0 --seed 3", "%-%-seed changes nothing here")
+      assert_one_line_error(sample .. "--stop-at-eos --min-length 4", "min_length %(%-%-min%-length%) is 4, more than the 3 tokens")
+    end)
   end)
 end)

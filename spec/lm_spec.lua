@@ -439,7 +439,7 @@ describe("language model job", function()
         {chars, {ban_unk = true}, "ban_unk (--ban-unk) needs a vocabulary with an unknown-word token"},
         {chars, {stop_at_eos = true}, "stop_at_eos (--stop-at-eos) needs a vocabulary whose lines end with </s>"},
         {recur.data.WordTokenizer.fit("a\n", {eos = false}), {stop_at_eos = true}, "stop_at_eos (--stop-at-eos) needs"},
-        {tok, {min_length = 2}, "min_length (--min-length) needs stop_id or stop_at_eos"},
+        {tok, {min_length = 2}, "min_length (--min-length) needs an end token"},
         {tok, {min_length = 11, length = 10, stop_at_eos = true}, "min_length (--min-length) is 11, more than the 10 tokens"},
         {tok, {min_length = -1, stop_at_eos = true}, "min_length (--min-length) must be a non-negative integer"},
         {tok, {stop_at_eos = true, stop_id = 4}, "stop_at_eos (--stop-at-eos) and stop_id both"},

@@ -511,7 +511,7 @@ local function check_generate_options(opts)
   if n ~= nil then
     if math.type(n) ~= "integer" or n < 0 then refuse("min_length", "must be a non-negative integer") end
     if not has_end then
-      refuse("min_length", "needs stop_id or stop_at_eos: without an end token every sample is length tokens long")
+      refuse("min_length", "needs an end token (stop_at_eos, --stop-at-eos, or stop_id): without one every sample is length tokens long")
     end
     if n > (opts.length or 200) then
       refuse("min_length", string.format("is %d, more than the %d tokens generated", n, opts.length or 200))
