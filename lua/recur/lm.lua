@@ -497,7 +497,7 @@ local function check_generate_options(opts)
     end
     -- without an end token every hypothesis has the same length
     if opts.length_penalty ~= nil and not has_end then
-      refuse("length_penalty", "needs stop_id: without an end token every continuation has the same length")
+      refuse("length_penalty", "needs stop_id or stop_at_eos: without an end token every continuation has the same length")
     end
   else
     if opts.length_penalty ~= nil then refuse("length_penalty", "applies only to a beam search (beam)") end
