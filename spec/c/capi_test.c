@@ -68,7 +68,7 @@ static int all_equal(const double *a, size_t n, double v)
     return 1;
 }
 
-static const char *cell_name[] = {"tanh", "relu", "lstm", "gru", "gru_classic"};
+static const char *cell_name[] = {"tanh", "relu", "lstm", "gru", "gru_classic", "identity"};
 
 /* ---- recurrent kernels (float64; the float32 entry points share the code) ---- */
 
@@ -279,7 +279,7 @@ static void rnn_no_input(recur_rnn_cell cell)
 /* float32 goes through the packed products: the same NULL and empty cases. */
 static void rnn_f32_edges(void)
 {
-    for (int cell = 0; cell <= RECUR_RNN_GRU_CLASSIC; cell++) {
+    for (int cell = 0; cell <= RECUR_RNN_IDENTITY; cell++) {
         const int T = 4, B = 16, D = 3, H = 8, G = recur_rnn_gates(cell);
         const int lstm = cell == RECUR_RNN_LSTM;
         float *x = falloc((size_t)T * B * D, 0.25f), *w_ih = falloc((size_t)G * H * D, 0.1f),
@@ -444,7 +444,7 @@ static void tensor_ops_edges(void)
 int main(void)
 {
     recur_blas_repair_core();
-    for (int cell = 0; cell <= RECUR_RNN_GRU_CLASSIC; cell++) {
+    for (int cell = 0; cell <= RECUR_RNN_IDENTITY; cell++) {
         static const int sizes[][4] = {{5, 3, 2, 4}, {0, 3, 2, 4}, {1, 1, 1, 1}, {4, 2, 3, 2}};
         for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
             for (int reverse = 0; reverse <= 1; reverse++)
