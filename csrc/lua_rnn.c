@@ -1,7 +1,7 @@
 /* Lua binding for the fused recurrent kernels (csrc/rnn.h): core.rnn_layer.
  *
  *   local layer = core.rnn_layer(cell, input_size, hidden_size [, opts])
- *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
+ *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu" | "rnn_identity"
  *     opts: reset_after (a boolean, gru only, default true), reverse (a boolean,
  *           default false), dtype ("float32" default | "float64"); any other key is
  *           an error. These are checked here alone: nn.Recurrent passes them on.
@@ -24,7 +24,7 @@
  *     x_t (B,D); h, c (B,H) contiguous, updated in place and returned (c only for lstm);
  *     nil starts from zeros in a new tensor. No allocation after the first call with a
  *     given B; a pending backward is not disturbed.
- *   layer:cell() -> "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
+ *   layer:cell() -> "lstm" | "gru" | "rnn_tanh" | "rnn_relu" | "rnn_identity"
  *   layer:sizes() -> input_size, hidden_size, gates
  *   layer:memory() -> bytes held for saved activations, bytes of workspace
  * Non-contiguous inputs are copied; wrong shapes and dtypes raise errors naming the
@@ -61,11 +61,19 @@ typedef struct {
     unsigned forwards; /* counts forwards: backward notices one run by a finalizer */
 } rnn_layer;
 
-static const char *const cell_names[] = {"rnn_tanh", "rnn_relu", "lstm", "gru", NULL};
+/* The names core.rnn_layer takes, and the cell each picks (the classic gru is "gru"
+ * with reset_after = false). */
+static const char *const cell_names[] = {"rnn_tanh", "rnn_relu", "rnn_identity", "lstm", "gru",
+                                         NULL};
+static const recur_rnn_cell cell_values[] = {RECUR_RNN_TANH, RECUR_RNN_RELU, RECUR_RNN_IDENTITY,
+                                             RECUR_RNN_LSTM, RECUR_RNN_GRU};
 
 static const char *cell_name(recur_rnn_cell cell)
 {
-    return cell == RECUR_RNN_GRU_CLASSIC ? "gru" : cell_names[cell];
+    if (cell == RECUR_RNN_GRU_CLASSIC) cell = RECUR_RNN_GRU;
+    for (int i = 0; cell_names[i]; i++)
+        if (cell_values[i] == cell) return cell_names[i];
+    return "?";
 }
 
 static rnn_layer *check_layer(lua_State *L)
@@ -137,7 +145,7 @@ static void *ptr(const recur_tensor *t)
 static int rnn_layer_new(lua_State *L)
 {
     static const char *const op = "rnn_layer";
-    recur_rnn_cell cell = (recur_rnn_cell)luaL_checkoption(L, 1, NULL, cell_names);
+    recur_rnn_cell cell = cell_values[luaL_checkoption(L, 1, NULL, cell_names)];
     lua_Integer D = luaL_checkinteger(L, 2), H = luaL_checkinteger(L, 3);
     int G = recur_rnn_gates(cell);
     if (D < 1 || H < 1)
@@ -163,7 +171,7 @@ static int rnn_layer_new(lua_State *L)
         if (lua_getfield(L, 4, "reset_after") != LUA_TNIL) {
             if (cell != RECUR_RNN_GRU)
                 luaL_error(L, "%s: option reset_after applies only to the gru cell, not %s", op,
-                           cell_names[cell]);
+                           cell_name(cell));
             reset_after = lua_toboolean(L, -1);
         }
         if (lua_getfield(L, 4, "dtype") != LUA_TNIL) {

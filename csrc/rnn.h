@@ -1,4 +1,4 @@
-/* Fused recurrent kernels: RNN (tanh, relu), LSTM and GRU (two variants), forward,
+/* Fused recurrent kernels: RNN (tanh, relu, identity), LSTM and GRU (two variants), forward,
  * backward through time (optionally truncated) and a single step, in float32 and float64.
  * Plain C over pointers and sizes, no Lua: a C/C++ host calls these directly.
  *
@@ -16,7 +16,9 @@
  *     before the recurrent product, and both n biases are added outside it:
  *                          n = tanh(W_in x + b_in + W_hn (r*h) + b_hn)
  *     both:                h_t = (1-z)*n + z*h_{t-1}
- *   rnn:                   h_t = act(W_ih x + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu
+ *   rnn:                   h_t = act(W_ih x + b_ih + W_hh h_{t-1} + b_hh), act = tanh, relu
+ *                          or the identity (the linear RNN: nothing bounds h_t, which
+ *                          grows or decays geometrically with W_hh's spectral radius)
  *
  * Forward: one GEMM of all T*B input rows against w_ih (onto rows holding the biases),
  * then per step one product h_{t-1} w_hh^T (added onto the input projection, except for
@@ -115,7 +117,9 @@ typedef enum {
     RECUR_RNN_RELU = 1,
     RECUR_RNN_LSTM = 2,
     RECUR_RNN_GRU = 3,         /* reset gate after the recurrent product (PyTorch) */
-    RECUR_RNN_GRU_CLASSIC = 4  /* reset gate before the recurrent product (Cho et al.) */
+    RECUR_RNN_GRU_CLASSIC = 4, /* reset gate before the recurrent product (Cho et al.) */
+    RECUR_RNN_IDENTITY = 5     /* rnn with no nonlinearity (appended: the values above
+                                  are part of the C API) */
 } recur_rnn_cell;
 
 /* Gates per hidden unit: 1, 4 or 3. */

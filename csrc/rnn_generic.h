@@ -216,10 +216,16 @@ ROW_CLONES static void FN(rnn_forward_row)(recur_rnn_cell cell, real *restrict a
             h[j] = hv;
             y[j] = hv;
         }
-    } else { /* RECUR_RNN_RELU */
+    } else if (cell == RECUR_RNN_RELU) {
         for (int j = 0; j < H; j++) {
             real hv = a[j] > 0 ? a[j] : 0;
             a[j] = hv;
+            h[j] = hv;
+            y[j] = hv;
+        }
+    } else { /* RECUR_RNN_IDENTITY: a already holds h_t */
+        for (int j = 0; j < H; j++) {
+            real hv = a[j];
             h[j] = hv;
             y[j] = hv;
         }
@@ -575,9 +581,14 @@ ROW_CLONES static void FN(rnn_backward_row)(recur_rnn_cell cell, real *restrict 
             da[j] = dh[j] * (1 - a[j] * a[j]);
             dh[j] = 0;
         }
-    } else { /* RECUR_RNN_RELU */
+    } else if (cell == RECUR_RNN_RELU) {
         for (int j = 0; j < H; j++) {
             da[j] = a[j] > 0 ? dh[j] : 0;
+            dh[j] = 0;
+        }
+    } else { /* RECUR_RNN_IDENTITY: the derivative is 1 */
+        for (int j = 0; j < H; j++) {
+            da[j] = dh[j];
             dh[j] = 0;
         }
     }

@@ -68,7 +68,7 @@ static int all_equal(const double *a, size_t n, double v)
     return 1;
 }
 
-static const char *cell_name[] = {"tanh", "relu", "lstm", "gru", "gru_classic"};
+static const char *cell_name[] = {"tanh", "relu", "lstm", "gru", "gru_classic", "identity"};
 
 /* ---- recurrent kernels (float64; the float32 entry points share the code) ---- */
 
@@ -279,7 +279,7 @@ static void rnn_no_input(recur_rnn_cell cell)
 /* float32 goes through the packed products: the same NULL and empty cases. */
 static void rnn_f32_edges(void)
 {
-    for (int cell = 0; cell <= RECUR_RNN_GRU_CLASSIC; cell++) {
+    for (int cell = 0; cell <= RECUR_RNN_IDENTITY; cell++) {
         const int T = 4, B = 16, D = 3, H = 8, G = recur_rnn_gates(cell);
         const int lstm = cell == RECUR_RNN_LSTM;
         float *x = falloc((size_t)T * B * D, 0.25f), *w_ih = falloc((size_t)G * H * D, 0.1f),
@@ -365,21 +365,33 @@ static void optim_edges(void)
 {
     /* n=0 (and negative n): nothing touched, every pointer may be NULL */
     for (int64_t n = 0; n >= -1; n--) {
-        recur_sgd_update(NULL, NULL, NULL, n, 0.1, 0.9, 0, 0, 0, 1);
-        recur_adam_update(NULL, NULL, NULL, NULL, NULL, n, 0.1, 0.9, 0.999, 1e-8, 0, 0, 1);
-        recur_rmsprop_update(NULL, NULL, NULL, NULL, NULL, n, 0.1, 0.99, 1e-8, 0, 0);
-        recur_adagrad_update(NULL, NULL, NULL, n, 0.1, 1e-10, 0);
+        recur_sgd_update_f32(NULL, NULL, NULL, n, 0.1, 0.9, 0, 0, 0, 1);
+        recur_adam_update_f32(NULL, NULL, NULL, NULL, NULL, n, 0.1, 0.9, 0.999, 1e-8, 0, 0, 1);
+        recur_rmsprop_update_f32(NULL, NULL, NULL, NULL, NULL, n, 0.1, 0.99, 1e-8, 0, 0);
+        recur_adagrad_update_f32(NULL, NULL, NULL, n, 0.1, 1e-10, 0);
+        recur_sgd_update_f64(NULL, NULL, NULL, n, 0.1, 0.9, 0, 0, 0, 1);
+        recur_adam_update_f64(NULL, NULL, NULL, NULL, NULL, n, 0.1, 0.9, 0.999, 1e-8, 0, 0, 1);
+        recur_rmsprop_update_f64(NULL, NULL, NULL, NULL, NULL, n, 0.1, 0.99, 1e-8, 0, 0);
+        recur_adagrad_update_f64(NULL, NULL, NULL, n, 0.1, 1e-10, 0);
         CHECK(recur_sum_squares_f32(NULL, n) == 0 && recur_sum_squares_f64(NULL, n) == 0 &&
                   recur_max_abs_f32(NULL, n) == 0 && recur_max_abs_f64(NULL, n) == 0,
               "norms of n=%lld elements are not 0", (long long)n);
     }
     /* the optional buffers: NULL when the option is off */
     float p[3] = {1, -2, 3}, g[3] = {0.5f, 0.25f, -1}, m[3] = {0}, v[3] = {0}, sq[3] = {0};
-    recur_sgd_update(p, g, NULL, 3, 0.1, 0, 0, 0, 0, 1);
+    recur_sgd_update_f32(p, g, NULL, 3, 0.1, 0, 0, 0, 0, 1);
     CHECK(p[0] == 1 - 0.1f * 0.5f, "sgd without momentum: %g", p[0]);
-    recur_adam_update(p, g, m, v, NULL, 3, 0.1, 0.9, 0.999, 1e-8, 0, 0, 1);
-    recur_rmsprop_update(p, g, sq, NULL, NULL, 3, 0.01, 0.99, 1e-8, 0, 0);
+    recur_adam_update_f32(p, g, m, v, NULL, 3, 0.1, 0.9, 0.999, 1e-8, 0, 0, 1);
+    recur_rmsprop_update_f32(p, g, sq, NULL, NULL, 3, 0.01, 0.99, 1e-8, 0, 0);
     CHECK(isfinite(p[0]) && isfinite(p[1]) && isfinite(p[2]), "adam/rmsprop with NULL buffers");
+    /* float64: the coefficients stay in double (0.1 is not rounded to float) */
+    double pd[3] = {1, -2, 3}, gd[3] = {0.5, 0.25, -1}, md[3] = {0}, vd[3] = {0}, sqd[3] = {0};
+    recur_sgd_update_f64(pd, gd, NULL, 3, 0.1, 0, 0, 0, 0, 1);
+    CHECK(pd[0] == 1 - 0.1 * 0.5, "sgd_f64 without momentum: %.17g", pd[0]);
+    recur_adam_update_f64(pd, gd, md, vd, NULL, 3, 0.1, 0.9, 0.999, 1e-8, 0, 0, 1);
+    recur_rmsprop_update_f64(pd, gd, sqd, NULL, NULL, 3, 0.01, 0.99, 1e-8, 0, 0);
+    CHECK(isfinite(pd[0]) && isfinite(pd[1]) && isfinite(pd[2]),
+          "adam/rmsprop_f64 with NULL buffers");
 }
 
 /* ---- tensor_ops.h ---- */
@@ -444,7 +456,7 @@ static void tensor_ops_edges(void)
 int main(void)
 {
     recur_blas_repair_core();
-    for (int cell = 0; cell <= RECUR_RNN_GRU_CLASSIC; cell++) {
+    for (int cell = 0; cell <= RECUR_RNN_IDENTITY; cell++) {
         static const int sizes[][4] = {{5, 3, 2, 4}, {0, 3, 2, 4}, {1, 1, 1, 1}, {4, 2, 3, 2}};
         for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
             for (int reverse = 0; reverse <= 1; reverse++)

@@ -6,7 +6,7 @@ local recur = require "recur"
 local core = recur.core
 
 local F64 = "float64"
-local GATES = {lstm = 4, gru = 3, rnn_tanh = 1, rnn_relu = 1}
+local GATES = {lstm = 4, gru = 3, rnn_tanh = 1, rnn_relu = 1, rnn_identity = 1}
 
 local function randn(size, scale, dtype)
   return recur.randn(size, dtype or F64):mul(scale or 1)
@@ -127,6 +127,7 @@ local CELLS = {
   {cell = "gru", reset_after = false},
   {cell = "rnn_tanh"},
   {cell = "rnn_relu"},
+  {cell = "rnn_identity"},
 }
 
 local function label(c)
@@ -226,7 +227,9 @@ local function reference_forward(cell, reset_after, reverse, x, w_ih, w_hh, b_ih
       else
         for j = 1, H do
           local v = gi[j] + gh[j]
-          nh[j] = cell == "rnn_tanh" and tanh(v) or math.max(v, 0)
+          if cell == "rnn_tanh" then nh[j] = tanh(v)
+          elseif cell == "rnn_relu" then nh[j] = math.max(v, 0)
+          else nh[j] = v end -- rnn_identity
         end
       end
       h = nh
@@ -317,6 +320,8 @@ describe("rnn_layer", function()
     assert.are.equal("gru", core.rnn_layer("gru", 2, 2, {reset_after = false}):cell())
     assert.matches("reset_after=false", tostring(core.rnn_layer("gru", 2, 2, {reset_after = false})))
     assert.are.equal("rnn_relu", core.rnn_layer("rnn_relu", 2, 2):cell())
+    assert.are.equal("rnn_identity", core.rnn_layer("rnn_identity", 2, 2):cell())
+    assert.matches("rnn_identity, 2 %-> 3", tostring(core.rnn_layer("rnn_identity", 2, 3)))
   end)
 
   describe("forward matches the equations written out in Lua", function()
@@ -364,6 +369,60 @@ describe("rnn_layer", function()
       local ya = la:forward(x2, W_ih, W_hh, nil, nil, h2)
       local yc = lc:forward(x2, W_ih, W_hh, nil, nil, h2)
       assert.is_true(max_abs(ya - yc) > 1e-2)
+    end)
+  end)
+
+  describe("the identity cell (the linear RNN)", function()
+    -- D = 1, H = 2, B = 1, two steps, every weight chosen by hand:
+    --   h_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh with no nonlinearity
+    local function two_steps(cell)
+      local l = core.rnn_layer(cell, 1, 2, {dtype = F64})
+      local x = recur.tensor({{{1}}, {{-2}}}, F64)
+      local w_ih = recur.tensor({{0.5}, {-1}}, F64)
+      local w_hh = recur.tensor({{2, 0}, {1, -1}}, F64)
+      local b_ih = recur.tensor({0.25, 0}, F64)
+      local b_hh = recur.tensor({0, 0.5}, F64)
+      local h0 = recur.tensor({{1, 3}}, F64)
+      return l:forward(x, w_ih, w_hh, b_ih, b_hh, h0)
+    end
+
+    it("computes the linear recurrence, by hand", function()
+      -- t = 1: (0.5 + 0.25 + 2*1 + 0,   -1 + 0 + (1 - 3) + 0.5)   = (2.75, -2.5)
+      -- t = 2: (-1 + 0.25 + 2*2.75,     2 + (2.75 + 2.5) + 0.5)   = (4.75, 7.75)
+      local y, hn = two_steps("rnn_identity")
+      assert.are.same({{{2.75, -2.5}}, {{4.75, 7.75}}}, y:totable())
+      assert.are.same({{4.75, 7.75}}, hn:totable())
+      -- a plain step from the same state agrees
+      local l = core.rnn_layer("rnn_identity", 1, 2, {dtype = F64})
+      local h = recur.tensor({{2.75, -2.5}}, F64)
+      l:step(recur.tensor({{-2}}, F64), recur.tensor({{0.5}, {-1}}, F64),
+             recur.tensor({{2, 0}, {1, -1}}, F64), recur.tensor({0.25, 0}, F64),
+             recur.tensor({0, 0.5}, F64), h)
+      assert.are.same({{4.75, 7.75}}, h:totable())
+    end)
+
+    it("differs from tanh and relu on the same weights", function()
+      local yi = two_steps("rnn_identity")
+      local yt = two_steps("rnn_tanh")
+      local yr = two_steps("rnn_relu")
+      -- tanh bounds every output by 1; relu zeroes the negative one
+      assert.is_true(max_abs(yt) < 1)
+      assert.are.equal(0, yr:get(1, 1, 2))
+      assert.is_true(max_abs(yi - yt) > 1)
+      assert.is_true(max_abs(yi - yr) > 1)
+    end)
+
+    it("passes its gradient through unchanged: dh0 = W_hh^T dhn for one step", function()
+      local l = core.rnn_layer("rnn_identity", 1, 2, {dtype = F64})
+      local w_ih, w_hh = recur.tensor({{0.5}, {-1}}, F64), recur.tensor({{2, 0}, {1, -1}}, F64)
+      -- a large state, where tanh would saturate and relu cut the negative unit
+      l:forward(recur.tensor({{{3}}}, F64), w_ih, w_hh, nil, nil, recur.tensor({{10, -20}}, F64))
+      local gw_ih, gw_hh = recur.zeros({2, 1}, F64), recur.zeros({2, 2}, F64)
+      local gx, gh0 = l:backward(nil, recur.tensor({{1, 1}}, F64), nil, gw_ih, gw_hh)
+      assert.are.same({{3, -1}}, gh0:totable())   -- (2 + 1, 0 - 1)
+      assert.are.same({{{-0.5}}}, gx:totable())   -- 0.5 - 1
+      assert.are.same({{3}, {3}}, gw_ih:totable())
+      assert.are.same({{10, -20}, {10, -20}}, gw_hh:totable())
     end)
   end)
 
@@ -657,7 +716,7 @@ describe("rnn_layer", function()
   describe("memory", function()
     it("keeps T*B*H*(G + E + 1) elements for backward, as rnn.h documents", function()
       -- E: lstm keeps c_{t-1}, gru W_hn h + b_hn (or r*h); rnn keeps nothing extra
-      local per_unit = {lstm = 6, gru = 5, rnn_tanh = 2, rnn_relu = 2}
+      local per_unit = {lstm = 6, gru = 5, rnn_tanh = 2, rnn_relu = 2, rnn_identity = 2}
       local T, B, H = 7, 3, 5
       for cell, n in pairs(per_unit) do
         for _, dtype in ipairs({"float32", "float64"}) do

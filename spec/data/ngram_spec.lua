@@ -1,5 +1,5 @@
--- recur.data.NGram: hand-computed probabilities on a tiny corpus, and tiny Shakespeare
--- losses against an independent Python implementation.
+-- recur.data.NGram: hand-computed probabilities on a tiny corpus (add-k and k = 0), and
+-- tiny Shakespeare losses against an independent Python implementation.
 local data = require("recur.data")
 local NGram = data.NGram
 
@@ -57,12 +57,46 @@ describe("NGram", function()
     near(1 / 3, m:prob({ 3, 3 }, 2))
   end)
 
+  it("k = 0: maximum-likelihood counts n(c w) / n(c), uniform for an unseen context", function()
+    -- pairs: (start,1) (1,2) (2,1) (1,2) (2,3); n(1) = 2, n(2) = 2, n(start) = 1
+    local m = NGram.new({ order = 2, vocab_size = 3, k = 0 }):fit(train)
+    assert.are.equal(1, m:prob({ 1 }, 2))       -- 2/2
+    assert.are.equal(0, m:prob({ 1 }, 1))       -- 0/2: seen context, unseen pair
+    assert.are.equal(0.5, m:prob({ 2 }, 1))     -- 1/2
+    assert.are.equal(0.5, m:prob({ 2 }, 3))
+    assert.are.equal(1, m:prob({}, 1))          -- start -> 1, once
+    near(1 / 3, m:prob({ 3 }, 1))               -- context 3 never seen: 1/V, not 0/0
+    -- (start,1) 1, (1,2) 1, (2,3) 1/2: -(0 + 0 + log(1/2)) / 3
+    near(math.log(2) / 3, m:loss({ 1, 2, 3 }))
+    near(2 ^ (1 / 3), m:perplexity({ 1, 2, 3 }))
+    -- 3 is followed by 1: an unseen context, log 3 for that position
+    near((math.log(2) + math.log(3)) / 4, m:loss({ 1, 2, 3, 1 }))
+    -- unigram: n(w) / N, the empirical frequencies
+    local u = NGram.new({ order = 1, vocab_size = 4, k = 0 }):fit(train)
+    near(2 / 5, u:prob({}, 1))
+    near(1 / 5, u:prob({}, 3))
+    assert.are.equal(0, u:prob({}, 4))
+  end)
+
+  it("k = 0: a zero-probability id makes the loss and the perplexity math.huge", function()
+    local m = NGram.new({ order = 2, vocab_size = 3, k = 0 }):fit(train)
+    -- 1 -> 1 was never seen after the seen context 1
+    assert.are.equal(math.huge, m:loss({ 1, 1 }))
+    assert.are.equal(math.huge, m:perplexity({ 1, 1 }))
+    assert.are.equal(math.huge, NGram.new({ order = 1, vocab_size = 4, k = 0 }):fit(train):loss({ 4 }))
+    -- any smoothing keeps it finite
+    local s = NGram.new({ order = 2, vocab_size = 3, k = 1e-9 }):fit(train):loss({ 1, 1 })
+    assert.is_true(s < math.huge)
+  end)
+
   it("sums to one over the vocabulary for every context", function()
-    local m = NGram.new({ order = 3, vocab_size = 3, k = 0.25 }):fit(train)
-    for _, ctx in ipairs({ {}, { 1 }, { 1, 2 }, { 2, 1 }, { 3, 3 }, { 2, 3 } }) do
-      local s = 0
-      for w = 1, 3 do s = s + m:prob(ctx, w) end
-      near(1, s)
+    for _, k in ipairs({ 0.25, 0 }) do
+      local m = NGram.new({ order = 3, vocab_size = 3, k = k }):fit(train)
+      for _, ctx in ipairs({ {}, { 1 }, { 1, 2 }, { 2, 1 }, { 3, 3 }, { 2, 3 } }) do
+        local s = 0
+        for w = 1, 3 do s = s + m:prob(ctx, w) end
+        near(1, s)
+      end
     end
   end)
 
@@ -91,7 +125,9 @@ describe("NGram", function()
     assert.truthy(err_of(NGram.new, { order = 2 }):find("NGram.new: order and vocab_size are required", 1, true))
     -- an order no corpus could use would exhaust memory in fit instead of failing here
     assert.truthy(err_of(NGram.new, { order = 2^40, vocab_size = 3 }):find("order must be an integer in [1, 32]", 1, true))
-    assert.truthy(err_of(NGram.new, { order = 2, vocab_size = 3, k = 0 }):find("k must be a finite number > 0", 1, true))
+    assert.truthy(err_of(NGram.new, { order = 2, vocab_size = 3, k = -0.5 }):find("k must be a finite number >= 0, got -0.5", 1, true))
+    assert.truthy(err_of(NGram.new, { order = 2, vocab_size = 3, k = 0 / 0 }):find("k must be a finite number >= 0", 1, true))
+    assert.truthy(err_of(NGram.new, { order = 2, vocab_size = 3, k = math.huge }):find("k must be a finite number >= 0", 1, true))
     assert.truthy(err_of(NGram.new, { order = 0, vocab_size = 3 }):find("option order must be an integer in [1, 32], got 0", 1, true))
   end)
 

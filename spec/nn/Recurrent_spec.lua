@@ -81,6 +81,57 @@ describe("PyTorch fixtures, float32, 2-layer bidirectional", function()
   end)
 end)
 
+describe("RNN nonlinearity = 'identity'", function()
+  -- h_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh layer after layer, in plain Lua over
+  -- the module's own parameters: the reference for the kernels' identity cell.
+  local function linear_rnn(sd, L, x, h0)
+    local y = x
+    local hn = {}
+    for l = 0, L - 1 do
+      local w_ih, w_hh = sd["weight_ih_l" .. l], sd["weight_hh_l" .. l]
+      local b_ih, b_hh = sd["bias_ih_l" .. l], sd["bias_hh_l" .. l]
+      local out = {}
+      local h = h0[l + 1]
+      for t = 1, #y do
+        out[t] = {}
+        for b = 1, #y[t] do
+          local nh = {}
+          for j = 1, #w_hh do
+            local v = b_ih[j] + b_hh[j]
+            for k = 1, #w_ih[j] do v = v + w_ih[j][k] * y[t][b][k] end
+            for k = 1, #w_hh[j] do v = v + w_hh[j][k] * h[b][k] end
+            nh[j] = v
+          end
+          out[t][b] = nh
+        end
+        h = out[t]
+      end
+      hn[l + 1] = h
+      y = out
+    end
+    return y, hn
+  end
+
+  it("computes the linear recurrence of a plain-Lua loop, and differs from tanh", function()
+    local D, H, L = 3, 4, 2
+    recur.manual_seed(12)
+    local m = nn.RNN(D, H, {num_layers = L, nonlinearity = "identity", dtype = "float64"})
+    assert.are.equal("identity", m.nonlinearity)
+    local x, h0 = recur.randn(5, 2, D, "float64"), recur.randn(L, 2, H, "float64")
+    local y, hn = m:forward(x, h0)
+    local sd = {}
+    for k, v in pairs(m:state_dict()) do sd[k] = v:totable() end
+    local ry, rhn = linear_rnn(sd, L, x:totable(), h0:totable())
+    close(y, recur.tensor(ry, "float64"), 1e-12, "y")
+    close(hn, recur.tensor(rhn, "float64"), 1e-12, "hn")
+    -- the same weights under tanh give other numbers
+    local mt = nn.RNN(D, H, {num_layers = L, dtype = "float64"})
+    mt:load_state_dict(m:state_dict())
+    local yt = mt:forward(x, h0)
+    assert.is_true(max_abs_diff(y, yt) > 1e-2)
+  end)
+end)
+
 describe("parameter names and shapes", function()
   it("are PyTorch's for a 2-layer bidirectional LSTM", function()
     local m = nn.LSTM(3, 5, {num_layers = 2, bidirectional = true})
@@ -146,6 +197,12 @@ describe("gradient checks (float64)", function()
     local m = nn.RNN(D, H, {num_layers = 2, nonlinearity = "relu"})
     recur.manual_seed(3)
     check(m, recur.randn(Tn, B, D, "float64"))
+  end)
+
+  it("RNN identity (the linear RNN), 2 layers, bidirectional, lengths, h0", function()
+    recur.manual_seed(9)
+    local m = nn.RNN(D, H, {num_layers = 2, bidirectional = true, nonlinearity = "identity"})
+    check(m, inputs(4, false, {5, 2, 4}))
   end)
 
   it("classic GRU (reset_after = false), bidirectional, lengths", function()

@@ -1,6 +1,7 @@
 -- recur.optim optimizers: several steps against PyTorch 1.13's torch.optim
 -- (spec/fixtures/optim/optimizers.json, from spec/fixtures/generate_optim.py), a
--- resume through state_dict + a safetensors file, hand-computed steps, and the errors.
+-- resume through state_dict + a safetensors file, hand-computed steps, float64 against
+-- float32 and exact hand-computed float64 steps, and the errors.
 local recur = require "recur"
 local helpers = require "spec.support.helpers"
 local optim = recur.optim
@@ -21,17 +22,17 @@ local function max_err(a, b)
   return m
 end
 
-local function make(case)
+local function make(case, dtype)
   local params, grads = {}, {}
   for i, shape in ipairs(case.shapes) do
-    params[i] = recur.tensor(case.params[i]):view(shape)
-    grads[i] = recur.zeros(shape)
+    params[i] = recur.tensor(case.params[i], dtype or "float32"):view(shape)
+    grads[i] = recur.zeros(shape, dtype or "float32")
   end
   return params, grads
 end
 
 local function set_grads(grads, case, k)
-  for i, g in ipairs(grads) do g:copy_(recur.tensor(case.grads[k][i])) end
+  for i, g in ipairs(grads) do g:copy_(recur.tensor(case.grads[k][i], g:dtype())) end
 end
 
 -- cjson turns JSON arrays into tables that recur's options accept as they are.
@@ -139,6 +140,165 @@ describe("recur.optim optimizers", function()
       local before = flat(tensors["exp_avg.1"])
       a:step()
       assert.are.same(before, flat(tensors["exp_avg.1"]))
+    end)
+  end)
+
+  describe("float64 parameters", function()
+    -- The same equations as float32 with the coefficients in double: over the fixtures'
+    -- steps the two agree to float32 rounding (and both with torch), yet float64 is
+    -- not float32 widened.
+    for _, case in ipairs(FIX.cases) do
+      it(case.name .. " (" .. case.optimizer .. ") gives float32's numbers to its rounding", function()
+        local p32, g32 = make(case, "float32")
+        local p64, g64 = make(case, "float64")
+        local o32 = optim[case.optimizer]({params = p32, grads = g32}, options(case))
+        local o64 = optim[case.optimizer]({params = p64, grads = g64}, options(case))
+        local widened_everywhere = true
+        for k = 1, #case.grads do
+          set_grads(g32, case, k)
+          set_grads(g64, case, k)
+          o32:step()
+          o64:step()
+          for i = 1, #p64 do
+            assert.are.equal("float64", p64[i]:dtype())
+            local a, b = flat(p64[i]), flat(p32[i])
+            local err = max_err(a, b)
+            assert(err <= 2e-6, string.format("%s step %d param %d: float64 vs float32 %g",
+              case.name, k, i, err))
+            err = max_err(a, case.expected[k][i])
+            assert(err <= 2e-6, string.format("%s step %d param %d: float64 vs torch %g",
+              case.name, k, i, err))
+            for j = 1, #a do
+              if a[j] ~= b[j] then widened_everywhere = false end
+            end
+          end
+        end
+        assert.is_false(widened_everywhere)
+        for buf, list in pairs(o64.state) do
+          for i, t in ipairs(list) do
+            assert.are.equal("float64", t:dtype(), buf .. "." .. i)
+            assert(max_err(flat(t), flat(o32.state[buf][i])) <= 2e-6, buf .. "." .. i)
+          end
+        end
+      end)
+    end
+
+    -- Dyadic numbers keep every intermediate exact, so the first step is known to the
+    -- last bit; lr = 0.1 shows the coefficients stay in double (float32 rounds 0.1).
+    local function first_step(class, opts, p0, g0, dtype)
+      local p = recur.tensor({p0}, dtype or "float64")
+      class({{p, recur.tensor({g0}, dtype or "float64")}}, opts):step()
+      return p:get(1)
+    end
+
+    it("SGD: exact first and second steps, momentum, Nesterov and weight decay", function()
+      assert.are.equal(1 - 0.1 * 0.5, first_step(optim.SGD, {lr = 0.1}, 1, 0.5))
+      assert.are_not.equal(1 - 0.1 * 0.5, first_step(optim.SGD, {lr = 0.1}, 1, 0.5, "float32"))
+      -- d = 0.5 + 0.5*1 = 1, buf = 1, d = 1 + 0.5*1 = 1.5, p = 1 - 0.25*1.5 = 0.625;
+      -- then d = 0.5 + 0.5*0.625 = 0.8125, buf = 0.5*1 + 0.8125 = 1.3125,
+      -- d = 0.8125 + 0.5*1.3125 = 1.46875, p = 0.625 - 0.25*1.46875 = 0.2578125
+      local p, g = recur.tensor({1}, "float64"), recur.tensor({0.5}, "float64")
+      local opt = optim.SGD({{p, g}}, {lr = 0.25, momentum = 0.5, weight_decay = 0.5, nesterov = true})
+      opt:step()
+      assert.are.equal(0.625, p:get(1))
+      opt:step()
+      assert.are.equal(0.2578125, p:get(1))
+      assert.are.equal(1.3125, opt.state.momentum_buffer[1]:get(1))
+      -- dampening 0.5 (no Nesterov): buf = 1 on the first step, then 0.5*1 + 0.5*d
+      p = recur.tensor({1}, "float64")
+      opt = optim.SGD({{p, recur.tensor({1}, "float64")}}, {lr = 0.25, momentum = 0.5, dampening = 0.5})
+      opt:step() -- buf = 1, p = 0.75
+      opt:step() -- buf = 0.5 + 0.5 = 1, p = 0.5
+      assert.are.equal(0.5, p:get(1))
+    end)
+
+    it("Adam and AdamW, with amsgrad: exact first steps", function()
+      -- betas (0.5, 0.75), eps 0: bias corrections 0.5 and 0.25, m = 0.5 g, v = 0.25 g^2,
+      -- so p moves by lr * m/0.5 / (sqrt(v)/0.5) = lr * sign(g)
+      local o = {lr = 0.25, betas = {0.5, 0.75}, eps = 0}
+      assert.are.equal(0.75, first_step(optim.Adam, o, 1, 2))
+      o.amsgrad = true
+      assert.are.equal(1.25, first_step(optim.Adam, o, 1, -3))
+      -- L2: g = 1.5 + 0.5*1 = 2
+      o.weight_decay = 0.5
+      assert.are.equal(0.75, first_step(optim.Adam, o, 1, 1.5))
+      -- AdamW: p = 1*(1 - 0.25*0.5) = 0.875 first, then 0.875 - 0.25
+      assert.are.equal(0.625, first_step(optim.AdamW, o, 1, 2))
+      -- the default betas: the Lua replica of the equations, to the last bit
+      local bc1, bc2 = 1 - 0.9 ^ 1, 1 - 0.999 ^ 1
+      local m, v = (1 - 0.9) * 0.5, (1 - 0.999) * 0.5 * 0.5
+      local want = 1 + -(0.1 / bc1) * m / (math.sqrt(v) / math.sqrt(bc2) + 1e-8)
+      assert.are.equal(want, first_step(optim.Adam, {lr = 0.1}, 1, 0.5))
+    end)
+
+    it("RMSprop, centered with momentum and weight decay: an exact first step", function()
+      -- alpha 0.5, eps 0: g = 1.5 + 0.5*1 = 2, square_avg = 0.5*4 = 2, grad_avg = 1,
+      -- avg = sqrt(2 - 1) = 1, buf = 2, p = 1 - 0.25*2 = 0.5
+      local o = {lr = 0.25, alpha = 0.5, eps = 0, momentum = 0.5, centered = true, weight_decay = 0.5}
+      assert.are.equal(0.5, first_step(optim.RMSprop, o, 1, 1.5))
+      -- plain: square_avg = 0.5*4 = 2, p = 1 - 0.25*2/sqrt(2)
+      assert.are.equal(1 + -0.25 * 2 / math.sqrt(2),
+        first_step(optim.RMSprop, {lr = 0.25, alpha = 0.5, eps = 0}, 1, 2))
+    end)
+
+    it("Adagrad: exact first steps, and lr_decay on the second", function()
+      -- sum = 12 + (1.5 + 0.5*1)^2 = 16, p = 1 - 0.25*2/4 = 0.875
+      local o = {lr = 0.25, initial_accumulator_value = 12, weight_decay = 0.5, eps = 0, lr_decay = 1}
+      local p, g = recur.tensor({1}, "float64"), recur.tensor({1.5}, "float64")
+      local opt = optim.Adagrad({{p, g}}, o)
+      opt:step()
+      assert.are.equal(0.875, p:get(1))
+      -- clr = 0.25 / (1 + 1*1) = 0.125, g = 1.5 + 0.4375 = 1.9375,
+      -- sum = 16 + 1.9375^2, p = 0.875 - 0.125*1.9375/sqrt(sum)
+      g:fill_(1.5)
+      opt:step()
+      local gi = 1.5 + 0.5 * 0.875
+      assert.are.equal(0.875 + -0.125 * gi / math.sqrt(16 + gi * gi), p:get(1))
+    end)
+
+    it("one optimizer may hold float32 and float64 parameters", function()
+      local p32, g32 = recur.tensor({1, 2}), recur.tensor({0.5, -1})
+      local p64, g64 = recur.tensor({1, 2}, "float64"), recur.tensor({0.5, -1}, "float64")
+      local opt = optim.Adam({{p32, g32}, {p64, g64}}, {lr = 0.1, amsgrad = true})
+      opt:step()
+      local a32, a64 = recur.tensor({1, 2}), recur.tensor({1, 2}, "float64")
+      optim.Adam({{a32, g32}}, {lr = 0.1, amsgrad = true}):step()
+      optim.Adam({{a64, g64}}, {lr = 0.1, amsgrad = true}):step()
+      assert.are.same(flat(a32), flat(p32))
+      assert.are.same(flat(a64), flat(p64))
+      assert.are.equal("float32", opt.state.exp_avg[1]:dtype())
+      assert.are.equal("float64", opt.state.exp_avg[2]:dtype())
+    end)
+
+    it("resumes through state_dict and a safetensors file bitwise", function()
+      local case
+      for _, c in ipairs(FIX.cases) do
+        if c.name == "adam_l2_amsgrad" then case = c end
+      end
+      local p1, g1 = make(case, "float64")
+      local o1 = optim.Adam({params = p1, grads = g1}, options(case))
+      for k = 1, #case.grads do
+        set_grads(g1, case, k)
+        o1:step()
+      end
+      local p2, g2 = make(case, "float64")
+      local o2 = optim.Adam({params = p2, grads = g2}, options(case))
+      for k = 1, 3 do
+        set_grads(g2, case, k)
+        o2:step()
+      end
+      local tensors, meta = o2:state_dict()
+      local path = os.tmpname()
+      recur.io.save(path, tensors, {optim = recur.io.encode_meta(meta)})
+      local loaded, md = recur.io.load(path)
+      os.remove(path)
+      local o3 = optim.Adam({params = p2, grads = g2}, options(case))
+      o3:load_state_dict(loaded, recur.io.decode_meta(md.optim))
+      for k = 4, #case.grads do
+        set_grads(g2, case, k)
+        o3:step()
+      end
+      for i = 1, #p1 do assert.are.same(flat(p1[i]), flat(p2[i])) end
     end)
   end)
 
@@ -270,9 +430,13 @@ describe("recur.optim optimizers", function()
       {"shapes that differ", function()
         optim.Adam({params = {recur.zeros(2, 3)}, grads = {recur.zeros(3, 2)}})
       end, "parameter 1 is (2x3) but its gradient is (3x2)"},
-      {"a float64 parameter", function()
-        optim.Adam({params = {recur.zeros(2, "float64")}, grads = {recur.zeros(2, "float64")}})
-      end, "is float64"},
+      {"an int64 parameter", function()
+        optim.Adam({params = {recur.zeros(2, "int64")}, grads = {recur.zeros(2, "int64")}})
+      end, "Adam: parameter 1 is int64, optimizers update float32 or float64 tensors"},
+      {"a gradient of another dtype than its parameter", function()
+        optim.SGD({params = {recur.zeros(2), recur.zeros(2, "float64")},
+                   grads = {recur.zeros(2), recur.zeros(2)}}, {lr = 1})
+      end, "SGD: parameter 2 is float64 but its gradient is float32"},
       {"a non-contiguous parameter", function()
         optim.Adam({params = {recur.zeros(2, 3):t()}, grads = {recur.zeros(3, 2)}})
       end, "parameter 1 is not contiguous"},
@@ -346,6 +510,16 @@ describe("recur.optim optimizers", function()
       ok, err = pcall(core.optim_sgd, p, recur.zeros(4, "float64"), nil, 0.1, 0, 0, 0, false, true)
       assert.is_false(ok)
       assert.matches("optim_sgd", err)
+      -- every state buffer has the parameter's dtype
+      local p64 = recur.zeros(4, "float64")
+      ok, err = pcall(core.optim_adam, p64, p64, recur.zeros(4, "float64"), recur.zeros(4), nil,
+        0.1, 0.9, 0.999, 1e-8, 0, false, 1)
+      assert.is_false(ok)
+      assert.matches("optim_adam: exp_avg_sq expected dtype float64, got float32", err)
+      ok, err = pcall(core.optim_adagrad, recur.zeros(4, "int64"), recur.zeros(4, "int64"),
+        recur.zeros(4, "int64"), 0.1, 0, 0)
+      assert.is_false(ok)
+      assert.matches("optim_adagrad: parameter expected dtype float32 or float64, got int64", err)
       ok, err = pcall(core.optim_adam, p, p, p, p, nil, 0.1, 0.9, 0.999, 1e-8, 0, false, 0)
       assert.is_false(ok)
       assert.matches("step counts from 1", err)

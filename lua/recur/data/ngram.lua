@@ -1,16 +1,21 @@
 -- NGram: an add-k smoothed n-gram count model over ids 1..V, the baseline a recurrent
 -- language model should beat.
 --
---   p(w | c) = (n(c w) + k) / (n(c) + k V)
+--   p(w | c) = (n(c w) + k) / (n(c) + k V)         for a context seen in training
+--   p(w | c) = 1/V                                 for an unseen one (n(c) = 0)
 --
 -- c is the n-1 ids before w (nothing for n = 1). n(c w) counts the training positions
--- with context c followed by w, n(c) = sum over w of n(c w); an unseen context gives the
--- uniform 1/V. The probabilities sum to 1 over w in 1..V. Contexts reaching before the
+-- with context c followed by w, n(c) = sum over w of n(c w). The probabilities sum to 1
+-- over w in 1..V. k = 0 is the unsmoothed maximum-likelihood model n(c w) / n(c): an id
+-- never seen after a seen context has probability 0, and then loss() is math.huge (the
+-- mean of -log p with one infinite term; perplexity() is math.huge too), not an error,
+-- so that an evaluation loop comparing models still runs. Smoothing (k > 0) is what
+-- makes every probability positive. Contexts reaching before the
 -- start of a sequence are padded with id 0, the start symbol, which is never predicted
 -- (so V stays the vocabulary size). A sequence is one stream: for word data with </s>
 -- at each line end, contexts run across lines as in the RNN's stream.
 --
--- NGram.new{order=n, vocab_size=V, k=1}
+-- NGram.new{order=n, vocab_size=V, k=1}   k >= 0, finite
 -- m:fit(ids)            add the counts of a sequence (array or 1-D int64 tensor); may be
 --                       called again with more sequences, each padded at its start
 -- m:prob(context, w)    context: array of ids, its last n-1 used (left-padded with 0)
@@ -38,8 +43,8 @@ function NGram.new(opts)
   local n = util.opt_int(who, opts, "order", nil, 1, NGram.MAX_ORDER)
   local V = util.opt_int(who, opts, "vocab_size", nil)
   local k = opts.k == nil and 1 or opts.k
-  if type(k) ~= "number" or not (k > 0) or k == math.huge then
-    error(who .. ": k must be a finite number > 0, got " .. tostring(k), 2)
+  if type(k) ~= "number" or not (k >= 0) or k == math.huge then
+    error(who .. ": k must be a finite number >= 0, got " .. tostring(k), 2)
   end
   local base = V + 1
   -- Integer keys while base^n stays below 2^62 (checked by repeated division, no overflow).
@@ -120,7 +125,9 @@ function NGram:prob(context, w)
   ids.check(table.move(context, 1, #context, 1, {}), self.V, "NGram.prob")
   ids.check({ w }, self.V, "NGram.prob")
   local c, cw = key_of(self, context, math.tointeger(w))
-  return ((self.counts[cw] or 0) + self.k) / ((self.ctx_counts[c] or 0) + self.k * self.V)
+  local nc = self.ctx_counts[c]
+  if not nc then return 1 / self.V end -- unseen context (with k = 0, the formula is 0/0)
+  return ((self.counts[cw] or 0) + self.k) / (nc + self.k * self.V)
 end
 
 function NGram:loss(seq)
@@ -128,9 +135,15 @@ function NGram:loss(seq)
   if #arr == 0 then error("NGram.loss: empty sequence", 2) end
   local counts, ctx_counts, k, kV = self.counts, self.ctx_counts, self.k, self.k * self.V
   local log = math.log
+  local log_V = log(self.V)
   local nll = 0.0
   each_position(self, arr, function(c, cw)
-    nll = nll - log(((counts[cw] or 0) + k) / ((ctx_counts[c] or 0) + kV))
+    local nc = ctx_counts[c]
+    if nc then
+      nll = nll - log(((counts[cw] or 0) + k) / (nc + kV)) -- -log(0) = math.huge for k = 0
+    else
+      nll = nll + log_V
+    end
   end)
   return nll / #arr
 end

@@ -1,5 +1,7 @@
 -- RNN: a stacked, optionally bidirectional Elman RNN with PyTorch's parameter names,
--- h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh (default) or relu.
+-- h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh (default), relu or identity
+-- (the linear RNN: h_t is unbounded, and grows or decays geometrically with the spectral
+-- radius of W_hh; PyTorch's nn.RNN has no such option).
 --
 --   local m = recur.nn.RNN(D, H, {nonlinearity = "relu", num_layers = 2})
 --   local y, hn = m:forward(x, h0)
@@ -17,8 +19,8 @@ function RNN:__init(D, H, opts)
     batch_first = true, bias = true, init = true, nonlinearity = true, dtype = true,
     bptt_truncate = true})
   local act = opts.nonlinearity or "tanh"
-  if act ~= "tanh" and act ~= "relu" then
-    error("RNN: nonlinearity must be 'tanh' or 'relu', got " .. tostring(act), 2)
+  if act ~= "tanh" and act ~= "relu" and act ~= "identity" then
+    error("RNN: nonlinearity must be 'tanh', 'relu' or 'identity', got " .. tostring(act), 2)
   end
   self.nonlinearity = act
   local layers = {}

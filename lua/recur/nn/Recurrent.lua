@@ -1,5 +1,5 @@
 -- Recurrent: one recurrent layer in one direction over the fused C kernels
--- (core.rnn_layer): an LSTM, GRU or Elman RNN (tanh or relu).
+-- (core.rnn_layer): an LSTM, GRU or Elman RNN (tanh, relu or identity: the linear RNN).
 --
 -- forward(x, h0, c0, lengths) -> y, hn, cn
 --   x (T,B,D); h0, c0 (B,H) or nil for zeros (c0 only for "lstm"); lengths nil or
@@ -27,12 +27,12 @@ local schemes = require "recur.nn.init_schemes"
 
 local Recurrent = util.class("Recurrent", Module)
 
-Recurrent.GATES = {lstm = 4, gru = 3, rnn_tanh = 1, rnn_relu = 1}
+Recurrent.GATES = {lstm = 4, gru = 3, rnn_tanh = 1, rnn_relu = 1, rnn_identity = 1}
 
 local OPTIONS = {reverse = true, reset_after = true, bias = true, dtype = true, init = true,
                  forget_bias = true, suffix = true, bptt_truncate = true}
 
--- cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu"
+-- cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu" | "rnn_identity"
 -- opts: reverse (false), reset_after (gru only, default true: PyTorch's variant;
 --   false is the classic Cho et al. GRU), bias (true), dtype ("float32"),
 --   init ("default" | "fan_in" | "orthogonal", see init_schemes), forget_bias
@@ -44,7 +44,7 @@ function Recurrent:__init(cell, D, H, opts)
   opts = util.check_opts("Recurrent", opts, OPTIONS)
   local G = Recurrent.GATES[cell]
   if not G then
-    error("Recurrent: unknown cell '" .. tostring(cell) .. "' (lstm, gru, rnn_tanh, rnn_relu)", 2)
+    error("Recurrent: unknown cell '" .. tostring(cell) .. "' (lstm, gru, rnn_tanh, rnn_relu, rnn_identity)", 2)
   end
   if opts.forget_bias ~= nil then
     if cell ~= "lstm" then error("Recurrent: forget_bias applies only to the lstm cell, not " .. cell, 2) end

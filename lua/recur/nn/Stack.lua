@@ -5,7 +5,7 @@
 --   local m = recur.nn.Stack(D, H, {"gru", {cell = "lstm", forget_bias = 1}},
 --                            {bidirectional = true, dropout = 0.2})
 --
--- Layer specs: a cell name ("lstm", "gru", "rnn_tanh", "rnn_relu") or a table
+-- Layer specs: a cell name ("lstm", "gru", "rnn_tanh", "rnn_relu", "rnn_identity") or a table
 -- {cell = ..., reset_after = (gru), init = ..., forget_bias = (lstm)} whose keys
 -- override the stack-wide options of the same name. All layers share hidden size H.
 --
@@ -83,7 +83,7 @@ function Stack:__init(D, H, layers, opts)
     util.check_opts(name .. " layer " .. k, spec, LAYER_KEYS)
     local cell = spec.cell
     if not Recurrent.GATES[cell] then
-      error(string.format("%s: layer %d has unknown cell '%s' (lstm, gru, rnn_tanh, rnn_relu)",
+      error(string.format("%s: layer %d has unknown cell '%s' (lstm, gru, rnn_tanh, rnn_relu, rnn_identity)",
         name, k, tostring(cell)), 2)
     end
     local function opt(key)

@@ -1,11 +1,14 @@
 -- Optimizer: what every optimizer of recur.optim shares.
 --
--- An optimizer keeps parallel arrays of parameters and their gradients (float32,
--- contiguous, equal shapes; the tensors themselves, so the module's own parameter and
--- gradient tensors are updated and read in place), per-parameter state tensors of the
--- parameters' shapes (moment buffers, allocated once at construction), the step count
+-- An optimizer keeps parallel arrays of parameters and their gradients (contiguous,
+-- float32 or float64, each gradient of its parameter's shape and dtype; the tensors
+-- themselves, so the module's own parameter and gradient tensors are updated and read in
+-- place), per-parameter state tensors of the parameters' shapes and dtypes (moment
+-- buffers, allocated once at construction), the step count
 -- and the hyperparameters as plain fields: `opt.lr` is read and set by the schedules.
--- `step()` makes one fused C pass per parameter.
+-- `step()` makes one fused C pass per parameter. float64 parameters (the models of
+-- gradient checks) are updated by the same equations with coefficients in double, where
+-- float32 rounds them to float as PyTorch does; one optimizer may hold both dtypes.
 --
 -- The parameters come in one of three forms:
 --   a module: `parameters()` returning the parameter and gradient arrays (recur.nn), or
@@ -106,13 +109,17 @@ function Optimizer.collect(name, source)
     end
     for _, pair in ipairs({{"parameter", p}, {"gradient", g}}) do
       local what, t = pair[1], pair[2]
-      if t:dtype() ~= "float32" then
-        error(string.format("%s: %s %d is %s, optimizers update float32 tensors", name, what, i,
-          t:dtype()), 0)
+      if t:dtype() ~= "float32" and t:dtype() ~= "float64" then
+        error(string.format("%s: %s %d is %s, optimizers update float32 or float64 tensors",
+          name, what, i, t:dtype()), 0)
       end
       if not t:is_contiguous() then
         error(string.format("%s: %s %d is not contiguous", name, what, i), 0)
       end
+    end
+    if p:dtype() ~= g:dtype() then
+      error(string.format("%s: parameter %d is %s but its gradient is %s", name, i, p:dtype(),
+        g:dtype()), 0)
     end
     if not same_shape(p, g) then
       error(string.format("%s: parameter %d is %s but its gradient is %s", name, i, shape_str(p),
@@ -171,7 +178,7 @@ function Optimizer:_setup(source, hypers, flags, buffers, fill)
   for _, b in ipairs(buffers) do
     local list = {}
     for i, p in ipairs(self.params) do
-      list[i] = recur.zeros(p:size(), "float32")
+      list[i] = recur.zeros(p:size(), p:dtype())
       if fill and fill ~= 0 then list[i]:fill_(fill) end
     end
     self.state[b] = list
