@@ -110,7 +110,8 @@ local function child(o)
   }
   local STRINGS = {
     "", "x", "float32", "float64", "int64", "float16", "lstm", "gru", "rnn", "tanh", "relu",
-    "gru_classic", "mean", "sum", "none", "weight", "bias", "\0", ("a"):rep(300), "1",
+    "gru_classic", "rnn_tanh", "rnn_relu", "rnn_identity", "mean", "sum", "none", "weight",
+    "bias", "\0", ("a"):rep(300), "1",
     "fuzz_file", "fuzz_dir/x", "nonexistent/y.safetensors", ("\0"):rep(32), ("\255"):rep(32),
     ("\1"):rep(31),
   }
@@ -423,7 +424,7 @@ local function child(o)
         local dtype = pick({"float32", "float64"})
         local opts = R(0, 1) == 1 and gen_table(0) or {}
         local ctor = (cls == "Dropout") and {R(0, 1) == 1 and 0.5 or pick(FLOATS)} or
-          (cls == "Recurrent") and {pick({"lstm", "gru", "rnn", "tanh", "relu", "gru_classic"}), D, H, opts} or
+          (cls == "Recurrent") and {pick({"lstm", "gru", "rnn_tanh", "rnn_relu", "rnn_identity", "rnn", "gru_classic"}), D, H, opts} or
           {D, H, opts}
         local x
         if cls == "Embedding" then
