@@ -21,20 +21,7 @@ end
 
 -- spec/fixtures/nn/<name>.json (from spec/fixtures/generate_nn.py).
 function helpers.nn_fixture(name)
-  -- A new empty directory under the system's temporary folder; the spec removes it
--- with remove_dir when done.
-function helpers.tmp_dir()
-  local path = os.tmpname()
-  os.remove(path)
-  assert(os.execute("mkdir -p '" .. path .. "'"))
-  return path
-end
-
-function helpers.remove_dir(dir)
-  os.execute("rm -rf '" .. dir .. "'")
-end
-
-return helpers.read_json("spec/fixtures/nn/" .. name .. ".json")
+  return helpers.read_json("spec/fixtures/nn/" .. name .. ".json")
 end
 
 -- A fixture tensor {data = flat values, shape = {...}} as a recur tensor.
