@@ -16,7 +16,7 @@ end
 local packages = {
   nn = "recur.nn", optim = "recur.optim", data = "recur.data", train = "recur.train",
   decode = "recur.decode", models = "recur.models", io = "recur.io", gradcheck = "recur.gradcheck",
-  lm = "recur.lm", progress = "recur.progress", plot = "recur.plot", beam = "recur.beam",
+  lm = "recur.lm", job = "recur.job", tasks = "recur.tasks", command = "recur.command", progress = "recur.progress", plot = "recur.plot", beam = "recur.beam",
 }
 
 setmetatable(recur, {

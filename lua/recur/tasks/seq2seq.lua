@@ -1,0 +1,130 @@
+-- The sequence-to-sequence task: lines `source<TAB>target`, each side read at its own
+-- level (--src-level, --tgt-level: char or word), an encoder-decoder (Seq2Seq)
+-- trained with teacher forcing on padded, length-bucketed batches. The measures are
+-- the teacher-forced loss and, decoding greedily, exact match (the whole target) and
+-- token accuracy (target tokens, the end marker included, equal at their position);
+-- predict writes the greedy translation of each line.
+--
+-- The target side holds <pad> <s> </s> (levels.fit's markers), the ids the model pads
+-- with, starts from and stops at.
+local data = require "recur.data"
+local tabular = require "recur.data.tabular"
+local Seq2Seq = require "recur.models.Seq2Seq"
+local levels = require "recur.tasks.levels"
+local pairs_util = require "recur.tasks.pairs"
+
+local task = {kind = "seq2seq", perplexity = true}
+
+task.OPTIONS = {src_level = true, tgt_level = true, embed = true}
+task.DEFAULTS = {src_level = "char", tgt_level = "char", layers = 1, hidden = 128, embed = 64, batch = 32}
+task.ARCH = {"src_level", "tgt_level", "model", "layers", "hidden", "embed", "dropout"}
+task.LOOP = {}
+task.PREDICT = {max_length = true}
+
+local EVAL_BATCH = 64
+
+function task.arch_of(info)
+  local c = info.config
+  return {src_level = levels.level(info.data.source), tgt_level = levels.level(info.data.target), model = c.cell,
+    layers = c.layers, hidden = c.hidden, embed = c.embed, dropout = c.dropout}
+end
+
+local function encode_all(tokenizer, lines)
+  local out = {}
+  for i, line in ipairs(lines) do out[i] = levels.encode(tokenizer, line) end
+  return out
+end
+
+local function batcher_of(src_ids, tgt_ids, target, B, opts)
+  local pad = levels.markers(target)
+  local o = {batch_size = B, targets = tgt_ids, target_pad_id = pad}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return data.SentenceBatcher.new(src_ids, o)
+end
+
+function task.prepare(s, opts, info)
+  local train, val = pairs_util.split("seq2seq", opts, s.seed, tabular.read_pairs)
+  local source = info and info.data.source or levels.fit("seq2seq", s.src_level, train[1])
+  local target = info and info.data.target or levels.fit("seq2seq", s.tgt_level, train[2], {markers = true})
+  local P = {data = {source = source, target = target}, counts = {#train[1], val and #val[1] or 0}}
+  P.batcher = batcher_of(encode_all(source, train[1]), encode_all(target, train[2]), target, s.batch, {seed = s.seed})
+  if val then
+    P.val_batcher = batcher_of(encode_all(source, val[1]), encode_all(target, val[2]), target, s.batch, {shuffle = false})
+  end
+  return P
+end
+
+function task.build(s, P)
+  local pad, bos, eos = levels.markers(P.data.target)
+  return Seq2Seq{src_vocab_size = P.data.source:vocab_size(), tgt_vocab_size = P.data.target:vocab_size(),
+    embed = s.embed, hidden = s.hidden, layers = s.layers, cell = s.model, dropout = s.dropout,
+    pad_id = pad, bos_id = bos, eos_id = eos}
+end
+
+function task.describe(s, P, model)
+  return string.format("seq2seq %s -> %s, %s: %d layers x %d hidden, vocabularies %d -> %d, %d parameters; %d training pairs (%d batches of %d), %d validation pairs",
+    s.src_level, s.tgt_level, model.config.cell, model.config.layers, model.config.hidden,
+    P.data.source:vocab_size(), P.data.target:vocab_size(), model:num_parameters(), P.counts[1],
+    P.batcher:num_batches(), s.batch, P.counts[2])
+end
+
+-- The greedy translations (id arrays, ending with </s> when produced) of the sources of
+-- a batcher in file order, by position.
+local function translate(model, batcher, max_length)
+  local out = {}
+  model:evaluate()
+  for k = 1, batcher:num_batches() do
+    local batch = batcher:get_batch(k)
+    local hyps = model:greedy(batch.x, batch.lengths, {max_length = max_length})
+    for b, i in ipairs(batch.indices) do out[i] = hyps[b] end
+  end
+  return out
+end
+
+function task.evaluate(model, info, path)
+  local sources, targets = tabular.read_pairs(path)
+  local src, tgt = encode_all(info.data.source, sources), encode_all(info.data.target, targets)
+  local longest = 0
+  for _, t in ipairs(tgt) do longest = math.max(longest, #t) end
+  local batcher = batcher_of(src, tgt, info.data.target, EVAL_BATCH, {sort = false, shuffle = false})
+  local loss = model:evaluate_batches(batcher)
+  -- room for a translation twice as long as the longest gold one: a model that never
+  -- ends is scored wrong, not cut to length
+  local hyps = translate(model, batcher, 2 * longest + 10)
+  local exact, right, total = 0, 0, 0
+  for i, gold in ipairs(tgt) do
+    local hyp, same = hyps[i], #hyps[i] == #gold
+    for t = 1, #gold do
+      if hyp[t] == gold[t] then right = right + 1 else same = false end
+    end
+    total = total + #gold
+    if same then exact = exact + 1 end
+  end
+  return string.format("%s: %d pairs, loss %.4f nats/token, perplexity %.3f, exact match %.4f (%d/%d), token accuracy %.4f (%d/%d)",
+    path, #tgt, loss, math.exp(loss), exact / #tgt, exact, #tgt, right / total, right, total)
+end
+
+-- Each line of the file is a source (a line `source<TAB>target` gives its source);
+-- each output line is its greedy translation, joined by the target's joiner. An empty
+-- line stays empty.
+function task.predict(model, info, path, opts, write)
+  local max_length = opts.max_length or 100
+  local lines, src, where = pairs_util.lines(path), {}, {}
+  for i, line in ipairs(lines) do
+    local source = line:match("^([^\t]*)") or line
+    if source:find("%S") then
+      src[#src + 1] = levels.encode(info.data.source, source)
+      where[#src] = i
+    end
+  end
+  local out = {}
+  if #src > 0 then
+    local batcher = data.SentenceBatcher.new(src, {batch_size = EVAL_BATCH, sort = false, shuffle = false})
+    for k, hyp in pairs(translate(model, batcher, max_length)) do
+      out[where[k]] = levels.decode(info.data.target, hyp)
+    end
+  end
+  for i = 1, #lines do write((out[i] or "") .. "\n") end
+end
+
+return task
