@@ -29,7 +29,7 @@ local DEFAULTS = {hidden = 64, layers = 2, cell = "lstm", dropout = 0}
 local KEYS = {input_size = true, output_size = true, hidden = true, layers = true, cell = true, dropout = true}
 
 -- config: input_size D (required), output_size F (default D), hidden (64), layers (2),
--- cell ("lstm" | "gru" | "rnn"), dropout (0: between the layers and before the head).
+-- cell (nn.cells: "lstm", "gru", ...), dropout (0: between the layers and before the head).
 function Forecaster:__init(config)
   Model.__init(self)
   local c = Model.configure("Forecaster", config, DEFAULTS, KEYS)
