@@ -22,6 +22,7 @@ local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
 
 local Forecaster = util.class("Forecaster", Module)
+Forecaster.kind = "forecast"
 
 local DEFAULTS = {hidden = 64, layers = 2, cell = "lstm", dropout = 0}
 local KEYS = {input_size = true, output_size = true, hidden = true, layers = true, cell = true, dropout = true}
@@ -49,6 +50,21 @@ function Forecaster:__init(config)
   self.head = self:register_module("head", nn.Linear(c.hidden, c.output_size))
   self.criterion = nn.MSE()
   self.is_lstm = c.cell == "lstm"
+end
+
+-- name -> shape of the parameters Forecaster(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function Forecaster.parameter_shapes(config)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(util.check_opts("Forecaster", config, KEYS)) do c[k] = v end
+  local D = util.check_positive_int("Forecaster", "config.input_size", c.input_size)
+  local F = util.check_positive_int("Forecaster", "config.output_size", c.output_size or D)
+  local H = util.check_positive_int("Forecaster", "config.hidden", c.hidden)
+  local L = util.check_positive_int("Forecaster", "config.layers", c.layers)
+  local shapes = {["head.weight"] = {F, H}, ["head.bias"] = {F}}
+  return nn.stack_shapes("Forecaster", shapes, "rnn.", c.cell, D, H, L, false)
 end
 
 -- x must be a (T,B,D) tensor of the module's dtype: errors name the operation.

@@ -21,6 +21,7 @@ local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
 
 local LanguageModel = util.class("LanguageModel", Module)
+LanguageModel.kind = "lm"
 
 local NAME = "LanguageModel"
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
@@ -56,6 +57,21 @@ function LanguageModel:__init(config)
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
   self.criterion = nn.CrossEntropy()
   self.is_lstm = c.cell == "lstm"
+end
+
+-- name -> shape of the parameters LanguageModel(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function LanguageModel.parameter_shapes(config)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(util.check_opts(NAME, config, KNOWN)) do c[k] = v end
+  for _, key in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
+    c[key] = util.check_positive_int(NAME, "config." .. key, c[key])
+  end
+  local V, E, H = c.vocab_size, c.embed, c.hidden
+  local shapes = {["encoder.weight"] = {V, E}, ["decoder.weight"] = {V, H}, ["decoder.bias"] = {V}}
+  return nn.stack_shapes(NAME, shapes, "rnn.", c.cell, E, H, c.layers, false)
 end
 
 -- logits (T,B,V) for ids x (T,B), and the state after the chunk.
