@@ -74,6 +74,8 @@ function ConditionedGenerator:__init(config)
   if config.condition_cell ~= nil and c.cell ~= "lstm" then
     error(NAME .. ": condition_cell applies to the LSTM's cell state, not to cell '" .. c.cell .. "'", 2)
   end
+  -- model.config must build the same model again: no default condition_cell beside a GRU or RNN
+  if c.cell ~= "lstm" then c.condition_cell = nil end
   self.config = c
   self.is_lstm = c.cell == "lstm"
   local L, H = c.layers, c.hidden
@@ -88,6 +90,26 @@ function ConditionedGenerator:__init(config)
   self.drop_in = self:register_module("drop_in", nn.Dropout(c.dropout))
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
   self.criterion = nn.CrossEntropy({ignore_index = c.pad_id})
+end
+
+-- name -> shape of the parameters ConditionedGenerator(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function ConditionedGenerator.parameter_shapes(config)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(util.check_opts(NAME, config, KNOWN)) do c[k] = v end
+  local sizes = {}
+  for _, key in ipairs({"cond_size", "vocab_size", "embed", "hidden", "layers"}) do
+    sizes[key] = util.check_positive_int(NAME, key, c[key])
+  end
+  local Z, V, E, H, L = sizes.cond_size, sizes.vocab_size, sizes.embed, sizes.hidden, sizes.layers
+  local shapes = {["init_h.weight"] = {L * H, Z}, ["init_h.bias"] = {L * H}, ["encoder.weight"] = {V, E},
+                  ["decoder.weight"] = {V, H}, ["decoder.bias"] = {V}}
+  if c.cell == "lstm" and util.opt_bool(NAME, c, "condition_cell", true) then
+    shapes["init_c.weight"], shapes["init_c.bias"] = {L * H, Z}, {L * H}
+  end
+  return nn.stack_shapes(NAME, shapes, "rnn.", c.cell, E, H, L, false)
 end
 
 local function check_z(self, z)

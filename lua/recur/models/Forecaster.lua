@@ -49,6 +49,21 @@ function Forecaster:__init(config)
   self.is_lstm = c.cell == "lstm"
 end
 
+-- name -> shape of the parameters Forecaster(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function Forecaster.parameter_shapes(config)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(util.check_opts("Forecaster", config, KEYS)) do c[k] = v end
+  local D = util.check_positive_int("Forecaster", "config.input_size", c.input_size)
+  local F = util.check_positive_int("Forecaster", "config.output_size", c.output_size or D)
+  local H = util.check_positive_int("Forecaster", "config.hidden", c.hidden)
+  local L = util.check_positive_int("Forecaster", "config.layers", c.layers)
+  local shapes = {["head.weight"] = {F, H}, ["head.bias"] = {F}}
+  return nn.stack_shapes("Forecaster", shapes, "rnn.", c.cell, D, H, L, false)
+end
+
 -- x must be a (T,B,D) tensor of the module's dtype: errors name the operation.
 function Forecaster:_check_input(op, what, x, ndim)
   util.check_input("Forecaster:" .. op, what, x, self.dtype, ndim)

@@ -55,6 +55,21 @@ function LanguageModel:__init(config)
   self.is_lstm = c.cell == "lstm"
 end
 
+-- name -> shape of the parameters LanguageModel(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function LanguageModel.parameter_shapes(config)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(util.check_opts(NAME, config, KNOWN)) do c[k] = v end
+  for _, key in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
+    c[key] = util.check_positive_int(NAME, "config." .. key, c[key])
+  end
+  local V, E, H = c.vocab_size, c.embed, c.hidden
+  local shapes = {["encoder.weight"] = {V, E}, ["decoder.weight"] = {V, H}, ["decoder.bias"] = {V}}
+  return nn.stack_shapes(NAME, shapes, "rnn.", c.cell, E, H, c.layers, false)
+end
+
 -- logits (T,B,V) for ids x (T,B), and the state after the chunk.
 function LanguageModel:forward(x, state)
   state = state or {}

@@ -118,6 +118,23 @@ function Seq2Seq:__init(config)
   self.is_lstm = c.cell == "lstm"
 end
 
+-- name -> shape of the parameters Seq2Seq(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function Seq2Seq.parameter_shapes(config)
+  local c = {}
+  for k, v in pairs(DEFAULTS) do c[k] = v end
+  for k, v in pairs(util.check_opts("Seq2Seq", config, CONFIG_KEYS)) do c[k] = v end
+  for _, key in ipairs({"src_vocab_size", "tgt_vocab_size", "embed", "hidden", "layers"}) do
+    c[key] = util.check_positive_int("Seq2Seq", "config." .. key, c[key])
+  end
+  local Vs, Vt, E, H = c.src_vocab_size, c.tgt_vocab_size, c.embed, c.hidden
+  local shapes = {["src_embed.weight"] = {Vs, E}, ["tgt_embed.weight"] = {Vt, E},
+                  ["generator.weight"] = {Vt, H}, ["generator.bias"] = {Vt}}
+  nn.stack_shapes("Seq2Seq", shapes, "encoder.", c.cell, E, H, c.layers, false)
+  return nn.stack_shapes("Seq2Seq", shapes, "decoder.", c.cell, E, H, c.layers, false)
+end
+
 -- Argument checks; `level` 4 reports at the caller of the public method that called
 -- check_batch.
 local function check_ids(op, what, x, B, level)

@@ -54,6 +54,29 @@ function nn.stack_class(op, cell)
   end
 end
 
+-- Adds to `shapes` the name -> shape of the parameters of a stack_class(op, cell)
+-- network of `layers` layers of H (bidirectional or not), named as PyTorch names them
+-- after `prefix`: G gate blocks of H rows per layer and direction, layer 0 reading D
+-- inputs and the others dirs*H. The models' parameter_shapes are built on it, so that
+-- a checkpoint's tensors are checked against its configuration before any model is
+-- allocated. Returns shapes.
+local FAMILY_GATES = {lstm = 4, gru = 3, rnn = 1}
+function nn.stack_shapes(op, shapes, prefix, cell, D, H, layers, bidirectional)
+  nn.stack_class(op, cell)
+  -- a variant counts its family's gates (gru_classic is a gru, rnn_relu an rnn)
+  local G = FAMILY_GATES[cell:match("^%a+")]
+  for l = 0, layers - 1 do
+    for d = 1, bidirectional and 2 or 1 do
+      local suffix = "_l" .. l .. (d == 2 and "_reverse" or "")
+      shapes[prefix .. "weight_ih" .. suffix] = {G * H, l == 0 and D or (bidirectional and 2 or 1) * H}
+      shapes[prefix .. "weight_hh" .. suffix] = {G * H, H}
+      shapes[prefix .. "bias_ih" .. suffix] = {G * H}
+      shapes[prefix .. "bias_hh" .. suffix] = {G * H}
+    end
+  end
+  return shapes
+end
+
 -- Perplexity of a mean cross-entropy in nats: exp(loss).
 function nn.perplexity(loss)
   return math.exp(loss)
