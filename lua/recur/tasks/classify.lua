@@ -66,7 +66,7 @@ function task.prepare(s, opts, info)
   if #list < 2 then
     error(string.format("classify: '%s' has one label ('%s'); a classifier needs two or more", opts.data, list[1]), 0)
   end
-  local P = {data = {tokenizer = tokenizer, labels = {type = "labels", labels = list}},
+  local P = {data = {tokenizer = tokenizer, labels = list},
     counts = {#train[1], val and #val[1] or 0}, labels = list}
   P.batcher = data.SentenceBatcher.new(encode_all(tokenizer, train[2]), {batch_size = s.batch,
     labels = label_ids(list, train[1], opts.data), seed = s.seed})

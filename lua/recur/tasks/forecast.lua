@@ -46,7 +46,7 @@ function task.prepare(s, opts, info)
     if val_rows:numel() == 0 then val_rows = nil end
   end
   local scaler = info and info.data.scaler or series.Scaler.fit(train_rows)
-  local P = {data = {scaler = scaler, columns = {type = "columns", names = names}},
+  local P = {data = {scaler = scaler, columns = names},
     rows = {train_rows:size(1), val_rows and val_rows:size(1) or 0}, columns = values:size(2)}
   P.batcher = series.Batcher.new(scaler:transform(train_rows), {batch_size = s.batch, seq_length = s.seq_len})
   if val_rows then
