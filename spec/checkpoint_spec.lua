@@ -423,8 +423,16 @@ describe("checkpoints of the recur-lm format", function()
 
   it("drop the level older files kept in the config, and refuse one that disagrees with the tokenizer", function()
     local old = edited(FIXTURE, function(m) m.config.level = "char" end)
-    local model = recur.load(old)
+    local model, info = recur.load(old)
     assert.is_nil(model.config.level)
+    -- saved again (as lm.save does), in today's format, the config holds the model's keys only
+    recur.lm.save(old, model, info.data.tokenizer)
+    local _, meta = rio.load(old)
+    assert.are.same({format = "recur-checkpoint", version = recur.version, kind = "lm"}, rio.decode_meta(meta.recur))
+    assert.are.same({cell = "gru", dropout = 0, embed = 3, hidden = 4, layers = 2, vocab_size = 9},
+      rio.decode_meta(meta.config))
+    assert.are.same({tokenizer = {type = "char", tokens = {"\n", " ", "d", "e", "h", "l", "o", "r", "w"}}},
+      rio.decode_meta(meta.data))
     os.remove(old)
     local wrong = edited(FIXTURE, function(m) m.config.level = "word" end)
     assert.has_error(function() recur.load(wrong) end,
