@@ -17,7 +17,6 @@ local beam = require "recur.beam"
 local decode = require "recur.decode"
 local checkpoint = require "recur.checkpoint"
 local rio = require "recur.io"
-local LanguageModel = require "recur.models.LanguageModel"
 local util = require "recur.nn.util"
 
 local lm = {}
@@ -44,8 +43,6 @@ function lm.save(path, model, tokenizer, extra)
   checkpoint.save(path, model, {data = {tokenizer = tokenizer}, train = extra.train, optimizer = extra.optimizer,
     tensors = extra.trainer_tensors})
 end
-
-lm.parameter_shapes = LanguageModel.parameter_shapes
 
 -- ---- training: recur.job with the lm task --------------------------------------
 
