@@ -47,7 +47,7 @@ local COMMON = {task = true, data = true, val_data = true, val_frac = true, mode
 -- position, the optimizer's state and decayed rate, the generator).
 local LOOP = {"batch", "lr", "lr_decay", "lr_decay_after", "clip", "seed", "optimizer", "momentum"}
 
-local OPTIMIZERS = {sgd = "SGD", adam = "Adam", adamw = "AdamW", rmsprop = "RMSprop", adagrad = "Adagrad"}
+-- The optimizers that take --momentum (optim.create refuses it for the others).
 local WITH_MOMENTUM = {sgd = true, rmsprop = true}
 local LOCK_NAME = "train.lock"
 
@@ -101,18 +101,10 @@ local function resolve_settings(task, opts, from)
   return s
 end
 
--- The optimizer of the settings; momentum acts in SGD and RMSprop only.
-local function make_optimizer(who, s, model)
-  local class = OPTIMIZERS[s.optimizer]
-  if not class then
-    error(string.format("%s: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, adagrad)", who, tostring(s.optimizer)), 0)
-  end
-  if s.momentum ~= nil and not WITH_MOMENTUM[s.optimizer] then
-    error(string.format("%s: --momentum applies to --optimizer sgd or rmsprop, not %s", who, s.optimizer), 0)
-  end
-  local o = {lr = s.lr}
-  if WITH_MOMENTUM[s.optimizer] then o.momentum = s.momentum or 0 end
-  return optim[class](model, o)
+-- The optimizer of the settings (momentum only when given: SGD and RMSprop default
+-- to none, and job.train refused it for the others).
+local function make_optimizer(s, model)
+  return optim.create(s.optimizer, model, {lr = s.lr, momentum = s.momentum})
 end
 
 -- Calls f(...), and on failure raises "<context><its message>" (without the
@@ -212,7 +204,7 @@ function job.train(opts)
     f:close()
   end
   local model = from and from.model or task.build(s, P)
-  local optimizer = make_optimizer(who, s, model)
+  local optimizer = make_optimizer(s, model)
   if not opts.quiet then say("%s", task.describe(s, P, model)) end
   local progress = not opts.quiet and Progress.new{total = opts.max_iters or math.floor(s.epochs * P.batcher:num_batches()),
     max_seconds = opts.max_seconds, out = out} or nil
