@@ -15,7 +15,6 @@
 -- the logits and the decoder's input gradient are buffers kept from step to step
 -- (see Linear): the logits forward returns are overwritten by the next forward or
 -- step of the same shape, so clone them to keep them.
-local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
@@ -101,11 +100,8 @@ end
 -- overwritten by the next step: generating a token allocates no tensor.
 function LanguageModel:step(ids, state)
   local B = ids:numel()
-  local L, H = self.config.layers, self.config.hidden
   state = state or {}
-  local h = state.h and state.h:contiguous() or core.zeros({L, B, H}, self.dtype)
-  local c = nil
-  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros({L, B, H}, self.dtype) end
+  local h, c = self:step_state(state, B)
   local x = self.encoder:forward(ids:view(B))       -- (B,E)
   local y = self.rnn:step(x, h, c)                  -- (B,H), the top layer's h
   state.h, state.c = h, c
