@@ -24,12 +24,12 @@
 -- the logits and the decoder's input gradient are buffers kept from step to step
 -- (see Linear): the logits forward returns are overwritten by the next forward or
 -- step of the same shape, so clone them to keep them.
-local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
+local Model = require "recur.models.Model"
 
-local LanguageModel = util.class("LanguageModel", Module)
+local LanguageModel = util.class("LanguageModel", Model)
+LanguageModel.kind = "lm"
 
 local NAME = "LanguageModel"
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
@@ -43,13 +43,9 @@ local KNOWN = {vocab_size = true, embed = true, hidden = true, layers = true, ce
 -- flows back through at most k earlier steps, see nn.Recurrent). Any other key is an
 -- error.
 function LanguageModel:__init(config)
-  Module.__init(self)
-  if type(config) ~= "table" then error(NAME .. ": expected a config table, got " .. type(config), 2) end
-  util.check_opts(NAME, config, KNOWN)
-  if config.vocab_size == nil then error(NAME .. ": config.vocab_size is required", 2) end
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(config) do c[k] = v end
+  Model.__init(self)
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
+  if c.vocab_size == nil then error(NAME .. ": config.vocab_size is required", 2) end
   for _, key in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
     c[key] = util.check_positive_int(NAME, "config." .. key, c[key])
   end
@@ -96,34 +92,21 @@ function LanguageModel:backward(x, glogits)
   self.encoder:backward(x, gemb)
 end
 
--- One training chunk: forward, loss (mean nats per token), backward. Gradients are
--- added to the module's (zero them first). Returns the loss and the carried state.
-function LanguageModel:train_step(x, y, state)
+-- One training chunk, batch {x = ids (T,B), y = next ids (T,B)}: forward, loss (mean
+-- nats per token), backward. Gradients are added to the module's (zero them first).
+-- Returns the loss, the carried state and the token count.
+function LanguageModel:train_step(batch, state)
+  local x, y = batch.x, batch.y
   local logits, next_state = self:forward(x, state)
   local loss = self.criterion:forward(logits, y)
   self:backward(x, self.criterion:backward(logits, y))
-  return loss, next_state
+  return loss, next_state, y:numel()
 end
 
--- Mean loss over a batcher's chunks (evaluation mode, state carried), and the
--- number of tokens it covered.
-function LanguageModel:evaluate_batches(batcher)
-  local was_training = self.training
-  self:evaluate()
-  local saved = batcher:state()
-  batcher:reset()
-  local total, tokens, state = 0, 0, nil
-  for x, y in batcher:batches() do
-    local logits
-    logits, state = self:forward(x, state)
-    local n = y:numel()
-    total = total + self.criterion:forward(logits, y) * n
-    tokens = tokens + n
-  end
-  batcher:set_state(saved)
-  self:train(was_training)
-  if tokens == 0 then error("LanguageModel: no tokens to evaluate on", 2) end
-  return total / tokens, tokens
+-- The loss of one chunk without backward (Model:evaluate_batches averages it).
+function LanguageModel:batch_loss(batch, state)
+  local logits, next_state = self:forward(batch.x, state)
+  return self.criterion:forward(logits, batch.y), batch.y:numel(), next_state
 end
 
 -- decoder.weight and its gradient become the encoder's tensors (see the header).
@@ -160,11 +143,8 @@ end
 -- overwritten by the next step: generating a token allocates no tensor.
 function LanguageModel:step(ids, state)
   local B = ids:numel()
-  local L, H = self.config.layers, self.config.hidden
   state = state or {}
-  local h = state.h and state.h:contiguous() or core.zeros({L, B, H}, self.dtype)
-  local c = nil
-  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros({L, B, H}, self.dtype) end
+  local h, c = self:step_state(state, B)
   local x = self.encoder:forward(ids:view(B))       -- (B,E)
   local y = self.rnn:step(x, h, c)                  -- (B,H), the top layer's h
   state.h, state.c = h, c
