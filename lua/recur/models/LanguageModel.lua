@@ -117,7 +117,7 @@ end
 
 -- Module:to gives each module new tensors; tied, the decoder takes the encoder's again.
 function LanguageModel:to(dtype)
-  Module.to(self, dtype)
+  Model.to(self, dtype)
   if self.config.tie_weights then self:_tie() end
   return self
 end
@@ -133,7 +133,7 @@ function LanguageModel:load_state_dict(t, opts)
         .. "decoder.weight differ (a state of an untied model?)", 2)
     end
   end
-  return Module.load_state_dict(self, t, opts)
+  return Model.load_state_dict(self, t, opts)
 end
 
 -- Logits (B,V) for one step of ids (B), and the state after it (for generation).
