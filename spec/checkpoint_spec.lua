@@ -309,6 +309,7 @@ describe("checkpoint.load on hostile files", function()
       "config: LanguageModel: config.vocab_size must be a positive integer, got \"7\"")
     refused(good, function(m) m.config.cell = "lstn" end, "config: LanguageModel: unknown cell 'lstn'")
     refused(good, function(m) m.config.embed = {4} end, "config embed must be a number, string or boolean, got a table")
+    refused(good, function(m) m.config.dropout = math.huge end, "config dropout is inf")
     -- a value only the constructor checks: refused by it, after the tensors matched
     refused(good, function(m) m.config.dropout = 1 end,
       "config: LanguageModel: option dropout must be a number in [0, 1), got 1", true)

@@ -96,9 +96,7 @@ end
 -- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
 -- compares a file's tensors with before it allocates anything.
 function ConditionedGenerator.parameter_shapes(config)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(util.check_opts(NAME, config, KNOWN)) do c[k] = v end
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
   local sizes = {}
   for _, key in ipairs({"cond_size", "vocab_size", "embed", "hidden", "layers"}) do
     sizes[key] = util.check_positive_int(NAME, key, c[key])

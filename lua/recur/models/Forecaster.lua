@@ -53,9 +53,7 @@ end
 -- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
 -- compares a file's tensors with before it allocates anything.
 function Forecaster.parameter_shapes(config)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(util.check_opts("Forecaster", config, KEYS)) do c[k] = v end
+  local c = Model.configure("Forecaster", config, DEFAULTS, KEYS)
   local D = util.check_positive_int("Forecaster", "config.input_size", c.input_size)
   local F = util.check_positive_int("Forecaster", "config.output_size", c.output_size or D)
   local H = util.check_positive_int("Forecaster", "config.hidden", c.hidden)

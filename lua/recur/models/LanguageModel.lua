@@ -74,9 +74,7 @@ end
 -- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
 -- compares a file's tensors with before it allocates anything.
 function LanguageModel.parameter_shapes(config)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(util.check_opts(NAME, config, KNOWN)) do c[k] = v end
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
   for _, key in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
     c[key] = util.check_positive_int(NAME, "config." .. key, c[key])
   end

@@ -13,6 +13,8 @@
 --                                    the current mode
 --   model:evaluate_batches(batcher)  -> mean loss, count (below)
 --   state_dict / load_state_dict     (nn.Module)
+--   Class.parameter_shapes(config)   -> {name = {dims...}} of Class(config)'s parameters,
+--                                    without building it (recur.checkpoint checks files)
 --
 -- A batch is one table, as the batchers in recur.data serve it ({x =, y =} for streams,
 -- SentenceBatcher's {x =, lengths =, labels =, y = ...}). `count` is the number of

@@ -122,9 +122,7 @@ end
 -- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
 -- compares a file's tensors with before it allocates anything.
 function Seq2Seq.parameter_shapes(config)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(util.check_opts("Seq2Seq", config, CONFIG_KEYS)) do c[k] = v end
+  local c = Model.configure("Seq2Seq", config, DEFAULTS, CONFIG_KEYS)
   for _, key in ipairs({"src_vocab_size", "tgt_vocab_size", "embed", "hidden", "layers"}) do
     c[key] = util.check_positive_int("Seq2Seq", "config." .. key, c[key])
   end

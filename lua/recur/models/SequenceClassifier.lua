@@ -79,9 +79,7 @@ end
 -- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
 -- compares a file's tensors with before it allocates anything.
 function SequenceClassifier.parameter_shapes(config)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(util.check_opts(NAME, config, KNOWN)) do c[k] = v end
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
   local C = util.check_positive_int(NAME, "num_classes", c.num_classes)
   local H = util.check_positive_int(NAME, "hidden", c.hidden)
   local L = util.check_positive_int(NAME, "layers", c.layers)
