@@ -202,38 +202,22 @@ function ConditionedGenerator:step(ids, state)
   return self.decoder:forward(y), state
 end
 
-local GENERATE_OPTIONS = {length = true, temperature = true, top_k = true, top_p = true, banned = true}
+local GENERATE_OPTIONS = {length = true, temperature = true, top_k = true, top_p = true, banned = true,
+                          min_length = true}
 
--- Sequences for every row of z (B,Z): a Lua array of B arrays of token ids, each
--- ending with end_id when the model produced it (as recur.beam's hypotheses).
--- opts: length (50, the most tokens), temperature (0: greedy, the default), top_k,
--- top_p, banned: see recur.decode.choose. Draws use recur's seeded generator.
+-- Sequences for every row of z (B,Z) (recur.decode.generate): a Lua array of B arrays
+-- of token ids, each ending with end_id when the model produced it (as recur.beam's
+-- hypotheses). opts: length (50, the most tokens), temperature (0: greedy, the
+-- default), top_k, top_p, banned: see recur.decode.choose; min_length (end_id banned
+-- for the first min_length tokens). Draws use recur's seeded generator.
 function ConditionedGenerator:generate(z, opts)
   opts = util.check_opts(NAME .. ":generate", opts, GENERATE_OPTIONS)
   check_z(self, z)
   local length = util.check_positive_int(NAME .. ":generate", "length", opts.length or 50)
-  local choose = {temperature = opts.temperature or 0, top_k = opts.top_k, top_p = opts.top_p,
-                  banned = opts.banned}
-  local end_id = self.config.end_id
-  local B = z:size(1)
-  local state = self:initial_state(z)
-  local ids = core.full({B}, self.config.start_id, "int64")
-  local out, done, live = {}, {}, B
-  for b = 1, B do out[b] = {} end
-  for _ = 1, length do
-    local logits = self:step(ids, state)
-    for b = 1, B do
-      -- a finished row keeps running with the batch; its choices are not kept
-      local id = done[b] and end_id or decode.choose(logits:select(1, b), choose)
-      if not done[b] then
-        out[b][#out[b] + 1] = id
-        if id == end_id then done[b], live = true, live - 1 end
-      end
-      ids:set(b, id)
-    end
-    if live == 0 then break end
-  end
-  return out
+  local first = core.full({z:size(1)}, self.config.start_id, "int64")
+  return decode.generate(self, self:initial_state(z), first, {length = length,
+    end_id = self.config.end_id, min_length = opts.min_length, temperature = opts.temperature or 0,
+    top_k = opts.top_k, top_p = opts.top_p, banned = opts.banned})
 end
 
 -- recur.beam.search from the state that one conditioning vector z ((Z) or (1,Z))

@@ -60,6 +60,7 @@ local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
 local beam = require "recur.beam"
+local decode = require "recur.decode"
 
 local Seq2Seq = util.class("Seq2Seq", Module)
 
@@ -339,11 +340,15 @@ function Seq2Seq:decoder_for(src, src_lengths)
   return conditioned(self, h, c)
 end
 
-local DECODE_OPTIONS = {max_length = true}
+local DECODE_OPTIONS = {max_length = true, temperature = true, top_k = true, top_p = true,
+                        banned = true, min_length = true}
 
--- Greedy decoding of a batch of sources (S,B): a Lua array of B id arrays, each
--- ending with eos_id when it was produced within max_length (opts, default 100)
--- tokens. Runs in the current mode; steps have no dropout.
+-- Greedy (or sampled) decoding of a batch of sources (S,B) with recur.decode.generate:
+-- a Lua array of B id arrays, each ending with eos_id when it was produced within
+-- max_length (opts, default 100) tokens. opts also: temperature (0, greedy; above 0
+-- samples translations), top_k, top_p, banned (recur.decode.choose), min_length
+-- (eos_id banned for the first min_length tokens). A NaN or +inf logit is an error.
+-- Runs in the current mode; steps have no dropout.
 function Seq2Seq:greedy(src, src_lengths, opts)
   local op = "Seq2Seq:greedy"
   opts = util.check_opts(op, opts, DECODE_OPTIONS)
@@ -351,22 +356,10 @@ function Seq2Seq:greedy(src, src_lengths, opts)
   check_batch(op, src, src_lengths)
   local state = {}
   state.h, state.c = self:_encode(src, src_lengths)
-  local B = src:size(2)
-  local out, done, left = {}, {}, B
-  for b = 1, B do out[b] = {} end
-  local ids = core.full({B}, self.bos_id, "int64")
-  for _ = 1, max_length do
-    ids = self:step(ids, state):argmax(2)
-    for b = 1, B do
-      if not done[b] then
-        local id = ids:get(b)
-        out[b][#out[b] + 1] = id
-        if id == self.eos_id then done[b], left = true, left - 1 end
-      end
-    end
-    if left == 0 then break end
-  end
-  return out
+  local first = core.full({src:size(2)}, self.bos_id, "int64")
+  return decode.generate(self, state, first, {length = max_length, end_id = self.eos_id,
+    min_length = opts.min_length, temperature = opts.temperature or 0, top_k = opts.top_k,
+    top_p = opts.top_p, banned = opts.banned})
 end
 
 local BEAM_OPTIONS = {beam_size = true, max_length = true, length_penalty = true, n_best = true,
