@@ -40,8 +40,9 @@
 --   model:zero_grad(); local loss = model:train_step(src, tgt, src_lengths); opt:step()
 --   local ids = model:greedy(src, src_lengths, {max_length = 50})   -- B id arrays
 --
--- Inference: greedy(src, src_lengths, opts) and beam_search(...) stop a sequence at
--- eos_id (kept as its last id) or after max_length tokens. decoder_for(src) returns
+-- Inference: greedy(src, src_lengths, opts) (recur.decode.generate: greedy, or sampled
+-- with a temperature) and beam_search(...) (recur.beam) stop a sequence at eos_id
+-- (kept as its last id) or after max_length tokens. decoder_for(src) returns
 -- an object whose step(ids, state) starts from the encoder's state when state is nil,
 -- so recur.beam.search works on it unchanged: the state {h = (L,K,H), c = (L,K,H)}
 -- has the K sequences on dimension 2.
