@@ -18,23 +18,16 @@
 -- encoder's state is the one after its last real token, as PyTorch's packed
 -- sequences), so whatever id pads it is never seen; nil means every column has S.
 --
--- Scheduled sampling (Bengio et al. 2015): in train_step with sampling_prob p > 0,
--- the input of step t+1 is, independently for every sequence and step with
--- probability p, the model's own prediction at step t instead of tgt[t]. The
--- prediction is the argmax of the step's logits (greedy and deterministic given the
--- coin flips; the paper samples from the softmax, many implementations take the
--- argmax, and it makes p = 1 train on exactly what greedy decoding feeds itself).
--- The fused kernels run whole sequences, so training takes two passes: first the
--- decoder runs step by step from the encoder's state with `step` (no activations
--- saved, no dropout), choosing each next input from the inputs chosen so far; then
--- the decoder's sequence forward and backward run on the chosen inputs. This is
--- exactly the gradient of the paper's step-by-step scheme: the paper does not
--- differentiate through the choice of a token (an argmax or a draw has no
--- gradient), so with the inputs fixed its loss is the teacher-forced loss of those
--- inputs, and the step pass computes the same decoder as the sequence pass (up to
--- float rounding, and dropout, which the choosing pass leaves out). The coin flips
--- come from recur's seeded generator. Seq2Seq.sampling_probability gives p for the
--- paper's decay schedules; set model.sampling_prob once per epoch.
+-- Scheduled sampling (Bengio et al. 2015, recur.models.scheduled): in train_step with
+-- sampling_prob p > 0, the input of step t+1 is, independently for every sequence and
+-- step with probability p, the model's own prediction at step t instead of tgt[t]:
+-- the argmax of the step's logits (sampling = "argmax", the default: p = 1 trains on
+-- exactly what greedy decoding feeds itself) or a draw from its softmax (sampling =
+-- "sample", as the paper). A stepping pass from the encoder's state chooses the
+-- inputs, then the decoder's sequence forward and backward run on them: the paper's
+-- gradient, which does not differentiate through the choice (see scheduled.lua).
+-- Seq2Seq.sampling_probability gives p for the paper's decay schedules; set
+-- model.sampling_prob once per epoch.
 --
 --   local model = recur.models.Seq2Seq{src_vocab_size = Vs, tgt_vocab_size = Vt}
 --   model:zero_grad(); local loss = model:train_step(src, tgt, src_lengths); opt:step()
@@ -62,11 +55,13 @@ local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
 local beam = require "recur.beam"
 local decode = require "recur.decode"
+local scheduled = require "recur.models.scheduled"
 
 local Seq2Seq = util.class("Seq2Seq", Module)
 
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0,
-                  pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0}
+                  pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0,
+                  sampling = "argmax"}
 local CONFIG_KEYS = {src_vocab_size = true, tgt_vocab_size = true}
 for k in pairs(DEFAULTS) do CONFIG_KEYS[k] = true end
 
@@ -81,7 +76,9 @@ end
 -- layers (2), cell ("lstm" | "gru" | "rnn"), dropout (0: on both embeddings, between
 -- layers and before the generator), pad_id (1), bos_id (2), eos_id (3): target-side
 -- ids in 1..tgt_vocab_size, sampling_prob (0: teacher forcing; the default p of
--- train_step, also settable as model.sampling_prob between epochs).
+-- train_step, also settable as model.sampling_prob between epochs), sampling
+-- ("argmax": the fed prediction is the step's best token; "sample": drawn from its
+-- softmax, as Bengio et al.; also model.sampling).
 function Seq2Seq:__init(config)
   Module.__init(self)
   if type(config) ~= "table" then error("Seq2Seq: expected a config table, got " .. type(config), 2) end
@@ -107,9 +104,10 @@ function Seq2Seq:__init(config)
   end
   util.opt_number("Seq2Seq", c, "dropout", nil, 0, 1, true)
   check_prob("Seq2Seq", "config.sampling_prob", c.sampling_prob)
+  util.opt_choice("Seq2Seq", c, "sampling", nil, scheduled.SAMPLING)
   self.config = c
   self.pad_id, self.bos_id, self.eos_id = c.pad_id, c.bos_id, c.eos_id
-  self.sampling_prob = c.sampling_prob
+  self.sampling_prob, self.sampling = c.sampling_prob, c.sampling
   local rnn_opts = {num_layers = c.layers, dropout = c.layers > 1 and c.dropout or 0}
   self.src_embed = self:register_module("src_embed", nn.Embedding(c.src_vocab_size, c.embed))
   self.encoder = self:register_module("encoder", stack(c.embed, c.hidden, rnn_opts))
@@ -251,23 +249,12 @@ function Seq2Seq:encode(src, src_lengths)
   return {h = h, c = c}
 end
 
--- Decoder inputs (T,B) with scheduled sampling from the encoder state h, c (not
--- modified): column b at step t+1 is the argmax prediction at step t with
--- probability p, else tgt[t]; step 1 is always bos_id.
+-- Decoder inputs (T,B) with scheduled sampling (recur.models.scheduled, the
+-- prediction as self.sampling says) from the encoder state h, c (not modified):
+-- column b at step t+1 is the model's prediction at step t with probability p, else
+-- tgt[t]; step 1 is always bos_id.
 function Seq2Seq:_sampled_inputs(tgt, h, c, p)
-  local dec_in = self:shift(tgt)
-  if p == 0 then return dec_in end
-  local T, B = tgt:size(1), tgt:size(2)
-  local state = {h = h:clone(), c = c and c:clone() or nil}
-  local ids = core.zeros({B}, "int64")
-  for t = 1, T - 1 do
-    ids:copy_(dec_in:select(1, t))
-    local pred = self:step(ids, state):argmax(2)
-    for b = 1, B do
-      if core.random_uniform() < p then dec_in:set(t + 1, b, pred:get(b)) end
-    end
-  end
-  return dec_in
+  return scheduled.inputs(self, {h = h, c = c}, self:shift(tgt), p, self.sampling)
 end
 
 -- The decoder inputs scheduled sampling with probability p (default
@@ -390,49 +377,9 @@ function Seq2Seq:beam_search(src, src_lengths, opts)
   return best, all
 end
 
-local SCHEDULES = {linear = true, exponential = true, inverse_sigmoid = true}
-
--- The scheduled-sampling probability p = 1 - eps_i at training step (or epoch) i >= 0
--- for Bengio et al.'s decays of eps_i, the probability of feeding the gold token:
---   linear:          eps_i = max(epsilon, k - c*i)    (opts k = 1, c, epsilon = 0)
---   exponential:     eps_i = k^i                      (opts k in (0, 1))
---   inverse_sigmoid: eps_i = k / (k + exp(i/k))       (opts k >= 1)
--- Users set model.sampling_prob to it once per epoch (or pass it to train_step).
+-- Bengio et al.'s decay schedules of p (recur.models.scheduled.probability).
 function Seq2Seq.sampling_probability(i, opts)
-  local op = "Seq2Seq.sampling_probability"
-  if type(i) ~= "number" or not (i >= 0) then
-    error(op .. ": the step i must be a number >= 0, got " .. tostring(i), 2)
-  end
-  opts = util.check_opts(op, opts, {schedule = true, k = true, c = true, epsilon = true})
-  local schedule = opts.schedule
-  if not SCHEDULES[schedule] then
-    error(op .. ": schedule must be 'linear', 'exponential' or 'inverse_sigmoid', got " ..
-      tostring(schedule), 2)
-  end
-  local k = opts.k
-  local eps
-  if schedule == "linear" then
-    k = k == nil and 1 or k
-    local c, floor = opts.c, opts.epsilon or 0
-    if type(k) ~= "number" or k ~= k or type(c) ~= "number" or not (c >= 0) then
-      error(op .. ": linear needs numbers k (default 1) and c >= 0 (eps_i = max(epsilon, k - c*i))", 2)
-    end
-    if type(floor) ~= "number" or not (floor >= 0 and floor <= 1) then
-      error(op .. ": epsilon must be a number in [0, 1]", 2)
-    end
-    eps = math.max(floor, k - c * i)
-  elseif schedule == "exponential" then
-    if type(k) ~= "number" or not (k > 0 and k < 1) then
-      error(op .. ": exponential needs k in (0, 1) (eps_i = k^i)", 2)
-    end
-    eps = k ^ i
-  else
-    if type(k) ~= "number" or not (k >= 1) then
-      error(op .. ": inverse_sigmoid needs k >= 1 (eps_i = k / (k + exp(i/k)))", 2)
-    end
-    eps = k / (k + math.exp(i / k))
-  end
-  return math.min(1, math.max(0, 1 - eps))
+  return scheduled.probability(i, opts, "Seq2Seq.sampling_probability")
 end
 
 return Seq2Seq
