@@ -109,15 +109,15 @@ local function run_loop()
   record{seconds = 0, iter = 0, epoch = 1, val_loss = model:evaluate_batches(val_batcher)}
   while trained < a.seconds do
     local t0 = now()
-    local x, y = batcher:next_batch()
-    if not x then
+    local batch = batcher:next_batch()
+    if not batch then
       batcher:reset()
       epoch, state = epoch + 1, nil
-      x, y = batcher:next_batch()
+      batch = batcher:next_batch()
     end
     model:zero_grad()
     local loss
-    loss, state = model:train_step(x, y, state)
+    loss, state = model:train_step(batch, state)
     if a.clip > 0 then recur.optim.clip_grad_norm(grads, a.clip) end
     optimizer:step()
     iter = iter + 1

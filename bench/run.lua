@@ -85,11 +85,12 @@ local function row_protocol(a)
   local now = recur.now
   collectgarbage()
   for i = 1, warmup + a.iters do
-    local x, y = batcher:next_batch()
-    if not x then
+    local batch = batcher:next_batch()
+    if not batch then
       batcher:reset()
-      x, y = batcher:next_batch()
+      batch = batcher:next_batch()
     end
+    local x, y = batch.x, batch.y
     local t0 = now()
     model:zero_grad()
     local t1, t2
@@ -102,7 +103,7 @@ local function row_protocol(a)
       model:backward(x, model.criterion:backward(logits, y))
       t2 = now()
     else
-      loss, state = model:train_step(x, y, state)
+      loss, state = model:train_step(batch, state)
     end
     local t3 = now()
     recur.optim.clip_grad_norm(grads, 5)

@@ -38,14 +38,16 @@ recur.manual_seed(SEED)
 local model = SequenceClassifier{vocab_size = 3, num_classes = 2, embed = 4, hidden = 32, cell = "gru"}
 local optimizer = recur.optim.Adam(model, {lr = 0.02})
 local clock, wall = os.clock(), os.time()
-for step = 1, STEPS do
+-- fresh random strings every step: an epoch is 500 of them
+local batcher = recur.data.Drawn.new(function()
   local x, lengths, labels = batch(BATCH, 1)
-  model:zero_grad()
-  local loss = model:train_step(x, labels, lengths)
-  recur.optim.clip_grad_norm(model, 5)
-  optimizer:step()
-  if step % 500 == 0 then print(string.format("step %4d  loss %.3g", step, loss)) end
-end
+  return {x = x, lengths = lengths, labels = labels}
+end, {per_epoch = 500})
+recur.train.Trainer{
+  model = model, optimizer = optimizer, batcher = batcher, clip = 5, max_iters = STEPS, max_epochs = STEPS,
+  eval_every = 500, progress = false,
+  on_eval = function(r) print(string.format("step %4d  loss %.3g", r.iter, r.train_loss)) end,
+}:run()
 
 local x, lengths, labels = batch(TEST, 5)
 local accuracy = model:accuracy(x, labels, lengths)

@@ -90,15 +90,16 @@ local model = ConditionedGenerator{cond_size = 30, vocab_size = #tokens, start_i
                                    pad_id = PAD, embed = 16, hidden = 64, cell = "lstm"}
 local optimizer = recur.optim.Adam(model, {lr = 3e-3})
 local clock, wall = os.clock(), os.time()
-for step = 1, STEPS do
+local batcher = recur.data.Drawn.new(function()
   local numbers = {}
   for b = 1, BATCH do numbers[b] = train[recur.random_integer(1, #train)] end
-  model:zero_grad()
-  local loss = model:train_step(digits_vector(numbers), targets_for(numbers))
-  recur.optim.clip_grad_norm(model, 5)
-  optimizer:step()
-  if step % 250 == 0 then print(string.format("step %4d  loss %.3g", step, loss)) end
-end
+  return {z = digits_vector(numbers), y = targets_for(numbers)}
+end, {per_epoch = 250})
+recur.train.Trainer{
+  model = model, optimizer = optimizer, batcher = batcher, clip = 5, max_iters = STEPS, max_epochs = STEPS,
+  eval_every = 250, progress = false,
+  on_eval = function(r) print(string.format("step %4d  loss %.3g", r.iter, r.train_loss)) end,
+}:run()
 local train_seconds = os.clock() - clock
 
 model:evaluate()

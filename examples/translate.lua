@@ -88,27 +88,22 @@ local function accuracy(decoded)
 end
 
 local start = recur.now()
-for epoch = 1, EPOCHS do
+recur.train.Trainer{
+  model = model, optimizer = opt, batcher = batcher, clip = 5, max_epochs = EPOCHS,
+  eval_every = 5 * batcher:num_batches(), progress = false,
   -- the paper's inverse-sigmoid decay of teacher forcing: p from 0.09 up to 0.4
-  model.sampling_prob = Seq2Seq.sampling_probability(epoch - 1, {schedule = "inverse_sigmoid", k = 10})
-  model:train()
-  local total, count = 0, 0
-  for batch in batcher:batches() do
-    model:zero_grad()
-    local loss = model:train_step(batch.x, batch.y, batch.lengths)
-    recur.optim.clip_grad_norm(model, 5)
-    opt:step()
-    total, count = total + loss, count + 1
-  end
-  batcher:reset()
-  if epoch % 5 == 0 then
+  on_epoch = function(epoch)
+    model.sampling_prob = Seq2Seq.sampling_probability(epoch - 1, {schedule = "inverse_sigmoid", k = 10})
+  end,
+  on_eval = function(r)
     model:evaluate()
     local held_out = model:loss(test.x, test.y, test.lengths)
+    local exact = accuracy(model:greedy(test.x, test.lengths, {max_length = 5}))
+    model:train()
     print(string.format("epoch %3d  %5.1fs  p %.2f  train loss %.4f  held-out loss %.4f  greedy exact %.1f%%",
-      epoch, recur.now() - start, model.sampling_prob, total / count, held_out,
-      100 * accuracy(model:greedy(test.x, test.lengths, {max_length = 5}))))
-  end
-end
+      r.epoch, recur.now() - start, model.sampling_prob, r.train_loss, held_out, 100 * exact))
+  end,
+}:run()
 
 model:evaluate()
 local greedy = model:greedy(test.x, test.lengths, {max_length = 5})

@@ -47,13 +47,13 @@ describe("Trainer", function()
     end
   end)
 
-  -- A batcher of `per_epoch` batches; y's numel is the batch index, so tokens count them.
+  -- A batcher of `per_epoch` batches {k = its index in the epoch}.
   local function stub_batcher(per_epoch)
     local b = {pos = 0}
     function b:next_batch()
       if self.pos == per_epoch then return nil end
       self.pos = self.pos + 1
-      return recur.full({1}, self.pos), recur.zeros(self.pos)
+      return {k = self.pos}
     end
     function b:reset() self.pos = 0 end
     function b:state() return {pos = self.pos} end
@@ -63,6 +63,7 @@ describe("Trainer", function()
 
   -- A model whose training losses and validation losses follow scripts, and which
   -- records what the loop hands it: the learning rate and the carried state per step.
+  -- Its target count is the batch's index, so the summary's tokens add them up.
   local function stub(opts)
     local seen = {}
     local model = {grad = recur.zeros(1), steps = 0, evals = 0}
@@ -70,11 +71,11 @@ describe("Trainer", function()
     function optimizer.step() optimizer.steps = optimizer.steps + 1 end
     function model.parameters() return {recur.zeros(1)}, {model.grad} end
     function model.zero_grad() model.grad:zero_() end
-    function model.train_step(_, x, _, state)
+    function model.train_step(_, batch, state)
       model.steps = model.steps + 1
-      seen[#seen + 1] = {lr = optimizer.lr, state = state, batch = x:item()}
+      seen[#seen + 1] = {lr = optimizer.lr, state = state, batch = batch.k}
       model.grad:fill_(opts.grad and opts.grad[model.steps] or 1)
-      return opts.train and opts.train[model.steps] or 1, {h = model.steps}
+      return opts.train and opts.train[model.steps] or 1, {h = model.steps}, batch.k
     end
     function model.evaluate_batches()
       model.evals = model.evals + 1
@@ -109,6 +110,45 @@ describe("Trainer", function()
       for i, r in ipairs(records) do v[i] = r.val_loss end
       return v
     end)())
+  end)
+
+  it("calls on_epoch once before each epoch's first step, and for the epoch a resumed run continues", function()
+    local t, seen = stub{epochs = 3, per_epoch = 2}
+    local calls = {}
+    t.on_epoch = function(epoch, trainer) calls[#calls + 1] = {epoch, trainer.iter} end
+    t:run()
+    assert.are.same({{1, 0}, {2, 2}, {3, 4}}, calls)
+    assert.are.equal(6, #seen)
+    local first = stub{epochs = 3, per_epoch = 2, max_iters = 3}
+    first:run()
+    local tensors, state = first:state()
+    local second = stub{epochs = 3, per_epoch = 2}
+    second:set_state(tensors, state)
+    calls = {}
+    second.on_epoch = function(epoch, trainer) calls[#calls + 1] = {epoch, trainer.iter} end
+    second:run()
+    assert.are.same({{2, 3}, {3, 4}}, calls)
+  end)
+
+  it("reports a perplexity for a log-likelihood loss only", function()
+    local t, _, records, model = stub{max_iters = 2, per_epoch = 9, val = {2, 1}}
+    model.loss_kind = "nll"
+    t:run()
+    assert.are.equal(math.exp(2), records[1].val_ppl)
+    t, _, records, model = stub{max_iters = 1, per_epoch = 9, val = {2}}
+    model.loss_kind = "mse"
+    t:run()
+    assert.are.equal(2, records[1].val_loss)
+    assert.is_nil(records[1].val_ppl)
+  end)
+
+  it("refuses a train_step that returns no target count", function()
+    local t, _, _, model = stub{max_iters = 1, per_epoch = 9}
+    local step = model.train_step
+    model.train_step = function(...) local loss, state = step(...); return loss, state end
+    local ok, err = pcall(t.run, t)
+    assert.is_false(ok)
+    assert.matches("train_step returned no target count", err)
   end)
 
   it("starts every epoch from a fresh state and carries it within one", function()

@@ -1,20 +1,28 @@
--- recur.train: the loop that trains a model chunk by chunk with truncated BPTT.
+-- recur.train: the loop that trains any model of recur.models batch by batch (chunk by
+-- chunk with truncated BPTT for the stream models, which carry their state).
 --
 --   local trainer = recur.train.Trainer{
---     model = lm,                 -- :train_step(x, y, state) -> loss, state; :evaluate_batches(b) -> loss
+--     model = lm,                 -- the protocol of recur.models.Model: :train_step(batch, state)
+--                                 -- -> loss, state, count; :evaluate_batches(b) -> loss; .loss_kind
 --     optimizer = opt,            -- :step(), .lr
---     batcher = train_batches,    -- :next_batch() -> x, y | nil at epoch end; :reset(); :state(); :set_state(s)
+--     batcher = train_batches,    -- :next_batch() -> batch | nil at epoch end; :reset(); :state(); :set_state(s)
 --     val_batcher = val_batches,  -- optional
 --     clip = 5,                   -- global gradient norm (0 or nil: off)
 --     max_epochs = 50, max_iters = nil, max_seconds = nil,
 --     eval_every = 1000,          -- iterations; also at the end
 --     lr_decay = 0.97, lr_decay_after = 10,  -- char-rnn's per-epoch decay (1: none)
 --     on_eval = function(record, trainer) end,  -- after each evaluation (checkpoints)
+--     on_epoch = function(epoch, trainer) end,  -- before an epoch's first step (schedules:
+--                                               -- scheduled sampling's probability, ...)
 --     log = "train.jsonl",        -- one JSON object per evaluation, appended after on_eval
 --     progress = recur.progress.new{...} | false,
 --   }
 --   local summary = trainer:run()
 --
+-- `count` (what train_step returns third: tokens, sequences or values) adds up to the
+-- summary's `tokens` and feeds the progress bar's rate. A model whose loss is a mean
+-- negative log-likelihood (loss_kind "nll", every model but the Forecaster's MSE) also
+-- gets its validation perplexity exp(loss) in each record.
 -- The loop stops with an error naming the iteration if the loss or the gradient norm
 -- becomes NaN or infinite; nothing is saved after that point, so the last checkpoint
 -- written by on_eval stays the last good one. A finite loss whose perplexity overflows
@@ -39,7 +47,7 @@ local function show(x) return x ~= x and "NaN" or tostring(x) end
 
 local OPTIONS = {model = true, optimizer = true, batcher = true, val_batcher = true, clip = true,
   max_epochs = true, max_iters = true, max_seconds = true, eval_every = true, lr_decay = true,
-  lr_decay_after = true, on_eval = true, log = true, progress = true}
+  lr_decay_after = true, on_eval = true, on_epoch = true, log = true, progress = true}
 
 function Trainer.new(opts)
   util.check_opts("Trainer", opts, OPTIONS)
@@ -140,7 +148,8 @@ function Trainer:evaluate(train_loss)
                   train_loss = train_loss, lr = self.optimizer.lr}
   if self.val_batcher then
     local val = self.model:evaluate_batches(self.val_batcher)
-    record.val_loss, record.val_ppl = val, math.exp(val)
+    record.val_loss = val
+    if self.model.loss_kind == "nll" then record.val_ppl = math.exp(val) end
     if not finite(val) then
       error(string.format("train: validation loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(val), self.iter), 0)
     end
@@ -149,14 +158,15 @@ function Trainer:evaluate(train_loss)
   if record.best then self.best_val = record.val_loss end
   if self.on_eval then self.on_eval(record, self) end
   self:_log_record(record)
-  self:_say(string.format("iter %d (epoch %d): train loss %.4f%s", self.iter, self.epoch, train_loss or 0/0,
-    record.val_loss and string.format(", val loss %.4f, val ppl %.2f", record.val_loss, record.val_ppl) or ""))
+  self:_say(string.format("iter %d (epoch %d): train loss %.4f%s%s", self.iter, self.epoch, train_loss or 0/0,
+    record.val_loss and string.format(", val loss %.4f", record.val_loss) or "",
+    record.val_ppl and string.format(", val ppl %.2f", record.val_ppl) or ""))
   return record
 end
 
 function Trainer:_next_batch()
-  local x, y = self.batcher:next_batch()
-  if x then return x, y end
+  local batch = self.batcher:next_batch()
+  if batch then return batch end
   -- end of an epoch: decay the learning rate as char-rnn does, reset the stream state
   -- (the last epoch stays the run's epoch in the final record)
   if self.epoch >= self.max_epochs then return nil end
@@ -176,10 +186,18 @@ function Trainer:run()
   while true do
     if self.max_iters and self.iter >= self.max_iters then stop_reason = "iterations"; break end
     if self.max_seconds and core.now() - self.start_time >= self.max_seconds then stop_reason = "time"; break end
-    local x, y = self:_next_batch()
-    if not x then break end
+    local batch = self:_next_batch()
+    if not batch then break end
+    -- once per epoch, also for the epoch a resumed run continues
+    if self.on_epoch and self.epoch_begun ~= self.epoch then
+      self.epoch_begun = self.epoch
+      self.on_epoch(self.epoch, self)
+    end
     self.model:zero_grad()
-    local loss, hidden = self.model:train_step(x, y, self.hidden)
+    local loss, hidden, count = self.model:train_step(batch, self.hidden)
+    if math.type(count) ~= "integer" then
+      error("train: the model's train_step returned no target count (loss, state, count)", 0)
+    end
     if not finite(loss) then
       error(string.format("train: loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(loss), self.iter + 1), 0)
     end
@@ -192,10 +210,10 @@ function Trainer:run()
     self.optimizer:step()
     self.hidden = hidden
     self.iter = self.iter + 1
-    self.tokens = self.tokens + y:numel()
+    self.tokens = self.tokens + count
     last_loss = loss
     self.smoothed = self.smoothed and (0.95 * self.smoothed + 0.05 * loss) or loss
-    if self.progress then self.progress:update(self.iter, {loss = self.smoothed, tokens = y:numel()}) end
+    if self.progress then self.progress:update(self.iter, {loss = self.smoothed, tokens = count}) end
     if self.iter % self.eval_every == 0 then self:evaluate(self.smoothed) end
   end
   local final

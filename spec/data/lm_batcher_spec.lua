@@ -3,6 +3,11 @@ local recur = require("recur")
 local data = require("recur.data")
 local LMBatcher = data.LMBatcher
 
+-- A batch table as the pair x, y (nil at the end of an epoch).
+local function xy(batch)
+  if batch then return batch.x, batch.y end
+end
+
 local function err_of(fn, ...)
   local ok, err = pcall(fn, ...)
   assert.is_false(ok)
@@ -11,6 +16,7 @@ end
 
 -- ids 1..26 (the stream 0..25 shifted to 1-based ids)
 local function stream(n)
+
   local a = {}
   for i = 1, n do a[i] = i end
   return a
@@ -32,6 +38,11 @@ describe("LMBatcher", function()
     -- 13..24 (targets 14..25); 26 is unused. K = 12/3 = 4 chunks.
     local b = LMBatcher.new(stream(26), { batch_size = 2, seq_length = 3 })
     assert.are.equal(4, b:num_batches())
+    local first = b:get_batch(1)
+    local keys = {}
+    for k in pairs(first) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.are.same({ "x", "y" }, keys)   -- a batch is one table: the protocol of recur.models
     local expected = {
       { x = { { 1, 13 }, { 2, 14 }, { 3, 15 } },    y = { { 2, 14 }, { 3, 15 }, { 4, 16 } } },
       { x = { { 4, 16 }, { 5, 17 }, { 6, 18 } },    y = { { 5, 17 }, { 6, 18 }, { 7, 19 } } },
@@ -39,13 +50,13 @@ describe("LMBatcher", function()
       { x = { { 10, 22 }, { 11, 23 }, { 12, 24 } }, y = { { 11, 23 }, { 12, 24 }, { 13, 25 } } },
     }
     for k = 1, 4 do
-      local x, y = b:next_batch()
+      local x, y = xy(b:next_batch())
       check_tensor(expected[k].x, x)
       check_tensor(expected[k].y, y)
     end
     assert.is_nil(b:next_batch())
     b:reset()
-    local x = b:next_batch()
+    local x = xy(b:next_batch())
     check_tensor(expected[1].x, x)
   end)
 
@@ -53,10 +64,10 @@ describe("LMBatcher", function()
     -- T = 5 over L = 12: chunks of 5, 5, 2.
     local b = LMBatcher.new(stream(26), { batch_size = 2, seq_length = 5 })
     assert.are.equal(3, b:num_batches())
-    local x, y = b:get_batch(3)
+    local x, y = xy(b:get_batch(3))
     check_tensor({ { 11, 23 }, { 12, 24 } }, x)
     check_tensor({ { 12, 24 }, { 13, 25 } }, y)
-    x, y = b:get_batch(2)
+    x, y = xy(b:get_batch(2))
     check_tensor({ { 6, 18 }, { 7, 19 }, { 8, 20 }, { 9, 21 }, { 10, 22 } }, x)
     check_tensor({ { 7, 19 }, { 8, 20 }, { 9, 21 }, { 10, 22 }, { 11, 23 } }, y)
     b = LMBatcher.new(stream(26), { batch_size = 2, seq_length = 5, drop_last = true })
@@ -79,7 +90,8 @@ describe("LMBatcher", function()
     local L = (N - 1) // B
     local cols = {}
     for c = 1, B do cols[c] = {} end
-    for x, y in b:batches() do
+    for batch in b:batches() do
+      local x, y = batch.x, batch.y
       local xt, yt = x:totable(), y:totable()
       for t = 1, #xt do
         for c = 1, B do
@@ -89,7 +101,7 @@ describe("LMBatcher", function()
       end
     end
     for k = 1, b:num_batches() do
-      local x, y = b:get_batch(k)
+      local x, y = xy(b:get_batch(k))
       local xt, yt = b:get_batch_tables(k)
       assert.are.same(xt, x:totable())
       assert.are.same(yt, y:totable())
@@ -102,18 +114,18 @@ describe("LMBatcher", function()
 
   it("accepts a 1-D int64 tensor of ids", function()
     local b = LMBatcher.new(recur.arange(1, 27, 1, "int64"), { batch_size = 2, seq_length = 3 })
-    local x = b:get_batch(4)
+    local x = xy(b:get_batch(4))
     check_tensor({ { 10, 22 }, { 11, 23 }, { 12, 24 } }, x)
   end)
 
   it("returns fresh tensors that the caller may modify", function()
     local b = LMBatcher.new(stream(26), { batch_size = 2, seq_length = 3 })
-    local x, y = b:get_batch(1)
+    local x, y = xy(b:get_batch(1))
     x:fill_(0); y:fill_(0)
-    local x2, y2 = b:get_batch(1)
+    local x2, y2 = xy(b:get_batch(1))
     check_tensor({ { 1, 13 }, { 2, 14 }, { 3, 15 } }, x2)
     check_tensor({ { 2, 14 }, { 3, 15 }, { 4, 16 } }, y2)
-    check_tensor({ { 4, 16 }, { 5, 17 }, { 6, 18 } }, (b:get_batch(2)))
+    check_tensor({ { 4, 16 }, { 5, 17 }, { 6, 18 } }, (xy(b:get_batch(2))))
   end)
 
   it("resumes exactly from state()", function()
@@ -122,10 +134,10 @@ describe("LMBatcher", function()
     a:next_batch(); a:next_batch()
     local saved = a:state()
     assert.are.same({ next_batch = 3, num_ids = 26, batch_size = 2, seq_length = 3, drop_last = false }, saved)
-    local xa, ya = a:next_batch()
+    local xa, ya = xy(a:next_batch())
     local b = LMBatcher.new(stream(26), opts)
     b:set_state(saved)
-    local xb, yb = b:next_batch()
+    local xb, yb = xy(b:next_batch())
     assert.are.same(xa:totable(), xb:totable())
     assert.are.same(ya:totable(), yb:totable())
     -- at the end of an epoch, state says so
@@ -138,7 +150,7 @@ describe("LMBatcher", function()
     local a = LMBatcher.new(stream(26), { batch_size = 2, seq_length = 3 })
     local b = LMBatcher.new(stream(26), { batch_size = 4, seq_length = 3 })
     local e = err_of(b.set_state, b, a:state())
-    assert.truthy(e:find("LMBatcher.set_state: the state has batch_size = 2, this batcher has 4", 1, true), e)
+    assert.truthy(e:find("LMBatcher:set_state: the state has batch_size = 2, this batcher has 4", 1, true), e)
     local s = a:state(); s.next_batch = 6
     e = err_of(a.set_state, a, s)
     assert.truthy(e:find("next_batch = 6 is outside 1..5", 1, true), e)
@@ -161,7 +173,9 @@ describe("LMBatcher", function()
     assert.truthy(e:find("expected a 1-D tensor of ids, got 2 dimensions", 1, true), e)
     local b = LMBatcher.new(stream(26), { batch_size = 2, seq_length = 3 })
     e = err_of(b.get_batch, b, 5)
-    assert.truthy(e:find("LMBatcher.get_batch: batch 5 is outside 1..4", 1, true), e)
+    assert.truthy(e:find("LMBatcher:get_batch: batch 5 is outside 1..4", 1, true), e)
+    e = err_of(b.get_batch_tables, b, 0)
+    assert.truthy(e:find("LMBatcher:get_batch_tables: batch 0 is outside 1..4", 1, true), e)
     e = err_of(LMBatcher.new, stream(26), { batch_size = 2, seq_length = 3, bptt = 3 })
     assert.truthy(e:find("unknown option 'bptt'", 1, true), e)
   end)

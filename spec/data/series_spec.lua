@@ -6,6 +6,11 @@ local series = require "recur.data.series"
 -- A tensor as nested Lua tables.
 local function tbl(t) return t:totable() end
 
+-- A batch table as the pair x, y (nil at the end of an epoch).
+local function xy(batch)
+  if batch then return batch.x, batch.y end
+end
+
 describe("recur.data.series", function()
   it("runs on Lua 5.4", function()
     assert.are.equal("Lua 5.4", _VERSION)
@@ -123,36 +128,36 @@ describe("recur.data.series", function()
     it("serves contiguous streams in chunks with targets one step ahead", function()
       local b = series.Batcher.new(x, {batch_size = 2, seq_length = 3})
       assert.are.equal(2, b:num_batches())
-      local x1, y1 = b:next_batch()
+      local x1, y1 = xy(b:next_batch())
       assert.are.same({{{1, 10}, {6, 60}}, {{2, 20}, {7, 70}}, {{3, 30}, {8, 80}}}, tbl(x1))
       assert.are.same({{{2, 20}, {7, 70}}, {{3, 30}, {8, 80}}, {{4, 40}, {9, 90}}}, tbl(y1))
-      local x2, y2 = b:next_batch()
+      local x2, y2 = xy(b:next_batch())
       assert.are.same({{{4, 40}, {9, 90}}, {{5, 50}, {10, 100}}}, tbl(x2))
       assert.are.same({{{5, 50}, {10, 100}}, {{6, 60}, {11, 110}}}, tbl(y2))
       assert.is_nil(b:next_batch())
       b:reset()
-      assert.are.same(tbl(x1), tbl((b:next_batch())))
+      assert.are.same(tbl(x1), tbl((xy(b:next_batch()))))
     end)
 
     it("takes a target series of other features and drops a short last chunk", function()
       local target = x:narrow(2, 2, 1)
       local b = series.Batcher.new(x, {batch_size = 2, seq_length = 3, target = target, drop_last = true})
       assert.are.equal(1, b:num_batches())
-      local x1, y1 = b:get_batch(1)
+      local x1, y1 = xy(b:get_batch(1))
       assert.are.same({3, 2, 2}, x1:size())
       assert.are.same({{{20}, {70}}, {{30}, {80}}, {{40}, {90}}}, tbl(y1))
     end)
 
     it("chunks are copies, and state/set_state resume the position", function()
       local b = series.Batcher.new(x, {batch_size = 2, seq_length = 3})
-      local x1 = b:next_batch()
+      local x1 = xy(b:next_batch())
       x1:fill_(0)
       local s = b:state()
-      local x2 = b:next_batch()
+      local x2 = xy(b:next_batch())
       b:reset()
       b:set_state(s)
-      assert.are.same(tbl(x2), tbl((b:next_batch())))
-      assert.are.same({{{1, 10}, {6, 60}}}, tbl((b:get_batch(1)):narrow(1, 1, 1)))
+      assert.are.same(tbl(x2), tbl((xy(b:next_batch()))))
+      assert.are.same({{{1, 10}, {6, 60}}}, tbl((xy(b:get_batch(1))):narrow(1, 1, 1)))
       local other = series.Batcher.new(x, {batch_size = 1, seq_length = 3})
       assert.has_error(function() other:set_state(s) end,
         "series.Batcher:set_state: the state has batch_size = 2, this batcher has 1")

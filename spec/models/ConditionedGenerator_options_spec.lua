@@ -83,7 +83,7 @@ describe("ConditionedGenerator config", function()
     local m = model{pad_id = 9}
     local z = recur.randn(2, Z)
     local targets = recur.tensor({{3, 4}, {2, 9}, {9, 9}}, "int64")
-    local loss = m:train_step(z, targets)
+    local loss = m:train_step({z = z, y = targets})
     local logits = m:forward(z, m:shift(targets))
     local mask = recur.tensor({{1, 1}, {1, 0}, {0, 0}})
     local want = recur.nn.CrossEntropy():forward(logits, targets, mask)

@@ -77,7 +77,7 @@ describe("ConditionedGenerator gradients (float64 finite differences)", function
     recur.manual_seed(5)
     local model = ConditionedGenerator(config{cell = "lstm", layers = 2})
     model:zero_grad()
-    model:train_step(recur.randn(3, 3), targets)
+    model:train_step({z = recur.randn(3, 3), y = targets})
     assert(model.init_h:gradient("weight"):abs():max() > 1e-4)
     assert(model.init_c:gradient("weight"):abs():max() > 1e-4)
   end)
@@ -174,7 +174,7 @@ describe("ConditionedGenerator generation", function()
     local first, loss = nil, nil
     for _ = 1, 120 do
       model:zero_grad()
-      loss = model:train_step(z, targets)
+      loss = model:train_step({z = z, y = targets})
       first = first or loss
       optimizer:step()
     end
@@ -211,7 +211,7 @@ describe("ConditionedGenerator errors", function()
     assert_error("ConditionedGenerator: forward expects inputs as an int64 (T,2) tensor of token ids, got int64 (1x3)",
       function() model:forward(recur.zeros(2, 3), ids({{1, 1, 1}})) end)
     assert_error("ConditionedGenerator: targets must be an int64 (T,B) tensor of token ids, got float32 (2x2)",
-      function() model:train_step(recur.zeros(2, 3), recur.zeros(2, 2)) end)
+      function() model:train_step({z = recur.zeros(2, 3), y = recur.zeros(2, 2)}) end)
     assert_error("ConditionedGenerator: backward before forward",
       function() ConditionedGenerator(config()):backward(recur.zeros(2, 3), recur.zeros(1, 2, 7)) end)
     assert_error("ConditionedGenerator: step needs a state {h =, c =}; start from initial_state(z)",

@@ -164,7 +164,7 @@ describe("Forecaster", function()
       assert.has_error(function() Forecaster{input_size = 2, dropout = 1} end,
         "Forecaster: option dropout must be a number in [0, 1), got 1")
       assert.has_error(function() Forecaster{input_size = 2, hiden = 4} end)
-      assert.has_error(function() Forecaster(2) end, "Forecaster: config must be a table, got number")
+      assert.has_error(function() Forecaster(2) end, "Forecaster: expected a config table, got number")
     end)
 
     it("shapes", function()

@@ -61,9 +61,9 @@ describe("LanguageModel bptt_truncate", function()
     local x = recur.tensor({{1, 2}, {3, 4}, {5, 6}, {7, 1}, {2, 3}, {4, 5}}, "int64")
     local y = recur.tensor({{3, 4}, {5, 6}, {7, 1}, {2, 3}, {4, 5}, {6, 7}}, "int64")
     trunc:zero_grad()
-    trunc:train_step(x, y)
+    trunc:train_step({x = x, y = y})
     full:zero_grad()
-    full:train_step(x, y)
+    full:train_step({x = x, y = y})
     return grads_of(trunc), grads_of(full), truncated_reference(full, x, y, k)
   end
 

@@ -155,7 +155,7 @@ describe("Seq2Seq", function()
     it("with p = 0 is teacher forcing exactly: same loss, same gradients", function()
       local model = model_of(21)
       model:zero_grad()
-      local loss, dec_in = model:train_step(src, tgt, len, {sampling_prob = 0})
+      local loss, _, _, dec_in = model:train_step({x = src, y = tgt, lengths = len}, nil, {sampling_prob = 0})
       local g = grads_of(model)
       assert.are.same(model:shift(tgt):totable(), dec_in:totable())
       assert.are.same({BOS, BOS, BOS}, dec_in:select(1, 1):totable())
@@ -172,7 +172,7 @@ describe("Seq2Seq", function()
     it("with p = 1 feeds the model's own greedy outputs, and differentiates those inputs", function()
       local model = model_of(22)
       model:zero_grad()
-      local loss, dec_in = model:train_step(src, tgt, len, {sampling_prob = 1})
+      local loss, _, _, dec_in = model:train_step({x = src, y = tgt, lengths = len}, nil, {sampling_prob = 1})
       local g = grads_of(model)
       local pred = predictions(model, dec_in)
       for t = 1, T - 1 do
@@ -196,15 +196,15 @@ describe("Seq2Seq", function()
 
     it("config.sampling_prob is train_step's default p (and model.sampling_prob sets it)", function()
       local by_call = model_of(24)
-      local _, want = by_call:train_step(src, tgt, len, {sampling_prob = 1})
+      local _, _, _, want = by_call:train_step({x = src, y = tgt, lengths = len}, nil, {sampling_prob = 1})
       recur.manual_seed(24)
       local by_config = Seq2Seq{src_vocab_size = 6, tgt_vocab_size = 6, embed = 4, hidden = 8, layers = 2,
                                 sampling_prob = 1}
-      local _, got = by_config:train_step(src, tgt, len)
+      local _, _, _, got = by_config:train_step({x = src, y = tgt, lengths = len})
       assert.are.same(want:totable(), got:totable())
       assert.are_not.same(by_config:shift(tgt):totable(), got:totable())
       by_config.sampling_prob = 0
-      local _, teacher = by_config:train_step(src, tgt, len)
+      local _, _, _, teacher = by_config:train_step({x = src, y = tgt, lengths = len})
       assert.are.same(by_config:shift(tgt):totable(), teacher:totable())
     end)
 
@@ -352,7 +352,7 @@ describe("Seq2Seq", function()
     for _ = 1, 800 do
       local ss, ts = batch(32)
       model:zero_grad()
-      model:train_step(columns(ss, PAD), columns(ts, PAD), lengths_of(ss))
+      model:train_step({x = columns(ss, PAD), y = columns(ts, PAD), lengths = lengths_of(ss)})
       recur.optim.clip_grad_norm(model, 5)
       opt:step()
     end
@@ -391,15 +391,15 @@ describe("Seq2Seq", function()
 
     local model = Seq2Seq(ok_cfg)
     local src, len, tgt = columns(SRC, PAD), lengths_of(SRC), columns(TGT, PAD)
-    expect_error(function() model:train_step(src:to("float32"), tgt, len) end,
+    expect_error(function() model:train_step({x = src:to("float32"), y = tgt, lengths = len}) end,
       "Seq2Seq:train_step: src must be an int64 tensor of ids, got float32")
-    expect_error(function() model:train_step(src, tgt:narrow(2, 1, 2), len) end,
+    expect_error(function() model:train_step({x = src, y = tgt:narrow(2, 1, 2), lengths = len}) end,
       "Seq2Seq:train_step: tgt has shape (5x2) but the source batch has 3 sequences")
-    expect_error(function() model:train_step(src:select(2, 1), tgt, len) end,
+    expect_error(function() model:train_step({x = src:select(2, 1), y = tgt, lengths = len}) end,
       "Seq2Seq:train_step: src must be 2-D (T,B), got (4)")
-    expect_error(function() model:train_step(src, tgt, len, {p = 0.5}) end,
+    expect_error(function() model:train_step({x = src, y = tgt, lengths = len}, nil, {p = 0.5}) end,
       "Seq2Seq:train_step: unknown option 'p'")
-    expect_error(function() model:train_step(src, tgt, len, {sampling_prob = -1}) end,
+    expect_error(function() model:train_step({x = src, y = tgt, lengths = len}, nil, {sampling_prob = -1}) end,
       "Seq2Seq:train_step: sampling_prob must be a number in [0, 1], got -1")
     expect_error(function() model:forward(src, model:shift(tgt), recur.tensor({4, 5, 1}, "int64")) end,
       "Seq2Seq:forward: src_lengths must be in 1..4 (the source length S), got 1..5")
@@ -415,7 +415,7 @@ describe("Seq2Seq", function()
       "Seq2Seq:step: state.h has shape (1x3x5), expected (1x2x5)")
     expect_error(function() model:decoder_for(src, len) end,
       "Seq2Seq:decoder_for: expects one source (S,1), got (4x3)")
-    expect_error(function() model:train_step(src, columns({{7}, {1}, {1}}, PAD), len) end,
+    expect_error(function() model:train_step({x = src, y = columns({{7}, {1}, {1}}, PAD), lengths = len}) end,
       "target 7 (at position 1) is out of range for 6 classes")
     expect_error(function() Seq2Seq.sampling_probability(1, {schedule = "cosine"}) end,
       "Seq2Seq.sampling_probability: schedule must be 'linear', 'exponential' or 'inverse_sigmoid', got cosine")

@@ -86,7 +86,7 @@ describe("SequenceClassifier gradients (float64 finite differences)", function()
     local model = SequenceClassifier{input_size = 2, num_classes = 2, hidden = 3, bidirectional = true, cell = "gru"}
     local x = recur.randn(4, 2, 2)
     model:zero_grad()
-    model:train_step(x, ids({1, 2}), ids({4, 2}))
+    model:train_step({x = x, labels = ids({1, 2}), lengths = ids({4, 2})})
     assert(model.rnn:gradient("weight_ih_l0_reverse"):abs():max() > 0)
     assert(model.rnn:gradient("weight_ih_l0"):abs():max() > 0)
   end)
@@ -223,7 +223,7 @@ describe("SequenceClassifier training", function()
     for _ = 1, 150 do
       local bx, by, bl = batch(32)
       model:zero_grad()
-      model:train_step(bx, by, bl)
+      model:train_step({x = bx, labels = by, lengths = bl})
       optimizer:step()
     end
     local after = model:accuracy(x, labels, lengths)

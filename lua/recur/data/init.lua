@@ -9,6 +9,7 @@
 --   CharTokenizer (UTF-8 code points), WordTokenizer (<pad> <unk> <s> </s>), Vocab
 --   LMBatcher         token stream -> (T,B) chunks x, y for truncated BPTT
 --   SentenceBatcher   sequences -> padded, length-bucketed (T,B) batches with masks
+--   Drawn             batches drawn by a function (generated data), per_epoch a pass
 --   NGram             add-k n-gram baseline: prob, loss (nats/id), perplexity
 --   Rng               the seeded splitmix64 generator behind the shuffles
 --   series            real-valued series: tensor, Scaler (standardisation), windows,
@@ -24,6 +25,7 @@ return {
   WordTokenizer = require("recur.data.word_tokenizer"),
   LMBatcher = require("recur.data.lm_batcher"),
   SentenceBatcher = require("recur.data.sentence_batcher"),
+  Drawn = require("recur.data.drawn"),
   NGram = require("recur.data.ngram"),
   Rng = require("recur.data.shuffle"),
   series = require("recur.data.series"),

@@ -16,16 +16,14 @@
 --
 -- LMBatcher.new(ids, {batch_size=B, seq_length=T, drop_last=false, vocab_size=nil})
 --   ids: Lua array or 1-D int64 tensor; vocab_size, when given, checks ids <= V.
--- b:num_batches(), b:next_batch() -> x, y (nil, nil at the end of the epoch),
--- b:batches() (iterator over the rest of the epoch), b:reset() (back to chunk 1),
--- b:get_batch(k) -> x, y (random access; the position does not move),
--- b:get_batch_tables(k) -> x, y as Lua arrays of rows,
--- b:state() -> plain table, b:set_state(s): resume exactly at the saved position.
+-- b:get_batch_tables(k) -> x, y as Lua arrays of rows; the rest (num_batches,
+-- next_batch -> {x =, y =} | nil at the end of the epoch, batches, reset, get_batch,
+-- state, set_state) is recur.data.chunks's.
 local ids = require("recur.data.ids")
 local util = require("recur.util")
+local Chunks = require("recur.data.chunks")
 
-local LMBatcher = {}
-LMBatcher.__index = LMBatcher
+local LMBatcher = Chunks.extend({})
 
 function LMBatcher.new(seq, opts)
   local who = "LMBatcher.new"
@@ -43,21 +41,20 @@ function LMBatcher.new(seq, opts)
   if L < 1 then
     error(string.format("%s: %d ids are too few for batch_size %d (need at least %d)", who, N, B, B + 1), 2)
   end
-  local K = drop_last and L // T or (L + T - 1) // T
+  local K = Chunks.count(L, T, drop_last)
   if K < 1 then
     error(string.format("%s: streams of %d positions hold no full chunk of seq_length %d (drop_last)", who, L, T), 2)
   end
   local used = table.move(arr, 1, B * L + 1, 1, {})
   ids.check(used, V, who)
-  return setmetatable({ ids = used, N = N, B = B, T = T, L = L, K = K, drop_last = drop_last, pos = 1 }, LMBatcher)
+  return setmetatable({ who = "LMBatcher", ids = used, N = N, B = B, T = T, L = L, K = K,
+    drop_last = drop_last, pos = 1, identity = { num_ids = N } }, LMBatcher)
 end
-
-function LMBatcher:num_batches() return self.K end
 
 local function check_k(self, k)
   local kk = math.tointeger(k)
   if kk == nil or kk < 1 or kk > self.K then
-    error(string.format("LMBatcher.get_batch: batch %s is outside 1..%d", tostring(k), self.K), 3)
+    error(string.format("LMBatcher:get_batch_tables: batch %s is outside 1..%d", tostring(k), self.K), 3)
   end
   return kk
 end
@@ -82,7 +79,7 @@ end
 -- The streams as one (L+1, B) int64 tensor, D[t][b] = ids[(b-1)*L + t], built on first
 -- use: chunk k's x and y are then rows of it, one row apart, copied out of it in C
 -- (one big tensor() call costs far less than one per chunk).
-local function streams(self)
+function LMBatcher:_streams()
   if self.D == nil then
     local a, B, L = self.ids, self.B, self.L
     local rows = {}
@@ -93,51 +90,7 @@ local function streams(self)
     end
     self.D = require("recur").tensor(rows, "int64")
   end
-  return self.D
-end
-
--- x and y are fresh tensors: the caller may modify them without touching the batcher.
-function LMBatcher:get_batch(k)
-  local kk = check_k(self, k)
-  local first = (kk - 1) * self.T
-  local Tk = math.min(self.T, self.L - first)
-  local D = streams(self)
-  return D:narrow(1, first + 1, Tk):clone(), D:narrow(1, first + 2, Tk):clone()
-end
-
-function LMBatcher:next_batch()
-  if self.pos > self.K then return nil, nil end
-  local k = self.pos
-  self.pos = k + 1
-  return self:get_batch(k)
-end
-
-function LMBatcher:batches()
-  return function() return self:next_batch() end
-end
-
-function LMBatcher:reset() self.pos = 1 end
-
--- Everything needed to check that a state belongs to this batcher, and where to resume.
-function LMBatcher:state()
-  return { next_batch = self.pos, num_ids = self.N, batch_size = self.B, seq_length = self.T,
-           drop_last = self.drop_last }
-end
-
-function LMBatcher:set_state(s)
-  local who = "LMBatcher.set_state"
-  if type(s) ~= "table" then error(who .. ": expected a table from state()", 2) end
-  for _, f in ipairs({ "num_ids", "batch_size", "seq_length", "drop_last" }) do
-    local mine = ({ num_ids = self.N, batch_size = self.B, seq_length = self.T, drop_last = self.drop_last })[f]
-    if s[f] ~= mine then
-      error(string.format("%s: the state has %s = %s, this batcher has %s", who, f, tostring(s[f]), tostring(mine)), 2)
-    end
-  end
-  local p = math.tointeger(s.next_batch)
-  if p == nil or p < 1 or p > self.K + 1 then
-    error(string.format("%s: next_batch = %s is outside 1..%d", who, tostring(s.next_batch), self.K + 1), 2)
-  end
-  self.pos = p
+  return self.D, self.D
 end
 
 return LMBatcher

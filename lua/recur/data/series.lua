@@ -20,6 +20,7 @@
 local core = require("recur.core")
 local ids = require("recur.data.ids")
 local util = require("recur.nn.util")
+local Chunks = require("recur.data.chunks")
 
 local series = {}
 
@@ -127,11 +128,10 @@ end
 --   x[t][b] = x_series[(b-1)L + (k-1)T + t]     y[t][b] = target[(b-1)L + (k-1)T + t + 1]
 -- so y is x one step ahead (target defaults to the series itself; a (N,F) target
 -- predicts other features). Column b of chunk k+1 continues column b of chunk k: carry
--- the hidden state across chunks, reset it at the start of an epoch. The interface is
--- LMBatcher's (next_batch, batches, reset, get_batch, num_batches, state, set_state),
--- so recur.train.Trainer drives it.
-local Batcher = {}
-Batcher.__index = Batcher
+-- the hidden state across chunks, reset it at the start of an epoch. The iteration is
+-- recur.data.chunks's, as LMBatcher's: batches are {x =, y =}, and recur.train.Trainer
+-- drives it.
+local Batcher = Chunks.extend({})
 series.Batcher = Batcher
 
 function Batcher.new(x, opts)
@@ -154,7 +154,7 @@ function Batcher.new(x, opts)
   if L < 1 then
     error(string.format("%s: %d steps are too few for batch_size %d (need at least %d)", who, N, B, B + 1), 2)
   end
-  local K = drop_last and L // T or (L + T - 1) // T
+  local K = Chunks.count(L, T, drop_last)
   if K < 1 then
     error(string.format("%s: streams of %d steps hold no full chunk of seq_length %d (drop_last)", who, L, T), 2)
   end
@@ -164,56 +164,11 @@ function Batcher.new(x, opts)
     for b = 1, B do out:select(2, b):copy_(s:narrow(1, (b - 1) * L + 1, L + 1)) end
     return out
   end
-  return setmetatable({xs = streams(x), ys = streams(target), N = N, B = B, T = T, L = L, K = K,
-    drop_last = drop_last, pos = 1}, Batcher)
+  return setmetatable({who = "series.Batcher", xs = streams(x), ys = streams(target), N = N, B = B,
+    T = T, L = L, K = K, drop_last = drop_last, pos = 1, identity = {num_steps = N}}, Batcher)
 end
 
-function Batcher:num_batches() return self.K end
-
--- Chunk k as fresh tensors x (Tk,B,D) and y (Tk,B,F); the position does not move.
-function Batcher:get_batch(k)
-  local kk = math.tointeger(k)
-  if kk == nil or kk < 1 or kk > self.K then
-    error(string.format("series.Batcher:get_batch: batch %s is outside 1..%d", tostring(k), self.K), 2)
-  end
-  local first = (kk - 1) * self.T
-  local Tk = math.min(self.T, self.L - first)
-  return self.xs:narrow(1, first + 1, Tk):clone(), self.ys:narrow(1, first + 2, Tk):clone()
-end
-
-function Batcher:next_batch()
-  if self.pos > self.K then return nil, nil end
-  self.pos = self.pos + 1
-  return self:get_batch(self.pos - 1)
-end
-
-function Batcher:batches()
-  return function() return self:next_batch() end
-end
-
-function Batcher:reset() self.pos = 1 end
-
-function Batcher:state()
-  return {next_batch = self.pos, num_steps = self.N, batch_size = self.B, seq_length = self.T,
-          drop_last = self.drop_last}
-end
-
-function Batcher:set_state(s)
-  local who = "series.Batcher:set_state"
-  if type(s) ~= "table" then error(who .. ": expected a table from state()", 2) end
-  local mine = {num_steps = self.N, batch_size = self.B, seq_length = self.T, drop_last = self.drop_last}
-  for _, f in ipairs({"num_steps", "batch_size", "seq_length", "drop_last"}) do
-    if s[f] ~= mine[f] then
-      error(string.format("%s: the state has %s = %s, this batcher has %s", who, f, tostring(s[f]),
-        tostring(mine[f])), 2)
-    end
-  end
-  local p = math.tointeger(s.next_batch)
-  if p == nil or p < 1 or p > self.K + 1 then
-    error(string.format("%s: next_batch = %s is outside 1..%d", who, tostring(s.next_batch), self.K + 1), 2)
-  end
-  self.pos = p
-end
+function Batcher:_streams() return self.xs, self.ys end
 
 -- The baselines every forecaster must beat. Last value: every future step is the last
 -- observed one. Seasonal naive (season = s): step k repeats the value one or more whole
@@ -249,7 +204,8 @@ function series.naive_mse(batcher)
   end
   local total, count = 0, 0
   for k = 1, batcher:num_batches() do
-    local x, y = batcher:get_batch(k)
+    local batch = batcher:get_batch(k)
+    local x, y = batch.x, batch.y
     local d = x:sub(y:dtype() == x:dtype() and y or y:to(x:dtype()))
     total = total + d:mul(d):sum()
     count = count + d:numel()

@@ -32,11 +32,12 @@
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
+local Model = require "recur.models.Model"
 local decode = require "recur.decode"
 local beam = require "recur.beam"
 
-local ConditionedGenerator = util.class("ConditionedGenerator", Module)
+local ConditionedGenerator = util.class("ConditionedGenerator", Model)
+ConditionedGenerator.kind = "generator"
 
 local NAME = "ConditionedGenerator"
 local DEFAULTS = {embed = 32, hidden = 64, layers = 1, cell = "lstm", dropout = 0, condition_cell = true}
@@ -57,11 +58,8 @@ end
 -- embeddings, between layers and on the outputs, in training mode), condition_cell
 -- (LSTM: c0 from z as well, default true; false: c0 = 0).
 function ConditionedGenerator:__init(config)
-  Module.__init(self)
-  config = util.check_opts(NAME, config, KNOWN)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(config) do c[k] = v end
+  Model.__init(self)
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
   util.check_positive_int(NAME, "cond_size", c.cond_size)
   util.check_positive_int(NAME, "vocab_size", c.vocab_size)
   util.check_positive_int(NAME, "embed", c.embed)
@@ -179,14 +177,32 @@ function ConditionedGenerator:backward(z, glogits)
   return gz
 end
 
--- One teacher-forced batch: targets (T,B) (end_id and pad_id included as the data
--- has them), mean cross-entropy per scored token, backward (gradients are added:
--- zero them first). Returns the loss.
-function ConditionedGenerator:train_step(z, targets)
+-- The conditioning vectors and targets of a batch {z = (B,Z), y = (T,B)}.
+local function batch_parts(op, batch)
+  if type(batch) ~= "table" then
+    error(string.format("%s: expects a batch {z = (B,Z), y = targets (T,B)}, got %s", op, type(batch)), 3)
+  end
+  return batch.z, batch.y
+end
+
+-- One teacher-forced batch {z = (B,Z), y = targets (T,B)} (end_id and pad_id included
+-- as the data has them): mean cross-entropy per scored token, backward (gradients are
+-- added: zero them first). Returns the loss, nil (no state is carried from batch to
+-- batch) and the number of scored tokens.
+function ConditionedGenerator:train_step(batch)
+  local z, targets = batch_parts(NAME .. ":train_step", batch)
   local logits = self:forward(z, self:shift(targets))
   local loss = self.criterion:forward(logits, targets)
   self:backward(z, self.criterion:backward(logits, targets))
-  return loss
+  return loss, nil, math.tointeger(self.criterion.count)
+end
+
+-- The teacher-forced loss of one batch without backward (Model:evaluate_batches
+-- averages it), the number of scored tokens, and nil.
+function ConditionedGenerator:batch_loss(batch)
+  local z, targets = batch_parts(NAME .. ":batch_loss", batch)
+  local loss = self.criterion:forward(self:forward(z, self:shift(targets)), targets)
+  return loss, math.tointeger(self.criterion.count), nil
 end
 
 -- Logits (K,V) for one step of ids (K) and the state after it, advanced in place

@@ -19,9 +19,11 @@
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
+local Model = require "recur.models.Model"
 
-local Forecaster = util.class("Forecaster", Module)
+local Forecaster = util.class("Forecaster", Model)
+Forecaster.kind = "forecast"
+Forecaster.loss_kind = "mse"
 
 local DEFAULTS = {hidden = 64, layers = 2, cell = "lstm", dropout = 0}
 local KEYS = {input_size = true, output_size = true, hidden = true, layers = true, cell = true, dropout = true}
@@ -29,12 +31,8 @@ local KEYS = {input_size = true, output_size = true, hidden = true, layers = tru
 -- config: input_size D (required), output_size F (default D), hidden (64), layers (2),
 -- cell ("lstm" | "gru" | "rnn"), dropout (0: between the layers and before the head).
 function Forecaster:__init(config)
-  Module.__init(self)
-  if type(config) ~= "table" then error("Forecaster: config must be a table, got " .. type(config), 2) end
-  util.check_opts("Forecaster", config, KEYS)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(config) do c[k] = v end
+  Model.__init(self)
+  local c = Model.configure("Forecaster", config, DEFAULTS, KEYS)
   c.input_size = util.check_positive_int("Forecaster", "config.input_size", c.input_size)
   c.output_size = util.check_positive_int("Forecaster", "config.output_size", c.output_size or c.input_size)
   c.hidden = util.check_positive_int("Forecaster", "config.hidden", c.hidden)
@@ -81,34 +79,21 @@ function Forecaster:backward(x, gpred)
   return (self.rnn:backward(x, gy))
 end
 
--- One training chunk: forward, MSE against y (T,B,F), backward. Gradients are added to
--- the module's (zero them first). Returns the loss and the carried state.
-function Forecaster:train_step(x, y, state)
+-- One training chunk, batch {x = (T,B,D), y = (T,B,F)}: forward, MSE, backward.
+-- Gradients are added to the module's (zero them first). Returns the loss, the carried
+-- state and the number of target values.
+function Forecaster:train_step(batch, state)
+  local x, y = batch.x, batch.y
   local pred, next_state = self:forward(x, state)
   local loss = self.criterion:forward(pred, y)
   self:backward(x, self.criterion:backward(pred, y))
-  return loss, next_state
+  return loss, next_state, y:numel()
 end
 
--- Mean squared error over a batcher's chunks (evaluation mode, state carried from
--- chunk to chunk), and the number of target values it covered.
-function Forecaster:evaluate_batches(batcher)
-  local was_training = self.training
-  self:evaluate()
-  local saved = batcher:state()
-  batcher:reset()
-  local total, count, state = 0, 0, nil
-  for x, y in batcher:batches() do
-    local pred
-    pred, state = self:forward(x, state)
-    local n = y:numel()
-    total = total + self.criterion:forward(pred, y) * n
-    count = count + n
-  end
-  batcher:set_state(saved)
-  self:train(was_training)
-  if count == 0 then error("Forecaster:evaluate_batches: no targets to evaluate on", 2) end
-  return total / count, count
+-- The MSE of one chunk without backward (Model:evaluate_batches averages it).
+function Forecaster:batch_loss(batch, state)
+  local pred, next_state = self:forward(batch.x, state)
+  return self.criterion:forward(pred, batch.y), batch.y:numel(), next_state
 end
 
 -- The prediction (B,F) after one more input step x_t (B,D), and the state after it.

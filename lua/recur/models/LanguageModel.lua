@@ -18,9 +18,10 @@
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
+local Model = require "recur.models.Model"
 
-local LanguageModel = util.class("LanguageModel", Module)
+local LanguageModel = util.class("LanguageModel", Model)
+LanguageModel.kind = "lm"
 
 local NAME = "LanguageModel"
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
@@ -33,13 +34,9 @@ local KNOWN = {vocab_size = true, embed = true, hidden = true, layers = true, ce
 -- k >= 0: each output's gradient flows back through at most k earlier steps, see
 -- nn.Recurrent). Any other key is an error.
 function LanguageModel:__init(config)
-  Module.__init(self)
-  if type(config) ~= "table" then error(NAME .. ": expected a config table, got " .. type(config), 2) end
-  util.check_opts(NAME, config, KNOWN)
-  if config.vocab_size == nil then error(NAME .. ": config.vocab_size is required", 2) end
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(config) do c[k] = v end
+  Model.__init(self)
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
+  if c.vocab_size == nil then error(NAME .. ": config.vocab_size is required", 2) end
   for _, key in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
     c[key] = util.check_positive_int(NAME, "config." .. key, c[key])
   end
@@ -80,34 +77,21 @@ function LanguageModel:backward(x, glogits)
   self.encoder:backward(x, gemb)
 end
 
--- One training chunk: forward, loss (mean nats per token), backward. Gradients are
--- added to the module's (zero them first). Returns the loss and the carried state.
-function LanguageModel:train_step(x, y, state)
+-- One training chunk, batch {x = ids (T,B), y = next ids (T,B)}: forward, loss (mean
+-- nats per token), backward. Gradients are added to the module's (zero them first).
+-- Returns the loss, the carried state and the token count.
+function LanguageModel:train_step(batch, state)
+  local x, y = batch.x, batch.y
   local logits, next_state = self:forward(x, state)
   local loss = self.criterion:forward(logits, y)
   self:backward(x, self.criterion:backward(logits, y))
-  return loss, next_state
+  return loss, next_state, y:numel()
 end
 
--- Mean loss over a batcher's chunks (evaluation mode, state carried), and the
--- number of tokens it covered.
-function LanguageModel:evaluate_batches(batcher)
-  local was_training = self.training
-  self:evaluate()
-  local saved = batcher:state()
-  batcher:reset()
-  local total, tokens, state = 0, 0, nil
-  for x, y in batcher:batches() do
-    local logits
-    logits, state = self:forward(x, state)
-    local n = y:numel()
-    total = total + self.criterion:forward(logits, y) * n
-    tokens = tokens + n
-  end
-  batcher:set_state(saved)
-  self:train(was_training)
-  if tokens == 0 then error("LanguageModel: no tokens to evaluate on", 2) end
-  return total / tokens, tokens
+-- The loss of one chunk without backward (Model:evaluate_batches averages it).
+function LanguageModel:batch_loss(batch, state)
+  local logits, next_state = self:forward(batch.x, state)
+  return self.criterion:forward(logits, batch.y), batch.y:numel(), next_state
 end
 
 -- Logits (B,V) for one step of ids (B), and the state after it (for generation).

@@ -30,7 +30,7 @@
 -- model.sampling_prob once per epoch.
 --
 --   local model = recur.models.Seq2Seq{src_vocab_size = Vs, tgt_vocab_size = Vt}
---   model:zero_grad(); local loss = model:train_step(src, tgt, src_lengths); opt:step()
+--   model:zero_grad(); local loss = model:train_step{x = src, y = tgt, lengths = src_lengths}; opt:step()
 --   local ids = model:greedy(src, src_lengths, {max_length = 50})   -- B id arrays
 --
 -- Inference: greedy(src, src_lengths, opts) (recur.decode.generate: greedy, or sampled
@@ -52,12 +52,13 @@
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
+local Model = require "recur.models.Model"
 local beam = require "recur.beam"
 local decode = require "recur.decode"
 local scheduled = require "recur.models.scheduled"
 
-local Seq2Seq = util.class("Seq2Seq", Module)
+local Seq2Seq = util.class("Seq2Seq", Model)
+Seq2Seq.kind = "seq2seq"
 
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0,
                   pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0,
@@ -80,12 +81,8 @@ end
 -- ("argmax": the fed prediction is the step's best token; "sample": drawn from its
 -- softmax, as Bengio et al.; also model.sampling).
 function Seq2Seq:__init(config)
-  Module.__init(self)
-  if type(config) ~= "table" then error("Seq2Seq: expected a config table, got " .. type(config), 2) end
-  util.check_opts("Seq2Seq", config, CONFIG_KEYS)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(config) do c[k] = v end
+  Model.__init(self)
+  local c = Model.configure("Seq2Seq", config, DEFAULTS, CONFIG_KEYS)
   for _, key in ipairs({"src_vocab_size", "tgt_vocab_size", "embed", "hidden", "layers"}) do
     if c[key] == nil then error("Seq2Seq: config." .. key .. " is required", 2) end
     c[key] = util.check_positive_int("Seq2Seq", "config." .. key, c[key])
@@ -269,12 +266,24 @@ end
 
 local TRAIN_OPTIONS = {sampling_prob = true}
 
--- One training batch: forward (with scheduled sampling when p > 0), the loss (mean
--- nats per non-padding target), backward. Gradients are added to the module's (zero
--- them first). opts: sampling_prob (self.sampling_prob). Returns the loss and the
--- decoder inputs that were fed (T,B).
-function Seq2Seq:train_step(src, tgt, src_lengths, opts)
+-- The source, target and source lengths of a batch {x = src (S,B), y = tgt (T,B),
+-- lengths = (B) or nil}, as SentenceBatcher serves pairs.
+local function batch_parts(op, batch)
+  if type(batch) ~= "table" then
+    error(string.format("%s: expects a batch {x = src, y = tgt, lengths =}, got %s", op, type(batch)), 3)
+  end
+  return batch.x, batch.y, batch.lengths
+end
+
+-- One training batch {x = src (S,B), y = tgt (T,B), lengths = source lengths (B) or
+-- nil}: forward (with scheduled sampling when p > 0), the loss (mean nats per
+-- non-padding target), backward. Gradients are added to the module's (zero them
+-- first). No state is carried from batch to batch (the second argument is ignored, as
+-- the protocol allows). opts: sampling_prob (self.sampling_prob). Returns the loss,
+-- nil, the number of scored targets and the decoder inputs that were fed (T,B).
+function Seq2Seq:train_step(batch, _, opts)
   local op = "Seq2Seq:train_step"
+  local src, tgt, src_lengths = batch_parts(op, batch)
   opts = util.check_opts(op, opts, TRAIN_OPTIONS)
   check_batch(op, src, src_lengths, tgt, "tgt")
   local p = opts.sampling_prob
@@ -284,7 +293,14 @@ function Seq2Seq:train_step(src, tgt, src_lengths, opts)
   local logits = self:_decode(dec_in, h, c)
   local loss = self.criterion:forward(logits, tgt)
   self:backward(src, self.criterion:backward(logits, tgt))
-  return loss, dec_in
+  return loss, nil, math.tointeger(self.criterion.count), dec_in
+end
+
+-- The teacher-forced loss of one batch without backward, the number of targets it
+-- counts, and nil (Model:evaluate_batches averages it).
+function Seq2Seq:batch_loss(batch)
+  local loss, count = self:loss(batch_parts("Seq2Seq:batch_loss", batch))
+  return loss, count, nil
 end
 
 -- The teacher-forced loss (mean nats per non-padding target) without backward, and
@@ -295,7 +311,7 @@ function Seq2Seq:loss(src, tgt, src_lengths)
   check_batch(op, src, src_lengths, tgt, "tgt")
   local h, c = self:_encode(src, src_lengths)
   local loss = self.criterion:forward(self:_decode(self:shift(tgt), h, c), tgt)
-  return loss, self.criterion.count
+  return loss, math.tointeger(self.criterion.count)
 end
 
 -- A decoder conditioned on one encoded source: step(ids, state) as Seq2Seq:step,

@@ -26,9 +26,10 @@
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
+local Model = require "recur.models.Model"
 
-local SequenceClassifier = util.class("SequenceClassifier", Module)
+local SequenceClassifier = util.class("SequenceClassifier", Model)
+SequenceClassifier.kind = "classify"
 
 local NAME = "SequenceClassifier"
 local DEFAULTS = {embed = 32, hidden = 64, layers = 1, cell = "lstm", dropout = 0, bidirectional = false}
@@ -40,11 +41,8 @@ local KNOWN = {vocab_size = true, input_size = true, num_classes = true, embed =
 -- cell ("lstm" | "gru" | "rnn"), dropout (between the layers and on the
 -- representation, in training mode), bidirectional.
 function SequenceClassifier:__init(config)
-  Module.__init(self)
-  config = util.check_opts(NAME, config, KNOWN)
-  local c = {}
-  for k, v in pairs(DEFAULTS) do c[k] = v end
-  for k, v in pairs(config) do c[k] = v end
+  Model.__init(self)
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
   if (c.vocab_size == nil) == (c.input_size == nil) then
     error(NAME .. ": give exactly one of vocab_size (token ids) and input_size (real features)", 2)
   end
@@ -148,14 +146,31 @@ function SequenceClassifier:backward(x, glogits)
   return ginput
 end
 
--- One training batch: forward, mean cross-entropy over the batch against targets
--- (B) int64 in 1..C, backward (gradients are added: zero them first). Returns the
--- loss and the logits.
-function SequenceClassifier:train_step(x, targets, lengths)
-  local logits = self:forward(x, lengths)
-  local loss = self.criterion:forward(logits, targets)
-  self:backward(x, self.criterion:backward(logits, targets))
-  return loss, logits
+-- The targets of a batch: its labels, (B) int64 class ids in 1..C.
+local function labels_of(op, batch)
+  if type(batch) ~= "table" or not util.is_tensor(batch.labels) then
+    error(string.format("%s: expects a batch {x =, lengths =, labels =} with labels, got %s", op,
+      type(batch) == "table" and "no labels" or type(batch)), 3)
+  end
+  return batch.labels
+end
+
+-- One training batch {x = ids (T,B) or features (T,B,D), lengths = (B) or nil, labels =
+-- (B) class ids}: forward, mean cross-entropy over the batch, backward (gradients are
+-- added: zero them first). Returns the loss, nil (no state is carried from batch to
+-- batch) and the number of sequences.
+function SequenceClassifier:train_step(batch)
+  local labels = labels_of(NAME .. ":train_step", batch)
+  local logits = self:forward(batch.x, batch.lengths)
+  local loss = self.criterion:forward(logits, labels)
+  self:backward(batch.x, self.criterion:backward(logits, labels))
+  return loss, nil, labels:numel()
+end
+
+-- The loss of one batch without backward (Model:evaluate_batches averages it).
+function SequenceClassifier:batch_loss(batch)
+  local labels = labels_of(NAME .. ":batch_loss", batch)
+  return self.criterion:forward(self:forward(batch.x, batch.lengths), labels), labels:numel(), nil
 end
 
 -- The most likely class (B) int64 of every sequence, in evaluation mode (no dropout);

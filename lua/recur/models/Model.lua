@@ -1,0 +1,64 @@
+-- Model: what every model in recur.models shares, and the protocol they answer so that
+-- one training loop (recur.train.Trainer), one checkpoint format and one command serve
+-- them all.
+--
+--   Class.kind                       "lm" | "seq2seq" | "classify" | "forecast" | "generator"
+--   Class.loss_kind                  "nll" (mean negative log-likelihood in nats, whose exp
+--                                    is a perplexity; the default) | "mse"
+--   model.config                     the whole configuration, defaults merged (JSON-able):
+--                                    Class(model.config) builds the same architecture
+--   model:train_step(batch, state)   -> loss, next_state, count: forward, loss, backward
+--                                    (gradients are added: zero them first)
+--   model:batch_loss(batch, state)   -> loss, count, next_state: forward and loss only, in
+--                                    the current mode
+--   model:evaluate_batches(batcher)  -> mean loss, count (below)
+--   state_dict / load_state_dict     (nn.Module)
+--
+-- A batch is one table, as the batchers in recur.data serve it ({x =, y =} for streams,
+-- SentenceBatcher's {x =, lengths =, labels =, y = ...}). `count` is the number of
+-- targets the loss averages over (tokens, sequences, values), so that averages over
+-- batches of different sizes weigh every target once. `state` is what a stream model
+-- carries from chunk to chunk (nil for zeros); models of independent sequences take
+-- nil and return nil.
+local util = require "recur.nn.util"
+local Module = require "recur.nn.Module"
+
+local Model = util.class("Model", Module)
+Model.loss_kind = "nll"
+
+-- The configuration of a model `name`: defaults, then `config`, whose keys must be
+-- among `known` (the error is raised at the constructor's caller). Returns a new table.
+function Model.configure(name, config, defaults, known)
+  if type(config) ~= "table" then error(name .. ": expected a config table, got " .. type(config), 3) end
+  util.check_opts(name, config, known)
+  local c = {}
+  for k, v in pairs(defaults) do c[k] = v end
+  for k, v in pairs(config) do c[k] = v end
+  return c
+end
+
+-- The mean loss over every batch of a batcher, in evaluation mode (no dropout), with
+-- the state carried from batch to batch as in training; the model's mode and the
+-- batcher's position are restored. Returns the mean per target and the target count.
+function Model:evaluate_batches(batcher)
+  local was_training = self.training
+  self:evaluate()
+  local saved = batcher:state()
+  batcher:reset()
+  local ok, total, count = pcall(function()
+    local sum, n, state = 0, 0, nil
+    for batch in batcher:batches() do
+      local loss, k
+      loss, k, state = self:batch_loss(batch, state)
+      sum, n = sum + loss * k, n + k
+    end
+    return sum, n
+  end)
+  batcher:set_state(saved)
+  self:train(was_training)
+  if not ok then error(total, 0) end
+  if count == 0 then error(self.__name .. ":evaluate_batches: nothing to evaluate on", 2) end
+  return total / count, count
+end
+
+return Model
