@@ -3,6 +3,7 @@
 -- and on a LanguageModel against a step-by-step greedy decode; the decay schedules
 -- against hand-computed values.
 local recur = require "recur"
+local helpers = require "spec.support.helpers"
 local decode = require "recur.decode"
 local scheduled = require "recur.models.scheduled"
 
@@ -170,15 +171,201 @@ describe("scheduled.inputs", function()
 
   it("refuses bad arguments", function()
     local function fails(fragment, ...)
-      local ok, err = pcall(scheduled.inputs, ...)
-      assert.is_false(ok)
-      assert.truthy(tostring(err):find(fragment, 1, true), tostring(err))
+      local args = table.pack(...)
+      helpers.assert_fails_with(function() scheduled.inputs(table.unpack(args, 1, args.n)) end, fragment)
     end
     fails("scheduled.inputs: p must be a number in [0, 1], got 1.5", chain(1), nil, gold, 1.5)
     fails("scheduled.inputs: p must be a number in [0, 1], got ", chain(1), nil, gold, 0 / 0)
     fails("scheduled.inputs: option sampling must be one of argmax, sample, got \"softmax\"", chain(1), nil, gold, 0.5, "softmax")
     fails("scheduled.inputs: gold must be an int64 (T,B) tensor of token ids, got float32 (4x2)", chain(1), nil,
       gold:to("float32"), 0.5)
+  end)
+end)
+
+-- The three teacher-forced models, each as: a small model, a batch and the state it
+-- starts from, its teacher-forcing inputs, the state the stepping pass starts from,
+-- and its loss and backward on given inputs written out by hand.
+local KINDS = {
+  {
+    name = "LanguageModel",
+    make = function(extra)
+      local c = {vocab_size = 7, embed = 4, hidden = 6, layers = 2}
+      for k, v in pairs(extra or {}) do c[k] = v end
+      return recur.models.LanguageModel(c)
+    end,
+    batch = function(model)
+      local x = recur.tensor({{2, 3, 4}, {5, 5, 1}, {7, 2, 2}, {1, 6, 3}, {4, 4, 4}}, "int64")
+      local y = recur.tensor({{5, 5, 1}, {7, 2, 2}, {1, 6, 3}, {4, 4, 4}, {3, 1, 2}}, "int64")
+      -- a carried state: the one an earlier chunk leaves
+      local _, state = model:forward(recur.tensor({{6, 1, 3}, {3, 7, 5}}, "int64"))
+      return {x = x, y = y}, {h = state.h:clone(), c = state.c:clone()}
+    end,
+    gold = function(_, batch) return batch.x end,
+    start = function(_, _, state) return state end,
+    loss = function(model, batch, state, fed)
+      local logits = model:forward(fed, state)
+      local loss = model.criterion:forward(logits, batch.y)
+      model:backward(fed, model.criterion:backward(logits, batch.y))
+      return loss
+    end,
+  },
+  {
+    name = "ConditionedGenerator",
+    make = function(extra)
+      local c = {cond_size = 3, vocab_size = 7, start_id = 1, end_id = 2, pad_id = 7, embed = 4, hidden = 6, layers = 2}
+      for k, v in pairs(extra or {}) do c[k] = v end
+      return recur.models.ConditionedGenerator(c)
+    end,
+    batch = function()
+      local z = recur.randn(3, 3)
+      local y = recur.tensor({{3, 4, 5}, {6, 3, 2}, {4, 2, 7}, {5, 7, 7}, {2, 7, 7}}, "int64")
+      return {z = z, y = y}, nil
+    end,
+    gold = function(model, batch) return model:shift(batch.y) end,
+    start = function(model, batch) return model:initial_state(batch.z) end,
+    loss = function(model, batch, _, fed)
+      local logits = model:forward(batch.z, fed)
+      local loss = model.criterion:forward(logits, batch.y)
+      model:backward(batch.z, model.criterion:backward(logits, batch.y))
+      return loss
+    end,
+  },
+  {
+    name = "Seq2Seq",
+    make = function(extra)
+      local c = {src_vocab_size = 6, tgt_vocab_size = 7, embed = 4, hidden = 6, layers = 2}
+      for k, v in pairs(extra or {}) do c[k] = v end
+      return recur.models.Seq2Seq(c)
+    end,
+    batch = function()
+      local x = recur.tensor({{4, 5, 6}, {5, 6, 1}, {6, 1, 1}}, "int64")
+      local y = recur.tensor({{6, 6, 5}, {5, 4, 3}, {4, 3, 1}, {3, 1, 1}}, "int64")
+      return {x = x, y = y, lengths = recur.tensor({3, 2, 1}, "int64")}, nil
+    end,
+    gold = function(model, batch) return model:shift(batch.y) end,
+    start = function(model, batch) return model:encode(batch.x, batch.lengths) end,
+    loss = function(model, batch, _, fed)
+      local logits = model:forward(batch.x, fed, batch.lengths)
+      local loss = model.criterion:forward(logits, batch.y)
+      model:backward(batch.x, model.criterion:backward(logits, batch.y))
+      return loss
+    end,
+  },
+}
+
+-- train_step's loss and gradients against the hand-written loss and backward on
+-- the inputs train_step says it fed: equal to the last bit.
+local function same_as_teacher_forced(kind, model, batch, state, loss, fed)
+  local g = helpers.grads_of(model)
+  model:zero_grad()
+  assert.are.equal(loss, kind.loss(model, batch, state, fed))
+  local g2, names = helpers.grads_of(model)
+  for _, name in ipairs(names) do
+    assert.is_true(recur.allclose(g[name], g2[name], 0, 0), name)
+  end
+end
+
+for _, kind in ipairs(KINDS) do
+  describe(kind.name .. " scheduled sampling", function()
+    it("at p = 0 is teacher forcing exactly: the gold inputs, their loss and gradients", function()
+      recur.manual_seed(61)
+      local model = kind.make()
+      local batch, state = kind.batch(model)
+      model:zero_grad()
+      local loss, _, _, fed = model:train_step(batch, state, {sampling_prob = 0})
+      same(kind.gold(model, batch):totable(), fed)
+      same_as_teacher_forced(kind, model, batch, state, loss, fed)
+    end)
+
+    it("at p = 1 (argmax) feeds the greedy decode from its starting state, and differentiates those inputs", function()
+      recur.manual_seed(62)
+      local model = kind.make({sampling_prob = 1})
+      local batch, state = kind.batch(model)
+      local gold = kind.gold(model, batch)
+      model:zero_grad()
+      local loss, _, _, fed = model:train_step(batch, state)
+      -- step by step by hand, from the state the teacher-forced pass starts from
+      local T, B = gold:size(1), gold:size(2)
+      local s = kind.start(model, batch, state)
+      s = s and {h = s.h:clone(), c = s.c and s.c:clone()} -- step advances it in place
+      local ids = gold:select(1, 1):clone()
+      local want = {gold:select(1, 1):totable()}
+      for t = 1, T - 1 do
+        local logits
+        logits, s = model:step(ids, s)
+        want[t + 1] = {}
+        for b = 1, B do
+          want[t + 1][b] = decode.greedy(logits:select(1, b))
+          ids:set(b, want[t + 1][b])
+        end
+      end
+      same(want, fed)
+      assert.are_not.same(gold:totable(), fed:totable())
+      same_as_teacher_forced(kind, model, batch, state, loss, fed)
+    end)
+
+    it("with sampling = 'sample' feeds scheduled.inputs' draws, and differentiates those inputs", function()
+      recur.manual_seed(63)
+      local model = kind.make({sampling_prob = 0.7, sampling = "sample"})
+      local batch, state = kind.batch(model)
+      local gold = kind.gold(model, batch)
+      recur.manual_seed(9)
+      local want = scheduled.inputs(model, kind.start(model, batch, state), gold, 0.7, "sample")
+      recur.manual_seed(9)
+      model:zero_grad()
+      local loss, _, _, fed = model:train_step(batch, state)
+      same(want:totable(), fed)
+      same_as_teacher_forced(kind, model, batch, state, loss, fed)
+      -- the argmax variant feeds other tokens under the same seed
+      model.sampling = "argmax"
+      recur.manual_seed(9)
+      local _, _, _, fed_argmax = model:train_step(batch, state)
+      assert.are_not.same(fed:totable(), fed_argmax:totable())
+    end)
+
+    it("takes p from opts, then model.sampling_prob, and refuses bad values", function()
+      recur.manual_seed(64)
+      local model = kind.make({sampling_prob = 1})
+      local batch, state = kind.batch(model)
+      local gold = kind.gold(model, batch):totable()
+      local _, _, _, fed = model:train_step(batch, state, {sampling_prob = 0})
+      same(gold, fed)
+      model.sampling_prob = 0
+      _, _, _, fed = model:train_step(batch, state)
+      same(gold, fed)
+      _, _, _, fed = model:train_step(batch, state, {sampling_prob = 1})
+      assert.are_not.same(gold, fed:totable())
+      for _, bad in ipairs({{sampling_prob = 1.5}, {sampling_prob = -0.1}, {sampling = "softmax"}}) do
+        local ok, err = pcall(kind.make, bad)
+        assert.is_false(ok)
+        local key = next(bad)
+        assert.truthy(tostring(err):find(kind.name .. ": ", 1, true) and tostring(err):find(key, 1, true), tostring(err))
+      end
+      helpers.assert_fails_with(function() model:train_step(batch, state, {sampling_prob = 2}) end,
+        kind.name .. ":train_step: ")
+      helpers.assert_fails_with(function() model:train_step(batch, state, {p = 1}) end,
+        kind.name .. ":train_step: unknown option 'p'")
+    end)
+  end)
+end
+
+describe("LanguageModel scheduled sampling", function()
+  it("starts the stepping pass from the carried state, not from zeros", function()
+    recur.manual_seed(65)
+    local kind = KINDS[1]
+    local model = kind.make({sampling_prob = 1, sampling = "sample"})
+    -- a sharper softmax, so that the state moves the draws
+    model.decoder.weight:mul_(8)
+    local batch, state = kind.batch(model)
+    recur.manual_seed(5)
+    local _, _, _, carried = model:train_step(batch, state)
+    recur.manual_seed(5)
+    local _, _, _, zeros = model:train_step(batch, nil)
+    assert.are_not.same(carried:totable(), zeros:totable())
+    recur.manual_seed(5)
+    same(scheduled.inputs(model, state, batch.x, 1, "sample"):totable(), carried)
+    recur.manual_seed(5)
+    same(scheduled.inputs(model, nil, batch.x, 1, "sample"):totable(), zeros)
   end)
 end)
 
@@ -198,11 +385,9 @@ describe("scheduled.probability", function()
   end)
 
   it("names itself, or the alias that called it, in errors", function()
-    local ok, err = pcall(scheduled.probability, 1, {schedule = "cosine"})
-    assert.is_false(ok)
-    assert.truthy(err:find("scheduled.probability: schedule must be 'linear'", 1, true), err)
-    ok, err = pcall(recur.models.Seq2Seq.sampling_probability, -1, {schedule = "linear", c = 1})
-    assert.is_false(ok)
-    assert.truthy(err:find("Seq2Seq.sampling_probability: the step i must be a number >= 0", 1, true), err)
+    helpers.assert_fails_with(function() scheduled.probability(1, {schedule = "cosine"}) end,
+      "scheduled.probability: schedule must be 'linear'")
+    helpers.assert_fails_with(function() recur.models.Seq2Seq.sampling_probability(-1, {schedule = "linear", c = 1}) end,
+      "Seq2Seq.sampling_probability: the step i must be a number >= 0")
   end)
 end)

@@ -15,7 +15,11 @@
 --
 -- Training is teacher forcing: the inputs are the targets shifted right behind
 -- start_id (`shift`), and the loss is the mean cross-entropy over the target tokens
--- (pad_id, when given, is ignored). The gradient flows through the stack's gh0/gc0
+-- (pad_id, when given, is ignored). With sampling_prob p > 0 it is scheduled sampling
+-- (Bengio et al. 2015, recur.models.scheduled): the input of step t+1 is, with
+-- probability p, the model's own prediction at step t (sampling "argmax" or
+-- "sample"), chosen by a stepping pass from initial_state(z) before the
+-- teacher-forced forward and backward on the chosen inputs. The gradient flows through the stack's gh0/gc0
 -- and the tanh into init_h/init_c, and on to z (backward returns it).
 -- Generation runs one step at a time from the state `initial_state(z)` gives:
 -- `generate` (greedy or sampled with recur.decode.choose, a batch at once) and
@@ -35,6 +39,7 @@ local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
 local decode = require "recur.decode"
 local beam = require "recur.beam"
+local scheduled = require "recur.models.scheduled"
 
 local ConditionedGenerator = util.class("ConditionedGenerator", Model)
 ConditionedGenerator.kind = "generator"
@@ -43,7 +48,7 @@ local NAME = "ConditionedGenerator"
 local DEFAULTS = {embed = 32, hidden = 64, layers = 1, cell = "lstm", dropout = 0, condition_cell = true}
 local KNOWN = {cond_size = true, vocab_size = true, start_id = true, end_id = true, pad_id = true,
                embed = true, hidden = true, layers = true, cell = true, dropout = true,
-               condition_cell = true}
+               condition_cell = true, sampling_prob = true, sampling = true}
 
 local function check_id(what, id, V)
   if math.type(id) ~= "integer" or id < 1 or id > V then
@@ -56,7 +61,10 @@ end
 -- end_id (ends a generated sequence), pad_id (targets equal to it are not scored),
 -- embed (E), hidden (H), layers (L), cell ("lstm" | "gru" | "rnn"), dropout (on the
 -- embeddings, between layers and on the outputs, in training mode), condition_cell
--- (LSTM: c0 from z as well, default true; false: c0 = 0).
+-- (LSTM: c0 from z as well, default true; false: c0 = 0), sampling_prob (0: teacher
+-- forcing; scheduled sampling's p, also settable as model.sampling_prob between
+-- epochs), sampling ("argmax" | "sample"; also model.sampling). The two are left out
+-- of config unless given.
 function ConditionedGenerator:__init(config)
   Model.__init(self)
   local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
@@ -74,6 +82,8 @@ function ConditionedGenerator:__init(config)
   if config.condition_cell ~= nil and c.cell ~= "lstm" then
     error(NAME .. ": condition_cell applies to the LSTM's cell state, not to cell '" .. c.cell .. "'", 2)
   end
+  self.sampling_prob = util.opt_number(NAME, c, "sampling_prob", 0, 0, 1)
+  self.sampling = util.opt_choice(NAME, c, "sampling", "argmax", scheduled.SAMPLING)
   self.config = c
   self.is_lstm = c.cell == "lstm"
   local L, H = c.layers, c.hidden
@@ -185,16 +195,24 @@ local function batch_parts(op, batch)
   return batch.z, batch.y
 end
 
--- One teacher-forced batch {z = (B,Z), y = targets (T,B)} (end_id and pad_id included
--- as the data has them): mean cross-entropy per scored token, backward (gradients are
--- added: zero them first). Returns the loss, nil (no state is carried from batch to
--- batch) and the number of scored tokens.
-function ConditionedGenerator:train_step(batch)
-  local z, targets = batch_parts(NAME .. ":train_step", batch)
-  local logits = self:forward(z, self:shift(targets))
+local TRAIN_OPTIONS = {sampling_prob = true}
+
+-- One batch {z = (B,Z), y = targets (T,B)} (end_id and pad_id included as the data
+-- has them), teacher-forced, or with scheduled sampling when p > 0 (opts.sampling_prob,
+-- default self.sampling_prob): mean cross-entropy per scored token, backward
+-- (gradients are added: zero them first). Returns the loss, nil (no state is carried
+-- from batch to batch), the number of scored tokens and the inputs fed (T,B).
+function ConditionedGenerator:train_step(batch, _, opts)
+  local op = NAME .. ":train_step"
+  local z, targets = batch_parts(op, batch)
+  opts = util.check_opts(op, opts, TRAIN_OPTIONS)
+  local p = util.opt_number(op, opts, "sampling_prob", self.sampling_prob, 0, 1)
+  local inputs = self:shift(targets)
+  if p > 0 then inputs = scheduled.inputs(self, self:initial_state(z), inputs, p, self.sampling) end
+  local logits = self:forward(z, inputs)
   local loss = self.criterion:forward(logits, targets)
   self:backward(z, self.criterion:backward(logits, targets))
-  return loss, nil, math.tointeger(self.criterion.count)
+  return loss, nil, math.tointeger(self.criterion.count), inputs
 end
 
 -- The teacher-forced loss of one batch without backward (Model:evaluate_batches
