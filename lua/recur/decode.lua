@@ -210,6 +210,10 @@ function decode.generate(model, state, first_ids, opts, on_token)
   if min_length > 0 and end_id == nil then
     error(op .. ": min_length needs end_id (without an end every row is length tokens long)", 2)
   end
+  -- an option that would change nothing is a mistake to report, not to ignore
+  if opts.temperature == 0 and (opts.top_k or opts.top_p) then
+    error(op .. ": " .. (opts.top_k and "top_k" or "top_p") .. " does not apply at temperature 0 (greedy)", 2)
+  end
   if on_token ~= nil and type(on_token) ~= "function" then
     error(op .. ": on_token must be a function, got " .. type(on_token), 2)
   end

@@ -267,6 +267,8 @@ describe("Seq2Seq", function()
     model.generator.bias:set(5, 0 / 0)
     expect_error(function() model:greedy(src, len, {max_length = 4}) end, "decode: score 5 is NaN, not a finite number")
     expect_error(function() model:greedy(src, len, {max_length = 4, temperature = 1}) end, "score 5 is NaN")
+    -- greedy by default: a sampling option without a temperature would do nothing
+    expect_error(function() model:greedy(src, len, {top_k = 2}) end, "top_k does not apply at temperature 0")
   end)
 
   it("greedy samples with temperature, top_k, top_p, banned and min_length as recur.decode.generate", function()
