@@ -2,28 +2,7 @@
 local helpers = require "spec.support.helpers"
 local recur = require "recur"
 
--- Runs bin/recur with arguments; returns exit status, stdout and stderr. `redirect`
--- (e.g. "> /dev/full") replaces the captured stdout.
-local function run(args, redirect)
-  local err_path = os.tmpname()
-  local p = io.popen("lua5.4 bin/recur " .. args .. " " .. (redirect or "") .. " 2>" .. err_path)
-  local out = p:read("a")
-  local _, _, status = p:close()
-  local f = io.open(err_path)
-  local err = f:read("a")
-  f:close()
-  os.remove(err_path)
-  return status, out, err
-end
-
-local function assert_one_line_error(args, pattern)
-  local status, _, err = run(args)
-  assert.are_not.equal(0, status, args)
-  local _, lines = err:gsub("\n", "")
-  assert.are.equal(1, lines, "expected one line, got: " .. err)
-  assert.is_nil(err:find("traceback", 1, true))
-  assert.is_truthy(err:find(pattern), "'" .. err .. "' does not match " .. pattern)
-end
+local run, assert_one_line_error = helpers.run_recur, helpers.assert_one_line_error
 
 -- The first `chars` characters of the shipped corpus in a temporary file.
 local function corpus_file(chars)

@@ -6,28 +6,12 @@
 local helpers = require "spec.support.helpers"
 local recur = require "recur"
 
-local function run(args)
-  local err_path = os.tmpname()
-  local p = io.popen("lua5.4 bin/recur " .. args .. " 2>" .. err_path)
-  local out = p:read("a")
-  local _, _, status = p:close()
-  local err = helpers.read_all(err_path)
-  os.remove(err_path)
-  return status, out, err
-end
+local run, one_line_error = helpers.run_recur, helpers.assert_one_line_error
 
 local function ok_run(args)
   local status, out, err = run(args)
   assert.are.equal(0, status, args .. "\n" .. err)
   return out, err
-end
-
-local function one_line_error(args, pattern)
-  local status, _, err = run(args)
-  assert.are_not.equal(0, status, args)
-  local _, lines = err:gsub("\n", "")
-  assert.are.equal(1, lines, "expected one line, got: " .. err)
-  assert.is_truthy(err:find(pattern), "'" .. err .. "' does not match " .. pattern)
 end
 
 local function lines_of(text)
@@ -260,8 +244,43 @@ describe("recur train, eval and predict for every kind", function()
     os.remove(two_labels)
   end)
 
+  it("passes --optimizer, --momentum and --tie-weights on to the run", function()
+    local text = os.tmpname()
+    local f = assert(io.open(text, "w"))
+    f:write(helpers.read_all("data/tinyshakespeare.txt"):sub(1, 5000))
+    f:close()
+    local function trained_with(flags)
+      local dir = helpers.tmp_dir()
+      dirs[#dirs + 1] = dir
+      ok_run("train --data " .. text .. " --layers 1 --hidden 16 --embed 16 --batch 4 --seq-len 8 --max-iters 2 "
+        .. "--threads 1 --quiet --checkpoint-dir " .. dir .. " " .. flags)
+      return recur.load(dir .. "/last.safetensors")
+    end
+    local model, info = trained_with("--optimizer rmsprop --momentum 0.5 --tie-weights")
+    assert.is_true(model.config.tie_weights)
+    assert.are.equal(0.5, info.train.optimizer.momentum)
+    assert.are.equal(0.99, info.train.optimizer.alpha) -- RMSprop's smoothing constant
+    assert.is_truthy(info.optim_tensors["square_avg.1"])
+    assert.is_truthy(info.optim_tensors["momentum_buffer.1"])
+    _, info = trained_with("--optimizer sgd --lr 0.005")
+    assert.are.equal(0.005, info.train.optimizer.lr)
+    assert.are.equal(0, info.train.optimizer.dampening) -- SGD's
+    assert.is_nil(next(info.optim_tensors)) -- plain SGD keeps no state
+    assert.are.same({batch = 4, lr = 0.005, lr_decay = 0.97, lr_decay_after = 10, clip = 5, seed = 123,
+      optimizer = "sgd", momentum = 0, seq_len = 8}, info.train.options)
+    -- refused before the checkpoint directory is made
+    local never = os.tmpname()
+    os.remove(never)
+    one_line_error("train --data " .. text .. " --tie-weights --hidden 16 --embed 8 --checkpoint-dir " .. never,
+      "tie_weights needs embed == hidden")
+    assert.is_nil(io.open(never))
+    os.remove(text)
+  end)
+
   it("refuses a flag its task cannot act on, naming the tasks that take it", function()
-    local base = "train --max-iters 1 --checkpoint-dir /nonexistent/never "
+    local never = os.tmpname()
+    os.remove(never)
+    local base = "train --max-iters 1 --checkpoint-dir " .. never .. " "
     one_line_error(base .. "--task forecast --data data/temperature.csv --embed 8",
       "^recur: forecast: %-%-embed applies to %-%-task lm|seq2seq|classify, not forecast")
     one_line_error(base .. "--task classify --data data/sentiment.tsv --seq-len 8",
@@ -275,6 +294,7 @@ describe("recur train, eval and predict for every kind", function()
       "^recur: classify: %-%-momentum applies to %-%-optimizer sgd or rmsprop, not adam")
     one_line_error(base .. "--task classify --data data/sentiment.tsv --val-frac 0.2 --val-data data/sentiment.tsv",
       "%-%-val%-frac and %-%-val%-data both")
+    assert.is_nil(io.open(never))
     one_line_error("predict --checkpoint " .. trained.classify .. " --data data/sentiment.tsv --horizon 2",
       "^recur: classify: %-%-horizon does not apply to predicting with a classify model")
     one_line_error("eval --checkpoint " .. trained.classify .. " --data data/numbers.tsv",

@@ -195,6 +195,8 @@ function job.train(opts)
   end
   core.manual_seed(s.seed)
   local P = task.prepare(s, opts, from and from.info)
+  local model = from and from.model or task.build(s, P)
+  local optimizer = make_optimizer(s, model)
   -- Everything that can refuse the run has run; now the places its output goes.
   local dir = s.checkpoint_dir
   local lock <close> = own_checkpoint_dir(who, dir)
@@ -203,8 +205,6 @@ function job.train(opts)
     if not f then error(who .. ": cannot write the log: " .. tostring(err), 0) end
     f:close()
   end
-  local model = from and from.model or task.build(s, P)
-  local optimizer = make_optimizer(s, model)
   if not opts.quiet then say("%s", task.describe(s, P, model)) end
   local progress = not opts.quiet and Progress.new{total = opts.max_iters or math.floor(s.epochs * P.batcher:num_batches()),
     max_seconds = opts.max_seconds, out = out} or nil

@@ -85,4 +85,27 @@ function helpers.remove_dir(dir)
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- Runs bin/recur with arguments (from the repository root); returns the exit status,
+-- stdout and stderr. `redirect` (e.g. "> /dev/full") replaces the captured stdout.
+function helpers.run_recur(args, redirect)
+  local err_path = os.tmpname()
+  local p = io.popen("lua5.4 bin/recur " .. args .. " " .. (redirect or "") .. " 2>" .. err_path)
+  local out = p:read("a")
+  local _, _, status = p:close()
+  local err = helpers.read_all(err_path)
+  os.remove(err_path)
+  return status, out, err
+end
+
+-- bin/recur with these arguments must fail with one line on stderr, no traceback,
+-- matching the Lua pattern.
+function helpers.assert_one_line_error(args, pattern)
+  local status, _, err = helpers.run_recur(args)
+  assert.are_not.equal(0, status, args)
+  local _, lines = err:gsub("\n", "")
+  assert.are.equal(1, lines, "expected one line, got: " .. err)
+  assert.is_nil(err:find("traceback", 1, true))
+  assert.is_truthy(err:find(pattern), "'" .. err .. "' does not match " .. pattern)
+end
+
 return helpers

@@ -7,7 +7,7 @@ local data = require "recur.data"
 local tabular = require "recur.data.tabular"
 local SequenceClassifier = require "recur.models.SequenceClassifier"
 local levels = require "recur.tasks.levels"
-local pairs_util = require "recur.tasks.pairs"
+local examples = require "recur.tasks.examples"
 
 local task = {kind = "classify", perplexity = false}
 
@@ -53,14 +53,10 @@ local function label_ids(list, labels, where)
   return out
 end
 
-local function encode_all(tokenizer, lines)
-  local out = {}
-  for i, line in ipairs(lines) do out[i] = levels.encode(tokenizer, line) end
-  return out
-end
+local encode_all = examples.encode_all
 
 function task.prepare(s, opts, info)
-  local train, val = pairs_util.split("classify", opts, s.seed, tabular.read_labeled)
+  local train, val = examples.split("classify", opts, s.seed, tabular.read_labeled)
   local tokenizer = info and info.data.tokenizer or levels.fit("classify", s.level, train[2])
   local list = info and label_list(info.data.labels) or fit_labels(train[1], val and val[1] or {})
   if #list < 2 then
@@ -119,19 +115,13 @@ end
 -- its label. An empty line stays empty.
 function task.predict(model, info, path, _, write)
   local list = label_list(info.data.labels)
-  local lines, seqs, where = pairs_util.lines(path), {}, {}
-  for i, line in ipairs(lines) do
-    local text = line:match("\t(.*)$") or line
-    if text:find("%S") then
-      seqs[#seqs + 1] = levels.encode(info.data.tokenizer, text)
-      where[#seqs] = i
-    end
+  local function labels(seqs)
+    local out = {}
+    for k, id in ipairs(classify(model, seqs)) do out[k] = list[id] end
+    return out
   end
-  local out = {}
-  if #seqs > 0 then
-    for k, id in ipairs(classify(model, seqs)) do out[where[k]] = list[id] end
-  end
-  for i = 1, #lines do write((out[i] or "") .. "\n") end
+  examples.predict_lines(path, function(line) return line:match("\t(.*)$") or line end, info.data.tokenizer,
+    labels, write)
 end
 
 return task

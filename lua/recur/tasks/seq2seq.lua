@@ -11,7 +11,7 @@ local data = require "recur.data"
 local tabular = require "recur.data.tabular"
 local Seq2Seq = require "recur.models.Seq2Seq"
 local levels = require "recur.tasks.levels"
-local pairs_util = require "recur.tasks.pairs"
+local examples = require "recur.tasks.examples"
 
 local task = {kind = "seq2seq", perplexity = true}
 
@@ -29,11 +29,7 @@ function task.arch_of(info)
     layers = c.layers, hidden = c.hidden, embed = c.embed, dropout = c.dropout}
 end
 
-local function encode_all(tokenizer, lines)
-  local out = {}
-  for i, line in ipairs(lines) do out[i] = levels.encode(tokenizer, line) end
-  return out
-end
+local encode_all = examples.encode_all
 
 local function batcher_of(src_ids, tgt_ids, target, B, opts)
   local pad = levels.markers(target)
@@ -43,7 +39,7 @@ local function batcher_of(src_ids, tgt_ids, target, B, opts)
 end
 
 function task.prepare(s, opts, info)
-  local train, val = pairs_util.split("seq2seq", opts, s.seed, tabular.read_pairs)
+  local train, val = examples.split("seq2seq", opts, s.seed, tabular.read_pairs)
   local source = info and info.data.source or levels.fit("seq2seq", s.src_level, train[1])
   local target = info and info.data.target or levels.fit("seq2seq", s.tgt_level, train[2], {markers = true})
   local P = {data = {source = source, target = target}, counts = {#train[1], val and #val[1] or 0}}
@@ -108,23 +104,16 @@ end
 -- each output line is its greedy translation, joined by the target's joiner. An empty
 -- line stays empty.
 function task.predict(model, info, path, opts, write)
-  local max_length = opts.max_length or 100
-  local lines, src, where = pairs_util.lines(path), {}, {}
-  for i, line in ipairs(lines) do
-    local source = line:match("^([^\t]*)") or line
-    if source:find("%S") then
-      src[#src + 1] = levels.encode(info.data.source, source)
-      where[#src] = i
-    end
-  end
-  local out = {}
-  if #src > 0 then
+  local function translations(src)
     local batcher = data.SentenceBatcher.new(src, {batch_size = EVAL_BATCH, sort = false, shuffle = false})
-    for k, hyp in pairs(translate(model, batcher, max_length)) do
-      out[where[k]] = levels.decode(info.data.target, hyp)
+    local out = {}
+    for k, hyp in ipairs(translate(model, batcher, opts.max_length or 100)) do
+      out[k] = levels.decode(info.data.target, hyp)
     end
+    return out
   end
-  for i = 1, #lines do write((out[i] or "") .. "\n") end
+  examples.predict_lines(path, function(line) return line:match("^([^\t]*)") end, info.data.source,
+    translations, write)
 end
 
 return task

@@ -1,15 +1,16 @@
 -- What the line-per-example tasks (seq2seq, classify) share: the validation part of
--- a file, and the lines predict reads.
+-- a file, the lines as id arrays, and predict's one output per line.
 local data = require "recur.data"
+local levels = require "recur.tasks.levels"
 
-local pairs_util = {}
+local examples = {}
 
 -- The training and validation examples: the arrays `columns` (parallel, one entry per
 -- line) cut into train and validation parts. With val_data, the validation part is
 -- read from that file by `read`; else it is val_frac (default 0.1) of the lines, drawn
 -- by a permutation seeded with `seed` (a file is often sorted, by label or by length:
 -- its last lines are no sample of it). Returns train, val: arrays of columns.
-function pairs_util.split(who, opts, seed, read)
+function examples.split(who, opts, seed, read)
   if opts.val_data and opts.val_frac then
     error(who .. ": --val-frac and --val-data both give the validation examples; keep one", 0)
   end
@@ -28,14 +29,33 @@ function pairs_util.split(who, opts, seed, read)
   return {ta, tb}, {va, vb}
 end
 
--- Every line of a file, a final newline starting no extra line, CR stripped: predict
--- writes one output per line.
-function pairs_util.lines(path)
-  local text = data.read_text(path)
-  if text:sub(-1) ~= "\n" then text = text .. "\n" end
+function examples.encode_all(tokenizer, lines)
   local out = {}
-  for line in text:gmatch("([^\n]*)\n") do out[#out + 1] = (line:gsub("\r$", "")) end
+  for i, line in ipairs(lines) do out[i] = levels.encode(tokenizer, line) end
   return out
 end
 
-return pairs_util
+-- predict's loop: every line of the file (a final newline starts no extra line, a CR
+-- is stripped), its input picked by pick(line) and encoded; outputs(seqs) gives the
+-- outputs of the non-blank inputs, in order; write gets one line per input line, an
+-- empty one for a blank input.
+function examples.predict_lines(path, pick, tokenizer, outputs, write)
+  local text = data.read_text(path)
+  if text:sub(-1) ~= "\n" then text = text .. "\n" end
+  local n, seqs, where = 0, {}, {}
+  for line in text:gmatch("([^\n]*)\n") do
+    n = n + 1
+    local input = pick((line:gsub("\r$", "")))
+    if input:find("%S") then
+      seqs[#seqs + 1] = levels.encode(tokenizer, input)
+      where[#seqs] = n
+    end
+  end
+  local out = {}
+  if #seqs > 0 then
+    for k, s in ipairs(outputs(seqs)) do out[where[k]] = s end
+  end
+  for i = 1, n do write((out[i] or "") .. "\n") end
+end
+
+return examples
