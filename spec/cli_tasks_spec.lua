@@ -277,6 +277,27 @@ describe("recur train, eval and predict for every kind", function()
     os.remove(text)
   end)
 
+  it("builds word vocabularies of classify and seq2seq with --min-freq and --max-vocab", function()
+    local dir = helpers.tmp_dir()
+    dirs[#dirs + 1] = dir
+    local base = "train --max-iters 1 --threads 1 --quiet --checkpoint-dir " .. dir
+    ok_run(base .. "/c --task classify --data data/sentiment.tsv --level word --max-vocab 5")
+    local _, info = recur.load(dir .. "/c/last.safetensors")
+    assert.are.equal(4 + 5, info.data.tokenizer:vocab_size()) -- <pad> <unk> <s> </s> and five words
+    -- the word source keeps its 12 most frequent words; the char target, read at its
+    -- own level, keeps its 10 digits, U+FFFD and its three markers
+    ok_run(base .. "/s --task seq2seq --data data/numbers.tsv --src-level word --max-vocab 12")
+    _, info = recur.load(dir .. "/s/last.safetensors")
+    assert.are.equal(4 + 12, info.data.source:vocab_size())
+    assert.are.equal(3 + 1 + 10, info.data.target:vocab_size())
+    one_line_error(base .. "/x --task classify --data data/sentiment.tsv --min-freq 2",
+      "^recur: classify: %-%-min%-freq applies to %-%-level word, not char")
+    one_line_error(base .. "/x --task seq2seq --data data/numbers.tsv --max-vocab 9",
+      "^recur: seq2seq: %-%-max%-vocab applies to a word%-level side")
+    one_line_error(base .. "/x --task classify --data data/sentiment.tsv --init-from " .. dir .. "/c/last.safetensors --min-freq 2",
+      "do not apply when the vocabulary comes from a checkpoint")
+  end)
+
   it("refuses a flag its task cannot act on, naming the tasks that take it", function()
     local never = os.tmpname()
     os.remove(never)
@@ -289,6 +310,8 @@ describe("recur train, eval and predict for every kind", function()
       "%-%-bidirectional applies to %-%-task classify, not seq2seq")
     one_line_error(base .. "--data data/tinyshakespeare.txt --horizon 3", "%-%-horizon applies to %-%-task forecast, not lm")
     one_line_error(base .. "--task classify --data data/sentiment.tsv --ngram 2", "%-%-ngram applies to %-%-task lm, not classify")
+    one_line_error(base .. "--task forecast --data data/temperature.csv --min-freq 2",
+      "%-%-min%-freq applies to %-%-task lm|seq2seq|classify, not forecast")
     one_line_error(base .. "--task seq2seq --data data/numbers.tsv --level word", "%-%-level applies to %-%-task lm|classify, not seq2seq")
     one_line_error(base .. "--task classify --data data/sentiment.tsv --momentum 0.9",
       "^recur: classify: %-%-momentum applies to %-%-optimizer sgd or rmsprop, not adam")

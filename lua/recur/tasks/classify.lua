@@ -11,7 +11,7 @@ local examples = require "recur.tasks.examples"
 
 local task = {kind = "classify", perplexity = false}
 
-task.OPTIONS = {level = true, embed = true, bidirectional = true}
+task.OPTIONS = {level = true, embed = true, bidirectional = true, min_freq = true, max_vocab = true}
 task.DEFAULTS = {level = "char", layers = 1, hidden = 64, embed = 32, batch = 32, bidirectional = false}
 task.ARCH = {"level", "model", "layers", "hidden", "embed", "dropout", "bidirectional"}
 task.LOOP = {}
@@ -57,7 +57,8 @@ local encode_all = examples.encode_all
 
 function task.prepare(s, opts, info)
   local train, val = examples.split("classify", opts, s.seed, tabular.read_labeled)
-  local tokenizer = info and info.data.tokenizer or levels.fit("classify", s.level, train[2])
+  local vocab = examples.vocab_options("classify", opts, info)
+  local tokenizer = info and info.data.tokenizer or levels.fit("classify", s.level, train[2], vocab)
   local list = info and label_list(info.data.labels) or fit_labels(train[1], val and val[1] or {})
   if #list < 2 then
     error(string.format("classify: '%s' has one label ('%s'); a classifier needs two or more", opts.data, list[1]), 0)

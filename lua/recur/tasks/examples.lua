@@ -29,6 +29,16 @@ function examples.split(who, opts, seed, read)
   return {ta, tb}, {va, vb}
 end
 
+-- The word-vocabulary options given (min_freq, max_vocab), or nil; with a checkpoint's
+-- vocabulary (info) there is none to build, so they are an error.
+function examples.vocab_options(who, opts, info)
+  if not (opts.min_freq or opts.max_vocab) then return nil end
+  if info then
+    error(who .. ": --min-freq and --max-vocab do not apply when the vocabulary comes from a checkpoint", 0)
+  end
+  return {min_freq = opts.min_freq, max_vocab = opts.max_vocab}
+end
+
 function examples.encode_all(tokenizer, lines)
   local out = {}
   for i, line in ipairs(lines) do out[i] = levels.encode(tokenizer, line) end

@@ -40,7 +40,7 @@ function levels.fit(who, level, lines, opts)
   opts = opts or {}
   if level == "char" then
     if opts.min_freq or opts.max_vocab then
-      error(string.format("%s: --%s applies to the word level, not char", who,
+      error(string.format("%s: --%s applies to --level word, not char", who,
         opts.min_freq and "min-freq" or "max-vocab"), 0)
     end
     for i, line in ipairs(lines) do

@@ -15,7 +15,7 @@ local examples = require "recur.tasks.examples"
 
 local task = {kind = "seq2seq", perplexity = true}
 
-task.OPTIONS = {src_level = true, tgt_level = true, embed = true}
+task.OPTIONS = {src_level = true, tgt_level = true, embed = true, min_freq = true, max_vocab = true}
 task.DEFAULTS = {src_level = "char", tgt_level = "char", layers = 1, hidden = 128, embed = 64, batch = 32}
 task.ARCH = {"src_level", "tgt_level", "model", "layers", "hidden", "embed", "dropout"}
 task.LOOP = {}
@@ -40,8 +40,17 @@ end
 
 function task.prepare(s, opts, info)
   local train, val = examples.split("seq2seq", opts, s.seed, tabular.read_pairs)
-  local source = info and info.data.source or levels.fit("seq2seq", s.src_level, train[1])
-  local target = info and info.data.target or levels.fit("seq2seq", s.tgt_level, train[2], {markers = true})
+  -- --min-freq and --max-vocab shape the word-level sides
+  local vocab = examples.vocab_options("seq2seq", opts, info)
+  if vocab and s.src_level ~= "word" and s.tgt_level ~= "word" then
+    error(string.format("seq2seq: --%s applies to a word-level side (--src-level or --tgt-level word), both are char",
+      opts.min_freq and "min-freq" or "max-vocab"), 0)
+  end
+  local function side(level) return level == "word" and vocab or {} end
+  local source = info and info.data.source or levels.fit("seq2seq", s.src_level, train[1], side(s.src_level))
+  local tgt_opts = side(s.tgt_level)
+  local target = info and info.data.target or levels.fit("seq2seq", s.tgt_level, train[2],
+    {min_freq = tgt_opts.min_freq, max_vocab = tgt_opts.max_vocab, markers = true})
   local P = {data = {source = source, target = target}, counts = {#train[1], val and #val[1] or 0}}
   P.batcher = batcher_of(encode_all(source, train[1]), encode_all(target, train[2]), target, s.batch, {seed = s.seed})
   if val then
