@@ -41,10 +41,10 @@ local COMMON = {task = true, data = true, val_data = true, val_frac = true, mode
   epochs = true, max_iters = true, max_seconds = true, eval_every = true, checkpoint_dir = true, resume = true,
   init_from = true, log = true, seed = true, optimizer = true, momentum = true, quiet = true, out = true}
 
--- What a run started from a checkpoint takes from it, in the order they are checked:
--- the task's architecture (task.ARCH, read from the checkpoint by task.arch_of), and
--- when resuming also the settings whose state the file carries (the batcher's
--- position, the optimizer's state and decayed rate, the generator).
+-- What a resumed run takes from its checkpoint besides the task's architecture
+-- (task.ARCH, read by task.arch_of) and the task's own (task.LOOP): the settings whose
+-- state the file carries (the batcher's position, the optimizer's state and decayed
+-- rate, the generator), in the order they are checked.
 local LOOP = {"batch", "lr", "lr_decay", "lr_decay_after", "clip", "seed", "optimizer", "momentum"}
 
 -- The optimizers that take --momentum (optim.create refuses it for the others).
@@ -69,34 +69,38 @@ local function check_task_options(task, opts)
   end
 end
 
--- The settings of a run, and the list of the loop settings a checkpoint records.
+-- The settings of a run: the options, over the task's defaults, over job's; from a
+-- checkpoint, its architecture (where nil is a setting: none), and when resuming its
+-- loop settings (where nil means an older file did not record it), each of which an
+-- option may repeat but not change.
 local function resolve_settings(task, opts, from)
   local s = {}
   for k, v in pairs(job.DEFAULTS) do s[k] = v end
   for k, v in pairs(task.DEFAULTS) do s[k] = v end
   for k, v in pairs(opts) do s[k] = v end
   if not from then return s end
-  local saved, keys = task.arch_of(from.info), {}
-  for _, k in ipairs(task.ARCH) do keys[#keys + 1] = k end
-  if from.resume then
-    local o = from.info.train and from.info.train.options or {}
-    for _, k in ipairs(LOOP) do keys[#keys + 1] = k end
-    for _, k in ipairs(task.LOOP) do keys[#keys + 1] = k end
-    for _, k in ipairs(LOOP) do saved[k] = o[k] end
-    for _, k in ipairs(task.LOOP) do saved[k] = o[k] end
-  end
   local why = from.resume and "a resumed run continues with its checkpoint's settings"
     or "--init-from keeps its checkpoint's architecture and vocabulary"
+  local function differs(k, saved)
+    error(string.format("%s: %s %s differs from %s in '%s' (%s)", task.kind, flag(k), tostring(opts[k]),
+      saved == nil and "none" or tostring(saved), from.path, why), 0)
+  end
+  local arch = task.arch_of(from.info)
+  for _, k in ipairs(task.ARCH) do
+    if opts[k] ~= nil and opts[k] ~= arch[k] then differs(k, arch[k]) end
+    s[k] = arch[k]
+  end
+  if not from.resume then return s end
+  local o = from.info.train and from.info.train.options or {}
+  local keys = table.move(task.LOOP, 1, #task.LOOP, #LOOP + 1, table.move(LOOP, 1, #LOOP, 1, {}))
   for _, k in ipairs(keys) do
-    if opts[k] ~= nil and saved[k] == nil then
+    -- a momentum the run's optimizer never took is refused below, naming the optimizer
+    if opts[k] ~= nil and o[k] == nil and k ~= "momentum" then
       error(string.format("%s: %s cannot be checked against '%s', which does not record it; leave it out",
         task.kind, flag(k), from.path), 0)
     end
-    if opts[k] ~= nil and opts[k] ~= saved[k] then
-      error(string.format("%s: %s %s differs from %s in '%s' (%s)", task.kind, flag(k), tostring(opts[k]),
-        tostring(saved[k]), from.path, why), 0)
-    end
-    if saved[k] ~= nil then s[k] = saved[k] end
+    if opts[k] ~= nil and o[k] ~= nil and opts[k] ~= o[k] then differs(k, o[k]) end
+    if o[k] ~= nil then s[k] = o[k] end
   end
   return s
 end
