@@ -107,6 +107,7 @@ describe("recur train, eval and predict for every kind", function()
         one_line_error(args .. " --batch 3", "^recur: " .. kind.task .. ": %-%-batch 3 differs from ")
         one_line_error(args .. " --hidden 8", "^recur: " .. kind.task .. ": %-%-hidden 8 differs from 32")
         one_line_error(args .. " --lr 0.5", "%-%-lr 0.5 differs from ")
+        one_line_error(args .. " --optimizer adagrad", "%-%-optimizer adagrad differs from ")
       end)
     end)
   end
