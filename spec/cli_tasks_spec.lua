@@ -321,6 +321,9 @@ describe("recur train, eval and predict for every kind", function()
     assert.is_nil(io.open(never))
     one_line_error("predict --checkpoint " .. trained.classify .. " --data data/sentiment.tsv --horizon 2",
       "^recur: classify: %-%-horizon does not apply to predicting with a classify model")
+    one_line_error("predict --checkpoint " .. trained.lm .. " --data data/sentiment.tsv",
+      "^recur: lm: predict writes the outputs of seq2seq, classify and forecast models; a language model samples %(recur sample%)")
+    one_line_error("sample --checkpoint " .. trained.classify, "^recur: lm: '.*' holds a classify model, not a language model")
     one_line_error("eval --checkpoint " .. trained.classify .. " --data data/numbers.tsv",
       "^recur: classify: data/numbers.tsv: label 'one thousand")
   end)

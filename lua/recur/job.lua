@@ -287,7 +287,7 @@ function job.predict(opts, write)
     end
   end
   if not task.predict then
-    error(string.format("%s: predict has nothing to write for a %s model; use recur sample", task.kind, task.kind), 0)
+    error(task.kind .. ": predict writes the outputs of seq2seq, classify and forecast models; a language model samples (recur sample)", 0)
   end
   task.predict(model, info, opts.data, rest, write)
 end

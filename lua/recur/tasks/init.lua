@@ -26,7 +26,7 @@ function tasks.get(kind)
   for _, name in ipairs(NAMES) do
     if kind == name then return require("recur.tasks." .. name) end
   end
-  error(string.format("train: unknown task '%s' (%s)", tostring(kind), table.concat(NAMES, ", ")), 0)
+  error(string.format("tasks: no task for a model of kind '%s' (recur train|eval|predict take %s)", tostring(kind), table.concat(NAMES, ", ")), 0)
 end
 
 -- The tasks that take option k, in NAMES order.
