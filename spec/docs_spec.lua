@@ -138,14 +138,17 @@ local function check_c(path, b, k)
     assert(ok, "C block at " .. path .. ":" .. b.line .. " does not compile:\n" .. out)
     return
   end
-  if not os.execute("test -f build/librecur.a") then
+  -- the build folder of `make` (build-san/ under `make sanitize`, whose LDFLAGS link
+  -- the sanitizers' runtimes)
+  local lib = (os.getenv("BUILD") or "build") .. "/librecur.a"
+  if not os.execute("test -f '" .. lib .. "'") then
     local ok, out = run("make --no-print-directory lib")
     assert(ok, "make lib failed:\n" .. out)
   end
   local exe = src:gsub("%.c$", "")
   local lua = b.text:find("lua_") and "-llua5.4 -ldl" or ""
-  local ok, out = run(string.format("gcc -O1 %s '%s' -o '%s' build/librecur.a %s -lopenblas -lm -fopenmp",
-    CFLAGS, src, exe, lua))
+  local ok, out = run(string.format("gcc -O1 %s '%s' -o '%s' '%s' %s -lopenblas -lm -fopenmp %s",
+    CFLAGS, src, exe, lib, lua, os.getenv("LDFLAGS") or ""))
   assert(ok, "C block at " .. path .. ":" .. b.line .. " does not build:\n" .. out)
   local p = io.popen("'" .. exe .. "' 2>&1")
   local output = p:read("a")
