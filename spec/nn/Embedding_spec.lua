@@ -17,16 +17,3 @@ describe("Embedding options", function()
     assert.matches("Embedding: num_embeddings must be a positive integer", helpers.err_of(nn.Embedding, 0, 3))
   end)
 end)
-
-describe("Embedding errors", function()
-  it("reports an id out of range at the caller's line, not inside the library", function()
-    local m = nn.Embedding(5, 3)
-    local ok, err = pcall(function()
-      local y = m:forward(recur.tensor({1, 9}, "int64")) -- this line
-      return y
-    end)
-    assert.is_false(ok)
-    assert.matches("^spec/nn/Embedding_spec%.lua:%d+: embedding: id 9 %(at position 2%) is out of range "
-      .. "for vocabulary size 5 %(ids are 1%-based, 1%.%.5%)$", err)
-  end)
-end)

@@ -68,7 +68,7 @@ end
 
 function CrossEntropy:forward(x, target, mask)
   local x2, t1, m1 = self:_flat(x, target, mask)
-  local loss_sum, weight_sum, lse = util.core_call(core.nn_cross_entropy, x2, t1, self.ignore_index, m1)
+  local loss_sum, weight_sum, lse = core.nn_cross_entropy(x2, t1, self.ignore_index, m1)
   self._last = {x = x, target = target, mask = mask, lse = lse, weight_sum = weight_sum}
   self.count = weight_sum
   if self.reduction == "mean" then
@@ -82,8 +82,7 @@ end
 function CrossEntropy:backward(x, target, mask)
   local last = self._last
   if not (last and last.x == x and last.target == target and last.mask == mask) then
-    -- through core_call, so that forward's errors are raised at backward's caller
-    util.core_call(self.forward, self, x, target, mask)
+    self:forward(x, target, mask)
     last = self._last
   end
   local x2, t1, m1 = self:_flat(x, target, mask)

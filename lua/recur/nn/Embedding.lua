@@ -33,7 +33,7 @@ end
 
 function Embedding:forward(ids)
   check_ids(ids)
-  self.output = util.core_call(core.nn_embedding, self.weight, ids, self.output)
+  self.output = core.nn_embedding(self.weight, ids, self.output)
   return self.output
 end
 

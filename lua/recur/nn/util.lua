@@ -120,19 +120,6 @@ util.opt_bool = base.opt_bool
 util.opt_number = base.opt_number
 util.opt_choice = base.opt_choice
 
--- fn(...) for a core function whose errors are the caller's mistakes (an id or a
--- target out of range): the C binding raises them at the library line that called
--- it, so they are raised again without that position, at the caller of the function
--- that called core_call (the user's line, as the other nn errors).
-function util.core_call(fn, ...)
-  local ok, a, b, c = pcall(fn, ...)
-  if not ok then
-    if type(a) == "string" then a = a:gsub("^[^\n:]-%.lua:%d+: ", "", 1) end
-    error(a, 3)
-  end
-  return a, b, c
-end
-
 function util.check_dtype_name(op, dtype)
   if dtype ~= "float32" and dtype ~= "float64" then
     error(string.format("%s: dtype must be 'float32' or 'float64', got %s", op, tostring(dtype)), 3)
