@@ -336,7 +336,7 @@ describe("Seq2Seq", function()
     end
     expect_error(function() Seq2Seq{tgt_vocab_size = 6} end, "Seq2Seq: config.src_vocab_size is required")
     expect_error(function() Seq2Seq(cfg{hiden = 5}) end, "Seq2Seq: unknown option 'hiden'")
-    expect_error(function() Seq2Seq(cfg{cell = "transformer"}) end, "Seq2Seq: unknown cell 'transformer' (lstm, gru, rnn)")
+    expect_error(function() Seq2Seq(cfg{cell = "transformer"}) end, "Seq2Seq: unknown cell 'transformer' (lstm, gru, gru_classic, rnn, rnn_relu, rnn_identity)")
     expect_error(function() Seq2Seq(cfg{eos_id = 7}) end, "Seq2Seq: config.eos_id must be a target id in 1..6, got 7")
     expect_error(function() Seq2Seq(cfg{pad_id = 3}) end, "Seq2Seq: config.pad_id must differ from bos_id and eos_id")
     expect_error(function() Seq2Seq(cfg{sampling_prob = 1.5}) end, "Seq2Seq: config.sampling_prob must be a number in [0, 1], got 1.5")

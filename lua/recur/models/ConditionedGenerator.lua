@@ -54,7 +54,7 @@ end
 
 -- config: cond_size (Z), vocab_size (V), start_id (the token fed first) required;
 -- end_id (ends a generated sequence), pad_id (targets equal to it are not scored),
--- embed (E), hidden (H), layers (L), cell ("lstm" | "gru" | "rnn"), dropout (on the
+-- embed (E), hidden (H), layers (L), cell (nn.cells: "lstm", "gru", ...), dropout (on the
 -- embeddings, between layers and on the outputs, in training mode), condition_cell
 -- (LSTM: c0 from z as well, default true; false: c0 = 0).
 function ConditionedGenerator:__init(config)

@@ -7,6 +7,15 @@
 --
 -- Parameter names follow word_language_model: encoder.weight, rnn.weight_ih_l0, ...,
 -- decoder.weight, decoder.bias.
+-- Dropout (config.dropout, training mode only) acts where word_language_model and
+-- Zaremba et al. (2014) put it: on the embedding output, between the rnn's layers and
+-- on the last layer's output before the decoder; never on the recurrent connections.
+-- tie_weights (Press & Wolf 2017; Inan et al. 2017; word_language_model's --tied):
+-- decoder.weight IS encoder.weight, one (V,H) tensor (embed must equal hidden), and
+-- one gradient tensor into which both backward passes add, so the gradient is the sum
+-- of its two uses. parameters() lists the tensor once (an optimizer steps it once);
+-- state_dict keeps both names, as PyTorch's does, and a model built with tie_weights
+-- loads them back tied (load_state_dict refuses two different tensors for them).
 -- The hidden state is carried from chunk to chunk (truncated BPTT): `state` is a
 -- table {h = (L,B,H), c = (L,B,H) for the LSTM}, nil for zeros; gradients stop at
 -- chunk boundaries, and within a chunk after bptt_truncate steps when it is given.
@@ -15,7 +24,6 @@
 -- the logits and the decoder's input gradient are buffers kept from step to step
 -- (see Linear): the logits forward returns are overwritten by the next forward or
 -- step of the same shape, so clone them to keep them.
-local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
@@ -26,13 +34,14 @@ LanguageModel.kind = "lm"
 local NAME = "LanguageModel"
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
 local KNOWN = {vocab_size = true, embed = true, hidden = true, layers = true, cell = true,
-               dropout = true, bptt_truncate = true}
+               dropout = true, bptt_truncate = true, tie_weights = true}
 
--- config: vocab_size (required), embed (64), hidden (128), layers (2), cell ("lstm" |
--- "gru" | "rnn"), dropout (0, in [0, 1): on the embeddings, between layers and before
--- the decoder), bptt_truncate (nil: the gradient flows back through the whole chunk;
--- k >= 0: each output's gradient flows back through at most k earlier steps, see
--- nn.Recurrent). Any other key is an error.
+-- config: vocab_size (required), embed (64), hidden (128), layers (2), cell (nn.cells:
+-- "lstm", "gru", ...), dropout (0, in [0, 1): on the embeddings, between layers and
+-- before the decoder), tie_weights (nil: false; needs embed == hidden), bptt_truncate
+-- (nil: the gradient flows back through the whole chunk; k >= 0: each output's gradient
+-- flows back through at most k earlier steps, see nn.Recurrent). Any other key is an
+-- error.
 function LanguageModel:__init(config)
   Model.__init(self)
   local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
@@ -43,12 +52,18 @@ function LanguageModel:__init(config)
   local stack = nn.stack_class(NAME, c.cell)
   util.opt_number(NAME, c, "dropout", nil, 0, 1, true)
   util.opt_int(NAME, c, "bptt_truncate", nil, 0)
+  util.opt_bool(NAME, c, "tie_weights")
+  if c.tie_weights and c.embed ~= c.hidden then
+    error(string.format("%s: tie_weights needs embed == hidden (the decoder's weight is the "
+      .. "embedding), got embed %d and hidden %d", NAME, c.embed, c.hidden), 2)
+  end
   self.config = c
   self.encoder = self:register_module("encoder", nn.Embedding(c.vocab_size, c.embed))
   -- the stack's own dropout acts between layers only, and it refuses one for a single layer
   self.rnn = self:register_module("rnn", stack(c.embed, c.hidden, {num_layers = c.layers,
     dropout = c.layers > 1 and c.dropout or 0, bptt_truncate = c.bptt_truncate}))
   self.decoder = self:register_module("decoder", nn.Linear(c.hidden, c.vocab_size))
+  if c.tie_weights then self:_tie() end
   self.drop_in = self:register_module("drop_in", nn.Dropout(c.dropout))
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
   self.criterion = nn.CrossEntropy()
@@ -107,6 +122,33 @@ function LanguageModel:batch_loss(batch, state)
   return self.criterion:forward(logits, batch.y), batch.y:numel(), next_state
 end
 
+-- decoder.weight and its gradient become the encoder's tensors (see the header).
+function LanguageModel:_tie()
+  self.decoder.weight = self.encoder.weight
+  self.decoder._grads.weight = self.encoder._grads.weight
+end
+
+-- Module:to gives each module new tensors; tied, the decoder takes the encoder's again.
+function LanguageModel:to(dtype)
+  Model.to(self, dtype)
+  if self.config.tie_weights then self:_tie() end
+  return self
+end
+
+-- Tied, the state's encoder.weight and decoder.weight must be one tensor's values: an
+-- untied model's two different matrices cannot both be loaded into one.
+function LanguageModel:load_state_dict(t, opts)
+  if self.config.tie_weights and type(t) == "table" then
+    local e, d = t["encoder.weight"], t["decoder.weight"]
+    if util.is_tensor(e) and util.is_tensor(d) and util.same_shape(e, d)
+        and (e:to("float64") - d:to("float64")):abs():max() ~= 0 then
+      error(NAME .. ": load_state_dict: tie_weights, but the state's encoder.weight and "
+        .. "decoder.weight differ (a state of an untied model?)", 2)
+    end
+  end
+  return Model.load_state_dict(self, t, opts)
+end
+
 -- Logits (B,V) for one step of ids (B), and the state after it (for generation).
 -- Runs the layers' single-step kernels (no activations saved, no dropout). The state
 -- is advanced in place and returned (the same table when one is given; keep a clone
@@ -114,11 +156,8 @@ end
 -- overwritten by the next step: generating a token allocates no tensor.
 function LanguageModel:step(ids, state)
   local B = ids:numel()
-  local L, H = self.config.layers, self.config.hidden
   state = state or {}
-  local h = state.h and state.h:contiguous() or core.zeros({L, B, H}, self.dtype)
-  local c = nil
-  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros({L, B, H}, self.dtype) end
+  local h, c = self:step_state(state, B)
   local x = self.encoder:forward(ids:view(B))       -- (B,E)
   local y = self.rnn:step(x, h, c)                  -- (B,H), the top layer's h
   state.h, state.c = h, c

@@ -77,7 +77,7 @@ local function check_prob(op, what, p)
 end
 
 -- config: src_vocab_size, tgt_vocab_size (required), embed (64), hidden (128),
--- layers (2), cell ("lstm" | "gru" | "rnn"), dropout (0: on both embeddings, between
+-- layers (2), cell (nn.cells: "lstm", "gru", ...), dropout (0: on both embeddings, between
 -- layers and before the generator), pad_id (1), bos_id (2), eos_id (3): target-side
 -- ids in 1..tgt_vocab_size, sampling_prob (0: teacher forcing; the default p of
 -- train_step, also settable as model.sampling_prob between epochs).

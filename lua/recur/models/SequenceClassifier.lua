@@ -38,7 +38,7 @@ local KNOWN = {vocab_size = true, input_size = true, num_classes = true, embed =
 
 -- config: num_classes (C, required); exactly one of vocab_size (token ids in 1..V) and
 -- input_size (real features of size D); embed (E, ids only), hidden (H), layers (L),
--- cell ("lstm" | "gru" | "rnn"), dropout (between the layers and on the
+-- cell (nn.cells: "lstm", "gru", ...), dropout (between the layers and on the
 -- representation, in training mode), bidirectional.
 function SequenceClassifier:__init(config)
   Model.__init(self)
