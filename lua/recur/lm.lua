@@ -425,27 +425,19 @@ function lm.generate(model, tokenizer, opts, emit)
     emit(tokenizer:decode(hyps[1].ids, prev))
     return hyps[1].ids
   end
-  local ids = core.zeros({1}, "int64")
-  local state, logits = nil, nil
-  for _, id in ipairs(prime_ids) do
-    ids:set(1, id)
-    logits, state = model:step(ids, state)
+  -- the prime but its last id sets the state; decode.generate feeds the last one
+  local ids, state = core.zeros({1}, "int64"), nil
+  for i = 1, #prime_ids - 1 do
+    ids:set(1, prime_ids[i])
+    local _
+    _, state = model:step(ids, state)
   end
-  -- before min_length tokens, the end token is banned too
-  local early = min_length > 0 and decode.banned_with(banned, stop_id) or banned
-  local out = {}
-  local choice = {temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p}
-  for i = 1, length do
-    choice.banned = i <= min_length and early or banned
-    local id = decode.choose(logits:select(1, 1), choice)
-    out[i] = id
-    emit(tokenizer:decode({id}, prev))
-    prev = id
-    if stop_id and id == stop_id then break end
-    ids:set(1, id)
-    logits, state = model:step(ids, state)
-  end
-  return out
+  return decode.generate(model, state, {prime_ids[#prime_ids]}, {length = length, end_id = stop_id,
+    min_length = min_length, temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p,
+    banned = banned}, function(_, id)
+      emit(tokenizer:decode({id}, prev))
+      prev = id
+    end)[1]
 end
 
 function lm.evaluate_text(model, tokenizer, text, opts)

@@ -19,6 +19,13 @@
 -- The hidden state is carried from chunk to chunk (truncated BPTT): `state` is a
 -- table {h = (L,B,H), c = (L,B,H) for the LSTM}, nil for zeros; gradients stop at
 -- chunk boundaries, and within a chunk after bptt_truncate steps when it is given.
+-- Scheduled sampling (Bengio et al. 2015, recur.models.scheduled): with sampling_prob
+-- p > 0, train_step feeds at step t+1 of each sequence, with probability p, the
+-- model's own prediction at step t instead of x[t+1] (sampling "argmax": the best
+-- token; "sample": a draw from the softmax). A stepping pass from the carried state
+-- chooses the inputs, then the chunk's forward and backward run on them (the
+-- paper's gradient: no gradient through the choice), and the state carried on is the
+-- one the fed inputs leave.
 -- Memory between forward and backward: the embedding output (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
 -- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
 -- the logits and the decoder's input gradient are buffers kept from step to step
@@ -27,6 +34,7 @@
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
+local scheduled = require "recur.models.scheduled"
 
 local LanguageModel = util.class("LanguageModel", Model)
 LanguageModel.kind = "lm"
@@ -34,14 +42,17 @@ LanguageModel.kind = "lm"
 local NAME = "LanguageModel"
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0}
 local KNOWN = {vocab_size = true, embed = true, hidden = true, layers = true, cell = true,
-               dropout = true, bptt_truncate = true, tie_weights = true}
+               dropout = true, bptt_truncate = true, tie_weights = true, sampling_prob = true,
+               sampling = true}
 
 -- config: vocab_size (required), embed (64), hidden (128), layers (2), cell (nn.cells:
 -- "lstm", "gru", ...), dropout (0, in [0, 1): on the embeddings, between layers and
 -- before the decoder), tie_weights (nil: false; needs embed == hidden), bptt_truncate
 -- (nil: the gradient flows back through the whole chunk; k >= 0: each output's gradient
--- flows back through at most k earlier steps, see nn.Recurrent). Any other key is an
--- error.
+-- flows back through at most k earlier steps, see nn.Recurrent), sampling_prob (0:
+-- teacher forcing; scheduled sampling's p, also settable as model.sampling_prob between
+-- epochs), sampling ("argmax" | "sample": the fed prediction, see above; also
+-- model.sampling). Any other key is an error.
 function LanguageModel:__init(config)
   Model.__init(self)
   local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
@@ -57,6 +68,10 @@ function LanguageModel:__init(config)
     error(string.format("%s: tie_weights needs embed == hidden (the decoder's weight is the "
       .. "embedding), got embed %d and hidden %d", NAME, c.embed, c.hidden), 2)
   end
+  -- absent from config unless given, so that a model trained without them keeps the
+  -- configuration (and checkpoint) it had before they existed
+  self.sampling_prob = util.opt_number(NAME, c, "sampling_prob", 0, 0, 1)
+  self.sampling = util.opt_choice(NAME, c, "sampling", "argmax", scheduled.SAMPLING)
   self.config = c
   self.encoder = self:register_module("encoder", nn.Embedding(c.vocab_size, c.embed))
   -- the stack's own dropout acts between layers only, and it refuses one for a single layer
@@ -105,15 +120,22 @@ function LanguageModel:backward(x, glogits)
   self.encoder:backward(x, gemb)
 end
 
--- One training chunk, batch {x = ids (T,B), y = next ids (T,B)}: forward, loss (mean
--- nats per token), backward. Gradients are added to the module's (zero them first).
--- Returns the loss, the carried state and the token count.
-function LanguageModel:train_step(batch, state)
+local TRAIN_OPTIONS = {sampling_prob = true}
+
+-- One training chunk, batch {x = ids (T,B), y = next ids (T,B)}: forward (with
+-- scheduled sampling when p > 0), loss (mean nats per token), backward. Gradients are
+-- added to the module's (zero them first). opts: sampling_prob (self.sampling_prob).
+-- Returns the loss, the carried state, the token count and the inputs fed (T,B).
+function LanguageModel:train_step(batch, state, opts)
+  local op = NAME .. ":train_step"
+  opts = util.check_opts(op, opts, TRAIN_OPTIONS)
+  local p = util.opt_number(op, opts, "sampling_prob", self.sampling_prob, 0, 1)
   local x, y = batch.x, batch.y
+  if p > 0 then x = scheduled.inputs(self, state, x, p, self.sampling) end
   local logits, next_state = self:forward(x, state)
   local loss = self.criterion:forward(logits, y)
   self:backward(x, self.criterion:backward(logits, y))
-  return loss, next_state, y:numel()
+  return loss, next_state, y:numel(), x
 end
 
 -- The loss of one chunk without backward (Model:evaluate_batches averages it).
