@@ -69,6 +69,28 @@ describe("decode", function()
     assert.are.same({[3] = 200}, c)
   end)
 
+  it("top-p stops at the token whose cumulative probability equals top_p (0.5 + 0.25 = 0.75)", function()
+    -- scores log 4, log 2, 0, 0: weights exp(s - log 4) = 1, 1/2, 1/4, 1/4 (each exact in
+    -- binary, checked below), probabilities 0.5, 0.25, 0.125, 0.125, and the cumulative
+    -- mass after token 2 is 0.75 exactly: top_p = 0.75 keeps {1, 2}, and a strict `>`
+    -- would keep token 3 as well (then drawn 1/7 of the time)
+    local l4, l2 = math.log(4), math.log(2)
+    assert.are.equal(0.5, math.exp(l2 - l4))
+    assert.are.equal(0.25, math.exp(0 - l4))
+    recur.manual_seed(4)
+    local n = 3000
+    local c = frequencies({l4, l2, 0, 0}, {top_p = 0.75}, n)
+    assert.is_nil(c[3], "token 3 is outside the nucleus")
+    assert.is_nil(c[4], "token 4 is outside the nucleus")
+    -- renormalised over the two kept: 2/3 and 1/3
+    assert.is_true(math.abs(c[1] / n - 2 / 3) < 0.03, tostring(c[1]))
+    assert.are.equal(n, c[1] + c[2])
+    -- a hair above 0.75 needs token 3 (the ties keep id order: 3 before 4)
+    c = frequencies({l4, l2, 0, 0}, {top_p = 0.75 + 1e-9}, n)
+    assert.is_truthy(c[3], "token 3 is in the nucleus above 0.75")
+    assert.is_nil(c[4])
+  end)
+
   it("never draws a banned token and reproduces a sample from a seed", function()
     recur.manual_seed(9)
     local c = frequencies({1, 1, 1}, {banned = {[2] = true}}, 3000)
@@ -129,5 +151,131 @@ describe("decode", function()
     assert.are.same({[2] = true, [5] = true}, decode.banned_with(banned, 5))
     assert.are.same({[2] = true}, banned)
     assert.are.same({[5] = true}, decode.banned_with(nil, 5))
+  end)
+end)
+
+-- A model whose logits are scripted: rows[t][b] is row b's scores at step t (nil: the
+-- row repeats its last script), whatever it is fed. It records the ids it was fed at
+-- every step, and counts steps in its state, so that the state is seen to be threaded.
+local function scripted(rows)
+  local model = {fed = {}}
+  function model:step(ids, state)
+    local t = (state and state.t or 0) + 1
+    self.fed[t] = ids:totable()
+    local out = {}
+    for b = 1, ids:numel() do out[b] = rows[math.min(t, #rows)][b] end
+    return recur.tensor(out, "float64"), {t = t}
+  end
+  return model
+end
+
+describe("decode.generate", function()
+  local NAN = 0 / 0
+  local END = 4
+
+  it("finishes a row at end_id (kept last), feeds it on, never reads its logits, stops when all end", function()
+    local model = scripted({
+      {{0, 5, 0, 1}, {0, 0, 0, 9}},        -- row 1 takes 2, row 2 ends at once
+      {{0, 0, 7, 1}, {NAN, NAN, NAN, NAN}}, -- row 2 is finished: its NaN is never chosen from
+      {{1, 0, 0, 2}, {NAN, NAN, NAN, NAN}}, -- row 1 ends
+      {{NAN, 0, 0, 0}, {NAN, 0, 0, 0}},     -- never reached: the batch stopped
+    })
+    local out = decode.generate(model, nil, {1, 1}, {length = 10, end_id = END, temperature = 0})
+    assert.are.same({{2, 3, END}, {END}}, out)
+    assert.are.same({{1, 1}, {2, END}, {3, END}}, model.fed)
+  end)
+
+  it("stops at length tokens, with or without end_id", function()
+    local rows = {{{0, 1, 0, 0}, {0, 0, 1, 0}}}
+    assert.are.same({{2, 2, 2}, {3, 3, 3}}, decode.generate(scripted(rows), nil, {1, 1},
+      {length = 3, temperature = 0}))
+    assert.are.same({{2, 2}, {3, 3}}, decode.generate(scripted(rows), nil, recur.full({2}, 1, "int64"),
+      {length = 2, end_id = END, temperature = 0}))
+  end)
+
+  it("bans end_id for the first min_length tokens, and banned ids always", function()
+    -- the end scores best, then 3, then 2
+    local rows = {{{0, 1, 2, 9}}}
+    local function run(opts)
+      opts.length, opts.end_id, opts.temperature = 10, END, 0
+      return decode.generate(scripted(rows), nil, {1}, opts)[1]
+    end
+    assert.are.same({END}, run({}))
+    assert.are.same({END}, run({min_length = 0}))
+    assert.are.same({3, END}, run({min_length = 1}))
+    assert.are.same({3, 3, 3, END}, run({min_length = 3}))
+    local banned = {[3] = true}
+    assert.are.same({2, 2, END}, run({min_length = 2, banned = banned}))
+    assert.are.same({[3] = true}, banned) -- the caller's set is left as it was
+    assert.are.same({2, 2, 2}, decode.generate(scripted(rows), nil, {1},
+      {length = 3, end_id = END, temperature = 0, banned = {[3] = true, [END] = true}})[1])
+  end)
+
+  it("draws once per live row per step, rows in order, as decode.choose written out", function()
+    -- row 2 can only end (every other id -inf); rows 1 and 3 spread over the rest
+    local inf = math.huge
+    local rows = {{{0, 0.5, 1, -inf}, {-inf, -inf, -inf, 0}, {1, 0.2, 0, -inf}}}
+    recur.manual_seed(8)
+    local out = decode.generate(scripted(rows), nil, {1, 1, 1}, {length = 6, end_id = END})
+    recur.manual_seed(8)
+    local want = {{}, {END}, {}}
+    for i = 1, 6 do
+      want[1][i] = decode.choose(rows[1][1], {})
+      if i == 1 then decode.choose(rows[1][2], {}) end -- row 2's one draw, then it is done
+      want[3][i] = decode.choose(rows[1][3], {})
+    end
+    assert.are.same(want, out)
+    -- and a different seed draws other sequences
+    recur.manual_seed(9)
+    assert.are_not.same(want, decode.generate(scripted(rows), nil, {1, 1, 1}, {length = 6, end_id = END}))
+  end)
+
+  it("passes temperature, top_k and top_p on to decode.choose", function()
+    local rows = {{{3, 2, 1, 0}}}
+    local function draws(opts)
+      recur.manual_seed(2)
+      opts.length = 200
+      local seen = {}
+      for _, id in ipairs(decode.generate(scripted(rows), nil, {1}, opts)[1]) do seen[id] = true end
+      return seen
+    end
+    assert.are.same({[1] = true}, draws({temperature = 0}))
+    assert.are.same({[1] = true, [2] = true}, draws({top_k = 2}))
+    assert.are.same({[1] = true}, draws({top_p = 0.5}))
+    assert.are.same({[1] = true, [2] = true, [3] = true, [4] = true}, draws({temperature = 5}))
+  end)
+
+  it("calls on_token with each row, id and position as it is chosen", function()
+    local model = scripted({{{0, 5, 0, 1}, {0, 0, 0, 9}}, {{0, 0, 0, 7}, {0, 0, 0, 0}}})
+    local calls = {}
+    decode.generate(model, {t = 0}, {1, 1}, {length = 5, end_id = END, temperature = 0},
+      function(b, id, i) calls[#calls + 1] = {b, id, i} end)
+    assert.are.same({{1, 2, 1}, {2, END, 1}, {1, END, 2}}, calls)
+  end)
+
+  it("threads the state through model:step", function()
+    local model = scripted({{{0, 1, 0, 0}}})
+    decode.generate(model, {t = 5}, {1}, {length = 2, temperature = 0})
+    assert.are.same({nil, nil, nil, nil, nil, {1}, {2}}, model.fed)
+  end)
+
+  it("rejects bad arguments", function()
+    local model = scripted({{{0, 1}}})
+    local function fails(first, opts, fragment, on_token)
+      local ok, err = pcall(decode.generate, model, nil, first, opts, on_token)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find(fragment, 1, true), tostring(err))
+    end
+    fails({1}, {}, "decode.generate: length must be a positive integer, got nil")
+    fails({1}, {length = 2, min_length = 1}, "decode.generate: min_length needs end_id")
+    fails({1}, {length = 2, min_length = -1, end_id = 2}, "decode.generate: option min_length must be an integer >= 0")
+    fails({1}, {length = 2, end_id = 1.5}, "decode.generate: end_id must be an integer id, got 1.5")
+    fails({}, {length = 2}, "decode.generate: first_ids must be an int64 tensor (B) or a non-empty Lua array")
+    fails(recur.zeros(1), {length = 2}, "decode.generate: first_ids must be an int64 tensor")
+    fails({1, "2"}, {length = 2}, 'decode.generate: first_ids[2] must be an integer id, got "2"')
+    fails({1}, {length = 2, beam = 2}, "decode.generate: unknown option 'beam'")
+    fails({1}, {length = 2, temperature = 0, top_k = 2}, "decode.generate: top_k does not apply at temperature 0 (greedy)")
+    fails({1}, {length = 2, temperature = 0, top_p = 0.5}, "decode.generate: top_p does not apply at temperature 0 (greedy)")
+    fails({1}, {length = 2}, "decode.generate: on_token must be a function, got number", 3)
   end)
 end)

@@ -11,8 +11,13 @@
 --
 -- decode.banned_with(banned, id) -> a new set: banned (or nothing) and id; how a
 -- generator bans the end token until a minimum length.
+--
+-- decode.generate(model, state, first_ids, opts, on_token) -> B arrays of ids: the
+-- one batched greedy/sampled decoding loop (Seq2Seq:greedy, ConditionedGenerator:
+-- generate and lm.generate run on it; beam search is recur.beam).
 local core = require "recur.core"
 local util = require "recur.util"
+local is_tensor = require("recur.nn.util").is_tensor
 
 local decode = {}
 
@@ -152,6 +157,90 @@ function decode.choose(logits, opts)
     if r < 0 then return ids[i] end
   end
   return ids[count] -- rounding left r a hair above zero
+end
+
+local GENERATE_OPTIONS = {length = true, end_id = true, min_length = true, temperature = true,
+                          top_k = true, top_p = true, banned = true}
+
+-- The fed ids (B) as a new int64 tensor, from a tensor or a Lua array of ids.
+local function first_tensor(op, first_ids)
+  local ok = type(first_ids) == "table" and #first_ids > 0
+  if is_tensor(first_ids) then
+    ok = first_ids:dtype() == "int64" and first_ids:dim() == 1 and first_ids:numel() > 0
+  end
+  if not ok then
+    error(op .. ": first_ids must be an int64 tensor (B) or a non-empty Lua array of ids", 3)
+  end
+  if type(first_ids) == "table" then
+    for b, id in ipairs(first_ids) do
+      if math.type(id) ~= "integer" then
+        error(string.format("%s: first_ids[%d] must be an integer id, got %s", op, b, util.show(id)), 3)
+      end
+    end
+    return core.tensor(first_ids, "int64")
+  end
+  return first_ids:clone()
+end
+
+-- Decodes B sequences at once from a model that steps a batch:
+--   model:step(ids (B) int64, state) -> logits (B,V), state
+-- state: where the sequences start (an encoder's state, a state a prime left, or nil
+-- when the model's step takes nil for zeros); first_ids (B): the ids fed first (the
+-- start token, or a prime's last id). Every step feeds the B ids, then chooses each
+-- live row's next id with decode.choose, rows in order (so a seed reproduces the
+-- draws whatever the batch: one draw per live row per step).
+-- opts: length (required: the most tokens a row gets), end_id (a row that chooses
+-- it is finished, the end id kept as its last; the batch stops when every row is),
+-- min_length (0: end_id is banned for a row's first min_length tokens; needs
+-- end_id), temperature (decode.choose's default 1; 0 is greedy), top_k, top_p,
+-- banned: as decode.choose.
+-- on_token(b, id, i), when given, is called with each id as it is chosen (row b, its
+-- i-th token): how lm.generate streams text.
+-- A finished row keeps being stepped with the batch, fed its end id; its logits are
+-- not looked at. Returns a Lua array of B arrays of ids.
+function decode.generate(model, state, first_ids, opts, on_token)
+  local op = "decode.generate"
+  opts = util.check_opts(op, opts, GENERATE_OPTIONS)
+  local length = util.check_positive_int(op, "length", opts.length)
+  local min_length = util.opt_int(op, opts, "min_length", 0, 0)
+  local end_id = opts.end_id
+  if end_id ~= nil and math.type(end_id) ~= "integer" then
+    error(op .. ": end_id must be an integer id, got " .. util.show(end_id), 2)
+  end
+  if min_length > 0 and end_id == nil then
+    error(op .. ": min_length needs end_id (without an end every row is length tokens long)", 2)
+  end
+  -- an option that would change nothing is a mistake to report, not to ignore
+  if opts.temperature == 0 and (opts.top_k or opts.top_p) then
+    error(op .. ": " .. (opts.top_k and "top_k" or "top_p") .. " does not apply at temperature 0 (greedy)", 2)
+  end
+  if on_token ~= nil and type(on_token) ~= "function" then
+    error(op .. ": on_token must be a function, got " .. type(on_token), 2)
+  end
+  local ids = first_tensor(op, first_ids)
+  local B = ids:numel()
+  local banned = opts.banned
+  -- before min_length tokens, the end id is banned too
+  local early = min_length > 0 and decode.banned_with(banned, end_id) or banned
+  local choice = {temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p}
+  local out, done, live = {}, {}, B
+  for b = 1, B do out[b] = {} end
+  for i = 1, length do
+    local logits
+    logits, state = model:step(ids, state)
+    choice.banned = i <= min_length and early or banned
+    for b = 1, B do
+      if not done[b] then
+        local id = decode.choose(logits:select(1, b), choice)
+        out[b][i] = id
+        if on_token then on_token(b, id, i) end
+        if id == end_id then done[b], live = true, live - 1 end
+        ids:set(b, id)
+      end
+    end
+    if live == 0 then break end
+  end
+  return out
 end
 
 return decode

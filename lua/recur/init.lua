@@ -3,7 +3,10 @@
 -- `require "recur"` returns this table: every function of the C module
 -- (`recur.core`: tensors, kernels) plus the Lua packages, loaded on first use:
 -- recur.nn, recur.optim, recur.data, recur.train, recur.decode, recur.beam, recur.models,
--- recur.io.
+-- recur.io, recur.checkpoint.
+--
+-- recur.load(path) -> model, info: any model of recur.models from its checkpoint
+-- (recur.checkpoint.load).
 local core = require "recur.core"
 
 local recur = {core = core, version = core.version}
@@ -16,8 +19,12 @@ end
 local packages = {
   nn = "recur.nn", optim = "recur.optim", data = "recur.data", train = "recur.train",
   decode = "recur.decode", models = "recur.models", io = "recur.io", gradcheck = "recur.gradcheck",
-  lm = "recur.lm", progress = "recur.progress", plot = "recur.plot", beam = "recur.beam",
+  lm = "recur.lm", checkpoint = "recur.checkpoint", progress = "recur.progress", plot = "recur.plot", beam = "recur.beam",
 }
+
+function recur.load(path)
+  return require("recur.checkpoint").load(path)
+end
 
 setmetatable(recur, {
   __index = function(t, key)

@@ -6,18 +6,10 @@
 --   lm.generate(model, tokenizer, {length = 200, temperature = 0.8}, io.write)
 --   local loss, ppl = lm.evaluate_text(model, tokenizer, text)
 --
--- Checkpoints are safetensors files: model parameters under "model.", optimizer
--- state under "optim.", the carried hidden state under "hidden.", and in
--- __metadata__ the JSON strings "recur" (format tag and version), "config"
--- (LanguageModel's configuration, exactly its keys), "tokenizer" (vocabulary; its
--- type is the level, char or word), "train" (loop state and options).
--- `last.safetensors` is written at every evaluation for resuming; `best.safetensors`
--- when the validation loss improves.
---
--- load trusts nothing in the file: the configuration's types and ranges, the
--- tokenizer and the tensors' count, names and shapes are checked against each other
--- before a model is built, so a hostile header cannot make it allocate more than the
--- file holds.
+-- Checkpoints are recur.checkpoint's files (kind "lm", the tokenizer as data entry
+-- "tokenizer", whose type is the level, char or word; "train" holds the loop's state
+-- and options), loaded by recur.load as well. `last.safetensors` is written at every
+-- evaluation for resuming; `best.safetensors` when the validation loss improves.
 --
 -- train owns its checkpoint directory for the whole run: it creates it, takes the lock
 -- `train.lock` (flock; a second run on the same directory is refused, naming the pid
@@ -29,6 +21,7 @@ local beam = require "recur.beam"
 local decode = require "recur.decode"
 local optim = require "recur.optim"
 local rio = require "recur.io"
+local checkpoint = require "recur.checkpoint"
 local train = require "recur.train"
 local Progress = require "recur.progress"
 local LanguageModel = require "recur.models.LanguageModel"
@@ -36,14 +29,6 @@ local util = require "recur.nn.util"
 
 local lm = {}
 
-local FORMAT = "recur-lm"
-
--- The keys of LanguageModel's configuration; nothing else is passed to the model.
-local MODEL_KEYS = {"vocab_size", "embed", "hidden", "layers", "cell", "dropout", "bptt_truncate"}
--- Keys older checkpoints also stored in "config"; dropped at load (the level is the
--- tokenizer's type).
-local LEGACY_CONFIG_KEYS = {level = true}
-local CELLS = {lstm = true, gru = true, rnn = true}
 local LOCK_NAME = "train.lock"
 
 -- Tokenizer for the level, fitted as char-rnn (characters of the whole text, so
@@ -93,173 +78,26 @@ end
 
 -- ---- checkpoints -------------------------------------------------------------
 
-local function prefixed(prefix, tensors, into)
-  for name, t in pairs(tensors) do into[prefix .. name] = t end
-  return into
-end
-
+-- recur.checkpoint's format, kind "lm", the tokenizer as its data entry "tokenizer".
+-- extra: optimizer (its state), train (the loop's state), trainer_tensors (the carried
+-- hidden state, "hidden.h" and "hidden.c").
 function lm.save(path, model, tokenizer, extra)
   extra = extra or {}
-  local tensors = prefixed("model.", model:state_dict(), {})
-  if extra.optimizer then
-    local otensors, ometa = extra.optimizer:state_dict()
-    prefixed("optim.", otensors, tensors)
-    extra.train = extra.train or {}
-    extra.train.optimizer = ometa
-  end
-  if extra.trainer_tensors then prefixed("", extra.trainer_tensors, tensors) end
-  local config = {}
-  for _, k in ipairs(MODEL_KEYS) do config[k] = model.config[k] end
-  rio.save(path, tensors, {
-    recur = rio.encode_meta({format = FORMAT, version = core.version}),
-    config = rio.encode_meta(config),
-    tokenizer = rio.encode_meta(tokenizer:to_table()),
-    train = rio.encode_meta(extra.train or {}),
-  })
+  checkpoint.save(path, model, {data = {tokenizer = tokenizer}, optimizer = extra.optimizer, train = extra.train,
+    tensors = extra.trainer_tensors})
 end
 
-local function decode_json(path, meta, key)
-  local ok, value = pcall(rio.decode_meta, meta[key] or "")
-  if not ok then rio.reraise_interrupt(value) end
-  if not ok or type(value) ~= "table" then
-    error(string.format("lm: '%s' is not a recur language-model checkpoint (metadata '%s' missing or damaged)", path, key), 0)
-  end
-  return value
-end
-
--- The model configuration of a checkpoint, its keys and values checked; the legacy
--- keys are dropped.
-local function checked_config(path, raw)
-  local function bad(fmt, ...)
-    error(string.format("lm: '%s': config " .. fmt, path, ...), 0)
-  end
-  local config, known = {}, {}
-  for _, k in ipairs(MODEL_KEYS) do known[k] = true end
-  for k, v in pairs(raw) do
-    if known[k] then
-      config[k] = v
-    elseif not LEGACY_CONFIG_KEYS[k] then
-      bad("has an unknown key '%s'", tostring(k))
-    end
-  end
-  for _, k in ipairs({"vocab_size", "embed", "hidden", "layers"}) do
-    local v = config[k]
-    if math.type(v) ~= "integer" or v < 1 then bad("%s must be a positive integer, got %s", k, tostring(v)) end
-  end
-  if not CELLS[config.cell] then bad("cell must be lstm, gru or rnn, got %s", tostring(config.cell)) end
-  local p = config.dropout
-  if type(p) ~= "number" or not (p >= 0 and p < 1) then bad("dropout must be in [0, 1), got %s", tostring(p)) end
-  local k = config.bptt_truncate
-  if k ~= nil and (math.type(k) ~= "integer" or k < 0) then
-    bad("bptt_truncate must be a non-negative integer, got %s", tostring(k))
-  end
-  return config
-end
-
--- name -> shape of LanguageModel's parameters for a configuration (word_language_model's
--- names; G gate blocks per layer). spec/lm_spec.lua checks this against the model.
-local GATES = {lstm = 4, gru = 3, rnn = 1}
-local function parameter_shapes(c)
-  local V, E, H, G = c.vocab_size, c.embed, c.hidden, GATES[c.cell]
-  local shapes = {["encoder.weight"] = {V, E}, ["decoder.weight"] = {V, H}, ["decoder.bias"] = {V}}
-  for l = 0, c.layers - 1 do
-    shapes["rnn.weight_ih_l" .. l] = {G * H, l == 0 and E or H}
-    shapes["rnn.weight_hh_l" .. l] = {G * H, H}
-    shapes["rnn.bias_ih_l" .. l] = {G * H}
-    shapes["rnn.bias_hh_l" .. l] = {G * H}
-  end
-  return shapes
-end
-lm.parameter_shapes = parameter_shapes
-
--- The file's model tensors must be exactly the configuration's parameters, with their
--- shapes; the count is compared first, so `layers = 1e6` fails before a million shapes
--- are listed.
-local function check_parameters(path, config, params)
-  local count = 0
-  for _ in pairs(params) do count = count + 1 end
-  local want = 3 + 4 * config.layers
-  if count ~= want then
-    error(string.format("lm: '%s': config (%d layers) needs %d model tensors, the file has %d",
-      path, config.layers, want, count), 0)
-  end
-  local shapes, names = parameter_shapes(config), {}
-  for name in pairs(shapes) do names[#names + 1] = name end
-  table.sort(names) -- the first mismatch by name: the same message every time
-  for _, name in ipairs(names) do
-    local shape, t = shapes[name], params[name]
-    if t == nil then error(string.format("lm: '%s': model tensor '%s' is missing", path, name), 0) end
-    local got = t:size()
-    local same = #got == #shape and (t:dtype() == "float32" or t:dtype() == "float64")
-    for d = 1, #shape do same = same and got[d] == shape[d] end
-    if not same then
-      error(string.format("lm: '%s': model tensor '%s' is %s [%s], the config (vocab_size %d, embed %d, hidden %d, %s) needs float [%s]",
-        path, name, t:dtype(), table.concat(got, ","), config.vocab_size, config.embed, config.hidden,
-        config.cell, table.concat(shape, ",")), 0)
-    end
-  end
-end
-
-local function checked_tokenizer(path, t, config, legacy_level)
-  if type(t.type) ~= "string" or not (t.type == "char" or t.type == "word") then
-    error(string.format("lm: '%s': tokenizer type must be char or word, got %s", path, tostring(t.type)), 0)
-  end
-  if legacy_level ~= nil and legacy_level ~= t.type then
-    error(string.format("lm: '%s': config level '%s' disagrees with the tokenizer's '%s'", path,
-      tostring(legacy_level), t.type), 0)
-  end
-  local ok, tokenizer = pcall(t.type == "char" and data.CharTokenizer.from_table or data.WordTokenizer.from_table, t)
-  if not ok then
-    rio.reraise_interrupt(tokenizer)
-    error(string.format("lm: '%s': bad tokenizer: %s", path, tostring(tokenizer)), 0)
-  end
-  if tokenizer:vocab_size() ~= config.vocab_size then
-    error(string.format("lm: '%s': the tokenizer has %d tokens, the config's vocab_size is %d", path,
-      tokenizer:vocab_size(), config.vocab_size), 0)
-  end
-  return tokenizer
-end
-
--- The carried hidden state is (layers, batch, hidden) for each of h (and c).
-local function check_hidden(path, config, other)
-  for name, t in pairs(other) do
-    local which = name:match("^hidden%.(.+)$")
-    if not which then error(string.format("lm: '%s': unexpected tensor '%s'", path, name), 0) end
-    local got = t:size()
-    if (which ~= "h" and which ~= "c") or #got ~= 3 or got[1] ~= config.layers or got[3] ~= config.hidden then
-      error(string.format("lm: '%s': tensor '%s' [%s] is not a hidden state (%d layers x batch x %d)",
-        path, name, table.concat(got, ","), config.layers, config.hidden), 0)
-    end
-  end
-end
-
--- model, tokenizer, and a table with everything else in the file.
+-- model, tokenizer, and a table with everything else in the file: train (with the
+-- optimizer's meta as train.optimizer), optim_tensors, trainer_tensors, config, level.
 function lm.load(path)
-  local tensors, meta = rio.load(path)
-  meta = meta or {}
-  if meta.recur == nil then
-    error(string.format("lm: '%s' is not a recur language-model checkpoint (no 'recur' metadata)", path), 0)
+  local model, info = checkpoint.load(path)
+  if info.kind ~= "lm" then
+    error(string.format("lm: '%s' holds a %s model, not a language model", path, info.kind), 0)
   end
-  local tag = decode_json(path, meta, "recur")
-  if tag.format ~= FORMAT then
-    error(string.format("lm: '%s' holds a '%s', not a language model", path, tostring(tag.format)), 0)
-  end
-  local raw_config = decode_json(path, meta, "config")
-  local config = checked_config(path, raw_config)
-  local tokenizer = checked_tokenizer(path, decode_json(path, meta, "tokenizer"), config, raw_config.level)
-  local params, optim_tensors, other = {}, {}, {}
-  for name, t in pairs(tensors) do
-    local p = name:match("^model%.(.+)$")
-    local o = name:match("^optim%.(.+)$")
-    if p then params[p] = t elseif o then optim_tensors[o] = t else other[name] = t end
-  end
-  check_parameters(path, config, params)
-  check_hidden(path, config, other)
-  local train_meta = decode_json(path, meta, "train")
-  local model = LanguageModel(config)
-  model:load_state_dict(params)
-  return model, tokenizer, {train = train_meta, optim_tensors = optim_tensors,
-                            trainer_tensors = other, config = config, level = tokenizer:to_table().type}
+  local tokenizer = info.data.tokenizer
+  if not tokenizer then error(string.format("lm: '%s' has no tokenizer", path), 0) end
+  return model, tokenizer, {train = info.train, optim_tensors = info.optim_tensors, trainer_tensors = info.tensors,
+                            config = info.config, level = tokenizer:to_table().type}
 end
 
 -- ---- training ------------------------------------------------------------------
@@ -587,27 +425,19 @@ function lm.generate(model, tokenizer, opts, emit)
     emit(tokenizer:decode(hyps[1].ids, prev))
     return hyps[1].ids
   end
-  local ids = core.zeros({1}, "int64")
-  local state, logits = nil, nil
-  for _, id in ipairs(prime_ids) do
-    ids:set(1, id)
-    logits, state = model:step(ids, state)
+  -- the prime but its last id sets the state; decode.generate feeds the last one
+  local ids, state = core.zeros({1}, "int64"), nil
+  for i = 1, #prime_ids - 1 do
+    ids:set(1, prime_ids[i])
+    local _
+    _, state = model:step(ids, state)
   end
-  -- before min_length tokens, the end token is banned too
-  local early = min_length > 0 and decode.banned_with(banned, stop_id) or banned
-  local out = {}
-  local choice = {temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p}
-  for i = 1, length do
-    choice.banned = i <= min_length and early or banned
-    local id = decode.choose(logits:select(1, 1), choice)
-    out[i] = id
-    emit(tokenizer:decode({id}, prev))
-    prev = id
-    if stop_id and id == stop_id then break end
-    ids:set(1, id)
-    logits, state = model:step(ids, state)
-  end
-  return out
+  return decode.generate(model, state, {prime_ids[#prime_ids]}, {length = length, end_id = stop_id,
+    min_length = min_length, temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p,
+    banned = banned}, function(_, id)
+      emit(tokenizer:decode({id}, prev))
+      prev = id
+    end)[1]
 end
 
 function lm.evaluate_text(model, tokenizer, text, opts)

@@ -90,6 +90,32 @@ describe("recur.data.series", function()
         "Scaler:transform: expected a float tensor whose last dimension is the 2 features, got (3x3)")
       assert.has_error(function() series.Scaler.fit(recur.zeros({4}, "float64")) end)
     end)
+
+    it("goes to a table of plain numbers and back, and checks a table it is given", function()
+      local s = series.Scaler.fit(train)
+      local t = s:to_table()
+      assert.are.same({type = "scaler", mean = {3, 10}, std = {math.sqrt(3.5), 1}, dtype = "float64"}, t)
+      local back = series.Scaler.from_table(recur.io.decode_meta(recur.io.encode_meta(t)))
+      assert.are.equal("float64", back.mean:dtype())
+      assert.are.equal(0, (back:transform(val) - s:transform(val)):abs():max())
+      -- float32 values pass through JSON's doubles exactly; a missing dtype is float32
+      local f = series.Scaler.from_table{type = "scaler", mean = {0.1}, std = {3}}
+      assert.are.equal("float32", f.std:dtype())
+      assert.are.same(f:to_table(), series.Scaler.from_table(recur.io.decode_meta(recur.io.encode_meta(f:to_table()))):to_table())
+      for _, case in ipairs({
+        {{type = "scaler", mean = {1, 2}, std = {1}}, "mean and std must be arrays of one number per feature, of the same length"},
+        {{type = "scaler", mean = {}, std = {}}, "mean and std must be arrays"},
+        {{type = "scaler", mean = {1}, std = {0}}, "std[1] must be a finite number > 0, got 0"},
+        {{type = "scaler", mean = {"1"}, std = {1}}, "mean[1] must be a finite number, got 1"},
+        {{type = "scaler", mean = {-math.huge}, std = {1}}, "mean[1] must be a finite number, got -inf"},
+        {{type = "scaler", mean = {1, x = 2}, std = {1}}, "mean must be an array, has key x"},
+        {{type = "char", mean = {1}, std = {1}}, "expected a table from Scaler:to_table()"},
+      }) do
+        local ok, err = pcall(series.Scaler.from_table, case[1])
+        assert.is_false(ok)
+        assert.is_truthy(err:find("Scaler.from_table: " .. case[2], 1, true), err)
+      end
+    end)
   end)
 
   describe("windows", function()

@@ -57,6 +57,26 @@ describe("ConditionedGenerator:generate", function()
   end
 end)
 
+describe("ConditionedGenerator:generate min_length", function()
+  it("bans end_id for the first min_length tokens of every row", function()
+    recur.manual_seed(6)
+    local m = model()
+    m:evaluate()
+    -- end_id (2) outscores everything: without min_length every row ends at once
+    m.decoder.bias:set(2, 50)
+    local z = recur.randn(3, Z)
+    assert.are.same({{2}, {2}, {2}}, m:generate(z, {length = 10}))
+    for _, n in ipairs({1, 3}) do
+      local out = m:generate(z, {length = 10, min_length = n})
+      for b = 1, 3 do
+        assert.are.equal(n + 1, #out[b])
+        assert.are.equal(2, out[b][n + 1])
+        for i = 1, n do assert.are_not.equal(2, out[b][i]) end
+      end
+    end
+  end)
+end)
+
 describe("ConditionedGenerator config", function()
   it("pad_id: targets equal to it are not scored", function()
     recur.manual_seed(6)

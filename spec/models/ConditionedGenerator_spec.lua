@@ -200,7 +200,7 @@ describe("ConditionedGenerator errors", function()
       function() ConditionedGenerator{cond_size = 2, vocab_size = 5, start_id = 1, end_id = 0} end)
     assert_error("ConditionedGenerator: unknown option 'hiden'",
       function() ConditionedGenerator(config{hiden = 4}) end)
-    assert_error("ConditionedGenerator: unknown cell 'lstn' (lstm, gru, rnn)",
+    assert_error("ConditionedGenerator: unknown cell 'lstn' (lstm, gru, gru_classic, rnn, rnn_relu, rnn_identity)",
       function() ConditionedGenerator(config{cell = "lstn"}) end)
   end)
 

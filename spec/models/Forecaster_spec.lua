@@ -160,7 +160,7 @@ describe("Forecaster", function()
       assert.has_error(function() Forecaster{hidden = 4} end,
         "Forecaster: config.input_size must be a positive integer, got nil")
       assert.has_error(function() Forecaster{input_size = 2, cell = "transformer"} end,
-        "Forecaster: unknown cell 'transformer' (lstm, gru, rnn)")
+        "Forecaster: unknown cell 'transformer' (lstm, gru, gru_classic, rnn, rnn_relu, rnn_identity)")
       assert.has_error(function() Forecaster{input_size = 2, dropout = 1} end,
         "Forecaster: option dropout must be a number in [0, 1), got 1")
       assert.has_error(function() Forecaster{input_size = 2, hiden = 4} end)

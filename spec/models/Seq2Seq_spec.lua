@@ -260,6 +260,55 @@ describe("Seq2Seq", function()
     end
   end)
 
+  it("greedy refuses a NaN logit instead of taking it for a token", function()
+    recur.manual_seed(33)
+    local model = Seq2Seq{src_vocab_size = 6, tgt_vocab_size = 6, embed = 4, hidden = 8, layers = 1}
+    local src, len = columns(SRC, PAD), lengths_of(SRC)
+    model.generator.bias:set(5, 0 / 0)
+    expect_error(function() model:greedy(src, len, {max_length = 4}) end, "decode: score 5 is NaN, not a finite number")
+    expect_error(function() model:greedy(src, len, {max_length = 4, temperature = 1}) end, "score 5 is NaN")
+    -- greedy by default: a sampling option without a temperature would do nothing
+    expect_error(function() model:greedy(src, len, {top_k = 2}) end, "top_k does not apply at temperature 0")
+  end)
+
+  it("greedy samples with temperature, top_k, top_p, banned and min_length as recur.decode.generate", function()
+    recur.manual_seed(34)
+    local model = Seq2Seq{src_vocab_size = 6, tgt_vocab_size = 6, embed = 4, hidden = 8, layers = 1}
+    -- a large generator so that the end token and every other get real probability
+    model.generator.weight:mul_(4)
+    local src, len = columns(SRC, PAD), lengths_of(SRC)
+    local cases = {
+      {temperature = 1}, {temperature = 2, top_k = 3}, {temperature = 2, top_p = 0.8},
+      {temperature = 2, banned = {[4] = true}}, {temperature = 2, min_length = 3},
+    }
+    for _, o in ipairs(cases) do
+      recur.manual_seed(7)
+      local want = recur.decode.generate(model, model:encode(src, len), {BOS, BOS, BOS},
+        {length = 6, end_id = EOS, temperature = o.temperature, top_k = o.top_k, top_p = o.top_p,
+         banned = o.banned, min_length = o.min_length})
+      recur.manual_seed(7)
+      local got = model:greedy(src, len, {max_length = 6, temperature = o.temperature, top_k = o.top_k,
+        top_p = o.top_p, banned = o.banned, min_length = o.min_length})
+      assert.are.same(want, got)
+      for b = 1, #got do
+        for i, id in ipairs(got[b]) do
+          if o.banned then assert.are_not.equal(4, id) end
+          if o.min_length and i <= o.min_length then assert.are_not.equal(EOS, id) end
+        end
+      end
+    end
+    -- sampling is not greedy: over a few seeds some sequence differs from the argmax one
+    local greedy, differs = model:greedy(src, len, {max_length = 6}), false
+    for seed = 1, 5 do
+      recur.manual_seed(seed)
+      local sampled = model:greedy(src, len, {max_length = 6, temperature = 1})
+      for b = 1, #greedy do
+        if table.concat(sampled[b], " ") ~= table.concat(greedy[b], " ") then differs = true end
+      end
+    end
+    assert.is_true(differs)
+  end)
+
   it("beam_search passes length_penalty, n_best and banned on to recur.beam.search", function()
     recur.manual_seed(32)
     local model = Seq2Seq{src_vocab_size = 6, tgt_vocab_size = 6, embed = 4, hidden = 8, layers = 2}
@@ -336,7 +385,7 @@ describe("Seq2Seq", function()
     end
     expect_error(function() Seq2Seq{tgt_vocab_size = 6} end, "Seq2Seq: config.src_vocab_size is required")
     expect_error(function() Seq2Seq(cfg{hiden = 5}) end, "Seq2Seq: unknown option 'hiden'")
-    expect_error(function() Seq2Seq(cfg{cell = "transformer"}) end, "Seq2Seq: unknown cell 'transformer' (lstm, gru, rnn)")
+    expect_error(function() Seq2Seq(cfg{cell = "transformer"}) end, "Seq2Seq: unknown cell 'transformer' (lstm, gru, gru_classic, rnn, rnn_relu, rnn_identity)")
     expect_error(function() Seq2Seq(cfg{eos_id = 7}) end, "Seq2Seq: config.eos_id must be a target id in 1..6, got 7")
     expect_error(function() Seq2Seq(cfg{pad_id = 3}) end, "Seq2Seq: config.pad_id must differ from bos_id and eos_id")
     expect_error(function() Seq2Seq(cfg{sampling_prob = 1.5}) end, "Seq2Seq: config.sampling_prob must be a number in [0, 1], got 1.5")

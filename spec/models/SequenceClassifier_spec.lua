@@ -243,7 +243,7 @@ describe("SequenceClassifier errors", function()
       function() SequenceClassifier{num_classes = 2, vocab_size = 3, input_size = 2} end)
     assert_error("SequenceClassifier: num_classes must be a positive integer, got nil",
       function() SequenceClassifier{vocab_size = 3} end)
-    assert_error("SequenceClassifier: unknown cell 'transformer' (lstm, gru, rnn)",
+    assert_error("SequenceClassifier: unknown cell 'transformer' (lstm, gru, gru_classic, rnn, rnn_relu, rnn_identity)",
       function() SequenceClassifier{vocab_size = 3, num_classes = 2, cell = "transformer"} end)
     assert_error("SequenceClassifier: unknown option 'bidirectonal'",
       function() SequenceClassifier{vocab_size = 3, num_classes = 2, bidirectonal = true} end)

@@ -40,6 +40,14 @@ function helpers.max_abs_diff(a, b)
   return (a:to("float64") - b:to("float64")):abs():max()
 end
 
+-- A copy of every parameter gradient of a module, by name, and the names in order.
+function helpers.grads_of(model)
+  local map, names = model:named_gradients()
+  local copy = {}
+  for _, name in ipairs(names) do copy[name] = map[name]:clone() end
+  return copy, names
+end
+
 -- The message of the error that f(...) must raise.
 function helpers.err_of(f, ...)
   local ok, msg = pcall(f, ...)

@@ -8,7 +8,8 @@
 --   recur.data.split(x, {val_frac=})  the train | val split by time: x is cut along its
 --                                     first dimension, nothing is shuffled (split.lua)
 --   Scaler.fit(train)                 per-feature mean and std of the training part only;
---                                     s:transform(x), s:inverse(z) on any (...,D)
+--                                     s:transform(x), s:inverse(z) on any (...,D);
+--                                     s:to_table(), Scaler.from_table(t) for checkpoints
 --   windows(x, length, {stride=1})    every stride-th window of `length` steps -> (length,W,D)
 --   Batcher.new(x, {batch_size=B, seq_length=T, target=nil, drop_last=false})
 --                                     B contiguous streams served as (T,B,D) chunks with
@@ -103,6 +104,46 @@ end
 function Scaler:inverse(z)
   local mean, std = self:_stats(z, "Scaler:inverse")
   return z:mul(std):add_(mean)
+end
+
+-- {type = "scaler", mean = {...}, std = {...}, dtype = ...}: plain numbers, JSON-able,
+-- for checkpoint metadata; Scaler.from_table(t) rebuilds the same scaler (float32
+-- values pass through JSON's doubles exactly).
+function Scaler:to_table()
+  return {type = "scaler", mean = self.mean:totable(), std = self.std:totable(), dtype = self.mean:dtype()}
+end
+
+-- The table comes from a file: every value is checked (finite numbers, std > 0, one
+-- mean and one std per feature).
+function Scaler.from_table(t)
+  local who = "Scaler.from_table"
+  if type(t) ~= "table" or t.type ~= "scaler" then
+    error(who .. ": expected a table from Scaler:to_table() (type = \"scaler\")", 2)
+  end
+  local dtype = t.dtype or "float32"
+  if dtype ~= "float32" and dtype ~= "float64" then
+    error(who .. ": dtype must be 'float32' or 'float64', got " .. tostring(dtype), 2)
+  end
+  local D = type(t.mean) == "table" and #t.mean or 0
+  if D == 0 or type(t.std) ~= "table" or #t.std ~= D then
+    error(who .. ": mean and std must be arrays of one number per feature, of the same length", 2)
+  end
+  for _, key in ipairs({"mean", "std"}) do
+    for k in pairs(t[key]) do
+      if math.type(k) ~= "integer" or k < 1 or k > D then
+        error(string.format("%s: %s must be an array, has key %s", who, key, tostring(k)), 2)
+      end
+    end
+    for d = 1, D do
+      local v = t[key][d]
+      -- NaN fails v == v; the infinities fail the bound
+      if type(v) ~= "number" or v ~= v or math.abs(v) == math.huge or (key == "std" and v <= 0) then
+        error(string.format("%s: %s[%d] must be a finite number%s, got %s", who, key, d,
+          key == "std" and " > 0" or "", tostring(v)), 2)
+      end
+    end
+  end
+  return setmetatable({mean = core.tensor(t.mean, dtype), std = core.tensor(t.std, dtype), D = D}, Scaler)
 end
 
 function series.windows(x, length, opts)

@@ -15,7 +15,11 @@
 --
 -- Training is teacher forcing: the inputs are the targets shifted right behind
 -- start_id (`shift`), and the loss is the mean cross-entropy over the target tokens
--- (pad_id, when given, is ignored). The gradient flows through the stack's gh0/gc0
+-- (pad_id, when given, is ignored). With sampling_prob p > 0 it is scheduled sampling
+-- (Bengio et al. 2015, recur.models.scheduled): the input of step t+1 is, with
+-- probability p, the model's own prediction at step t (sampling "argmax" or
+-- "sample"), chosen by a stepping pass from initial_state(z) before the
+-- teacher-forced forward and backward on the chosen inputs. The gradient flows through the stack's gh0/gc0
 -- and the tanh into init_h/init_c, and on to z (backward returns it).
 -- Generation runs one step at a time from the state `initial_state(z)` gives:
 -- `generate` (greedy or sampled with recur.decode.choose, a batch at once) and
@@ -35,6 +39,7 @@ local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
 local decode = require "recur.decode"
 local beam = require "recur.beam"
+local scheduled = require "recur.models.scheduled"
 
 local ConditionedGenerator = util.class("ConditionedGenerator", Model)
 ConditionedGenerator.kind = "generator"
@@ -43,7 +48,7 @@ local NAME = "ConditionedGenerator"
 local DEFAULTS = {embed = 32, hidden = 64, layers = 1, cell = "lstm", dropout = 0, condition_cell = true}
 local KNOWN = {cond_size = true, vocab_size = true, start_id = true, end_id = true, pad_id = true,
                embed = true, hidden = true, layers = true, cell = true, dropout = true,
-               condition_cell = true}
+               condition_cell = true, sampling_prob = true, sampling = true}
 
 local function check_id(what, id, V)
   if math.type(id) ~= "integer" or id < 1 or id > V then
@@ -54,9 +59,12 @@ end
 
 -- config: cond_size (Z), vocab_size (V), start_id (the token fed first) required;
 -- end_id (ends a generated sequence), pad_id (targets equal to it are not scored),
--- embed (E), hidden (H), layers (L), cell ("lstm" | "gru" | "rnn"), dropout (on the
+-- embed (E), hidden (H), layers (L), cell (nn.cells: "lstm", "gru", ...), dropout (on the
 -- embeddings, between layers and on the outputs, in training mode), condition_cell
--- (LSTM: c0 from z as well, default true; false: c0 = 0).
+-- (LSTM: c0 from z as well, default true; false: c0 = 0), sampling_prob (0: teacher
+-- forcing; scheduled sampling's p, also settable as model.sampling_prob between
+-- epochs), sampling ("argmax" | "sample"; also model.sampling). The two are left out
+-- of config unless given.
 function ConditionedGenerator:__init(config)
   Model.__init(self)
   local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
@@ -74,6 +82,10 @@ function ConditionedGenerator:__init(config)
   if config.condition_cell ~= nil and c.cell ~= "lstm" then
     error(NAME .. ": condition_cell applies to the LSTM's cell state, not to cell '" .. c.cell .. "'", 2)
   end
+  -- model.config must build the same model again: no default condition_cell beside a GRU or RNN
+  if c.cell ~= "lstm" then c.condition_cell = nil end
+  self.sampling_prob = util.opt_number(NAME, c, "sampling_prob", 0, 0, 1)
+  self.sampling = util.opt_choice(NAME, c, "sampling", "argmax", scheduled.SAMPLING)
   self.config = c
   self.is_lstm = c.cell == "lstm"
   local L, H = c.layers, c.hidden
@@ -88,6 +100,24 @@ function ConditionedGenerator:__init(config)
   self.drop_in = self:register_module("drop_in", nn.Dropout(c.dropout))
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
   self.criterion = nn.CrossEntropy({ignore_index = c.pad_id})
+end
+
+-- name -> shape of the parameters ConditionedGenerator(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function ConditionedGenerator.parameter_shapes(config)
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
+  local sizes = {}
+  for _, key in ipairs({"cond_size", "vocab_size", "embed", "hidden", "layers"}) do
+    sizes[key] = util.check_positive_int(NAME, key, c[key])
+  end
+  local Z, V, E, H, L = sizes.cond_size, sizes.vocab_size, sizes.embed, sizes.hidden, sizes.layers
+  local shapes = {["init_h.weight"] = {L * H, Z}, ["init_h.bias"] = {L * H}, ["encoder.weight"] = {V, E},
+                  ["decoder.weight"] = {V, H}, ["decoder.bias"] = {V}}
+  if c.cell == "lstm" and util.opt_bool(NAME, c, "condition_cell", true) then
+    shapes["init_c.weight"], shapes["init_c.bias"] = {L * H, Z}, {L * H}
+  end
+  return nn.stack_shapes(NAME, shapes, "rnn.", c.cell, E, H, L, false)
 end
 
 local function check_z(self, z)
@@ -185,16 +215,24 @@ local function batch_parts(op, batch)
   return batch.z, batch.y
 end
 
--- One teacher-forced batch {z = (B,Z), y = targets (T,B)} (end_id and pad_id included
--- as the data has them): mean cross-entropy per scored token, backward (gradients are
--- added: zero them first). Returns the loss, nil (no state is carried from batch to
--- batch) and the number of scored tokens.
-function ConditionedGenerator:train_step(batch)
-  local z, targets = batch_parts(NAME .. ":train_step", batch)
-  local logits = self:forward(z, self:shift(targets))
+local TRAIN_OPTIONS = {sampling_prob = true}
+
+-- One batch {z = (B,Z), y = targets (T,B)} (end_id and pad_id included as the data
+-- has them), teacher-forced, or with scheduled sampling when p > 0 (opts.sampling_prob,
+-- default self.sampling_prob): mean cross-entropy per scored token, backward
+-- (gradients are added: zero them first). Returns the loss, nil (no state is carried
+-- from batch to batch), the number of scored tokens and the inputs fed (T,B).
+function ConditionedGenerator:train_step(batch, _, opts)
+  local op = NAME .. ":train_step"
+  local z, targets = batch_parts(op, batch)
+  opts = util.check_opts(op, opts, TRAIN_OPTIONS)
+  local p = util.opt_number(op, opts, "sampling_prob", self.sampling_prob, 0, 1)
+  local inputs = self:shift(targets)
+  if p > 0 then inputs = scheduled.inputs(self, self:initial_state(z), inputs, p, self.sampling) end
+  local logits = self:forward(z, inputs)
   local loss = self.criterion:forward(logits, targets)
   self:backward(z, self.criterion:backward(logits, targets))
-  return loss, nil, math.tointeger(self.criterion.count)
+  return loss, nil, math.tointeger(self.criterion.count), inputs
 end
 
 -- The teacher-forced loss of one batch without backward (Model:evaluate_batches
@@ -218,38 +256,22 @@ function ConditionedGenerator:step(ids, state)
   return self.decoder:forward(y), state
 end
 
-local GENERATE_OPTIONS = {length = true, temperature = true, top_k = true, top_p = true, banned = true}
+local GENERATE_OPTIONS = {length = true, temperature = true, top_k = true, top_p = true, banned = true,
+                          min_length = true}
 
--- Sequences for every row of z (B,Z): a Lua array of B arrays of token ids, each
--- ending with end_id when the model produced it (as recur.beam's hypotheses).
--- opts: length (50, the most tokens), temperature (0: greedy, the default), top_k,
--- top_p, banned: see recur.decode.choose. Draws use recur's seeded generator.
+-- Sequences for every row of z (B,Z) (recur.decode.generate): a Lua array of B arrays
+-- of token ids, each ending with end_id when the model produced it (as recur.beam's
+-- hypotheses). opts: length (50, the most tokens), temperature (0: greedy, the
+-- default), top_k, top_p, banned: see recur.decode.choose; min_length (end_id banned
+-- for the first min_length tokens). Draws use recur's seeded generator.
 function ConditionedGenerator:generate(z, opts)
   opts = util.check_opts(NAME .. ":generate", opts, GENERATE_OPTIONS)
   check_z(self, z)
   local length = util.check_positive_int(NAME .. ":generate", "length", opts.length or 50)
-  local choose = {temperature = opts.temperature or 0, top_k = opts.top_k, top_p = opts.top_p,
-                  banned = opts.banned}
-  local end_id = self.config.end_id
-  local B = z:size(1)
-  local state = self:initial_state(z)
-  local ids = core.full({B}, self.config.start_id, "int64")
-  local out, done, live = {}, {}, B
-  for b = 1, B do out[b] = {} end
-  for _ = 1, length do
-    local logits = self:step(ids, state)
-    for b = 1, B do
-      -- a finished row keeps running with the batch; its choices are not kept
-      local id = done[b] and end_id or decode.choose(logits:select(1, b), choose)
-      if not done[b] then
-        out[b][#out[b] + 1] = id
-        if id == end_id then done[b], live = true, live - 1 end
-      end
-      ids:set(b, id)
-    end
-    if live == 0 then break end
-  end
-  return out
+  local first = core.full({z:size(1)}, self.config.start_id, "int64")
+  return decode.generate(self, self:initial_state(z), first, {length = length,
+    end_id = self.config.end_id, min_length = opts.min_length, temperature = opts.temperature or 0,
+    top_k = opts.top_k, top_p = opts.top_p, banned = opts.banned})
 end
 
 -- recur.beam.search from the state that one conditioning vector z ((Z) or (1,Z))

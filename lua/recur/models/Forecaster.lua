@@ -29,7 +29,7 @@ local DEFAULTS = {hidden = 64, layers = 2, cell = "lstm", dropout = 0}
 local KEYS = {input_size = true, output_size = true, hidden = true, layers = true, cell = true, dropout = true}
 
 -- config: input_size D (required), output_size F (default D), hidden (64), layers (2),
--- cell ("lstm" | "gru" | "rnn"), dropout (0: between the layers and before the head).
+-- cell (nn.cells: "lstm", "gru", ...), dropout (0: between the layers and before the head).
 function Forecaster:__init(config)
   Model.__init(self)
   local c = Model.configure("Forecaster", config, DEFAULTS, KEYS)
@@ -47,6 +47,19 @@ function Forecaster:__init(config)
   self.head = self:register_module("head", nn.Linear(c.hidden, c.output_size))
   self.criterion = nn.MSE()
   self.is_lstm = c.cell == "lstm"
+end
+
+-- name -> shape of the parameters Forecaster(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function Forecaster.parameter_shapes(config)
+  local c = Model.configure("Forecaster", config, DEFAULTS, KEYS)
+  local D = util.check_positive_int("Forecaster", "config.input_size", c.input_size)
+  local F = util.check_positive_int("Forecaster", "config.output_size", c.output_size or D)
+  local H = util.check_positive_int("Forecaster", "config.hidden", c.hidden)
+  local L = util.check_positive_int("Forecaster", "config.layers", c.layers)
+  local shapes = {["head.weight"] = {F, H}, ["head.bias"] = {F}}
+  return nn.stack_shapes("Forecaster", shapes, "rnn.", c.cell, D, H, L, false)
 end
 
 -- x must be a (T,B,D) tensor of the module's dtype: errors name the operation.
@@ -103,11 +116,8 @@ end
 function Forecaster:step(x_t, state)
   self:_check_input("step", "input", x_t, 2)
   local B = x_t:size(1)
-  local L, H = self.config.layers, self.config.hidden
   state = state or {}
-  local h = state.h and state.h:contiguous() or core.zeros({L, B, H}, self.dtype)
-  local c = nil
-  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros({L, B, H}, self.dtype) end
+  local h, c = self:step_state(state, B)
   local y = self.rnn:step(x_t:contiguous(), h, c)   -- (B,H), the top layer's h
   state.h, state.c = h, c
   return self.head:forward(y), state

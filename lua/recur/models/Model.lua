@@ -13,6 +13,8 @@
 --                                    the current mode
 --   model:evaluate_batches(batcher)  -> mean loss, count (below)
 --   state_dict / load_state_dict     (nn.Module)
+--   Class.parameter_shapes(config)   -> {name = {dims...}} of Class(config)'s parameters,
+--                                    without building it (recur.checkpoint checks files)
 --
 -- A batch is one table, as the batchers in recur.data serve it ({x =, y =} for streams,
 -- SentenceBatcher's {x =, lengths =, labels =, y = ...}). `count` is the number of
@@ -20,6 +22,7 @@
 -- batches of different sizes weigh every target once. `state` is what a stream model
 -- carries from chunk to chunk (nil for zeros); models of independent sequences take
 -- nil and return nil.
+local core = require "recur.core"
 local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
 
@@ -35,6 +38,17 @@ function Model.configure(name, config, defaults, known)
   for k, v in pairs(defaults) do c[k] = v end
   for k, v in pairs(config) do c[k] = v end
   return c
+end
+
+-- The state a stream model's step kernels advance in place, for B sequences: the given
+-- state's h (and, for an LSTM, c) as contiguous (layers, B, hidden) tensors, or zeros
+-- where it has none. Reads self.config.layers, self.config.hidden and self.is_lstm.
+function Model:step_state(state, B)
+  local L, H = self.config.layers, self.config.hidden
+  local h = state.h and state.h:contiguous() or core.zeros({L, B, H}, self.dtype)
+  local c = nil
+  if self.is_lstm then c = state.c and state.c:contiguous() or core.zeros({L, B, H}, self.dtype) end
+  return h, c
 end
 
 -- The mean loss over every batch of a batcher, in evaluation mode (no dropout), with

@@ -18,30 +18,24 @@
 -- encoder's state is the one after its last real token, as PyTorch's packed
 -- sequences), so whatever id pads it is never seen; nil means every column has S.
 --
--- Scheduled sampling (Bengio et al. 2015): in train_step with sampling_prob p > 0,
--- the input of step t+1 is, independently for every sequence and step with
--- probability p, the model's own prediction at step t instead of tgt[t]. The
--- prediction is the argmax of the step's logits (greedy and deterministic given the
--- coin flips; the paper samples from the softmax, many implementations take the
--- argmax, and it makes p = 1 train on exactly what greedy decoding feeds itself).
--- The fused kernels run whole sequences, so training takes two passes: first the
--- decoder runs step by step from the encoder's state with `step` (no activations
--- saved, no dropout), choosing each next input from the inputs chosen so far; then
--- the decoder's sequence forward and backward run on the chosen inputs. This is
--- exactly the gradient of the paper's step-by-step scheme: the paper does not
--- differentiate through the choice of a token (an argmax or a draw has no
--- gradient), so with the inputs fixed its loss is the teacher-forced loss of those
--- inputs, and the step pass computes the same decoder as the sequence pass (up to
--- float rounding, and dropout, which the choosing pass leaves out). The coin flips
--- come from recur's seeded generator. Seq2Seq.sampling_probability gives p for the
--- paper's decay schedules; set model.sampling_prob once per epoch.
+-- Scheduled sampling (Bengio et al. 2015, recur.models.scheduled): in train_step with
+-- sampling_prob p > 0, the input of step t+1 is, independently for every sequence and
+-- step with probability p, the model's own prediction at step t instead of tgt[t]:
+-- the argmax of the step's logits (sampling = "argmax", the default: p = 1 trains on
+-- exactly what greedy decoding feeds itself) or a draw from its softmax (sampling =
+-- "sample", as the paper). A stepping pass from the encoder's state chooses the
+-- inputs, then the decoder's sequence forward and backward run on them: the paper's
+-- gradient, which does not differentiate through the choice (see scheduled.lua).
+-- Seq2Seq.sampling_probability gives p for the paper's decay schedules; set
+-- model.sampling_prob once per epoch.
 --
 --   local model = recur.models.Seq2Seq{src_vocab_size = Vs, tgt_vocab_size = Vt}
 --   model:zero_grad(); local loss = model:train_step{x = src, y = tgt, lengths = src_lengths}; opt:step()
 --   local ids = model:greedy(src, src_lengths, {max_length = 50})   -- B id arrays
 --
--- Inference: greedy(src, src_lengths, opts) and beam_search(...) stop a sequence at
--- eos_id (kept as its last id) or after max_length tokens. decoder_for(src) returns
+-- Inference: greedy(src, src_lengths, opts) (recur.decode.generate: greedy, or sampled
+-- with a temperature) and beam_search(...) (recur.beam) stop a sequence at eos_id
+-- (kept as its last id) or after max_length tokens. decoder_for(src) returns
 -- an object whose step(ids, state) starts from the encoder's state when state is nil,
 -- so recur.beam.search works on it unchanged: the state {h = (L,K,H), c = (L,K,H)}
 -- has the K sequences on dimension 2.
@@ -60,12 +54,15 @@ local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
 local beam = require "recur.beam"
+local decode = require "recur.decode"
+local scheduled = require "recur.models.scheduled"
 
 local Seq2Seq = util.class("Seq2Seq", Model)
 Seq2Seq.kind = "seq2seq"
 
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0,
-                  pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0}
+                  pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0,
+                  sampling = "argmax"}
 local CONFIG_KEYS = {src_vocab_size = true, tgt_vocab_size = true}
 for k in pairs(DEFAULTS) do CONFIG_KEYS[k] = true end
 
@@ -77,10 +74,12 @@ local function check_prob(op, what, p)
 end
 
 -- config: src_vocab_size, tgt_vocab_size (required), embed (64), hidden (128),
--- layers (2), cell ("lstm" | "gru" | "rnn"), dropout (0: on both embeddings, between
+-- layers (2), cell (nn.cells: "lstm", "gru", ...), dropout (0: on both embeddings, between
 -- layers and before the generator), pad_id (1), bos_id (2), eos_id (3): target-side
 -- ids in 1..tgt_vocab_size, sampling_prob (0: teacher forcing; the default p of
--- train_step, also settable as model.sampling_prob between epochs).
+-- train_step, also settable as model.sampling_prob between epochs), sampling
+-- ("argmax": the fed prediction is the step's best token; "sample": drawn from its
+-- softmax, as Bengio et al.; also model.sampling).
 function Seq2Seq:__init(config)
   Model.__init(self)
   local c = Model.configure("Seq2Seq", config, DEFAULTS, CONFIG_KEYS)
@@ -102,9 +101,10 @@ function Seq2Seq:__init(config)
   end
   util.opt_number("Seq2Seq", c, "dropout", nil, 0, 1, true)
   check_prob("Seq2Seq", "config.sampling_prob", c.sampling_prob)
+  util.opt_choice("Seq2Seq", c, "sampling", nil, scheduled.SAMPLING)
   self.config = c
   self.pad_id, self.bos_id, self.eos_id = c.pad_id, c.bos_id, c.eos_id
-  self.sampling_prob = c.sampling_prob
+  self.sampling_prob, self.sampling = c.sampling_prob, c.sampling
   local rnn_opts = {num_layers = c.layers, dropout = c.layers > 1 and c.dropout or 0}
   self.src_embed = self:register_module("src_embed", nn.Embedding(c.src_vocab_size, c.embed))
   self.encoder = self:register_module("encoder", stack(c.embed, c.hidden, rnn_opts))
@@ -116,6 +116,21 @@ function Seq2Seq:__init(config)
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
   self.criterion = nn.CrossEntropy{ignore_index = c.pad_id}
   self.is_lstm = c.cell == "lstm"
+end
+
+-- name -> shape of the parameters Seq2Seq(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function Seq2Seq.parameter_shapes(config)
+  local c = Model.configure("Seq2Seq", config, DEFAULTS, CONFIG_KEYS)
+  for _, key in ipairs({"src_vocab_size", "tgt_vocab_size", "embed", "hidden", "layers"}) do
+    c[key] = util.check_positive_int("Seq2Seq", "config." .. key, c[key])
+  end
+  local Vs, Vt, E, H = c.src_vocab_size, c.tgt_vocab_size, c.embed, c.hidden
+  local shapes = {["src_embed.weight"] = {Vs, E}, ["tgt_embed.weight"] = {Vt, E},
+                  ["generator.weight"] = {Vt, H}, ["generator.bias"] = {Vt}}
+  nn.stack_shapes("Seq2Seq", shapes, "encoder.", c.cell, E, H, c.layers, false)
+  return nn.stack_shapes("Seq2Seq", shapes, "decoder.", c.cell, E, H, c.layers, false)
 end
 
 -- Argument checks; `level` 4 reports at the caller of the public method that called
@@ -246,23 +261,12 @@ function Seq2Seq:encode(src, src_lengths)
   return {h = h, c = c}
 end
 
--- Decoder inputs (T,B) with scheduled sampling from the encoder state h, c (not
--- modified): column b at step t+1 is the argmax prediction at step t with
--- probability p, else tgt[t]; step 1 is always bos_id.
+-- Decoder inputs (T,B) with scheduled sampling (recur.models.scheduled, the
+-- prediction as self.sampling says) from the encoder state h, c (not modified):
+-- column b at step t+1 is the model's prediction at step t with probability p, else
+-- tgt[t]; step 1 is always bos_id.
 function Seq2Seq:_sampled_inputs(tgt, h, c, p)
-  local dec_in = self:shift(tgt)
-  if p == 0 then return dec_in end
-  local T, B = tgt:size(1), tgt:size(2)
-  local state = {h = h:clone(), c = c and c:clone() or nil}
-  local ids = core.zeros({B}, "int64")
-  for t = 1, T - 1 do
-    ids:copy_(dec_in:select(1, t))
-    local pred = self:step(ids, state):argmax(2)
-    for b = 1, B do
-      if core.random_uniform() < p then dec_in:set(t + 1, b, pred:get(b)) end
-    end
-  end
-  return dec_in
+  return scheduled.inputs(self, {h = h, c = c}, self:shift(tgt), p, self.sampling)
 end
 
 -- The decoder inputs scheduled sampling with probability p (default
@@ -355,11 +359,15 @@ function Seq2Seq:decoder_for(src, src_lengths)
   return conditioned(self, h, c)
 end
 
-local DECODE_OPTIONS = {max_length = true}
+local DECODE_OPTIONS = {max_length = true, temperature = true, top_k = true, top_p = true,
+                        banned = true, min_length = true}
 
--- Greedy decoding of a batch of sources (S,B): a Lua array of B id arrays, each
--- ending with eos_id when it was produced within max_length (opts, default 100)
--- tokens. Runs in the current mode; steps have no dropout.
+-- Greedy (or sampled) decoding of a batch of sources (S,B) with recur.decode.generate:
+-- a Lua array of B id arrays, each ending with eos_id when it was produced within
+-- max_length (opts, default 100) tokens. opts also: temperature (0, greedy; above 0
+-- samples translations), top_k, top_p, banned (recur.decode.choose), min_length
+-- (eos_id banned for the first min_length tokens). A NaN or +inf logit is an error.
+-- Runs in the current mode; steps have no dropout.
 function Seq2Seq:greedy(src, src_lengths, opts)
   local op = "Seq2Seq:greedy"
   opts = util.check_opts(op, opts, DECODE_OPTIONS)
@@ -367,22 +375,10 @@ function Seq2Seq:greedy(src, src_lengths, opts)
   check_batch(op, src, src_lengths)
   local state = {}
   state.h, state.c = self:_encode(src, src_lengths)
-  local B = src:size(2)
-  local out, done, left = {}, {}, B
-  for b = 1, B do out[b] = {} end
-  local ids = core.full({B}, self.bos_id, "int64")
-  for _ = 1, max_length do
-    ids = self:step(ids, state):argmax(2)
-    for b = 1, B do
-      if not done[b] then
-        local id = ids:get(b)
-        out[b][#out[b] + 1] = id
-        if id == self.eos_id then done[b], left = true, left - 1 end
-      end
-    end
-    if left == 0 then break end
-  end
-  return out
+  local first = core.full({src:size(2)}, self.bos_id, "int64")
+  return decode.generate(self, state, first, {length = max_length, end_id = self.eos_id,
+    min_length = opts.min_length, temperature = opts.temperature or 0, top_k = opts.top_k,
+    top_p = opts.top_p, banned = opts.banned})
 end
 
 local BEAM_OPTIONS = {beam_size = true, max_length = true, length_penalty = true, n_best = true,
@@ -412,49 +408,9 @@ function Seq2Seq:beam_search(src, src_lengths, opts)
   return best, all
 end
 
-local SCHEDULES = {linear = true, exponential = true, inverse_sigmoid = true}
-
--- The scheduled-sampling probability p = 1 - eps_i at training step (or epoch) i >= 0
--- for Bengio et al.'s decays of eps_i, the probability of feeding the gold token:
---   linear:          eps_i = max(epsilon, k - c*i)    (opts k = 1, c, epsilon = 0)
---   exponential:     eps_i = k^i                      (opts k in (0, 1))
---   inverse_sigmoid: eps_i = k / (k + exp(i/k))       (opts k >= 1)
--- Users set model.sampling_prob to it once per epoch (or pass it to train_step).
+-- Bengio et al.'s decay schedules of p (recur.models.scheduled.probability).
 function Seq2Seq.sampling_probability(i, opts)
-  local op = "Seq2Seq.sampling_probability"
-  if type(i) ~= "number" or not (i >= 0) then
-    error(op .. ": the step i must be a number >= 0, got " .. tostring(i), 2)
-  end
-  opts = util.check_opts(op, opts, {schedule = true, k = true, c = true, epsilon = true})
-  local schedule = opts.schedule
-  if not SCHEDULES[schedule] then
-    error(op .. ": schedule must be 'linear', 'exponential' or 'inverse_sigmoid', got " ..
-      tostring(schedule), 2)
-  end
-  local k = opts.k
-  local eps
-  if schedule == "linear" then
-    k = k == nil and 1 or k
-    local c, floor = opts.c, opts.epsilon or 0
-    if type(k) ~= "number" or k ~= k or type(c) ~= "number" or not (c >= 0) then
-      error(op .. ": linear needs numbers k (default 1) and c >= 0 (eps_i = max(epsilon, k - c*i))", 2)
-    end
-    if type(floor) ~= "number" or not (floor >= 0 and floor <= 1) then
-      error(op .. ": epsilon must be a number in [0, 1]", 2)
-    end
-    eps = math.max(floor, k - c * i)
-  elseif schedule == "exponential" then
-    if type(k) ~= "number" or not (k > 0 and k < 1) then
-      error(op .. ": exponential needs k in (0, 1) (eps_i = k^i)", 2)
-    end
-    eps = k ^ i
-  else
-    if type(k) ~= "number" or not (k >= 1) then
-      error(op .. ": inverse_sigmoid needs k >= 1 (eps_i = k / (k + exp(i/k)))", 2)
-    end
-    eps = k / (k + math.exp(i / k))
-  end
-  return math.min(1, math.max(0, 1 - eps))
+  return scheduled.probability(i, opts, "Seq2Seq.sampling_probability")
 end
 
 return Seq2Seq

@@ -38,7 +38,7 @@ local KNOWN = {vocab_size = true, input_size = true, num_classes = true, embed =
 
 -- config: num_classes (C, required); exactly one of vocab_size (token ids in 1..V) and
 -- input_size (real features of size D); embed (E, ids only), hidden (H), layers (L),
--- cell ("lstm" | "gru" | "rnn"), dropout (between the layers and on the
+-- cell (nn.cells: "lstm", "gru", ...), dropout (between the layers and on the
 -- representation, in training mode), bidirectional.
 function SequenceClassifier:__init(config)
   Model.__init(self)
@@ -55,6 +55,8 @@ function SequenceClassifier:__init(config)
   if c.input_size ~= nil and config.embed ~= nil then
     error(NAME .. ": embed applies to token ids (vocab_size), not to real features (input_size)", 2)
   end
+  -- model.config must build the same model again: no default embed beside input_size
+  if c.input_size ~= nil then c.embed = nil end
   self.config = c
   local D
   if c.vocab_size ~= nil then
@@ -71,6 +73,26 @@ function SequenceClassifier:__init(config)
   self.drop = self:register_module("drop", nn.Dropout(c.dropout))
   self.fc = self:register_module("fc", nn.Linear(self.dirs * c.hidden, c.num_classes))
   self.criterion = nn.CrossEntropy()
+end
+
+-- name -> shape of the parameters SequenceClassifier(config) registers, computed without building
+-- the model (config's keys and the sizes it reads are checked): what recur.checkpoint
+-- compares a file's tensors with before it allocates anything.
+function SequenceClassifier.parameter_shapes(config)
+  local c = Model.configure(NAME, config, DEFAULTS, KNOWN)
+  local C = util.check_positive_int(NAME, "num_classes", c.num_classes)
+  local H = util.check_positive_int(NAME, "hidden", c.hidden)
+  local L = util.check_positive_int(NAME, "layers", c.layers)
+  local dirs = util.opt_bool(NAME, c, "bidirectional", false) and 2 or 1
+  local shapes = {["fc.weight"] = {C, dirs * H}, ["fc.bias"] = {C}}
+  local D
+  if c.vocab_size ~= nil then
+    D = util.check_positive_int(NAME, "embed", c.embed)
+    shapes["embedding.weight"] = {util.check_positive_int(NAME, "vocab_size", c.vocab_size), D}
+  else
+    D = util.check_positive_int(NAME, "input_size", c.input_size)
+  end
+  return nn.stack_shapes(NAME, shapes, "rnn.", c.cell, D, H, L, dirs == 2)
 end
 
 -- The input as (T,B,D) for the stack, checked; the embedding runs for ids.

@@ -98,11 +98,16 @@ function Module:named_gradients()
 end
 
 -- Parameters as a list in named_parameters order, and their gradients as a second list.
+-- A tensor shared under two names (tied weights) is listed once, as PyTorch's
+-- parameters() does: an optimizer must step it once, and a norm count it once.
 function Module:parameters()
-  local params, grads = {}, {}
+  local params, grads, seen = {}, {}, {}
   self:_walk("", function(_, p, g)
-    params[#params + 1] = p
-    grads[#grads + 1] = g
+    if not seen[p] then
+      seen[p] = true
+      params[#params + 1] = p
+      grads[#grads + 1] = g
+    end
   end)
   return params, grads
 end
