@@ -8,7 +8,7 @@
 -- - ```lua no-run marks a fragment that cannot run; this spec counts and reports them.
 -- - A ```text output block right after a block is what the block prints (print and
 --   io.write, or a C program's stdout); it is compared line by line, trailing spaces
---   ignored.
+--   ignored. An output block anywhere else is an error (it would be checked by nothing).
 -- - os.tmpname() in a block gives a file in a temporary folder that this spec
 --   removes at the end.
 -- - ```c blocks in doc/ are whole translation units: with a main they are compiled,
@@ -55,9 +55,16 @@ local function blocks_of(path)
       for l = prev.end_line + 1, b.fence_line - 1 do
         if not lines[l]:match("^%s*$") then gap = false end
       end
-      if gap then prev.expected = b.text end
+      if gap and not prev.flags["no-run"] and (prev.lang == "lua" or prev.lang == "c") then
+        prev.expected = b.text
+      else
+        b.dangling = true
+      end
+    elseif b.lang == "text" and b.flags.output then
+      b.dangling = true
     end
   end
+  if blocks[1] and blocks[1].lang == "text" and blocks[1].flags.output then blocks[1].dangling = true end
   return blocks
 end
 
@@ -169,7 +176,14 @@ describe("documentation", function()
     describe(path, function()
       local env = page_env()
       local readme = path == "README.md"
-      for k, b in ipairs(blocks_of(path)) do
+      local blocks = blocks_of(path)
+      it("shows outputs only right after an example that runs", function()
+        for _, b in ipairs(blocks) do
+          assert(not b.dangling, string.format("%s:%d: a text output block must follow a lua or c "
+            .. "block that runs, with only blank lines between", path, b.fence_line))
+        end
+      end)
+      for k, b in ipairs(blocks) do
         if b.lang == "lua" and b.flags["no-run"] then
           counts.no_run[#counts.no_run + 1] = path .. ":" .. b.fence_line
         elseif b.lang == "lua" then
