@@ -16,6 +16,7 @@
 --   without one they must pass gcc -fsyntax-only. Both with -Wall -Wextra -Werror and
 --   -Icsrc, the Lua headers and the CBLAS header.
 -- - Other blocks (```sh, ```text, ...) are not run.
+-- - Every page of doc/ is linked from doc/index.md, and its relative links resolve.
 local helpers = require "spec.support.helpers"
 local core = require "recur.core"
 
@@ -170,6 +171,23 @@ describe("documentation", function()
     local skipped = #counts.no_run > 0 and (": " .. table.concat(counts.no_run, ", ")) or ""
     io.stderr:write(string.format("\ndocs: %d lua blocks run, %d C blocks compiled, %d outputs checked, %d opted out (no-run)%s\n",
       counts.lua, counts.c, counts.outputs, #counts.no_run, skipped))
+  end)
+
+  it("links every page from doc/index.md, and every link between the pages resolves", function()
+    local index = helpers.read_all("doc/index.md")
+    for _, path in ipairs(pages()) do
+      local name = path:match("^doc/(.*)$")
+      if name and name ~= "index.md" then
+        assert(index:find("(" .. name .. ")", 1, true), "doc/index.md does not link " .. name)
+      end
+      if name then
+        for target in helpers.read_all(path):gmatch("%]%(([^)#%s]+)[^)]*%)") do
+          if not target:match("^%a+:") then
+            assert(os.execute("test -e 'doc/" .. target .. "'"), path .. " links to a missing " .. target)
+          end
+        end
+      end
+    end
   end)
 
   for _, path in ipairs(pages()) do
