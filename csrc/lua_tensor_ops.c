@@ -38,7 +38,7 @@ static void check_float(lua_State *L, const char *op, const recur_tensor *t)
 {
     if (t->dtype == RECUR_INT64)
         luaL_error(L, "%s: int64 tensors are not supported (float32/float64 only; convert with "
-                   ":float() or :double())", op);
+                   ":to(\"float32\") or :to(\"float64\"))", op);
 }
 
 /* An optional boolean at arg (nil: false); anything else is an error rather than a
@@ -66,7 +66,7 @@ static int binary(lua_State *L, const char *op, recur_binop bop, int inplace, in
     const recur_dtype dtype = ta ? ta->dtype : tb->dtype;
     if (bop == RECUR_OP_DIV && dtype == RECUR_INT64)
         luaL_error(L, "%s: int64 tensors are not supported (integer division is not offered; "
-                   "convert with :float() or :double())", op);
+                   "convert with :to(\"float32\") or :to(\"float64\"))", op);
 
     elem sa = {0}, sb = {0}, alpha;
     if (!ta) sa = check_elem(L, 1, op, dtype);

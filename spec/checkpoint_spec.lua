@@ -42,7 +42,7 @@ describe("Class.parameter_shapes", function()
   -- For every cell, 1..3 layers and the options that change the parameters.
   local function configs(base, extra)
     local list = {}
-    for _, cell in ipairs({"lstm", "gru", "rnn"}) do
+    for _, cell in ipairs(recur.nn.cells) do
       for layers = 1, 3 do
         local c = {}
         for k, v in pairs(base) do c[k] = v end
@@ -151,6 +151,21 @@ describe("checkpoint.save and recur.load", function()
     for _ in pairs(info.optim_tensors) do m = m + 1 end
     assert.are.equal(2 * 11, n)
     assert.are.equal(n, m)
+  end)
+
+  it("round-trips a language model with tied weights, and refuses a tied one whose two matrices differ", function()
+    recur.manual_seed(7)
+    local model = models.LanguageModel{vocab_size = 5, embed = 4, hidden = 4, layers = 1, cell = "rnn_relu",
+      tie_weights = true}
+    local x = ids({{1, 2}, {3, 4}})
+    local back = round_trip(model, nil, function(m) return (m:forward(x)) end)
+    assert.are.equal(back.encoder.weight, back.decoder.weight)
+    local p = path()
+    checkpoint.save(p, model)
+    local bad = edited(p, function(_, t) t["model.decoder.weight"] = t["model.decoder.weight"]:clone():add_(1) end)
+    assert.has_error(function() recur.load(bad) end, "checkpoint: '" .. bad .. "': LanguageModel: load_state_dict: "
+      .. "tie_weights, but the state's encoder.weight and decoder.weight differ (a state of an untied model?)")
+    os.remove(bad)
   end)
 
   it("round-trips a translator with its source and target tokenizers", function()

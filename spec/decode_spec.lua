@@ -128,9 +128,13 @@ describe("decode", function()
     assert.has_error(function() decode.choose({1}, {banned = {true}}) end, "decode: every token is banned")
     assert.has_error(function() decode.choose({1}, {banned = 1}) end,
       "decode: banned must be a set of ids ({[id] = true}), got number")
-    local ok, err = pcall(decode.choose, {1, 2}, {temprature = 0})
+    local ok, err = pcall(function() decode.choose({1, 2}, {temprature = 0}) end)
     assert.is_false(ok)
     assert.truthy(err:find("decode.choose: unknown option 'temprature'", 1, true), err)
+    assert.matches("^spec/decode_spec%.lua:%d+:", err)   -- reported where the caller passed it
+    ok, err = pcall(function() recur.beam.search({step = function() end}, {1}, {beem = 2}) end)
+    assert.is_false(ok)
+    assert.matches("^spec/decode_spec%.lua:%d+: beam%.search: unknown option 'beem'", err)
   end)
 
   it("refuses NaN and +inf scores on every path, and treats -inf as probability zero", function()

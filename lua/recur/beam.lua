@@ -50,7 +50,7 @@ local OPTIONS = {beam_size = true, length = true, end_id = true, banned = true,
 beam.OPTIONS = OPTIONS   -- for the models that pass their callers' options on
 
 local function check(model, prefix_ids, opts)
-  opts = util.check_opts("beam.search", opts, OPTIONS)
+  opts = util.check_opts("beam.search", opts, OPTIONS, 4)
   if type(model) ~= "table" or type(model.step) ~= "function" then
     error("beam.search: model must have a step(ids, state) method", 3)
   end

@@ -315,7 +315,8 @@ function checkpoint.load(path)
   check_extra(path, kind, config, other)
   local train = decode_json(path, meta, "train", {})
   local model = checked(path, "config: ", Class, config)
-  model:load_state_dict(params)
+  -- what only a built model can check (a tied model's two names holding one matrix)
+  checked(path, "", model.load_state_dict, model, params)
   return model, {kind = kind, config = model.config, data = data, train = train,
                  optim_tensors = optim_tensors, tensors = other}
 end

@@ -32,7 +32,7 @@ end
 local OPTIONS = {temperature = true, top_k = true, top_p = true, banned = true}
 
 local function check_opts(opts)
-  util.check_opts("decode.choose", opts, OPTIONS)
+  util.check_opts("decode.choose", opts, OPTIONS, 4)
   local t = opts.temperature or 1
   if type(t) ~= "number" or not (t >= 0) then error("decode: temperature must be a number >= 0", 3) end
   if opts.top_k ~= nil and (math.type(opts.top_k) ~= "integer" or opts.top_k < 1) then

@@ -49,3 +49,21 @@ describe("Stack option values", function()
       helpers.err_of(nn.Recurrent, "lstm", 3, 4, {reset_after = false}))
   end)
 end)
+
+describe("Stack buffers", function()
+  -- as its header says: y and gx are kept and overwritten, the states are new
+  it("overwrites y and gx with the next call of the same shape, uni- and bidirectional", function()
+    for _, bidirectional in ipairs({false, true}) do
+      local m = recur.nn.Stack(3, 4, {"gru", "lstm"}, {bidirectional = bidirectional})
+      local x = recur.randn(5, 2, 3)
+      local y1, hn1 = m:forward(x)
+      local gy = recur.ones(5, 2, bidirectional and 8 or 4)
+      local gx1 = m:backward(x, gy)
+      local y2, hn2 = m:forward(x)
+      local gx2 = m:backward(x, gy)
+      assert.is_true(y1:shares_storage(y2))
+      assert.is_true(gx1:shares_storage(gx2))
+      assert.is_false(hn1:shares_storage(hn2))
+    end
+  end)
+end)

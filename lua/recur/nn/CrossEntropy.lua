@@ -80,12 +80,14 @@ function CrossEntropy:forward(x, target, mask)
 end
 
 function CrossEntropy:backward(x, target, mask)
+  -- checked here first, so that a bad argument is reported at backward's caller
+  -- (checked inside the forward below, it would name this file's line)
+  local x2, t1, m1 = self:_flat(x, target, mask)
   local last = self._last
   if not (last and last.x == x and last.target == target and last.mask == mask) then
     self:forward(x, target, mask)
     last = self._last
   end
-  local x2, t1, m1 = self:_flat(x, target, mask)
   local scale = 1
   if self.reduction == "mean" then scale = last.weight_sum > 0 and 1 / last.weight_sum or 0 end
   -- the binding writes into the kept buffer when it fits, else returns a new one

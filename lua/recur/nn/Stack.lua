@@ -27,10 +27,11 @@
 --   x_t (B,D), h and c (L,B,H) updated in place, y_t (B,H) the top layer's new h.
 --   Dropout is not applied (generation runs the evaluation model).
 --
--- A bidirectional stack concatenates each layer's two directions into a (T,B,2H)
--- buffer it keeps per layer, so the y it returns is overwritten by the next forward
--- with the same T and B (as torch/nn's output; clone it to keep it). A unidirectional
--- stack returns its last layer's y, a new tensor every forward.
+-- The y it returns is a buffer, overwritten by the next forward with the same T and B
+-- (as torch/nn's output; clone it to keep it): a bidirectional stack concatenates
+-- each layer's two directions into a (T,B,2H) buffer it keeps per layer, and a
+-- unidirectional one returns its last layer's y, which that Recurrent layer keeps.
+-- gx is its first layer's buffer likewise; hn, cn, gh0 and gc0 are new tensors.
 --
 -- Parameters: PyTorch's flat names weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
 -- bias_hh_l{k} (k from 0) with suffix _reverse for the reverse direction, so a
