@@ -6,13 +6,13 @@
 --
 --   lua5.4 examples/demo.lua        (after make, from any directory)
 local checkout = loadfile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua")
-local ROOT = checkout and checkout() or "."   -- (examples/checkout.lua says why this is not a require)
+local ROOT = checkout and checkout()   -- the checkout, or nil (examples/checkout.lua says why not a require)
 local recur = require "recur"
 
 local seconds = tonumber(os.getenv("RECUR_DEMO_SECONDS") or "") or 120
 
 local summary = recur.lm.train{
-  data = ROOT .. "/data/tinyshakespeare.txt", level = "char", model = "lstm",
+  data = (ROOT or ".") .. "/data/tinyshakespeare.txt", level = "char", model = "lstm",
   layers = 2, hidden = 128, embed = 64, batch = 50, seq_len = 50,
   lr = 2e-3, clip = 5, val_frac = 0.05,
   max_seconds = seconds, eval_every = 200, ngram = 3,
@@ -24,4 +24,5 @@ recur.manual_seed(42)
 recur.lm.generate(summary.model, summary.tokenizer, {length = 600, temperature = 0.8, prime = "ROMEO:"},
   function(s) io.write(s); io.flush() end)
 io.write("\n---\n")
-print(string.format("more: lua5.4 %s/bin/recur sample --checkpoint cv/best.safetensors --temperature 0.8 --length 1000", ROOT))
+print(string.format("more: %s sample --checkpoint cv/best.safetensors --temperature 0.8 --length 1000",
+  ROOT and "lua5.4 " .. ROOT .. "/bin/recur" or "recur"))
