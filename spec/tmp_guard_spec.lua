@@ -22,7 +22,9 @@ describe("the temporary-path guard", function()
       local helpers = require "spec.support.helpers"
       it("leaks", function()
         local file, folder = os.tmpname(), helpers.tmp_dir()
-        io.open("]] .. dir .. [[/leaked", "w"):write(file, "\n", folder, "\n")
+        os.remove(file)
+        io.open(file .. ".err", "w"):close()   -- named after a handed-out name
+        io.open("]] .. dir .. [[/leaked", "w"):write(file .. ".err", "\n", folder, "\n")
       end)
     ]])
     assert.are_not.equal(0, status, out)

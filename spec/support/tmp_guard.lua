@@ -1,8 +1,9 @@
 -- A busted helper (.busted: helper = ...) that fails the run when a spec leaves
 -- something behind in the system's temporary folder. Every name os.tmpname hands out
 -- during the run (helpers.tmp_dir uses it too) is recorded with the spec line that
--- asked for it; when the suite ends, whatever still exists is listed, removed, and
--- the run exits non-zero. A spec cleans up with finally() or after_each.
+-- asked for it; when the suite ends, whatever still exists under that name, or under a
+-- name that extends it (a spec's "<name>.err"), is listed, removed, and the run exits
+-- non-zero. A spec cleans up with finally() or after_each.
 local busted = require "busted"
 
 local created = {}   -- {path, where}
@@ -29,11 +30,37 @@ local function exists(path)
   return os.rename(path, path) ~= nil
 end
 
-busted.subscribe({"exit"}, function()
-  local left = {}
+-- The paths still there: the names handed out, and the entries of their folders whose
+-- names start with one of them.
+local function leftovers()
+  local left, by_folder = {}, {}
   for _, c in ipairs(created) do
-    if exists(c[1]) then left[#left + 1] = c end
+    local folder, name = c[1]:match("^(.*)/([^/]+)$")
+    if folder then
+      by_folder[folder] = by_folder[folder] or {}
+      by_folder[folder][#by_folder[folder] + 1] = {name, c[2]}
+    elseif exists(c[1]) then
+      left[#left + 1] = c
+    end
   end
+  for folder, names in pairs(by_folder) do
+    local ls = io.popen("ls -A '" .. folder .. "' 2>/dev/null")
+    for entry in ls:lines() do
+      for _, n in ipairs(names) do
+        if entry:sub(1, #n[1]) == n[1] then
+          left[#left + 1] = {folder .. "/" .. entry, n[2]}
+          break
+        end
+      end
+    end
+    ls:close()
+  end
+  table.sort(left, function(a, b) return a[1] < b[1] end)
+  return left
+end
+
+busted.subscribe({"exit"}, function()
+  local left = leftovers()
   if #left == 0 then return nil, true end
   io.stderr:write(string.format("\nspecs left %d temporary path(s) behind (now removed):\n", #left))
   for _, c in ipairs(left) do
