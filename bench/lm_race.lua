@@ -19,12 +19,12 @@
 -- and checkpoint writing.
 -- One line per evaluation: {"side": "recur", "seconds": ..., "iter": ...,
 -- "val_loss": nats per character, "train_loss": ...}, then a "final" line.
+-- bench/ sits in a checkout: its lua/ and build/ come first (examples/checkout.lua).
+local ROOT = dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
 local recur = require "recur"
 local cjson = require "cjson"
 local argparse = require "argparse"
 local LanguageModel = require "recur.models.LanguageModel"
-
-local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$")) or "."
 
 local function number(name, positive_only)
   return function(s)

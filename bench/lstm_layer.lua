@@ -3,7 +3,9 @@
 -- GFLOP/s counting 2*M*N*K per GEMM (the pointwise work is not counted).
 -- bench/lstm_layer_torch.py measures torch.nn.LSTM the same way.
 --
---   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 bench/lstm_layer.lua [iters]
+--   lua5.4 bench/lstm_layer.lua [iters]        (after make, from any directory)
+-- bench/ sits in a checkout: its lua/ and build/ come first (examples/checkout.lua).
+dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
 local recur = require "recur"
 local core = recur.core
 

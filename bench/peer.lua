@@ -14,8 +14,9 @@
 -- every run (up to S seconds) until the shared machine is 90% idle. Ends with the issue's
 -- targets: protocol >= 3x at every size with memory no higher, raw LSTM
 -- (100,64,512,512) >= 80% of the sgemm ceiling, generation >= 3x.
+-- bench/ sits in a checkout: its lua/ and build/ come first (examples/checkout.lua).
+local ROOT = dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
 local argparse = require "argparse"
-local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$")) or "."
 local suite = dofile(ROOT .. "/bench/suite.lua")
 
 local parser = argparse("bench/peer.lua", "recur beside PyTorch, row by row")

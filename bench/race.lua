@@ -13,10 +13,11 @@
 -- monotone), and also printed against PyTorch's whole run. Also printed: where each
 -- side ended; the curves go to the JSON output. Target (issue 5): recur reaches
 -- PyTorch's final loss in at most a third of PyTorch's time.
+-- bench/ sits in a checkout: its lua/ and build/ come first (examples/checkout.lua).
+local ROOT = dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
 local argparse = require "argparse"
 local cjson = require "cjson"
 
-local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$")) or "."
 local suite = dofile(ROOT .. "/bench/suite.lua")
 
 local parser = argparse("bench/race.lua", "recur against PyTorch on char-rnn's default model, same wall time")

@@ -27,11 +27,12 @@
 --   or --greedy).
 --
 -- bench/peer_torch.py measures the same rows in PyTorch; bench/peer.lua runs both.
+-- bench/ sits in a checkout: its lua/ and build/ come first (examples/checkout.lua).
+local ROOT = dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
 local recur = require "recur"
 local cjson = require "cjson"
 local argparse = require "argparse"
 
-local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$")) or "."
 local suite = dofile(ROOT .. "/bench/suite.lua")
 
 local function median(xs)

@@ -68,12 +68,12 @@ describe("bench suite", function()
 
   it("runs a protocol row on a given text", function()
     local path = os.tmpname()
+    finally(function() os.remove(path) end)
     local f = assert(io.open(path, "w"))
     f:write(string.rep("to be or not to be, that is the question. ", 20))
     f:close()
     local r, err = suite.run({LUA, "bench/run.lua", "protocol", "--layers", 1, "--hidden", 8, "--iters", 3,
                               "--batch", 2, "--seq", 4, "--data", path, "--phases", "--threads", 1}, ENV)
-    os.remove(path)
     assert.is_nil(err)
     assert.equals(15, r.vocab) -- t o b e r n , h a i s q u . and the space
     assert.equals(3, r.iters)

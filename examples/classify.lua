@@ -8,12 +8,18 @@
 -- log 2). The test set holds strings of length 5..30 only.
 -- Prints the test accuracy against the majority-class baseline.
 --
---   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/classify.lua
+-- STEPS changes the training length (default 3000).
+--
+--   lua5.4 examples/classify.lua        (after make, from any directory)
+-- From a checkout its lua/ and build/ come first; copied elsewhere, the installed recur
+-- (examples/checkout.lua says why this is not a require).
+local checkout = loadfile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua")
+if checkout then checkout() end
 local recur = require "recur"
 local SequenceClassifier = require "recur.models.SequenceClassifier"
 
 local SEED = tonumber(os.getenv("SEED") or "") or 1
-local STEPS, BATCH, MAX_LEN, TEST = 3000, 32, 30, 2000
+local STEPS, BATCH, MAX_LEN, TEST = tonumber(os.getenv("STEPS") or "") or 3000, 32, 30, 2000
 local PAD = 3                                  -- ids: 1 is the bit 0, 2 the bit 1, 3 pads
 
 -- B random bit strings as ids (MAX_LEN,B), their lengths (B) in lo..MAX_LEN and

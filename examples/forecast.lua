@@ -6,7 +6,11 @@
 -- RECUR_FORECAST_ITERS changes the training length (default 2000 chunks, about 5 s on
 -- an idle 2-core machine; stopped at 50 s in any case). The noise alone costs
 -- any forecast an MSE of 0.1^2 / std^2 in standardised units, printed as the floor.
---   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/forecast.lua
+--   lua5.4 examples/forecast.lua        (after make, from any directory)
+-- From a checkout its lua/ and build/ come first; copied elsewhere, the installed recur
+-- (examples/checkout.lua says why this is not a require).
+local checkout = loadfile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua")
+if checkout then checkout() end
 local recur = require "recur"
 local series = require "recur.data.series"
 local Forecaster = require "recur.models.Forecaster"

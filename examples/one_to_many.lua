@@ -7,7 +7,13 @@
 -- Prints the exact-match accuracy of greedy and beam-search outputs on the held-out
 -- numbers.
 --
---   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/one_to_many.lua
+-- STEPS changes the training length (default 800).
+--
+--   lua5.4 examples/one_to_many.lua        (after make, from any directory)
+-- From a checkout its lua/ and build/ come first; copied elsewhere, the installed recur
+-- (examples/checkout.lua says why this is not a require).
+local checkout = loadfile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua")
+if checkout then checkout() end
 local recur = require "recur"
 local ConditionedGenerator = require "recur.models.ConditionedGenerator"
 

@@ -2,11 +2,14 @@
 -- "three hundred and twelve" -> "3 1 2", a source of 1 to 5 words and a target of 1
 -- to 3 digits. An encoder-decoder LSTM learns it from 80% of 0..999 with scheduled
 -- sampling, and is scored by exact match on the 200 numbers it never saw, decoded
--- greedily and by beam search. About 2 s on one core:
+-- greedily and by beam search. About 2 s on one core; RECUR_TRANSLATE_EPOCHS changes the
+-- training length (default 20):
 --
---   lua5.4 examples/translate.lua        (from the repository root, after make)
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+--   lua5.4 examples/translate.lua        (after make, from any directory)
+-- From a checkout its lua/ and build/ come first; copied elsewhere, the installed recur
+-- (examples/checkout.lua says why this is not a require).
+local checkout = loadfile((arg[0]:match("^(.*)/") or ".") .. "/checkout.lua")
+if checkout then checkout() end
 local recur = require "recur"
 recur.set_num_threads(1)   -- batches of 32 by 128 units: one thread beats two waiting on each other
 local Seq2Seq = require "recur.models.Seq2Seq"

@@ -7,10 +7,14 @@ local checkpoint = recur.checkpoint
 local models = recur.models
 local rio = recur.io
 
+-- Every file a spec here makes is removed when the file's specs end (edited copies
+-- included), whatever happened in between.
+local made = {}
 local function tmpfile()
-  local path = os.tmpname()
-  return path
+  made[#made + 1] = os.tmpname()
+  return made[#made]
 end
+teardown(function() for _, p in ipairs(made) do os.remove(p) end end)
 
 local function shapes_of(model)
   local got = {}

@@ -37,9 +37,9 @@ describe("checked writes", function()
 
   it("writes and reads back a file", function()
     local path = os.tmpname()
+    finally(function() os.remove(path) end)
     rio.write_file(path, "abc", "spec")
     assert.are.equal("abc", assert(io.open(path)):read("a"))
-    os.remove(path)
   end)
 end)
 
@@ -58,6 +58,7 @@ describe("an interrupt during a save", function()
 
   it("is raised again unchanged, the old file kept and no temporary left", function()
     local dir = tmp_dir()
+    finally(function() remove_dir(dir) end)
     local path = dir .. "/a.safetensors"
     rio.save(path, {w = recur.ones(3)})
     interrupt_on_call(1) -- the temporary file's sync
@@ -66,18 +67,17 @@ describe("an interrupt during a save", function()
     assert.are.equal("lua/recur/io.lua:1: interrupted!", err)
     assert.are.same({"a.safetensors"}, core.list_dir(dir))
     assert.are.same({1, 1, 1}, rio.load(path).w:totable())
-    remove_dir(dir)
   end)
 
   it("is not swallowed by the directory's sync after the rename", function()
     local dir = tmp_dir()
+    finally(function() remove_dir(dir) end)
     local path = dir .. "/a.safetensors"
     interrupt_on_call(2) -- the directory's sync: the new file is complete
     local ok, err = pcall(rio.save, path, {w = recur.ones(2)})
     assert.is_false(ok)
     assert.are.equal("lua/recur/io.lua:1: interrupted!", err)
     assert.are.same({1, 1}, rio.load(path).w:totable())
-    remove_dir(dir)
   end)
 
   it("is recognised by is_interrupt only as Lua's message", function()
@@ -91,6 +91,7 @@ end)
 describe("stale temporaries", function()
   it("removes only names of the save's temporary pattern", function()
     local dir = tmp_dir()
+    finally(function() remove_dir(dir) end)
     for _, name in ipairs({"last.safetensors.tmp-0badc0de", "best.safetensors.tmp-12345678",
                            "last.safetensors", "notes.tmp-123", "x.tmp-1234567g", ".tmp-12345678"}) do
       touch(dir .. "/" .. name)
@@ -99,13 +100,13 @@ describe("stale temporaries", function()
       rio.remove_stale_tmp(dir))
     assert.are.same({".tmp-12345678", "last.safetensors", "notes.tmp-123", "x.tmp-1234567g"},
       sorted(core.list_dir(dir)))
-    remove_dir(dir)
   end)
 end)
 
 describe("system bindings for checkpoint directories", function()
   it("make_dir creates, accepts an existing directory, and names what failed", function()
     local dir = tmp_dir()
+    finally(function() remove_dir(dir) end)
     core.make_dir(dir)
     core.make_dir(dir .. "/sub")
     assert.are.same({"sub"}, core.list_dir(dir))
@@ -116,11 +117,11 @@ describe("system bindings for checkpoint directories", function()
       "make_dir: cannot create '/etc/passwd/x': Not a directory")
     assert.has_error(function() core.list_dir(dir .. "/none") end,
       "list_dir: cannot open '" .. dir .. "/none': No such file or directory")
-    remove_dir(dir)
   end)
 
   it("lock_file: a second lock conflicts and names the holder's pid until unlocked", function()
     local dir = tmp_dir()
+    finally(function() remove_dir(dir) end)
     local path = dir .. "/lock"
     local first = assert(core.lock_file(path))
     assert.is_true(first:held())
@@ -146,6 +147,5 @@ describe("system bindings for checkpoint directories", function()
     fourth:unlock()
     assert.has_error(function() core.lock_file(dir .. "/none/lock") end,
       "lock_file: cannot open '" .. dir .. "/none/lock': No such file or directory")
-    remove_dir(dir)
   end)
 end)

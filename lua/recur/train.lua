@@ -7,10 +7,13 @@
 --     optimizer = opt,            -- :step(), .lr
 --     batcher = train_batches,    -- :next_batch() -> batch | nil at epoch end; :reset(); :state(); :set_state(s)
 --     val_batcher = val_batches,  -- optional
---     clip = 5,                   -- global gradient norm (0 or nil: off)
---     max_epochs = 50, max_iters = nil, max_seconds = nil,
---     eval_every = 1000,          -- iterations; also at the end
---     lr_decay = 0.97, lr_decay_after = 10,  -- char-rnn's per-epoch decay (1: none)
+--     clip = 5,                   -- global gradient norm (default nil, as 0: off)
+--     max_epochs = 50,            -- default 1; max_iters, max_seconds: default nil (no limit)
+--     eval_every = 1000,          -- iterations (the default); also at the end
+--     lr_decay = 0.97, lr_decay_after = 10,  -- defaults 1 (none) and 0: the rate is
+--                                 -- multiplied by lr_decay on entering each epoch past
+--                                 -- lr_decay_after + 1 (epochs 1..lr_decay_after + 1 run at
+--                                 -- the full rate; char-rnn decays one epoch earlier)
 --     on_eval = function(record, trainer) end,  -- after each evaluation (checkpoints)
 --     on_epoch = function(epoch, trainer) end,  -- before an epoch's first step (schedules:
 --                                               -- scheduled sampling's probability, ...)
@@ -84,7 +87,8 @@ end
 
 -- A saved state comes from a file: its fields are checked before any is used.
 local function check_state(s)
-  local function bad(what, v) error("Trainer:set_state: " .. what .. ", got " .. tostring(v), 3) end
+  -- level 4: bad, check_state, set_state, then set_state's caller
+  local function bad(what, v) error("Trainer:set_state: " .. what .. ", got " .. tostring(v), 4) end
   if type(s) ~= "table" then bad("the state must be a table", type(s)) end
   for _, k in ipairs({"iter", "tokens"}) do
     if s[k] ~= nil and (math.type(s[k]) ~= "integer" or s[k] < 0) then bad(k .. " must be a non-negative integer", s[k]) end

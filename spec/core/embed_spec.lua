@@ -49,6 +49,7 @@ describe("a host process", function()
 
   it("linked with -rdynamic keeps its own functions, and recur its own", function()
     local exe = os.tmpname()
+    finally(function() os.remove(exe) end)
     local ok, out = run(string.format("cc -O1 -I/usr/include/lua5.4 spec/c/namesake_host.c -o %s -rdynamic "
       .. "-Wl,-Bstatic -llua5.4 -Wl,-Bdynamic -lm -ldl", exe))
     assert.is_true(ok, out)
@@ -60,7 +61,6 @@ describe("a host process", function()
       assert(recur.optim.clip_grad_norm({g}, math.huge, math.huge) == 4)
     ]]
     ok, out = run(paths .. exe .. " " .. shell_quote(chunk))
-    os.remove(exe)
     assert.is_true(ok, out)
   end)
 end)

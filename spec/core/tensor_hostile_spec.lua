@@ -115,10 +115,11 @@ describe("hostile calls", function()
       local ids = recur.tensor({1, 2}, "int64")
       ids:close()
       assert_err("bad argument #2 to 'nn_embedding' (tensor was closed)", function() return e:forward(ids) end)
-      local dir = require("spec.support.helpers").tmp_dir()
+      local helpers = require "spec.support.helpers"
+      local dir = helpers.tmp_dir()
+      finally(function() helpers.remove_dir(dir) end)
       assert_err("io.save: '" .. dir .. "/x.safetensors': tensor 'w' was closed",
         function() recur.io.save(dir .. "/x.safetensors", {w = t}) end)
-      os.remove(dir)
     end)
 
     it("cannot be closed from a finalizer, which may run inside any binding", function()

@@ -166,7 +166,7 @@ describe("SentenceBatcher", function()
     assert.are.same(a:get_batch(1).indices, b:get_batch(1).indices)
     local c = SentenceBatcher.new(s, { batch_size = 5, seed = 1 })
     local e = err_of(c.set_state, c, saved)
-    assert.truthy(e:find("SentenceBatcher.set_state: the state has batch_size = 4, this batcher has 5", 1, true), e)
+    assert.truthy(e:find("SentenceBatcher:set_state: the state has batch_size = 4, this batcher has 5", 1, true), e)
   end)
 
   it("raises on bad input", function()

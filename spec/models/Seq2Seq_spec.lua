@@ -332,6 +332,23 @@ describe("Seq2Seq", function()
     end
   end)
 
+  it("beam_search passes min_length on: no hypothesis ends before it", function()
+    recur.manual_seed(32)
+    local model = Seq2Seq{src_vocab_size = 6, tgt_vocab_size = 6, embed = 4, hidden = 8, layers = 2}
+    local src = recur.tensor({{4, 5}, {5, 6}, {6, 4}}, "int64")
+    local _, free = model:beam_search(src, nil, {beam_size = 3, max_length = 6})
+    local _, held = model:beam_search(src, nil, {beam_size = 3, max_length = 6, min_length = 4})
+    local short = 0
+    for b = 1, 2 do
+      for i = 1, #free[b] do if free[b][i].ended and #free[b][i].ids < 5 then short = short + 1 end end
+      for i = 1, #held[b] do
+        -- four tokens, then the end token
+        assert.is_true(not held[b][i].ended or #held[b][i].ids >= 5)
+      end
+    end
+    assert.is_true(short > 0)   -- without it, these hypotheses do end early
+  end)
+
   it("learns to reverse digit strings in a few seconds", function()
     recur.manual_seed(5)
     -- ids 4..9 are six digits; targets are the reversed source, then EOS

@@ -100,10 +100,10 @@ describe("recur.optim optimizers", function()
         local tensors, meta = o2:state_dict("optim.")
         for i, p in ipairs(p2) do tensors["param." .. i] = p end
         local path = os.tmpname()
+        finally(function() os.remove(path) end)
         recur.io.save(path, tensors, {optim = recur.io.encode_meta(meta)})
         -- ... then, in a fresh optimizer over fresh tensors, the other half.
         local loaded, md = recur.io.load(path)
-        os.remove(path)
         local p3, g3 = make(case)
         for i, p in ipairs(p3) do p:copy_(loaded["param." .. i]) end
         local o3 = optim[case.optimizer]({params = p3, grads = g3}, options(case))
@@ -289,9 +289,9 @@ describe("recur.optim optimizers", function()
       end
       local tensors, meta = o2:state_dict()
       local path = os.tmpname()
+      finally(function() os.remove(path) end)
       recur.io.save(path, tensors, {optim = recur.io.encode_meta(meta)})
       local loaded, md = recur.io.load(path)
-      os.remove(path)
       local o3 = optim.Adam({params = p2, grads = g2}, options(case))
       o3:load_state_dict(loaded, recur.io.decode_meta(md.optim))
       for k = 4, #case.grads do

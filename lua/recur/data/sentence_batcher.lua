@@ -1,5 +1,5 @@
 -- SentenceBatcher: variable-length sequences in padded, length-bucketed batches, for
--- many-to-one classification and (later) seq2seq.
+-- many-to-one classification and seq2seq.
 --
 -- Each batch is a table:
 --   x        (T,B) int64    ids, column b = sequence b, rows past its end = pad_id
@@ -148,11 +148,17 @@ local function pad(seqs, idx, pad_id)
   return x, lengths, mask
 end
 
-function SentenceBatcher:get_batch_tables(k)
+-- Batch k's index, checked; errors name `op` and are raised at its caller.
+local function batch_index(self, op, k)
   local kk = math.tointeger(k)
   if kk == nil or kk < 1 or kk > self.K then
-    error(string.format("SentenceBatcher.get_batch: batch %s is outside 1..%d", tostring(k), self.K), 2)
+    error(string.format("SentenceBatcher:%s: batch %s is outside 1..%d", op, tostring(k), self.K), 3)
   end
+  return kk
+end
+
+function SentenceBatcher:get_batch_tables(k)
+  local kk = batch_index(self, "get_batch_tables", k)
   local idx = self.batch_list[kk]
   local batch = { indices = table.move(idx, 1, #idx, 1, {}) }
   batch.x, batch.lengths, batch.mask = pad(self.seqs, idx, self.pad_id)
@@ -168,7 +174,7 @@ end
 
 function SentenceBatcher:get_batch(k)
   local recur = require("recur")
-  local t = self:get_batch_tables(k)
+  local t = self:get_batch_tables(batch_index(self, "get_batch", k))
   local batch = {
     indices = t.indices,
     x = recur.tensor(t.x, "int64"),
@@ -203,7 +209,7 @@ function SentenceBatcher:state()
 end
 
 function SentenceBatcher:set_state(s)
-  local who = "SentenceBatcher.set_state"
+  local who = "SentenceBatcher:set_state"
   if type(s) ~= "table" then error(who .. ": expected a table from state()", 2) end
   local mine = { num_seqs = self.n, batch_size = self.B, sort = self.sort, shuffle = self.shuffle,
                  drop_last = self.drop_last }

@@ -17,12 +17,14 @@ local tabular = {}
 local BOM = "\239\187\191"
 
 -- The lines of the file at `path` as {number, line} for every non-blank line, the
--- trailing CR stripped. `op` names the caller in errors.
-local function lines_of(op, path)
+-- trailing CR stripped. `op` names the caller in errors, raised `depth` calls above
+-- this one (1: the caller of the function that called lines_of).
+local function lines_of(op, path, depth)
+  local level = 2 + (depth or 1)
   local ok, s = pcall(text.read_text, path)
   if not ok then
     -- read_text's message, under the caller's name: the user called read_pairs.
-    error((tostring(s):gsub("^.-read_text: ", op .. ": ")), 3)
+    error((tostring(s):gsub("^.-read_text: ", op .. ": ")), level)
   end
   if s:sub(1, 3) == BOM then s = s:sub(4) end
   local out, n = {}, 0
@@ -32,7 +34,7 @@ local function lines_of(op, path)
     if line:find("%S") then out[#out + 1] = { n, line } end
   end
   if #out == 0 then
-    error(string.format("%s: '%s' has only blank lines", op, path), 3)
+    error(string.format("%s: '%s' has only blank lines", op, path), level)
   end
   return out
 end
@@ -40,7 +42,7 @@ end
 -- Two arrays from lines `a<TAB>b`: exactly one tab, neither side blank.
 local function read_tab_pairs(op, path, left, right)
   local as, bs = {}, {}
-  for _, nl in ipairs(lines_of(op, path)) do
+  for _, nl in ipairs(lines_of(op, path, 2)) do
     local n, line = nl[1], nl[2]
     local a, b = line:match("^([^\t]*)\t([^\t]*)$")
     if a == nil then
@@ -60,11 +62,14 @@ local function read_tab_pairs(op, path, left, right)
 end
 
 function tabular.read_pairs(path)
-  return read_tab_pairs("read_pairs", path, "source", "target")
+  -- not a tail call: its errors name this function's caller
+  local sources, targets = read_tab_pairs("read_pairs", path, "source", "target")
+  return sources, targets
 end
 
 function tabular.read_labeled(path)
-  return read_tab_pairs("read_labeled", path, "label", "text")
+  local labels, texts = read_tab_pairs("read_labeled", path, "label", "text")
+  return labels, texts
 end
 
 -- A decimal number (sign, digits, point, exponent) and nothing else: tonumber alone

@@ -64,7 +64,7 @@ end
 
 -- x must be a (T,B,D) tensor of the module's dtype: errors name the operation.
 function Forecaster:_check_input(op, what, x, ndim)
-  util.check_input("Forecaster:" .. op, what, x, self.dtype, ndim)
+  util.check_input("Forecaster:" .. op, what, x, self.dtype, ndim, 4)
   local D = self.config.input_size
   if x:size(ndim) ~= D then
     error(string.format("Forecaster:%s: %s has shape %s, expected %d features in the last dim", op, what,

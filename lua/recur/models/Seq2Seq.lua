@@ -382,10 +382,10 @@ function Seq2Seq:greedy(src, src_lengths, opts)
 end
 
 local BEAM_OPTIONS = {beam_size = true, max_length = true, length_penalty = true, n_best = true,
-                      banned = true}
+                      banned = true, min_length = true}
 
 -- Beam search (recur.beam) for every source of a batch (S,B), one after another.
--- opts: beam_size (5), max_length (100), length_penalty (1), n_best, banned, as
+-- opts: beam_size (5), max_length (100), length_penalty (1), n_best, banned, min_length, as
 -- recur.beam.search. Returns a Lua array of B id arrays (the best hypothesis of each,
 -- with eos_id last when it ended) and, second, the B lists of hypotheses.
 function Seq2Seq:beam_search(src, src_lengths, opts)
@@ -397,7 +397,7 @@ function Seq2Seq:beam_search(src, src_lengths, opts)
   state.h, state.c = self:_encode(src, src_lengths)
   local search_opts = {beam_size = opts.beam_size, length = max_length, end_id = self.eos_id,
                        length_penalty = opts.length_penalty, n_best = opts.n_best,
-                       banned = opts.banned}
+                       banned = opts.banned, min_length = opts.min_length}
   local best, all = {}, {}
   for b = 1, src:size(2) do
     local h = state.h:narrow(2, b, 1):clone()

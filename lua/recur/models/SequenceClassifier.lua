@@ -210,7 +210,9 @@ end
 -- of correct ones.
 function SequenceClassifier:accuracy(x, targets, lengths)
   local predicted = self:predict(x, lengths)
-  return SequenceClassifier.accuracy_of(predicted, targets)
+  -- not a tail call: accuracy_of's errors name this method's caller
+  local fraction, correct = SequenceClassifier.accuracy_of(predicted, targets)
+  return fraction, correct
 end
 
 -- The fraction of equal entries of two int64 (B) tensors of class ids, and their count.

@@ -5,4 +5,5 @@ return {
   Forecaster = require "recur.models.Forecaster",
   SequenceClassifier = require "recur.models.SequenceClassifier",
   ConditionedGenerator = require "recur.models.ConditionedGenerator",
+  scheduled = require "recur.models.scheduled",
 }

@@ -128,18 +128,20 @@ function util.check_dtype_name(op, dtype)
 end
 
 -- A float tensor of the module's dtype with `ndim` dims (nil: any), else an error
--- naming the operation and what was expected.
-function util.check_input(op, what, x, dtype, ndim)
+-- naming the operation and what was expected, raised at `level` (3: the caller of the
+-- function that called check_input).
+function util.check_input(op, what, x, dtype, ndim, level)
+  level = level or 3
   if not util.is_tensor(x) then
-    error(string.format("%s: %s must be a tensor, got %s", op, what, type(x)), 3)
+    error(string.format("%s: %s must be a tensor, got %s", op, what, type(x)), level)
   end
   local dt = x:dtype()
   if dtype and dt ~= dtype then
     error(string.format("%s: %s is %s but the module is %s (convert one with :to(dtype))",
-      op, what, dt, dtype), 3)
+      op, what, dt, dtype), level)
   end
   if ndim and x:dim() ~= ndim then
-    error(string.format("%s: %s must be %d-D, got %s", op, what, ndim, util.shape_str(x)), 3)
+    error(string.format("%s: %s must be %d-D, got %s", op, what, ndim, util.shape_str(x)), level)
   end
   return x
 end
