@@ -299,6 +299,35 @@ describe("recur train, eval and predict for every kind", function()
       "do not apply when the vocabulary comes from a checkpoint")
   end)
 
+  it("trains with scheduled sampling (--sampling-prob, --sampling), kept by --resume, set anew by --init-from", function()
+    local dir = helpers.tmp_dir()
+    dirs[#dirs + 1] = dir
+    local base = "train --task seq2seq --data data/numbers.tsv --src-level word --hidden 16 --embed 8 --max-iters 4 "
+      .. "--eval-every 4 --threads 1 --quiet --checkpoint-dir " .. dir
+    local function first_loss(name, flags)
+      ok_run(base .. "/" .. name .. " --log " .. dir .. "/" .. name .. ".jsonl " .. flags)
+      return recur.plot.read_log(dir .. "/" .. name .. ".jsonl")[1].train_loss
+    end
+    -- the same seed, the same weights: only the fed inputs differ
+    local forced = first_loss("forced", "")
+    assert.are_not.equal(forced, first_loss("argmax", "--sampling-prob 1"))
+    assert.are_not.equal(forced, first_loss("sample", "--sampling-prob 1 --sampling sample"))
+    local _, info = recur.load(dir .. "/sample/last.safetensors")
+    assert.are.equal(1, info.config.sampling_prob)
+    assert.are.equal("sample", info.config.sampling)
+    one_line_error(base .. "/sample --resume " .. dir .. "/sample/last.safetensors --max-iters 8 --sampling-prob 0.5",
+      "^recur: seq2seq: %-%-sampling%-prob 0.5 differs from 1 in")
+    -- a run from a checkpoint trains with its own schedule, from the checkpoint's weights
+    ok_run(base .. "/fine --init-from " .. dir .. "/forced/last.safetensors --sampling-prob 0.25 --lr 1e-9")
+    local fine, fine_info = recur.load(dir .. "/fine/last.safetensors")
+    local source = recur.load(dir .. "/forced/last.safetensors")
+    assert.are.equal(0.25, fine_info.config.sampling_prob)
+    assert.is_true(max_weight_diff(fine, source) < 1e-6)
+    one_line_error(base .. "/x --sampling sample", "%-%-sampling chooses what scheduled sampling feeds, and %-%-sampling%-prob is 0")
+    one_line_error("train --task classify --data data/sentiment.tsv --sampling-prob 0.5 --checkpoint-dir " .. dir .. "/x",
+      "%-%-sampling%-prob applies to %-%-task lm|seq2seq, not classify")
+  end)
+
   it("refuses a flag its task cannot act on, naming the tasks that take it", function()
     local never = os.tmpname()
     os.remove(never)

@@ -91,6 +91,10 @@ local function resolve_settings(task, opts, from)
     s[k] = arch[k]
   end
   if not from.resume then return s end
+  for _, k in ipairs(task.TRAINING) do
+    if opts[k] ~= nil and opts[k] ~= arch[k] then differs(k, arch[k]) end
+    s[k] = arch[k]
+  end
   local o = from.info.train and from.info.train.options or {}
   local keys = table.move(task.LOOP, 1, #task.LOOP, #LOOP + 1, table.move(LOOP, 1, #LOOP, 1, {}))
   for _, k in ipairs(keys) do
@@ -156,6 +160,17 @@ local function own_checkpoint_dir(who, dir)
   return lock
 end
 
+-- A run --init-from a checkpoint: its model again, with the training-only settings of
+-- this run in its config (so that the new checkpoints record them) and its weights.
+local function with_training_settings(task, s, model)
+  local config = {}
+  for k, v in pairs(model.config) do config[k] = v end
+  for _, k in ipairs(task.TRAINING) do config[k] = s[k] end
+  local fresh = task.Model(config)
+  fresh:load_state_dict(model:state_dict())
+  return fresh
+end
+
 -- The checkpoint a run starts from, and its task (--task, else the checkpoint's kind,
 -- else lm).
 local function starting_point(opts)
@@ -197,9 +212,13 @@ function job.train(opts)
   if s.momentum ~= nil and not WITH_MOMENTUM[s.optimizer] then
     error(string.format("%s: --momentum applies to --optimizer sgd or rmsprop, not %s", who, tostring(s.optimizer)), 0)
   end
+  if opts.sampling ~= nil and (s.sampling_prob or 0) == 0 then
+    error(string.format("%s: --sampling chooses what scheduled sampling feeds, and --sampling-prob is 0 (teacher forcing)", who), 0)
+  end
   core.manual_seed(s.seed)
   local P = task.prepare(s, opts, from and from.info)
   local model = from and from.model or task.build(s, P)
+  if from and not from.resume and #task.TRAINING > 0 then model = with_training_settings(task, s, model) end
   local optimizer = make_optimizer(s, model)
   -- Everything that can refuse the run has run; now the places its output goes.
   local dir = s.checkpoint_dir

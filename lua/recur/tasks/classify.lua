@@ -14,6 +14,7 @@ local task = {kind = "classify", perplexity = false}
 task.OPTIONS = {level = true, embed = true, bidirectional = true, min_freq = true, max_vocab = true}
 task.DEFAULTS = {level = "char", layers = 1, hidden = 64, embed = 32, batch = 32, bidirectional = false}
 task.ARCH = {"level", "model", "layers", "hidden", "embed", "dropout", "bidirectional"}
+task.TRAINING = {}
 task.LOOP = {}
 task.PREDICT = {}
 

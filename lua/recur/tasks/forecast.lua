@@ -17,6 +17,7 @@ local task = {kind = "forecast", perplexity = false}
 task.OPTIONS = {seq_len = true, horizon = true}
 task.DEFAULTS = {layers = 2, hidden = 64, batch = 16, seq_len = 50, horizon = 1}
 task.ARCH = {"model", "layers", "hidden", "dropout"}
+task.TRAINING = {}
 task.LOOP = {"seq_len", "horizon"}
 task.PREDICT = {horizon = true}
 

@@ -8,6 +8,9 @@
 --   ARCH                     the settings a checkpoint fixes (architecture, levels),
 --                            in the order they are checked; arch_of(info) reads them
 --   LOOP                     its settings a resumed run must keep (besides job's)
+--   TRAINING                 the model's settings that act in training only (in its
+--                            config, read by arch_of): a resumed run keeps them, a run
+--                            --init-from a checkpoint sets them anew; Model, the class
 --   perplexity               whether its loss is nats per token (messages add ppl)
 --   prepare(s, opts, info)   reads and splits the data, fits (or, from a checkpoint's
 --                            info, reuses) the vocabularies or scaler; returns

@@ -10,15 +10,20 @@ local util = require "recur.util"
 local task = {kind = "lm", perplexity = true}
 
 task.OPTIONS = {level = true, embed = true, seq_len = true, bptt_truncate = true, test_data = true,
-  test_frac = true, min_freq = true, max_vocab = true, ngram = true, tie_weights = true}
+  test_frac = true, min_freq = true, max_vocab = true, ngram = true, tie_weights = true, sampling_prob = true,
+  sampling = true}
 task.DEFAULTS = {level = "char", layers = 2, hidden = 128, embed = 64, batch = 50, seq_len = 50, ngram = 0}
 task.ARCH = {"level", "model", "layers", "hidden", "embed", "dropout", "bptt_truncate", "tie_weights"}
 task.LOOP = {"seq_len"}
+-- the model's settings that act in training only: kept by --resume, free with --init-from
+task.TRAINING = {"sampling_prob", "sampling"}
+task.Model = LanguageModel
 
 function task.arch_of(info)
   local c = info.config
   return {level = info.data.tokenizer:to_table().type, model = c.cell, layers = c.layers, hidden = c.hidden,
-    embed = c.embed, dropout = c.dropout, bptt_truncate = c.bptt_truncate, tie_weights = c.tie_weights or false}
+    embed = c.embed, dropout = c.dropout, bptt_truncate = c.bptt_truncate, tie_weights = c.tie_weights or false,
+    sampling_prob = c.sampling_prob or 0, sampling = c.sampling or "argmax"}
 end
 
 -- Tokenizer for the level, fitted as char-rnn (characters of the whole text, so
@@ -103,6 +108,7 @@ function task.build(s, P)
   local config = {vocab_size = P.data.tokenizer:vocab_size(), embed = s.embed, hidden = s.hidden, layers = s.layers,
     cell = s.model, dropout = s.dropout, bptt_truncate = s.bptt_truncate}
   if s.tie_weights then config.tie_weights = true end
+  config.sampling_prob, config.sampling = s.sampling_prob, s.sampling
   return LanguageModel(config)
 end
 

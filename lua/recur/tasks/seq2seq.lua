@@ -15,10 +15,14 @@ local examples = require "recur.tasks.examples"
 
 local task = {kind = "seq2seq", perplexity = true}
 
-task.OPTIONS = {src_level = true, tgt_level = true, embed = true, min_freq = true, max_vocab = true}
+task.OPTIONS = {src_level = true, tgt_level = true, embed = true, min_freq = true, max_vocab = true,
+  sampling_prob = true, sampling = true}
 task.DEFAULTS = {src_level = "char", tgt_level = "char", layers = 1, hidden = 128, embed = 64, batch = 32}
 task.ARCH = {"src_level", "tgt_level", "model", "layers", "hidden", "embed", "dropout"}
 task.LOOP = {}
+-- the model's settings that act in training only: kept by --resume, free with --init-from
+task.TRAINING = {"sampling_prob", "sampling"}
+task.Model = Seq2Seq
 task.PREDICT = {max_length = true}
 
 local EVAL_BATCH = 64
@@ -26,7 +30,8 @@ local EVAL_BATCH = 64
 function task.arch_of(info)
   local c = info.config
   return {src_level = levels.level(info.data.source), tgt_level = levels.level(info.data.target), model = c.cell,
-    layers = c.layers, hidden = c.hidden, embed = c.embed, dropout = c.dropout}
+    layers = c.layers, hidden = c.hidden, embed = c.embed, dropout = c.dropout, sampling_prob = c.sampling_prob or 0,
+    sampling = c.sampling or "argmax"}
 end
 
 local encode_all = examples.encode_all
@@ -63,7 +68,7 @@ function task.build(s, P)
   local pad, bos, eos = levels.markers(P.data.target)
   return Seq2Seq{src_vocab_size = P.data.source:vocab_size(), tgt_vocab_size = P.data.target:vocab_size(),
     embed = s.embed, hidden = s.hidden, layers = s.layers, cell = s.model, dropout = s.dropout,
-    pad_id = pad, bos_id = bos, eos_id = eos}
+    pad_id = pad, bos_id = bos, eos_id = eos, sampling_prob = s.sampling_prob, sampling = s.sampling}
 end
 
 function task.describe(s, P, model)
