@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "lua_recur.h"
-#include "rnn.h"
+#include "recur/rnn.h"
 
 #define RNN_LAYER_MT "recur.rnn_layer"
 

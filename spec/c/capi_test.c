@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "recur.h"
+#include "recur/recur.h"
 
 static int failures, checks;
 
