@@ -274,8 +274,10 @@ uninstall:
 
 # `make rock`: build/recur-$(VERSION)-1.src.rock from the checkout's tracked files as
 # they stand (edits included), for `luarocks install` anywhere, offline (README-rock.md).
-# The rockspec inside is rockspec/recur-scm-1.rockspec with this version, and a source
-# that is the archive carried in the rock.
+# A source rock is a zip of the rockspec and the source archive; the rockspec inside is
+# rockspec/recur-scm-1.rockspec with this version and that archive as its source, which
+# luarocks then unpacks from the rock instead of fetching it (`luarocks pack` would
+# insist on fetching the url itself).
 ROCK_VERSION := $(VERSION)-1
 ROCK  := $(BUILD)/recur-$(ROCK_VERSION).src.rock
 ROCK_STAGE = $(BUILD)/rock
@@ -286,10 +288,10 @@ rock:
 	git ls-files -z | xargs -0 tar cf - | tar xf - -C $(ROCK_STAGE)/recur-$(VERSION)
 	tar czf $(ROCK_STAGE)/recur-$(VERSION).tar.gz -C $(ROCK_STAGE) recur-$(VERSION)
 	sed -e 's|^version = "scm-1"|version = "$(ROCK_VERSION)"|' \
-	    -e 's|^  url = .*|  url = "file://$(CURDIR)/$(ROCK_STAGE)/recur-$(VERSION).tar.gz",\n  dir = "recur-$(VERSION)",|' \
+	    -e 's|^  url = .*|  url = "recur-$(VERSION).tar.gz",\n  dir = "recur-$(VERSION)",|' \
 	    rockspec/recur-scm-1.rockspec > $(ROCK_STAGE)/recur-$(ROCK_VERSION).rockspec
-	cd $(ROCK_STAGE) && luarocks --lua-version=5.4 pack recur-$(ROCK_VERSION).rockspec
-	mv $(ROCK_STAGE)/recur-$(ROCK_VERSION).src.rock $(ROCK)
+	rm -f $(ROCK)
+	cd $(ROCK_STAGE) && zip -q ../$(notdir $(ROCK)) recur-$(ROCK_VERSION).rockspec recur-$(VERSION).tar.gz
 	rm -rf $(ROCK_STAGE)
 	@echo "made $(ROCK)"
 
