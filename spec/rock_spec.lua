@@ -24,9 +24,10 @@ end
 
 local ROOT = assert(io.popen("pwd")):read("l")
 -- The environment of a user: none of the checkout's paths, none of `make sanitize`'s
--- build settings, no make jobserver of the `make test` that runs busted.
+-- build settings and preloaded runtime, no make jobserver of the `make test` that runs
+-- busted.
 local CLEAN = "unset LUA_PATH LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_4 BUILD CFLAGS LDFLAGS "
-  .. "MAKEFLAGS MFLAGS MAKELEVEL; "
+  .. "LD_PRELOAD MAKEFLAGS MFLAGS MAKELEVEL; "
 
 -- Runs cmd without a network: in a new network namespace when this user may make one,
 -- else with every proxy pointing at a closed port (luarocks downloads through wget).
