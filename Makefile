@@ -183,6 +183,7 @@ host-example: $(BUILD)/host-example
 deps:
 	@sh .ci/deps.sh $(DEB_PACKAGES)
 	@sh .ci/luarocks-lua54.sh
+	@sh .ci/luarocks-provided.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all test-c
