@@ -106,6 +106,27 @@ describe("the rock", function()
   end)
 end)
 
+describe("luarocks test", function()
+  it("builds and runs busted on the specs it is given, offline", function()
+    local dir = helpers.tmp_dir()
+    local f = assert(io.open(dir .. "/tiny_spec.lua", "w"))
+    f:write([[
+      describe("under luarocks test", function()
+        it("loads the checkout's recur", function()
+          local recur = require "recur"
+          assert.are.equal(6, recur.tensor({1, 2, 3}):sum())
+          assert.matches("^lua/recur/init%.lua$", package.searchpath("recur", package.path))
+        end)
+      end)
+    ]])
+    f:close()
+    local ok, out = sh(CLEAN .. offline("luarocks --lua-version=5.4 test -- " .. q(dir .. "/tiny_spec.lua")))
+    helpers.remove_dir(dir)
+    assert.is_true(ok, out)
+    assert.is_truthy(out:find("1 success / 0 failures / 0 errors", 1, true), out)
+  end)
+end)
+
 describe("the Makefile's OpenBLAS variables", function()
   local fake
 
