@@ -89,6 +89,8 @@ describe("lighttpd with mod_magnet serving examples/lighttpd/generate.lua", func
   end
 
   setup(function()
+    assert(sh("command -v lighttpd") and io.open("/usr/lib/lighttpd/mod_magnet.so"),
+      "lighttpd with mod_magnet is missing: make deps installs lighttpd and lighttpd-modules-lua")
     dir = helpers.tmp_dir()
     recur.manual_seed(4)
     tok = recur.data.CharTokenizer.fit("To be, or not to be: that is the question.\n")
