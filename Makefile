@@ -36,7 +36,11 @@ CFLAGS  ?= -O3 $(ARCHFLAGS) -ffp-contract=off -fno-math-errno
 # The public headers (include/recur/) give their functions default visibility, for
 # librecur.so; -fno-semantic-interposition lets GCC inline them all the same, and the
 # module's version script (csrc/lua_core.map) keeps them local to recur/core.so.
+# -Werror=implicit-function-declaration: a header missing at build time (cblas.h while
+# apt installs it) must stop the build, not leave a call whose pointer result is cut to
+# an int (it crashed the OpenBLAS kernel check once).
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 -fPIC -fopenmp -fvisibility=hidden -fno-semantic-interposition -Wall -Wextra \
+  -Werror=implicit-function-declaration \
   -Iinclude -I$(LUA_INCDIR) -I$(CBLAS_INCDIR)
 LDFLAGS ?=
 # -z nodelete: Lua unloads C modules when a state closes, and unloading libgomp
@@ -64,13 +68,14 @@ PUBLIC_HDRS := $(wildcard include/recur/*.h)
 CORE := $(BUILD)/recur/core.so
 VERSION := $(shell sed -n 's/.*RECUR_VERSION "\(.*\)".*/\1/p' include/recur/version.h)
 
-# Debian packages: what the build, the tests and the demo need.
-# zip and unzip pack and unpack the rock; pkgconf builds the C hosts of
-# spec/install_spec.lua; lighttpd, its Lua module and curl serve and fetch
-# spec/lighttpd_spec.lua's requests. (Installing lighttpd starts Debian's default
-# site on port 80 where systemd runs; `systemctl disable --now lighttpd` stops it.)
-DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse luarocks \
-  zip unzip pkgconf lighttpd lighttpd-modules-lua curl
+# Debian packages: what the build and the demo need.
+DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse luarocks
+# What only the tests need, installed by `make test` and not by `make demo`: zip and
+# unzip pack and unpack the rock; pkgconf builds the C hosts of spec/install_spec.lua;
+# lighttpd, its Lua module and curl serve and fetch spec/lighttpd_spec.lua's requests.
+# (Installing lighttpd starts Debian's default site on port 80 where systemd runs;
+# `systemctl disable --now lighttpd` stops it.)
+DEB_TEST = zip unzip pkgconf lighttpd lighttpd-modules-lua curl
 DEB_MEMCHECK = valgrind
 # The runtimes of gcc's AddressSanitizer and UndefinedBehaviorSanitizer (Debian 12).
 DEB_SANITIZE = libasan8 libubsan1 binutils
@@ -111,7 +116,7 @@ FUZZ_SEED  ?= 1
 FUZZ_ARGS  ?=
 SANITIZE_FUZZ_CALLS ?= 20000
 
-.PHONY: lib host-example all deps test test-c demo memcheck sanitize sanitize-build fuzz bench bench-peer install install-lua install-lib uninstall rock clean fixtures
+.PHONY: lib host-example all deps deps-test test test-c demo memcheck sanitize sanitize-build fuzz bench bench-peer install install-lua install-lib uninstall rock clean fixtures
 
 all: $(CORE)
 
@@ -187,7 +192,10 @@ deps:
 	@sh .ci/luarocks-lua54.sh
 	@sh .ci/luarocks-provided.sh
 
-test: deps
+deps-test: deps
+	@sh .ci/deps.sh $(DEB_TEST)
+
+test: deps-test
 	@$(MAKE) --no-print-directory all test-c
 	$(BUSTED) --lua=$(LUA) spec
 
@@ -195,7 +203,7 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(LUA) examples/demo.lua
 
-memcheck: deps
+memcheck: deps-test
 	@sh .ci/deps.sh $(DEB_MEMCHECK)
 	@$(MAKE) --no-print-directory all
 	RECUR_MEMCHECK=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 valgrind --error-exitcode=1 \
@@ -206,7 +214,7 @@ sanitize-build:
 	@sh .ci/deps.sh $(DEB_SANITIZE)
 	@$(SAN_MAKE) all lib $(C_TESTS:$(BUILD)/%=$(SAN_BUILD)/%)
 
-sanitize: deps
+sanitize: deps-test
 	@$(MAKE) --no-print-directory sanitize-build
 	@ASAN_OPTIONS=$(SAN_ASAN_OPTIONS) $(SAN_MAKE) test-c
 	$(SAN_ENV) $(BUSTED) --lua=$(LUA) --cpath='$(SAN_BUILD)/?.so' spec
