@@ -14,10 +14,7 @@
 
 #include <cblas.h>
 
-/* On a CPU newer than the loaded OpenBLAS, switches it from its fallback kernels to
- * the AVX2 or AVX-512 ones (see blas_core.c). Returns the kernel family chosen, or
- * NULL when nothing was changed. Call it before any BLAS call. */
-const char *recur_blas_repair_core(void);
+#include "recur/runtime.h" /* recur_blas_repair_core, defined in blas_core.c */
 
 #define RECUR_DEFINE_GEMM(name, real, gemm, gemv)                                             \
     static inline void name(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta,                   \

@@ -1,10 +1,11 @@
 /* The recur.core module: every binding file adds its functions to one table. */
 #include "lua_recur.h"
+#include "recur/recur_lua.h"
+#include "recur/version.h"
 
-#define RECUR_VERSION "0.1.0"
-
-/* The one symbol the module exports (the build hides every other: see Makefile). */
-__attribute__((visibility("default"))) int luaopen_recur_core(lua_State *L)
+/* The one symbol the module exports (the build hides every other: see Makefile and
+ * lua_core.map); declared in recur_lua.h for hosts that link it in. */
+int luaopen_recur_core(lua_State *L)
 {
     /* before anything can call BLAS: OpenBLAS's best kernels on CPUs it predates */
     lrecur_repair_blas_core();

@@ -3,7 +3,7 @@
  * these check what a kernel needs (dtype, shape, contiguity, id ranges) and leave
  * the friendlier argument handling to Lua. */
 #include "lua_recur.h"
-#include "nn.h"
+#include "recur/nn.h"
 
 static int is_float(const recur_tensor *t)
 {

@@ -11,7 +11,7 @@
  */
 
 #include "lua_recur.h"
-#include "optim.h"
+#include "recur/optim.h"
 
 /* The parameter (arg 1) and its gradient (arg 2) of every update, float32 or float64,
  * contiguous, with one dtype and element count; the state buffers (buffer()) must

@@ -16,7 +16,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "tensor.h"
+#include "recur/tensor.h"
 
 #define RECUR_TENSOR_MT "recur.Tensor"
 

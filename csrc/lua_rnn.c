@@ -1,4 +1,4 @@
-/* Lua binding for the fused recurrent kernels (csrc/rnn.h): core.rnn_layer.
+/* Lua binding for the fused recurrent kernels (include/recur/rnn.h): core.rnn_layer.
  *
  *   local layer = core.rnn_layer(cell, input_size, hidden_size [, opts])
  *     cell: "lstm" | "gru" | "rnn_tanh" | "rnn_relu" | "rnn_identity"
@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "lua_recur.h"
-#include "rnn.h"
+#include "recur/rnn.h"
 
 #define RNN_LAYER_MT "recur.rnn_layer"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "lua_recur.h"
-#include "tensor_ops.h"
+#include "recur/tensor_ops.h"
 
 /* One element of any dtype: a number operand, alpha, a clamp bound. */
 typedef union {

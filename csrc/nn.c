@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nn.h"
+#include "recur/nn.h"
 #include "rnn_math.h"
 
 /* Sums of per-element terms are formed over a fixed number of chunks and added in

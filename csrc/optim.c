@@ -18,7 +18,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "optim.h"
+#include "recur/optim.h"
 
 #define OPTIM_PARALLEL_MIN (1 << 22)
 #define OPTIM_BLOCK 8192

@@ -6,7 +6,7 @@
 #include <omp.h>
 
 #include "blas.h"
-#include "rnn.h"
+#include "recur/rnn.h"
 #include "rnn_gemm.h"
 #include "rnn_math.h"
 

@@ -1,5 +1,5 @@
 /* The recurrent kernels, written once over `real`. csrc/rnn.c includes this file twice,
- * with real = float and real = double; see csrc/rnn.h for the equations, the buffer
+ * with real = float and real = double; see include/recur/rnn.h for the equations, the buffer
  * layouts and the memory formula. Not a public header.
  *
  * Threads: the sequences of a batch do not interact, so the time loops run on

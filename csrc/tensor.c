@@ -1,5 +1,5 @@
 /* Tensor storage, element access, copies and the seedable generator. */
-#include "tensor.h"
+#include "recur/tensor.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -9,7 +9,7 @@
 /* cblas.h pulls in complex.h, whose I would clash with the (O,K,I) sizes below */
 #undef I
 
-#include "tensor_ops.h"
+#include "recur/tensor_ops.h"
 
 /* ------------------------------------------------------------------------------------ */
 /* Broadcasting                                                                          */

@@ -2,13 +2,15 @@
  * sequence in one call, then again one step at a time as a game loop feeding one input
  * per frame would, and the two final states compared.
  *
- *   make lib && cc -O2 -Icsrc examples/host.c build/librecur.a -lopenblas -lm -fopenmp
- * (`make host-example` does this and runs it.) */
+ * Installed (`make install PREFIX=/opt/recur`):
+ *   PKG_CONFIG_PATH=/opt/recur/lib/pkgconfig cc -O2 host.c $(pkg-config --cflags --libs recur)
+ *   LD_LIBRARY_PATH=/opt/recur/lib ./a.out        (or ldconfig, for a system folder)
+ * From the checkout, `make host-example` links build/librecur.a and runs it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "recur.h"
+#include <recur/recur.h>
 
 int main(void)
 {

@@ -14,7 +14,7 @@
 -- - ```c blocks in doc/ are whole translation units: with a main they are compiled,
 --   linked against build/librecur.a (and Lua when they use it) and run, exit status 0;
 --   without one they must pass gcc -fsyntax-only. Both with -Wall -Wextra -Werror and
---   -Icsrc, the Lua headers and the CBLAS header.
+--   -Iinclude (the public headers), the Lua headers and the CBLAS header.
 -- - Other blocks (```sh, ```text, ...) are not run.
 -- - Every page of doc/ is linked from doc/index.md, and its relative links resolve.
 local helpers = require "spec.support.helpers"
@@ -134,7 +134,7 @@ local MULTIARCH = (select(2, run("gcc -print-multiarch")) or ""):match("%S+") or
 local BLAS_INC = os.getenv("OPENBLAS_INCDIR") or first_dir({
   "/usr/include/" .. MULTIARCH .. "/openblas-pthread", "/usr/include/" .. MULTIARCH .. "/openblas-openmp",
   "/usr/include/openblas"}) or "/usr/include"
-local CFLAGS = string.format("-std=gnu11 -Wall -Wextra -Werror -Icsrc -I'%s' -I'%s'", LUA_INC, BLAS_INC)
+local CFLAGS = string.format("-std=gnu11 -Wall -Wextra -Werror -Iinclude -I'%s' -I'%s'", LUA_INC, BLAS_INC)
 
 local function check_c(path, b, k)
   local src = string.format("%s/block-%s-%d.c", tmp, path:gsub("[/.]", "_"), k)

@@ -1,4 +1,4 @@
-/* The public kernels' contract at its edges (csrc/rnn.h, nn.h, optim.h, tensor_ops.h):
+/* The public kernels' contract at its edges (include/recur/rnn.h, nn.h, optim.h, tensor_ops.h):
  * NULL where a header allows it behaves as documented (optional biases and initial
  * states as zeros, optional gradients skipped or read as zeros), and zero sizes
  * (T=0, B=0, D=0, n=0, ...) write nothing they should not. Every buffer a call must
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "recur.h"
+#include "recur/recur.h"
 
 static int failures, checks;
 

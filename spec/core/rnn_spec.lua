@@ -158,7 +158,7 @@ local VARIANTS = {
 }
 
 ---------------------------------------------------------------------------------------
--- Plain-Lua forward: the equations of csrc/rnn.h written out over Lua tables.
+-- Plain-Lua forward: the equations of include/recur/rnn.h written out over Lua tables.
 
 local function tanh(v)
   local e = math.exp(-2 * math.abs(v))

@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
+
+RECUR_BEGIN_DECLS
+
 #define RECUR_MAX_DIMS 8
 
 typedef enum { RECUR_FLOAT32 = 0, RECUR_FLOAT64 = 1, RECUR_INT64 = 2 } recur_dtype;
@@ -113,5 +117,7 @@ uint64_t recur_rng_next(recur_rng *g);
 double recur_rng_uniform(recur_rng *g);  /* [0, 1) with 53 random bits */
 double recur_rng_normal(recur_rng *g);   /* standard normal, Marsaglia polar method */
 double recur_det_log(double x);           /* natural log from + - * / only */
+
+RECUR_END_DECLS
 
 #endif

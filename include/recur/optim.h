@@ -15,6 +15,10 @@
 
 #include <stdint.h>
 
+#include "export.h"
+
+RECUR_BEGIN_DECLS
+
 /* SGD. buf (the momentum buffer) is NULL when momentum == 0; on the first step
  * (first != 0) it is set to the gradient instead of being decayed. */
 void recur_sgd_update_f32(float *p, const float *g, float *buf, int64_t n, double lr,
@@ -55,5 +59,7 @@ double recur_sum_squares_f32(const float *x, int64_t n);
 double recur_sum_squares_f64(const double *x, int64_t n);
 double recur_max_abs_f32(const float *x, int64_t n);
 double recur_max_abs_f64(const double *x, int64_t n);
+
+RECUR_END_DECLS
 
 #endif

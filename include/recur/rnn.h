@@ -112,6 +112,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
+
+RECUR_BEGIN_DECLS
+
 typedef enum {
     RECUR_RNN_TANH = 0,
     RECUR_RNN_RELU = 1,
@@ -176,5 +180,7 @@ void recur_rnn_step_f32(recur_rnn_cell cell, float *h, float *c, const float *x,
 void recur_rnn_step_f64(recur_rnn_cell cell, double *h, double *c, const double *x, const double *w_ih,
                   const double *w_hh, const double *b_ih, const double *b_hh, int B, int D,
                   int H, double *workspace);
+
+RECUR_END_DECLS
 
 #endif

@@ -4,10 +4,14 @@
  * and sizes; none of them touches Lua, prints, exits or keeps global state beyond the
  * tensor block cache.
  *
- * Build `make lib` for build/librecur.a (no Lua inside) and link it with
- * -lopenblas -lm -fopenmp; examples/host.c is a complete program. A host on a CPU
- * newer than its OpenBLAS calls recur_blas_repair_core() (blas.h) before any BLAS
- * call, as the Lua module does when it loads.
+ * `make install PREFIX=...` puts librecur.so and librecur.a (no Lua inside) under
+ * PREFIX/lib, these headers under PREFIX/include/recur/ and recur.pc under
+ * PREFIX/lib/pkgconfig, so a host builds with
+ *   cc host.c $(pkg-config --cflags --libs recur)
+ * and includes <recur/recur.h>; examples/host.c is a complete program. A host on a CPU
+ * newer than its OpenBLAS calls recur_blas_repair_core() (runtime.h) before any BLAS
+ * call, as the Lua module does when it loads. None of these headers includes
+ * <cblas.h>. A host that embeds Lua too preloads the module with recur_lua.h.
  *
  * Each header says what its functions do with zero sizes and NULL pointers (a buffer
  * of zero elements may be NULL; empty work writes nothing); spec/c/capi_test.c checks
@@ -15,19 +19,12 @@
 #ifndef RECUR_H
 #define RECUR_H
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
+#include "version.h"
 #include "tensor.h"
 #include "tensor_ops.h"
 #include "rnn.h"
 #include "nn.h"
 #include "optim.h"
-#include "blas.h"
-
-#ifdef __cplusplus
-}
-#endif
+#include "runtime.h"
 
 #endif

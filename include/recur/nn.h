@@ -18,6 +18,9 @@
 #include <stdint.h>
 
 #include "tensor.h"
+#include "export.h"
+
+RECUR_BEGIN_DECLS
 
 /* Index (0-based) of the first id outside 1..V, skipping ids equal to `ignore`
  * when has_ignore is set; -1 when all are valid (and when N = 0). */
@@ -78,5 +81,7 @@ void recur_mse_backward_f64(double *grad, const double *x, const double *t, doub
  * Returns 0 (also for m = 0), or -1 when a row is (numerically) dependent on the
  * previous ones (so for m >= 1 and n = 0). m > n is undefined. */
 int recur_orthogonalize_rows_f64(double *a, int64_t m, int64_t n);
+
+RECUR_END_DECLS
 
 #endif

@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #include "tensor.h"
+#include "export.h"
+
+RECUR_BEGIN_DECLS
 
 /* Below this many elements a loop runs on one thread: starting the team costs more. */
 #define RECUR_PARALLEL_MIN 32768
@@ -111,5 +114,7 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
                 const void *a, int64_t a_bstride, int trans_a, int64_t lda,
                 const void *b, int64_t b_bstride, int trans_b, int64_t ldb,
                 double beta, void *c, int64_t c_bstride, int64_t ldc);
+
+RECUR_END_DECLS
 
 #endif
