@@ -39,6 +39,38 @@ describe("recur command", function()
     os.remove(empty); os.remove(other)
   end)
 
+  it("prints its version, and names the two-dash flag for a torch-rnn one-dash one", function()
+    local status, out = run("--version")
+    assert.are.equal(0, status)
+    assert.are.equal("recur " .. recur.version .. "\n", out)
+    assert_one_line_error("train -input_h5 data.h5 -rnn_size 64",
+      "^recur: flags take two dashes: '%-input_h5' %(a one%-dash flag, as torch%-rnn spells them%) is '%-%-data' here")
+    assert_one_line_error("sample -checkpoint cv/x.t7 -start_text ROMEO", "'%-checkpoint' .* is '%-%-checkpoint' here")
+    assert_one_line_error("train --data x -wordvec_sz 3", "'%-wordvec_sz' .* is '%-%-wordvec%-sz' here")
+    -- one letter is argparse's own short flag, and a value after "--" is left alone
+    status, out = run("sample -h")
+    assert.are.equal(0, status)
+    assert.truthy(out:find("Usage: recur sample", 1, true))
+  end)
+
+  it("shows progress while evaluating a long text", function()
+    -- 130,000 characters: more than 50 batches of 50x50, so a line at batch 50 (not a
+    -- terminal); a text of one batch prints nothing but its result
+    local long, short, dir = corpus_file(130000), corpus_file(3000), fresh_path()
+    finally(function() os.remove(long); os.remove(short); helpers.remove_dir(dir) end)
+    local status, _, err = run(string.format("train --data %s --layers 1 --hidden 8 --embed 4 --batch 4 "
+      .. "--seq-len 8 --max-iters 1 --checkpoint-dir %s --threads 1 --quiet", long, dir))
+    assert.are.equal(0, status, err)
+    local out
+    status, out, err = run(string.format("eval --checkpoint %s/last.safetensors --data %s --threads 1", dir, long))
+    assert.are.equal(0, status, err)
+    assert.truthy(err:find("batch 50/52", 1, true), err)
+    assert.truthy(out:find("129950 tokens", 1, true), out)   -- 50 streams of 2599
+    status, _, err = run(string.format("eval --checkpoint %s/last.safetensors --data %s --threads 1", dir, short))
+    assert.are.equal(0, status)
+    assert.are.equal("", err)
+  end)
+
   it("trains, samples, evaluates and plots", function()
     local text = recur.data.read_text("data/tinyshakespeare.txt"):sub(1, 20000)
     local data = os.tmpname()

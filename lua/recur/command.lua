@@ -21,12 +21,40 @@ local function options(args)
   return t
 end
 
+-- torch-rnn's and char-rnn's flags (one dash, underscores) and what recur calls them.
+local TORCH_RNN = {
+  input_h5 = "--data", input_json = "--data", data_dir = "--data", rnn_size = "--hidden",
+  num_layers = "--layers", model_type = "--model", wordvec_size = "--embed", batch_size = "--batch",
+  seq_length = "--seq-len", learning_rate = "--lr", lr_decay_factor = "--lr-decay",
+  grad_clip = "--clip", max_epochs = "--epochs", checkpoint_every = "--eval-every",
+  checkpoint_name = "--checkpoint-dir", init_from = "--init-from", start_text = "--prime",
+  primetext = "--prime", dropout = "--dropout", seed = "--seed", length = "--length",
+  temperature = "--temperature", checkpoint = "--checkpoint",
+}
+
+-- A one-dash word flag (`-input_h5`, as torch-rnn spells them) in argv, as an error
+-- naming recur's flag: argparse would read it as a cluster of one-letter flags and
+-- suggest '-h'. Returns nil when there is none.
+function command.single_dash(argv)
+  for _, a in ipairs(argv) do
+    if a == "--" then return nil end
+    local name = a:match("^%-(%a[%w_]+)$")
+    if name then
+      local ours = TORCH_RNN[name]
+      return string.format("flags take two dashes: '%s' (a one-dash flag, as torch-rnn spells them) is '%s' here (see recur --help)",
+        a, ours or "--" .. name:gsub("_", "-"))
+    end
+  end
+  return nil
+end
+
 function command.run(args)
   local opts = options(args)
   if args.command == "train" then
     opts.out = io.stderr
     job.train(opts)
   elseif args.command == "eval" then
+    opts.out = io.stderr   -- the progress bar's
     write(job.evaluate(opts) .. "\n")
   elseif args.command == "predict" then
     job.predict(opts, write)

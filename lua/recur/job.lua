@@ -288,9 +288,20 @@ end
 
 -- {checkpoint, data}: the task's measures of the checkpoint on the file, one line.
 function job.evaluate(opts)
-  util.check_opts("eval", opts, {checkpoint = true, data = true})
+  util.check_opts("eval", opts, {checkpoint = true, data = true, out = true})
+  local out = opts.out
+  opts.out = nil
   local task, model, info = loaded(opts)
-  return task.evaluate(model, info, opts.data)
+  -- a progress bar over the batches of a pass, for the tasks that take one: on a
+  -- terminal it redraws, elsewhere a line every 50 batches (a short file prints none)
+  local function progress(total)
+    local bar = Progress.new{total = total, unit = "batch", out = out}
+    return function(k, count)
+      bar:update(k, {tokens = count})
+      if k == total then bar:finish() end
+    end
+  end
+  return task.evaluate(model, info, opts.data, out and progress or nil)
 end
 
 -- {checkpoint, data, and the task's PREDICT options}: write(text) gets each output.

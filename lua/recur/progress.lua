@@ -25,7 +25,8 @@ Progress.format_duration = format_duration
 -- and flush return a true value on success, as a file's do; a failed write is an
 -- error, never a silent loss of the output), terminal (default:
 -- whether that file is a terminal), width (bar cells, default 24), every (plain
--- log line interval in iterations when not on a terminal, default 50).
+-- log line interval in iterations when not on a terminal, default 50), unit (what an
+-- iteration is called in the line, default "iter").
 function Progress.new(opts)
   opts = opts or {}
   local out = opts.out or io.stderr
@@ -33,7 +34,7 @@ function Progress.new(opts)
   if terminal == nil then terminal = core.isatty(out == io.stdout and 1 or 2) end
   return setmetatable({
     total = opts.total, max_seconds = opts.max_seconds, out = out, terminal = terminal,
-    width = opts.width or 24, every = opts.every or 50, start = core.now(),
+    width = opts.width or 24, every = opts.every or 50, start = core.now(), unit = opts.unit or "iter",
     tokens = 0, last_draw = -math.huge, drawn = false,
   }, Progress)
 end
@@ -54,9 +55,9 @@ function Progress:line(iter, stats)
   local elapsed = self:elapsed()
   local parts = {}
   if self.total then
-    parts[#parts + 1] = string.format("iter %d/%d", iter, self.total)
+    parts[#parts + 1] = string.format("%s %d/%d", self.unit, iter, self.total)
   else
-    parts[#parts + 1] = string.format("iter %d", iter)
+    parts[#parts + 1] = string.format("%s %d", self.unit, iter)
   end
   if stats.loss then parts[#parts + 1] = string.format("loss %.4f", stats.loss) end
   if self.tokens > 0 and elapsed > 0 then

@@ -11,7 +11,7 @@
 --                                    (gradients are added: zero them first)
 --   model:batch_loss(batch, state)   -> loss, count, next_state: forward and loss only, in
 --                                    the current mode
---   model:evaluate_batches(batcher)  -> mean loss, count (below)
+--   model:evaluate_batches(batcher [, on_batch]) -> mean loss, count (below)
 --   state_dict / load_state_dict     (nn.Module)
 --   Class.parameter_shapes(config)   -> {name = {dims...}} of Class(config)'s parameters,
 --                                    without building it (recur.checkpoint checks files)
@@ -54,17 +54,19 @@ end
 -- The mean loss over every batch of a batcher, in evaluation mode (no dropout), with
 -- the state carried from batch to batch as in training; the model's mode and the
 -- batcher's position are restored. Returns the mean per target and the target count.
-function Model:evaluate_batches(batcher)
+-- on_batch(k, count), when given, is called after the k-th batch (a progress bar).
+function Model:evaluate_batches(batcher, on_batch)
   local was_training = self.training
   self:evaluate()
   local saved = batcher:state()
   batcher:reset()
   local ok, total, count = pcall(function()
-    local sum, n, state = 0, 0, nil
+    local sum, n, state, done = 0, 0, nil, 0
     for batch in batcher:batches() do
       local loss, k
       loss, k, state = self:batch_loss(batch, state)
-      sum, n = sum + loss * k, n + k
+      sum, n, done = sum + loss * k, n + k, done + 1
+      if on_batch then on_batch(done, k) end
     end
     return sum, n
   end)

@@ -99,13 +99,13 @@ local function classify(model, seqs)
   return out
 end
 
-function task.evaluate(model, info, path)
+function task.evaluate(model, info, path, progress)
   local labels, texts = tabular.read_labeled(path)
   local list = label_list(info.data.labels)
   local ids = label_ids(list, labels, path)
   local seqs = encode_all(info.data.tokenizer, texts)
-  local loss = model:evaluate_batches(data.SentenceBatcher.new(seqs, {batch_size = EVAL_BATCH, labels = ids,
-    sort = false, shuffle = false}))
+  local batcher = data.SentenceBatcher.new(seqs, {batch_size = EVAL_BATCH, labels = ids, sort = false, shuffle = false})
+  local loss = model:evaluate_batches(batcher, progress and progress(batcher:num_batches()))
   local right = 0
   for i, p in ipairs(classify(model, seqs)) do
     if p == ids[i] then right = right + 1 end

@@ -18,7 +18,8 @@
 --                            test_batcher, notes = {lines}}
 --   build(s, prepared)       a new model
 --   describe(s, prepared, model)   the line printed before training
---   evaluate(model, info, path)    the measures on a file, one line
+--   evaluate(model, info, path, progress)  the measures on a file, one line; progress(total),
+--                                  when given, makes the per-batch callback of a pass
 --   PREDICT, predict(model, info, path, opts, write)   predict's options and output
 local tasks = {}
 

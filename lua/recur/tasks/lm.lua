@@ -120,18 +120,19 @@ end
 
 -- Mean loss (nats/token), perplexity and token count of a model on a text.
 function task.evaluate_text(model, tokenizer, text, opts)
-  opts = util.check_opts("lm.evaluate_text", opts, {seq_len = true, batch = true})
+  opts = util.check_opts("lm.evaluate_text", opts, {seq_len = true, batch = true, progress = true})
   local ids = tokenizer:encode(text)
   if #ids < 2 then error("lm: the evaluation text is too short", 0) end
   local T = opts.seq_len or 50
   local B = math.max(1, math.min(opts.batch or 50, (#ids - 1) // T))
   local batcher = data.LMBatcher.new(ids, {batch_size = B, seq_length = T})
-  local loss, tokens = model:evaluate_batches(batcher)
+  -- progress(total): a function called after each batch (recur.job's bar), or nil
+  local loss, tokens = model:evaluate_batches(batcher, opts.progress and opts.progress(batcher:num_batches()))
   return loss, math.exp(loss), tokens
 end
 
-function task.evaluate(model, info, path)
-  local loss, ppl, tokens = task.evaluate_text(model, info.data.tokenizer, data.read_text(path))
+function task.evaluate(model, info, path, progress)
+  local loss, ppl, tokens = task.evaluate_text(model, info.data.tokenizer, data.read_text(path), {progress = progress})
   return string.format("%s: %d tokens, loss %.4f nats/token, perplexity %.3f", path, tokens, loss, ppl)
 end
 

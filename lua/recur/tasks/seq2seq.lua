@@ -91,13 +91,13 @@ local function translate(model, batcher, max_length)
   return out
 end
 
-function task.evaluate(model, info, path)
+function task.evaluate(model, info, path, progress)
   local sources, targets = tabular.read_pairs(path)
   local src, tgt = encode_all(info.data.source, sources), encode_all(info.data.target, targets)
   local longest = 0
   for _, t in ipairs(tgt) do longest = math.max(longest, #t) end
   local batcher = batcher_of(src, tgt, info.data.target, EVAL_BATCH, {sort = false, shuffle = false})
-  local loss = model:evaluate_batches(batcher)
+  local loss = model:evaluate_batches(batcher, progress and progress(batcher:num_batches()))
   -- room for a translation twice as long as the longest gold one: a model that never
   -- ends is scored wrong, not cut to length
   local hyps = translate(model, batcher, 2 * longest + 10)
