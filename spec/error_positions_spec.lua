@@ -31,6 +31,13 @@ describe("errors at the caller's line", function()
     raised_here(function() b:get_batch_tables(0) end, "SentenceBatcher:get_batch_tables: batch 0 is outside 1..2")
   end)
 
+  it("stream batchers over data too short for their layout", function()
+    raised_here(function() recur.data.LMBatcher.new({1, 2, 3}, {batch_size = 4, seq_length = 2}) end,
+      "LMBatcher.new: 3 ids are too few for batch_size 4")
+    raised_here(function() recur.data.series.Batcher.new(recur.zeros(9, 1), {batch_size = 2, seq_length = 5, drop_last = true}) end,
+      "series.Batcher.new: streams of 4 steps hold no full chunk of seq_length 5")
+  end)
+
   it("read_pairs and read_labeled of a missing file", function()
     raised_here(function() recur.data.read_pairs("/nonexistent/pairs.tsv") end, "read_pairs")
     raised_here(function() recur.data.read_labeled("/nonexistent/labels.tsv") end, "read_labeled")

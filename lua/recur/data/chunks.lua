@@ -17,9 +17,19 @@
 --   b:state() -> plain table, b:set_state(s): resume exactly at the saved position.
 local Chunks = {}
 
--- How many chunks of T positions L positions make.
-function Chunks.count(L, T, drop_last)
-  return drop_last and L // T or (L + T - 1) // T
+-- The layout of N items (ids, time steps) as B streams of L positions in K chunks of
+-- T: L and K, or an error naming the batcher `who` (at its constructor's caller) when
+-- the data is too short. `items` and `positions` name the units in the messages.
+function Chunks.layout(who, N, B, T, drop_last, items, positions)
+  local L = (N - 1) // B
+  if L < 1 then
+    error(string.format("%s: %d %s are too few for batch_size %d (need at least %d)", who, N, items, B, B + 1), 3)
+  end
+  local K = drop_last and L // T or (L + T - 1) // T
+  if K < 1 then
+    error(string.format("%s: streams of %d %s hold no full chunk of seq_length %d (drop_last)", who, L, positions, T), 3)
+  end
+  return L, K
 end
 
 function Chunks:num_batches() return self.K end

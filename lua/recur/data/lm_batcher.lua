@@ -37,14 +37,7 @@ function LMBatcher.new(seq, opts)
   local drop_last = util.opt_bool(who, opts, "drop_last", false)
   local arr = ids.as_array(seq, who)
   local N = #arr
-  local L = (N - 1) // B
-  if L < 1 then
-    error(string.format("%s: %d ids are too few for batch_size %d (need at least %d)", who, N, B, B + 1), 2)
-  end
-  local K = Chunks.count(L, T, drop_last)
-  if K < 1 then
-    error(string.format("%s: streams of %d positions hold no full chunk of seq_length %d (drop_last)", who, L, T), 2)
-  end
+  local L, K = Chunks.layout(who, N, B, T, drop_last, "ids", "positions")
   local used = table.move(arr, 1, B * L + 1, 1, {})
   ids.check(used, V, who)
   return setmetatable({ who = "LMBatcher", ids = used, N = N, B = B, T = T, L = L, K = K,

@@ -191,14 +191,7 @@ function Batcher.new(x, opts)
   if target:size(1) ~= N then
     error(string.format("%s: target has %d steps, the series %d", who, target:size(1), N), 2)
   end
-  local L = (N - 1) // B
-  if L < 1 then
-    error(string.format("%s: %d steps are too few for batch_size %d (need at least %d)", who, N, B, B + 1), 2)
-  end
-  local K = Chunks.count(L, T, drop_last)
-  if K < 1 then
-    error(string.format("%s: streams of %d steps hold no full chunk of seq_length %d (drop_last)", who, L, T), 2)
-  end
+  local L, K = Chunks.layout(who, N, B, T, drop_last, "steps", "steps")
   -- The streams as (L+1,B,D) tensors, built once: a chunk's x and y are rows of them.
   local function streams(s)
     local out = core.empty({L + 1, B, s:size(2)}, s:dtype())
