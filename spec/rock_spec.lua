@@ -7,14 +7,7 @@
 local helpers = require "spec.support.helpers"
 local recur = require "recur"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  return ok, out
-end
+local q, sh = helpers.q, helpers.sh
 
 local function exists(path)
   local f = io.open(path, "rb")

@@ -87,6 +87,17 @@ end
 
 -- Runs bin/recur with arguments (from the repository root); returns the exit status,
 -- stdout and stderr. `redirect` (e.g. "> /dev/full") replaces the captured stdout.
+-- s quoted for sh, whatever it holds.
+function helpers.q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Runs a shell command: whether it exited 0, and its standard output and error together.
+function helpers.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  return ok, out
+end
+
 function helpers.run_recur(args, redirect)
   local err_path = os.tmpname()
   local p = io.popen("lua5.4 bin/recur " .. args .. " " .. (redirect or "") .. " 2>" .. err_path)
