@@ -1,5 +1,5 @@
 -- The documentation runs: every fenced ```lua block of doc/*.md and README.md, and
--- every ```c block of doc/*.md, so the pages cannot drift from the code.
+-- every ```c block of both, so the pages cannot drift from the code.
 --
 -- The rules (also at the top of doc/index.md):
 -- - The ```lua blocks of one page run in order, each as its own chunk, in one
@@ -11,7 +11,7 @@
 --   ignored. An output block anywhere else is an error (it would be checked by nothing).
 -- - os.tmpname() in a block gives a file in a temporary folder that this spec
 --   removes at the end.
--- - ```c blocks in doc/ are whole translation units: with a main they are compiled,
+-- - ```c blocks are whole translation units: with a main they are compiled,
 --   linked against build/librecur.a (and Lua when they use it) and run, exit status 0;
 --   without one they must pass gcc -fsyntax-only. Both with -Wall -Wextra -Werror and
 --   -Iinclude (the public headers), the Lua headers and the CBLAS header.
@@ -193,7 +193,6 @@ describe("documentation", function()
   for _, path in ipairs(pages()) do
     describe(path, function()
       local env = page_env()
-      local readme = path == "README.md"
       local blocks = blocks_of(path)
       it("shows outputs only right after an example that runs", function()
         for _, b in ipairs(blocks) do
@@ -217,7 +216,7 @@ describe("documentation", function()
               assert.are.equal(normalise(b.expected), normalise(table.concat(env._captured)))
             end
           end)
-        elseif b.lang == "c" and not readme then
+        elseif b.lang == "c" then
           it("compiles the C block at line " .. b.fence_line, function()
             counts.c = counts.c + 1
             local out = check_c(path, b, k)
