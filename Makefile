@@ -66,6 +66,11 @@ LUASOLIB := $(BUILD)/librecur-lua.so.$(SOVERSION)
 HDRS := $(wildcard csrc/*.h include/recur/*.h)
 PUBLIC_HDRS := $(wildcard include/recur/*.h)
 CORE := $(BUILD)/recur/core.so
+# recur.dist (csrc/dist/lua_dist.c), data-parallel training over MPI: a module of its
+# own, built only when mpicc is found, so that recur.core never links MPI and recur
+# builds and tests without it. MPICC= (empty) leaves it out.
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+DIST := $(if $(MPICC),$(BUILD)/recur/dist.so)
 VERSION := $(shell sed -n 's/.*RECUR_VERSION "\(.*\)".*/\1/p' include/recur/version.h)
 
 # Debian packages: what the build and the demo need.
@@ -75,7 +80,8 @@ DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp
 # lighttpd, its Lua module and curl serve and fetch spec/lighttpd_spec.lua's requests.
 # (Installing lighttpd starts Debian's default site on port 80 where systemd runs;
 # `systemctl disable --now lighttpd` stops it.)
-DEB_TEST = zip unzip pkgconf lighttpd lighttpd-modules-lua curl
+# libopenmpi-dev and openmpi-bin build recur.dist and run spec/dist_spec.lua under mpirun.
+DEB_TEST = zip unzip pkgconf lighttpd lighttpd-modules-lua curl libopenmpi-dev openmpi-bin
 DEB_MEMCHECK = valgrind
 # The runtimes of gcc's AddressSanitizer and UndefinedBehaviorSanitizer (Debian 12).
 DEB_SANITIZE = libasan8 libubsan1 binutils
@@ -118,7 +124,7 @@ SANITIZE_FUZZ_CALLS ?= 20000
 
 .PHONY: lib host-example all deps deps-test test test-c demo memcheck sanitize sanitize-build fuzz bench bench-peer install install-lua install-lib uninstall rock clean fixtures
 
-all: $(CORE)
+all: $(CORE) $(DIST)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -156,6 +162,12 @@ test-c: $(C_TESTS)
 $(CORE): $(OBJS) csrc/lua_core.map
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -Wl,--version-script=csrc/lua_core.map -o $@ $(OBJS) $(LIBS)
+
+# mpicc wraps $(CC) with MPI's include and library flags.
+$(BUILD)/recur/dist.so: csrc/dist/lua_dist.c include/recur/tensor.h
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) -std=gnu11 -fPIC -fvisibility=hidden -Wall -Wextra \
+	  -Werror=implicit-function-declaration -Iinclude -I$(LUA_INCDIR) $< $(LDFLAGS) -shared -o $@
 
 lib: $(LIB) $(SOLIB) $(LUALIB) $(LUASOLIB)
 
