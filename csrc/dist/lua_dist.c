@@ -6,8 +6,12 @@
  * tensor.h); this module reads their storage in place and never allocates one.
  *
  *   dist.init()                  MPI_Init_thread (FUNNELED) once; later calls do nothing
- *   dist.finalize()              MPI_Finalize once (also for a process that never calls it:
- *                                the module's atexit)
+ *   dist.finalize()              MPI_Finalize; a process that exits without it (a Lua
+ *                                error) makes mpirun end the whole job: no rank then
+ *                                waits forever for one that is gone. (Finalising at exit
+ *                                would hide the failure: MPI_Finalize on the failed rank
+ *                                is a clean end, and the others hang in their next
+ *                                collective.)
  *   dist.rank(), dist.size()     in MPI_COMM_WORLD
  *   dist.allreduce(t, op)        in place, op "sum" or "mean"; t contiguous float32/float64
  *   dist.broadcast(t, root)      in place, root 0-based
@@ -91,11 +95,6 @@ static int check_root(lua_State *L, const char *op, int arg)
     return (int)root;
 }
 
-static void finalize_at_exit(void)
-{
-    if (initialised()) MPI_Finalize();
-}
-
 static int l_init(lua_State *L)
 {
     int flag = 0, done = 0;
@@ -107,7 +106,6 @@ static int l_init(lua_State *L)
         if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
             return luaL_error(L, "dist.init: MPI_Init_thread failed");
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-        atexit(finalize_at_exit);
     }
     lua_pushboolean(L, 1);
     return 1;

@@ -19,6 +19,7 @@
 --                                               -- scheduled sampling's probability, ...)
 --     log = "train.jsonl",        -- one JSON object per evaluation, appended after on_eval
 --     progress = recur.progress.new{...} | false,
+--     dist = require "recur.dist",  -- optional, initialised: data-parallel training (below)
 --   }
 --   local summary = trainer:run()
 --
@@ -36,10 +37,22 @@
 -- trainer:state() and trainer:set_state(s) hold everything the loop itself owns
 -- (counters, the carried hidden state, the generator, the batcher position) so that a
 -- resumed run continues exactly as an uninterrupted one.
+--
+-- Data-parallel (dist, one process per rank under mpirun; README-mpi.md): every rank
+-- builds the same model, optimizer and global batcher; the Trainer wraps the batcher in
+-- recur.data.Shard (rank r trains on streams r*B/N + 1 .. (r+1)*B/N of each batch; N must
+-- divide B). run() starts every rank from rank 0's parameters and generator state; after
+-- each backward the gradients are all-reduced as a mean, and the loss with them, before
+-- the NaN check and clipping, so every rank clips the global gradient and steps its
+-- optimizer identically. Rank 0 alone evaluates (the validation set, whole) and
+-- broadcasts the loss, so that every rank agrees on the best and the NaN stop; rank 0
+-- alone runs on_eval (checkpoints), writes the log and shows progress; with max_seconds
+-- rank 0's clock decides the stop. Counts (tokens) are summed over the ranks.
 local core = require "recur.core"
 local optim = require "recur.optim"
 local rio = require "recur.io"
 local util = require "recur.nn.util"
+local Shard = require "recur.data.shard"
 
 local Trainer = {}
 Trainer.__index = Trainer
@@ -50,7 +63,7 @@ local function show(x) return x ~= x and "NaN" or tostring(x) end
 
 local OPTIONS = {model = true, optimizer = true, batcher = true, val_batcher = true, clip = true,
   max_epochs = true, max_iters = true, max_seconds = true, eval_every = true, lr_decay = true,
-  lr_decay_after = true, on_eval = true, on_epoch = true, log = true, progress = true}
+  lr_decay_after = true, on_eval = true, on_epoch = true, log = true, progress = true, dist = true}
 
 function Trainer.new(opts)
   util.check_opts("Trainer", opts, OPTIONS)
@@ -67,6 +80,14 @@ function Trainer.new(opts)
   self.best_val = math.huge
   self.hidden = nil
   self.params, self.grads = opts.model:parameters()
+  if opts.dist then
+    self.rank, self.size = opts.dist.rank(), opts.dist.size()
+    self.batcher = Shard.new(opts.batcher, self.rank, self.size)
+    if self.rank ~= 0 then
+      self.on_eval, self.log, self.progress = nil, nil, false
+    end
+    self.sums = core.zeros({2}, "float64")
+  end
   return self
 end
 
@@ -151,7 +172,16 @@ function Trainer:evaluate(train_loss)
   local record = {iter = self.iter, epoch = self.epoch, seconds = self:elapsed(),
                   train_loss = train_loss, lr = self.optimizer.lr}
   if self.val_batcher then
-    local val = self.model:evaluate_batches(self.val_batcher)
+    local val
+    if self.dist then
+      -- rank 0's loss for every rank, so that all agree on the best and the NaN stop
+      local box = core.zeros({1}, "float64")
+      if self.rank == 0 then box:fill_(self.model:evaluate_batches(self.val_batcher)) end
+      self.dist.broadcast(box, 0)
+      val = box:item()
+    else
+      val = self.model:evaluate_batches(self.val_batcher)
+    end
     record.val_loss = val
     if self.model.loss_kind == "nll" then record.val_ppl = math.exp(val) end
     if not finite(val) then
@@ -183,13 +213,42 @@ function Trainer:_next_batch()
   return self.batcher:next_batch()
 end
 
+-- Every rank takes rank 0's parameters and generator state.
+function Trainer:_sync_start()
+  local dist = self.dist
+  for _, p in ipairs(self.params) do dist.broadcast(p, 0) end
+  core.set_rng_state(dist.broadcast_string(self.rank == 0 and core.get_rng_state() or nil, 0))
+end
+
+-- The gradients' mean over the ranks, in place; the loss's mean and the count's sum.
+function Trainer:_allreduce(loss, count)
+  local dist = self.dist
+  for _, g in ipairs(self.grads) do dist.allreduce(g, "mean") end
+  local sums = self.sums
+  sums:set(1, loss)
+  sums:set(2, count)
+  dist.allreduce(sums, "sum")
+  return sums:get(1) / self.size, math.tointeger(sums:get(2)) or count * self.size
+end
+
+-- Whether rank 0's clock has run out (every rank stops at the same iteration).
+function Trainer:_out_of_time()
+  local over = self.max_seconds and core.now() - self.start_time >= self.max_seconds
+  if not self.dist or not self.max_seconds then return over end
+  local box = core.zeros({1}, "float64")
+  if over then box:fill_(1) end
+  self.dist.broadcast(box, 0)
+  return box:item() ~= 0
+end
+
 function Trainer:run()
   self.start_time = core.now()
+  if self.dist then self:_sync_start() end
   local last_loss = nil
   local stop_reason = "epochs"
   while true do
     if self.max_iters and self.iter >= self.max_iters then stop_reason = "iterations"; break end
-    if self.max_seconds and core.now() - self.start_time >= self.max_seconds then stop_reason = "time"; break end
+    if self:_out_of_time() then stop_reason = "time"; break end
     local batch = self:_next_batch()
     if not batch then break end
     -- once per epoch, also for the epoch a resumed run continues
@@ -202,6 +261,7 @@ function Trainer:run()
     if math.type(count) ~= "integer" then
       error("train: the model's train_step returned no target count (loss, state, count)", 0)
     end
+    if self.dist then loss, count = self:_allreduce(loss, count) end
     if not finite(loss) then
       error(string.format("train: loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(loss), self.iter + 1), 0)
     end

@@ -12,6 +12,7 @@
 --   CharTokenizer (UTF-8 code points), WordTokenizer (<pad> <unk> <s> </s>), Vocab
 --   LMBatcher         token stream -> (T,B) chunks x, y for truncated BPTT
 --   SentenceBatcher   sequences -> padded, length-bucketed (T,B) batches with masks
+--   Shard             one rank's streams of each batch (data-parallel training)
 --   Drawn             batches drawn by a function (generated data), per_epoch a pass
 --   NGram             add-k n-gram baseline: prob, loss (nats/id), perplexity
 --   Rng               the seeded splitmix64 generator behind the shuffles
@@ -32,6 +33,7 @@ return {
   WordTokenizer = require("recur.data.word_tokenizer"),
   LMBatcher = require("recur.data.lm_batcher"),
   SentenceBatcher = require("recur.data.sentence_batcher"),
+  Shard = require("recur.data.shard"),
   Drawn = require("recur.data.drawn"),
   NGram = require("recur.data.ngram"),
   Rng = require("recur.data.shuffle"),
