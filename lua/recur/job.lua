@@ -191,6 +191,19 @@ local function starting_point(opts)
   return task, from
 end
 
+-- recur.dist, initialised, when this process is one of several ranks that mpirun
+-- started (Open MPI sets OMPI_COMM_WORLD_SIZE); nil for a process alone.
+local function mpi_world(who)
+  local n = tonumber(os.getenv("OMPI_COMM_WORLD_SIZE") or "")
+  if not n or n < 2 then return nil end
+  local ok, dist = pcall(require, "recur.dist")
+  if not ok then
+    error(who .. ": started by mpirun with " .. n .. " ranks, but recur.dist is not built (build recur where mpicc is found; README-mpi.md)", 0)
+  end
+  dist.init()
+  return dist
+end
+
 -- opts: the `recur train` flags with underscores, plus out (where messages go, default
 -- io.stderr). Returns the trainer's summary with model, data (the vocabularies or
 -- scaler, by role), checkpoint_dir, and test_loss when the task has a test split.
@@ -215,6 +228,9 @@ function job.train(opts)
   if opts.sampling ~= nil and (s.sampling_prob or 0) == 0 then
     error(string.format("%s: --sampling chooses what scheduled sampling feeds, and --sampling-prob is 0 (teacher forcing)", who), 0)
   end
+  local dist = mpi_world(who)
+  local rank = dist and dist.rank() or 0
+  local quiet, log = opts.quiet or rank ~= 0, rank == 0 and opts.log or nil
   core.manual_seed(s.seed)
   local P = task.prepare(s, opts, from and from.info)
   local model = from and from.model or task.build(s, P)
@@ -222,14 +238,15 @@ function job.train(opts)
   local optimizer = make_optimizer(s, model)
   -- Everything that can refuse the run has run; now the places its output goes.
   local dir = s.checkpoint_dir
-  local lock <close> = own_checkpoint_dir(who, dir)
-  if opts.log then
-    local f, err = io.open(opts.log, "a")
+  -- rank 0 alone owns the directory, writes the log and speaks (README-mpi.md)
+  local lock <close> = rank == 0 and own_checkpoint_dir(who, dir) or nil
+  if log then
+    local f, err = io.open(log, "a")
     if not f then error(who .. ": cannot write the log: " .. tostring(err), 0) end
     f:close()
   end
-  if not opts.quiet then say("%s", task.describe(s, P, model)) end
-  local progress = not opts.quiet and Progress.new{total = opts.max_iters or math.floor(s.epochs * P.batcher:num_batches()),
+  if not quiet then say("%s", task.describe(s, P, model)) end
+  local progress = not quiet and Progress.new{total = opts.max_iters or math.floor(s.epochs * P.batcher:num_batches()),
     max_seconds = opts.max_seconds, out = out} or nil
 
   -- what a resumed run must continue with (LOOP and the task's)
@@ -254,20 +271,20 @@ function job.train(opts)
     clip = s.clip, max_epochs = s.epochs, max_iters = opts.max_iters,
     max_seconds = opts.max_seconds, eval_every = s.eval_every,
     lr_decay = s.lr_decay, lr_decay_after = s.lr_decay_after,
-    log = opts.log, progress = progress or false, on_eval = save_checkpoints,
+    log = log, progress = progress or false, on_eval = save_checkpoints, dist = dist,
   }
   if from and from.resume then
     optimizer:load_state_dict(from.info.optim_tensors, from.info.train.optimizer)
     trainer:set_state(from.info.tensors or {}, from.info.train)
-    if not opts.quiet then say("resumed from %s at iteration %d", from.path, trainer.iter) end
-  elseif from and not opts.quiet then
+    if not quiet then say("resumed from %s at iteration %d", from.path, trainer.iter) end
+  elseif from and not quiet then
     say("starting from the weights of %s", from.path)
   end
   for _, line in ipairs(P.notes or {}) do say("%s", line) end
 
   local summary = trainer:run()
   if P.test_batcher then summary.test_loss = model:evaluate_batches(P.test_batcher) end
-  if not opts.quiet then
+  if not quiet then
     local function loss(x)
       return string.format("%.4f", x) .. (task.perplexity and string.format(" (ppl %.2f)", math.exp(x)) or "")
     end
@@ -278,6 +295,7 @@ function job.train(opts)
     say("checkpoints in %s/ (%s)", dir, wrote_best and "best.safetensors, last.safetensors" or "last.safetensors")
   end
   summary.model, summary.data, summary.checkpoint_dir = model, P.data, dir
+  if dist then dist.finalize() end
   return summary
 end
 
