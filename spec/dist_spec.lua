@@ -75,6 +75,36 @@ describe("data-parallel training under mpirun", function()
     assert.matches("batch size 6 is not divisible by 4 ranks", out, 1, true)
   end)
 
+  it("mpirun -np 2 recur train logs the validation losses of one process; rank 0 alone writes", function()
+    local dir = helpers.tmp_dir()
+    finally(function() helpers.remove_dir(dir) end)
+    local text = {}
+    for i = 1, 400 do text[i] = "the quick brown fox " .. i .. " jumps over the lazy dog\n" end
+    local f = assert(io.open(dir .. "/t.txt", "w"))
+    f:write(table.concat(text))
+    f:close()
+    local paths = string.format("LUA_PATH=%s LUA_CPATH=%s ", q("lua/?.lua;lua/?/init.lua;;"), q("build/?.so;;"))
+    local function train(launch, name)
+      local ok, out = sh(paths .. launch .. " lua5.4 bin/recur train --data " .. q(dir .. "/t.txt") ..
+        " --batch 4 --seq-len 16 --hidden 16 --max-iters 12 --eval-every 4 --threads 1 --checkpoint-dir " ..
+        q(dir .. "/" .. name) .. " --log " .. q(dir .. "/" .. name .. ".jsonl"))
+      assert(ok, out)
+      local losses = {}
+      for line in io.lines(dir .. "/" .. name .. ".jsonl") do
+        losses[#losses + 1] = tonumber(line:match('"val_loss":([^,}]+)'))
+      end
+      return losses, out
+    end
+    local want = train("", "one")
+    local got, out = train("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np 2", "two")
+    assert.are.equal(3, #want)
+    assert.are.equal(#want, #got)
+    for i = 1, #want do assert.is_true(math.abs(want[i] - got[i]) < 1e-5, want[i] .. " vs " .. got[i]) end
+    -- one rank speaks: the summary line once
+    local _, lines = out:gsub("stopped after 12 iterations", "")
+    assert.are.equal(1, lines)
+  end)
+
   it("a rank that fails ends the job with a non-zero status, without a hang", function()
     local start = os.time()
     local ok, out = mpirun(2, q(multi) .. " 6 8 fail")
