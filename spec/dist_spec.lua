@@ -84,10 +84,10 @@ describe("data-parallel training under mpirun", function()
     f:write(table.concat(text))
     f:close()
     local paths = string.format("LUA_PATH=%s LUA_CPATH=%s ", q("lua/?.lua;lua/?/init.lua;;"), q("build/?.so;;"))
-    local function train(launch, name)
+    local function train(launch, name, iters, more)
       local ok, out = sh(paths .. launch .. " lua5.4 bin/recur train --data " .. q(dir .. "/t.txt") ..
-        " --batch 4 --seq-len 16 --hidden 16 --max-iters 12 --eval-every 4 --threads 1 --checkpoint-dir " ..
-        q(dir .. "/" .. name) .. " --log " .. q(dir .. "/" .. name .. ".jsonl"))
+        " --batch 4 --seq-len 16 --hidden 16 --max-iters " .. (iters or 12) .. " --eval-every 4 --lr 0.05 --threads 1 --checkpoint-dir " ..
+        q(dir .. "/" .. name) .. " --log " .. q(dir .. "/" .. name .. ".jsonl") .. (more or ""))
       assert(ok, out)
       local losses = {}
       for line in io.lines(dir .. "/" .. name .. ".jsonl") do
@@ -96,13 +96,20 @@ describe("data-parallel training under mpirun", function()
       return losses, out
     end
     local want = train("", "one")
-    local got, out = train("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np 2", "two")
+    local two = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np 2"
+    local got, out = train(two, "two")
     assert.are.equal(3, #want)
     assert.are.equal(#want, #got)
     for i = 1, #want do assert.is_true(math.abs(want[i] - got[i]) < 1e-5, want[i] .. " vs " .. got[i]) end
     -- one rank speaks: the summary line once
     local _, lines = out:gsub("stopped after 12 iterations", "")
     assert.are.equal(1, lines)
+    -- resumed at iteration 8 with the same N: the checkpoint holds both ranks' carried
+    -- state, and each rank takes its streams back
+    train(two, "resumed", 8)
+    local resumed = train(two, "resumed", 12, " --resume " .. q(dir .. "/resumed/last.safetensors"))
+    assert.are.equal(3, #resumed)
+    for i = 1, #want do assert.is_true(math.abs(want[i] - resumed[i]) < 1e-5, want[i] .. " vs " .. resumed[i]) end
   end)
 
   it("a rank that fails ends the job with a non-zero status, without a hang", function()

@@ -94,8 +94,11 @@ end
 -- What the loop owns, as tensors (the carried hidden state) and a JSON-able table.
 function Trainer:state()
   local tensors = {}
-  if self.hidden then
-    for k, v in pairs(self.hidden) do tensors["hidden." .. k] = v end
+  -- data-parallel: the whole batch's state, gathered at the last evaluation
+  local hidden = self.hidden
+  if self.dist then hidden = self.gathered_iter == self.iter and self.gathered or nil end
+  if hidden then
+    for k, v in pairs(hidden) do tensors["hidden." .. k] = v end
   end
   return tensors, {
     iter = self.iter, epoch = self.epoch, tokens = self.tokens, smoothed_loss = self.smoothed,
@@ -141,7 +144,42 @@ function Trainer:set_state(tensors, s)
       hidden[name] = v
     end
   end
+  if hidden and self.dist then hidden = self:_shard_hidden(hidden) end
   self.hidden = hidden
+end
+
+-- Data-parallel, the carried state is each rank's streams (dimension 2, as the batch's):
+-- a checkpoint holds the whole batch's, and a rank resumes with its columns.
+function Trainer:_gather_hidden()
+  if not self.hidden then return nil end
+  local names = {}
+  for k in pairs(self.hidden) do names[#names + 1] = k end
+  table.sort(names)
+  local whole = {}
+  for _, k in ipairs(names) do
+    local v = self.hidden[k]
+    local size = v:size()
+    local b = size[2]
+    size[2] = b * self.size
+    local w = core.zeros(size, v:dtype())
+    w:narrow(2, self.rank * b + 1, b):copy_(v)
+    self.dist.allreduce(w, "sum")
+    whole[k] = w
+  end
+  return whole
+end
+
+function Trainer:_shard_hidden(hidden)
+  local part = {}
+  for k, v in pairs(hidden) do
+    local B = v:size(2)
+    if B % self.size ~= 0 then
+      error(string.format("Trainer:set_state: the saved state's %d streams are not divisible by %d ranks", B, self.size), 3)
+    end
+    local b = B // self.size
+    part[k] = v:narrow(2, self.rank * b + 1, b):clone()
+  end
+  return part
 end
 
 -- Training time so far, including the runs this one resumes.
@@ -188,6 +226,7 @@ function Trainer:evaluate(train_loss)
       error(string.format("train: validation loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(val), self.iter), 0)
     end
   end
+  if self.dist then self.gathered, self.gathered_iter = self:_gather_hidden(), self.iter end
   record.best = record.val_loss ~= nil and record.val_loss < self.best_val
   if record.best then self.best_val = record.val_loss end
   if self.on_eval then self.on_eval(record, self) end
