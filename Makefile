@@ -274,9 +274,10 @@ install: install-lua install-lib
 	cp bin/recur $(DESTDIR)$(BINDIR)/recur
 	chmod 755 $(DESTDIR)$(BINDIR)/recur
 
-install-lua: $(CORE)
+install-lua: $(CORE) $(DIST)
 	mkdir -p $(DESTDIR)$(INST_LIBDIR)/recur $(DESTDIR)$(INST_LUADIR)
 	cp $(CORE) $(DESTDIR)$(INST_LIBDIR)/recur/core.so
+	$(if $(DIST),cp $(DIST) $(DESTDIR)$(INST_LIBDIR)/recur/dist.so)
 	cp -r lua/recur $(DESTDIR)$(INST_LUADIR)/
 
 install-lib: lib recur.pc.in recur-lua.pc.in
@@ -289,7 +290,7 @@ install-lib: lib recur.pc.in recur-lua.pc.in
 	$(PC_SUBST) recur-lua.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/recur-lua.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/recur $(DESTDIR)$(INST_LIBDIR)/recur/core.so
+	rm -f $(DESTDIR)$(BINDIR)/recur $(DESTDIR)$(INST_LIBDIR)/recur/core.so $(DESTDIR)$(INST_LIBDIR)/recur/dist.so
 	rm -rf $(DESTDIR)$(INST_LUADIR)/recur $(DESTDIR)$(INCLUDEDIR)/recur
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,librecur.a librecur-lua.a librecur.so librecur-lua.so \
 	  librecur.so.$(SOVERSION) librecur-lua.so.$(SOVERSION))

@@ -43,6 +43,14 @@ describe("make install into a prefix", function()
       assert(f, path .. " is missing")
       f:close()
     end
+    -- recur.dist where it was built (mpicc found)
+    local built = io.open("build/recur/dist.so", "rb")
+    if built then
+      built:close()
+      local f = io.open(prefix .. "/lib/lua/5.4/recur/dist.so", "rb")
+      assert(f, "lib/lua/5.4/recur/dist.so is missing")
+      f:close()
+    end
     local ok, out = sh(env .. "pkg-config --modversion recur")
     assert.is_true(ok, out)
     assert.are.equal(recur.version, (out:gsub("%s+$", "")))
