@@ -1,4 +1,4 @@
--- recur.dist and data-parallel training (README-mpi.md): N ranks under mpirun, each on
+-- recur.dist and data-parallel training (README, "Data-parallel training"): N ranks under mpirun, each on
 -- B/N of the batch's streams, end with the parameters of one process trained on the
 -- whole batch B, up to float rounding (spec/dist/equivalence.lua trains both); a rank
 -- that fails makes mpirun exit non-zero at once instead of leaving the others waiting.
@@ -14,11 +14,12 @@ local why_not = os.getenv("RECUR_SANITIZE") and "MPI runs are not checked under 
   or not have_mpirun and "mpirun is absent (make deps-test installs openmpi-bin)"
 
 -- mpirun as root needs Open MPI's consent; --oversubscribe runs more ranks than cores.
-local function mpirun(np, args)
+local function mpirun_command(np, args)
   local root = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
   local paths = string.format("LUA_PATH=%s LUA_CPATH=%s ", q("lua/?.lua;lua/?/init.lua;;"), q("build/?.so;;"))
-  return sh(root .. paths .. "timeout 120 mpirun --oversubscribe -np " .. np .. " lua5.4 spec/dist/equivalence.lua " .. args)
+  return root .. paths .. "timeout 120 mpirun --oversubscribe -np " .. np .. " lua5.4 spec/dist/equivalence.lua " .. args
 end
+local function mpirun(np, args) return sh(mpirun_command(np, args)) end
 
 local function numbers(path)
   local xs = {}
@@ -43,24 +44,45 @@ describe("data-parallel training under mpirun", function()
   before_each(function() single, multi = os.tmpname(), os.tmpname() end)
   after_each(function() os.remove(single); os.remove(multi) end)
 
-  -- B = 6 streams, 8 iterations with Adam and clipping; the ranks other than 0 start
-  -- from other weights, so the start's broadcast is checked too.
-  local function one_process(B)
-    local ok, out = sh(string.format("LUA_PATH=%s LUA_CPATH=%s lua5.4 spec/dist/equivalence.lua %s %d 8 single",
-      q("lua/?.lua;lua/?/init.lua;;"), q("build/?.so;;"), q(single), B))
+  -- 8 iterations with Adam and clipping, evaluating every 3; the ranks other than 0
+  -- start from other weights, so the start's broadcast is checked too.
+  local function one_process(B, kind)
+    local ok, out = sh(string.format("LUA_PATH=%s LUA_CPATH=%s lua5.4 spec/dist/equivalence.lua %s %d 8 single %s",
+      q("lua/?.lua;lua/?/init.lua;;"), q("build/?.so;;"), q(single), B, kind or "lm"))
     assert(ok, out)
     return numbers(single)
   end
 
-  for _, np in ipairs({2, 3}) do
-    it(np .. " ranks with B/" .. np .. " streams each end where one process with B does", function()
-      local want = one_process(6)
-      local ok, out = mpirun(np, q(multi) .. " 6 8 dist")
+  -- parameters, then "val" (nil), then the validation losses
+  local function check_same(want, got)
+    assert.are.equal(#want, #got)
+    assert.is_true(#got > 100)
+    assert.is_true(max_abs_diff(want, got) < 1e-5, "max abs diff " .. max_abs_diff(want, got))
+  end
+
+  -- B = 6 divides among 2 and 3 ranks; 5 among 2 and 3 and 6 among 4 do not, so the
+  -- ranks' shares of the batch (and their target counts) differ.
+  for _, case in ipairs({{2, 6}, {3, 6}, {2, 5}, {4, 6}}) do
+    local np, B = case[1], case[2]
+    it(np .. " ranks sharing a batch of " .. B .. " streams end where one process does, with its validation losses", function()
+      local want = one_process(B)
+      local ok, out = mpirun(np, q(multi) .. " " .. B .. " 8 dist")
       assert(ok, out)
-      local got = numbers(multi)
-      assert.is_true(#got > 1000)
-      assert.is_true(max_abs_diff(want, got) < 1e-5, "max abs diff " .. max_abs_diff(want, got))
+      check_same(want, numbers(multi))
     end)
+  end
+
+  -- padded sequences of many lengths: the ranks' shares hold different numbers of
+  -- targets, and the last batch of 27 sequences in 5s (2) leaves the third rank none
+  for _, kind in ipairs({"classify", "seq2seq", "forecast"}) do
+    for _, np in ipairs({2, 3}) do
+      it(kind .. ": " .. np .. " ranks end where one process does", function()
+        local want = one_process(5, kind)
+        local ok, out = mpirun(np, q(multi) .. " 5 8 dist " .. kind)
+        assert(ok, out)
+        check_same(want, numbers(multi))
+      end)
+    end
   end
 
   it("the comparison can fail: a process with batch 3 ends elsewhere", function()
@@ -69,10 +91,10 @@ describe("data-parallel training under mpirun", function()
     assert.is_true(max_abs_diff(want, other) > 1e-3)
   end)
 
-  it("refuses a batch that the ranks do not divide", function()
-    local ok, out = mpirun(4, q(multi) .. " 6 2 dist")
+  it("refuses a stream batch smaller than the number of ranks", function()
+    local ok, out = mpirun(3, q(multi) .. " 2 2 dist")
     assert.is_falsy(ok)
-    assert.matches("batch size 6 is not divisible by 4 ranks", out, 1, true)
+    assert.matches("a batch of 2 streams leaves rank 2 of 3 without one", out, 1, true)
   end)
 
   it("mpirun -np 2 recur train logs the validation losses of one process; rank 0 alone writes", function()
@@ -118,5 +140,26 @@ describe("data-parallel training under mpirun", function()
     assert.is_falsy(ok)
     assert.matches("rank 1 fails on purpose", out, 1, true)
     assert.is_true(os.time() - start < 60, "took " .. (os.time() - start) .. " s")
+  end)
+
+  it("recur train passes --dist-timeout to the ranks", function()
+    local dir = helpers.tmp_dir()
+    finally(function() helpers.remove_dir(dir) end)
+    local paths = string.format("LUA_PATH=%s LUA_CPATH=%s ", q("lua/?.lua;lua/?/init.lua;;"), q("build/?.so;;"))
+    -- a microsecond: the two ranks start milliseconds apart, so the first collective
+    -- (the start's broadcast) cannot be answered in time
+    local ok, out = sh(paths .. "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun --oversubscribe -np 2 " ..
+      "lua5.4 bin/recur train --data data/tinyshakespeare.txt --max-iters 2 --threads 1 --dist-timeout 0.000001 --checkpoint-dir " .. q(dir .. "/c"))
+    assert.is_falsy(ok)
+    assert.matches("no answer from the other ranks in 1e-06 s", out, 1, true)
+  end)
+
+  it("a rank that hangs makes the others stop at the timeout, and the job ends", function()
+    local start = os.time()
+    local ok, out = sh("RECUR_DIST_TIMEOUT=2 " .. mpirun_command(2, q(multi) .. " 6 8 hang"))
+    assert.is_falsy(ok)
+    assert.matches("no answer from the other ranks in 2 s", out, 1, true)
+    -- the hanging rank spins 60 s: the job must end well before
+    assert.is_true(os.time() - start < 30, "took " .. (os.time() - start) .. " s")
   end)
 end)

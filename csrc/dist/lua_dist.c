@@ -18,11 +18,25 @@
  *   dist.broadcast_string(s, root) -> the root's string on every rank
  *   dist.barrier()
  *   dist.abort(code)             MPI_Abort: every rank of the job ends
+ *   dist.set_timeout(seconds)    how long a collective waits for the other ranks before
+ *                                it fails (0: forever); 600 s until set
+ *   dist.timeout()               the current limit
+ *
+ * A rank that dies ends the job through mpirun. A rank that hangs (a stuck host, a
+ * stopped process) would leave the others waiting forever inside a blocking MPI call,
+ * so the collectives are MPI-3's non-blocking ones, waited for here with a deadline:
+ * past it the call raises "dist.<op>: no answer from the other ranks in <t> s", the
+ * recur command exits non-zero without finalising, and mpirun ends every rank, the
+ * stuck one too. While it waits, a rank polls with short sleeps after the first
+ * millisecond, so that ranks sharing a core (--oversubscribe, a busy machine) do not
+ * take the CPU from the rank they wait for.
  *
  * Errors are Lua errors naming the operation: "dist.allreduce: ...". MPI's own errors
  * are returned, not fatal (MPI_ERRORS_RETURN on MPI_COMM_WORLD). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -38,6 +52,46 @@ static int initialised(void)
     MPI_Initialized(&flag);
     MPI_Finalized(&done);
     return flag && !done;
+}
+
+static double timeout_seconds = 600;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Waits for a started collective, raising a Lua error (without finalising MPI) when
+ * the other ranks do not answer within timeout_seconds. */
+static void wait_for(lua_State *L, const char *op, MPI_Request *req)
+{
+    double start = now_seconds(), pause = 0;
+    for (;;) {
+        int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            char msg[MPI_MAX_ERROR_STRING];
+            int len = 0;
+            if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = 0;
+            msg[len] = '\0';
+            luaL_error(L, "%s: MPI error %d: %s", op, rc, len ? msg : "unknown");
+        }
+        if (done) return;
+        double waited = now_seconds() - start;
+        if (timeout_seconds > 0 && waited > timeout_seconds) {
+            char limit[32]; /* lua_pushfstring has no %g */
+            snprintf(limit, sizeof limit, "%g", timeout_seconds);
+            luaL_error(L, "%s: no answer from the other ranks in %s s (a rank hangs or is gone); "
+                          "the job stops (dist.set_timeout changes the limit)", op, limit);
+        }
+        if (waited > 1e-3) {
+            /* sleep 10 us, doubling up to 200 us: a late rank costs at most that much more */
+            pause = pause == 0 ? 10e-6 : (pause * 2 < 200e-6 ? pause * 2 : 200e-6);
+            struct timespec ts = {0, (long)(pause * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 static void need_init(lua_State *L, const char *op)
@@ -152,7 +206,9 @@ static int l_allreduce(lua_State *L)
     if (n == 0) return 0;
     MPI_Datatype type = t->dtype == RECUR_FLOAT32 ? MPI_FLOAT : MPI_DOUBLE;
     void *data = tensor_data(t);
-    check_mpi(L, op, MPI_Allreduce(MPI_IN_PLACE, data, (int)n, type, MPI_SUM, MPI_COMM_WORLD));
+    MPI_Request req;
+    check_mpi(L, op, MPI_Iallreduce(MPI_IN_PLACE, data, (int)n, type, MPI_SUM, MPI_COMM_WORLD, &req));
+    wait_for(L, op, &req);
     if (mean) {
         int size = 1;
         MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -176,7 +232,9 @@ static int l_broadcast(lua_State *L)
     int root = check_root(L, op, 2);
     if (n == 0) return 0;
     MPI_Datatype type = t->dtype == RECUR_FLOAT32 ? MPI_FLOAT : MPI_DOUBLE;
-    check_mpi(L, op, MPI_Bcast(tensor_data(t), (int)n, type, root, MPI_COMM_WORLD));
+    MPI_Request req;
+    check_mpi(L, op, MPI_Ibcast(tensor_data(t), (int)n, type, root, MPI_COMM_WORLD, &req));
+    wait_for(L, op, &req);
     return 0;
 }
 
@@ -191,15 +249,19 @@ static int l_broadcast_string(lua_State *L)
     const char *s = rank == root ? luaL_checklstring(L, 1, &len) : NULL;
     if (len > 0x7fffffff) return luaL_error(L, "%s: the string is longer than MPI's int count", op);
     long long n = (long long)len;
-    check_mpi(L, op, MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD));
+    MPI_Request req;
+    check_mpi(L, op, MPI_Ibcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD, &req));
+    wait_for(L, op, &req);
     if (rank == root) {
-        check_mpi(L, op, MPI_Bcast((void *)s, (int)n, MPI_CHAR, root, MPI_COMM_WORLD));
+        check_mpi(L, op, MPI_Ibcast((void *)s, (int)n, MPI_CHAR, root, MPI_COMM_WORLD, &req));
+        wait_for(L, op, &req);
         lua_pushvalue(L, 1);
         return 1;
     }
     luaL_Buffer b;
     char *buf = luaL_buffinitsize(L, &b, (size_t)n);
-    check_mpi(L, op, MPI_Bcast(buf, (int)n, MPI_CHAR, root, MPI_COMM_WORLD));
+    check_mpi(L, op, MPI_Ibcast(buf, (int)n, MPI_CHAR, root, MPI_COMM_WORLD, &req));
+    wait_for(L, op, &req);
     luaL_pushresultsize(&b, (size_t)n);
     return 1;
 }
@@ -207,8 +269,24 @@ static int l_broadcast_string(lua_State *L)
 static int l_barrier(lua_State *L)
 {
     need_init(L, "dist.barrier");
-    check_mpi(L, "dist.barrier", MPI_Barrier(MPI_COMM_WORLD));
+    MPI_Request req;
+    check_mpi(L, "dist.barrier", MPI_Ibarrier(MPI_COMM_WORLD, &req));
+    wait_for(L, "dist.barrier", &req);
     return 0;
+}
+
+static int l_set_timeout(lua_State *L)
+{
+    lua_Number t = luaL_checknumber(L, 1);
+    if (!(t >= 0 && t < 1e9)) return luaL_error(L, "dist.set_timeout: seconds must be 0 (no limit) or positive, got %f", (double)t);
+    timeout_seconds = (double)t;
+    return 0;
+}
+
+static int l_timeout(lua_State *L)
+{
+    lua_pushnumber(L, timeout_seconds);
+    return 1;
 }
 
 static int l_abort(lua_State *L)
@@ -222,7 +300,8 @@ static const luaL_Reg distlib[] = {
     {"init", l_init}, {"finalize", l_finalize}, {"initialized", l_initialized},
     {"rank", l_rank}, {"size", l_size}, {"allreduce", l_allreduce},
     {"broadcast", l_broadcast}, {"broadcast_string", l_broadcast_string},
-    {"barrier", l_barrier}, {"abort", l_abort}, {NULL, NULL}};
+    {"barrier", l_barrier}, {"abort", l_abort}, {"set_timeout", l_set_timeout},
+    {"timeout", l_timeout}, {NULL, NULL}};
 
 __attribute__((visibility("default"))) int luaopen_recur_dist(lua_State *L)
 {

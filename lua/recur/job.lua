@@ -39,7 +39,8 @@ job.DEFAULTS = {model = "lstm", dropout = 0, lr = 2e-3, lr_decay = 0.97, lr_deca
 local COMMON = {task = true, data = true, val_data = true, val_frac = true, model = true, layers = true,
   hidden = true, dropout = true, batch = true, lr = true, lr_decay = true, lr_decay_after = true, clip = true,
   epochs = true, max_iters = true, max_seconds = true, eval_every = true, checkpoint_dir = true, resume = true,
-  init_from = true, log = true, seed = true, optimizer = true, momentum = true, quiet = true, out = true}
+  init_from = true, log = true, seed = true, optimizer = true, momentum = true, quiet = true, out = true,
+  dist_timeout = true}
 
 -- What a resumed run takes from its checkpoint besides the task's architecture
 -- (task.ARCH, read by task.arch_of) and the task's own (task.LOOP): the settings whose
@@ -192,15 +193,20 @@ local function starting_point(opts)
 end
 
 -- recur.dist, initialised, when this process is one of several ranks that mpirun
--- started (Open MPI sets OMPI_COMM_WORLD_SIZE); nil for a process alone.
-local function mpi_world(who)
+-- started (Open MPI sets OMPI_COMM_WORLD_SIZE); nil for a process alone. timeout:
+-- --dist-timeout, the seconds a rank waits for the others (recur.dist's default when nil).
+local function mpi_world(who, timeout)
   local n = tonumber(os.getenv("OMPI_COMM_WORLD_SIZE") or "")
-  if not n or n < 2 then return nil end
+  if not n or n < 2 then
+    if timeout then error(who .. ": --dist-timeout applies to data-parallel runs under mpirun with more than one rank", 0) end
+    return nil
+  end
   local ok, dist = pcall(require, "recur.dist")
   if not ok then
-    error(who .. ": started by mpirun with " .. n .. " ranks, but recur.dist is not built (build recur where mpicc is found; README-mpi.md)", 0)
+    error(who .. ": started by mpirun with " .. n .. " ranks, but recur.dist is not built (build recur where mpicc is found; README, \"Data-parallel training\")", 0)
   end
   dist.init()
+  if timeout then dist.set_timeout(timeout) end
   return dist
 end
 
@@ -228,7 +234,7 @@ function job.train(opts)
   if opts.sampling ~= nil and (s.sampling_prob or 0) == 0 then
     error(string.format("%s: --sampling chooses what scheduled sampling feeds, and --sampling-prob is 0 (teacher forcing)", who), 0)
   end
-  local dist = mpi_world(who)
+  local dist = mpi_world(who, opts.dist_timeout)
   local rank = dist and dist.rank() or 0
   local quiet, log = opts.quiet or rank ~= 0, rank == 0 and opts.log or nil
   core.manual_seed(s.seed)
@@ -238,7 +244,7 @@ function job.train(opts)
   local optimizer = make_optimizer(s, model)
   -- Everything that can refuse the run has run; now the places its output goes.
   local dir = s.checkpoint_dir
-  -- rank 0 alone owns the directory, writes the log and speaks (README-mpi.md)
+  -- rank 0 alone owns the directory, writes the log and speaks (README, "Data-parallel training")
   local lock <close> = rank == 0 and own_checkpoint_dir(who, dir) or nil
   if log then
     local f, err = io.open(log, "a")

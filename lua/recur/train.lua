@@ -38,16 +38,19 @@
 -- (counters, the carried hidden state, the generator, the batcher position) so that a
 -- resumed run continues exactly as an uninterrupted one.
 --
--- Data-parallel (dist, one process per rank under mpirun; README-mpi.md): every rank
--- builds the same model, optimizer and global batcher; the Trainer wraps the batcher in
--- recur.data.Shard (rank r trains on streams r*B/N + 1 .. (r+1)*B/N of each batch; N must
--- divide B). run() starts every rank from rank 0's parameters and generator state; after
--- each backward the gradients are all-reduced as a mean, and the loss with them, before
--- the NaN check and clipping, so every rank clips the global gradient and steps its
--- optimizer identically. Rank 0 alone evaluates (the validation set, whole) and
--- broadcasts the loss, so that every rank agrees on the best and the NaN stop; rank 0
+-- Data-parallel (dist, one process per rank under mpirun; README, "Data-parallel
+-- training"): every rank builds the same model, optimizer and global batchers; the
+-- Trainer wraps them in recur.data.Shard, which deals each batch's B streams out to the
+-- N ranks as evenly as they go. run() starts every rank from rank 0's parameters and
+-- generator state. After each backward the ranks sum their gradients weighted by their
+-- share of the batch's targets (count_r / the batch's count), so the result is the
+-- global batch's mean gradient whatever the shares; the loss is reduced the same way,
+-- before the NaN check and clipping, so every rank clips the global gradient and steps
+-- its optimizer identically. Evaluation is sharded the same way and the loss sums and
+-- counts are all-reduced, so every rank agrees on the best and the NaN stop. Rank 0
 -- alone runs on_eval (checkpoints), writes the log and shows progress; with max_seconds
--- rank 0's clock decides the stop. Counts (tokens) are summed over the ranks.
+-- rank 0's clock decides the stop. Counts (tokens) are summed over the ranks;
+-- summary.comm_seconds is the time this rank spent in collectives.
 local core = require "recur.core"
 local optim = require "recur.optim"
 local rio = require "recur.io"
@@ -83,10 +86,12 @@ function Trainer.new(opts)
   if opts.dist then
     self.rank, self.size = opts.dist.rank(), opts.dist.size()
     self.batcher = Shard.new(opts.batcher, self.rank, self.size)
+    self.val_batcher = opts.val_batcher and Shard.new(opts.val_batcher, self.rank, self.size)
     if self.rank ~= 0 then
       self.on_eval, self.log, self.progress = nil, nil, false
     end
     self.sums = core.zeros({2}, "float64")
+    self.comm_seconds = 0
   end
   return self
 end
@@ -159,11 +164,11 @@ function Trainer:_gather_hidden()
   for _, k in ipairs(names) do
     local v = self.hidden[k]
     local size = v:size()
-    local b = size[2]
-    size[2] = b * self.size
+    size[2] = self.global_streams
     local w = core.zeros(size, v:dtype())
-    w:narrow(2, self.rank * b + 1, b):copy_(v)
-    self.dist.allreduce(w, "sum")
+    local first, n = Shard.range(self.global_streams, self.rank, self.size)
+    w:narrow(2, first, n):copy_(v)
+    self:_collective("allreduce", w, "sum")
     whole[k] = w
   end
   return whole
@@ -172,12 +177,9 @@ end
 function Trainer:_shard_hidden(hidden)
   local part = {}
   for k, v in pairs(hidden) do
-    local B = v:size(2)
-    if B % self.size ~= 0 then
-      error(string.format("Trainer:set_state: the saved state's %d streams are not divisible by %d ranks", B, self.size), 3)
-    end
-    local b = B // self.size
-    part[k] = v:narrow(2, self.rank * b + 1, b):clone()
+    local first, n = Shard.range(v:size(2), self.rank, self.size)
+    if n == 0 then return nil end
+    part[k] = v:narrow(2, first, n):clone()
   end
   return part
 end
@@ -212,11 +214,14 @@ function Trainer:evaluate(train_loss)
   if self.val_batcher then
     local val
     if self.dist then
-      -- rank 0's loss for every rank, so that all agree on the best and the NaN stop
-      local box = core.zeros({1}, "float64")
-      if self.rank == 0 then box:fill_(self.model:evaluate_batches(self.val_batcher)) end
-      self.dist.broadcast(box, 0)
-      val = box:item()
+      -- every rank its share; the sums make one loss that all ranks agree on
+      local sums = self.sums
+      local total, count = self.model:evaluate_sums(self.val_batcher)
+      sums:set(1, total)
+      sums:set(2, count)
+      self:_collective("allreduce", sums, "sum")
+      if sums:get(2) == 0 then error("train: the validation set is empty", 0) end
+      val = sums:get(1) / sums:get(2)
     else
       val = self.model:evaluate_batches(self.val_batcher)
     end
@@ -254,20 +259,33 @@ end
 
 -- Every rank takes rank 0's parameters and generator state.
 function Trainer:_sync_start()
-  local dist = self.dist
-  for _, p in ipairs(self.params) do dist.broadcast(p, 0) end
-  core.set_rng_state(dist.broadcast_string(self.rank == 0 and core.get_rng_state() or nil, 0))
+  for _, p in ipairs(self.params) do self:_collective("broadcast", p, 0) end
+  core.set_rng_state(self:_collective("broadcast_string", self.rank == 0 and core.get_rng_state() or nil, 0))
 end
 
--- The gradients' mean over the ranks, in place; the loss's mean and the count's sum.
+-- A recur.dist call, timed (summary.comm_seconds).
+function Trainer:_collective(name, ...)
+  local t0 = core.now()
+  local r = self.dist[name](...)
+  self.comm_seconds = self.comm_seconds + (core.now() - t0)
+  return r
+end
+
+-- The global batch's mean gradient, in place on every rank, and its mean loss and
+-- count: each rank's gradient and loss are means over its own `count` targets, so
+-- weighted by count / total they sum to the means over all the batch's targets.
 function Trainer:_allreduce(loss, count)
-  local dist = self.dist
-  for _, g in ipairs(self.grads) do dist.allreduce(g, "mean") end
   local sums = self.sums
-  sums:set(1, loss)
+  sums:set(1, loss * count)
   sums:set(2, count)
-  dist.allreduce(sums, "sum")
-  return sums:get(1) / self.size, math.tointeger(sums:get(2)) or count * self.size
+  self:_collective("allreduce", sums, "sum")
+  local total = sums:get(2)
+  local weight = count / total
+  for _, g in ipairs(self.grads) do
+    if weight ~= 1 then g:mul_(weight) end
+    self:_collective("allreduce", g, "sum")
+  end
+  return sums:get(1) / total, math.tointeger(total)
 end
 
 -- Whether rank 0's clock has run out (every rank stops at the same iteration).
@@ -296,9 +314,13 @@ function Trainer:run()
       self.on_epoch(self.epoch, self)
     end
     self.model:zero_grad()
-    local loss, hidden, count = self.model:train_step(batch, self.hidden)
-    if math.type(count) ~= "integer" then
-      error("train: the model's train_step returned no target count (loss, state, count)", 0)
+    local loss, hidden, count = 0, nil, 0
+    if self.dist then self.global_streams = self.batcher.global_streams end
+    if not self.dist or self.batcher.streams > 0 then
+      loss, hidden, count = self.model:train_step(batch, self.hidden)
+      if math.type(count) ~= "integer" then
+        error("train: the model's train_step returned no target count (loss, state, count)", 0)
+      end
     end
     if self.dist then loss, count = self:_allreduce(loss, count) end
     if not finite(loss) then
@@ -324,7 +346,7 @@ function Trainer:run()
   if self.progress then self.progress:finish() end
   return {iterations = self.iter, epochs = self.epoch, seconds = core.now() - self.start_time,
           train_loss = self.smoothed, last_loss = last_loss, best_val = self.best_val, stop = stop_reason,
-          final = final, tokens = self.tokens}
+          final = final, tokens = self.tokens, comm_seconds = self.comm_seconds}
 end
 
 return {Trainer = Trainer.new, TrainerClass = Trainer}

@@ -1,6 +1,6 @@
--- recur.data.Shard: the ranks' slices of a stream batch put side by side are the batch,
--- column for column; the position is the global batcher's; a batch size the ranks do
--- not divide and batches with masks are refused.
+-- recur.data.Shard: the ranks' slices of a batch put side by side are the batch, column
+-- for column, whether or not the ranks divide it; padded sequences are cut to each
+-- rank's longest; the position is the global batcher's.
 local recur = require "recur"
 
 local function batcher(B)
@@ -36,14 +36,56 @@ describe("Shard", function()
     assert.are.equal(2, s:state().next_batch)
   end)
 
-  it("refuses a batch size the ranks do not divide, and batches with more than x and y", function()
-    local ok, err = pcall(function() return recur.data.Shard.new(batcher(6), 0, 4):next_batch() end)
+  it("deals a batch the ranks do not divide as evenly as it goes, the first ranks one more", function()
+    local whole = batcher(7):next_batch()
+    local widths, next_column = {}, 1
+    for r = 0, 2 do
+      local part = recur.data.Shard.new(batcher(7), r, 3):next_batch()
+      widths[#widths + 1] = part.x:size(2)
+      for b = 1, part.x:size(2) do
+        for t = 1, 4 do assert.are.equal(whole.x:get(t, next_column), part.x:get(t, b)) end
+        next_column = next_column + 1
+      end
+    end
+    assert.are.same({3, 2, 2}, widths)
+    assert.are.equal(8, next_column)
+    assert.are.same({1, 3}, {recur.data.Shard.range(7, 0, 3)})
+    assert.are.same({4, 2}, {recur.data.Shard.range(7, 1, 3)})
+    assert.are.same({6, 2}, {recur.data.Shard.range(7, 2, 3)})
+    assert.are.same({3, 0}, {recur.data.Shard.range(2, 2, 3)})
+  end)
+
+  it("cuts padded sequences to the rank's longest, and every per-sequence field with them", function()
+    local seqs = {{4, 5, 6, 7}, {4}, {5, 6}, {6, 7, 8}, {7}}
+    local b = recur.data.SentenceBatcher.new(seqs, {batch_size = 5, sort = false, shuffle = false, labels = {1, 2, 1, 2, 1},
+      targets = {{4}, {5, 6, 7}, {6}, {7}, {8, 9}}})
+    local part = recur.data.Shard.new(b, 1, 2):next_batch()
+    -- rank 1 of 2 takes sequences 4 and 5 (3 + 2)
+    assert.are.same({3, 2}, part.x:size())
+    assert.are.same({{6, 7}, {7, 1}, {8, 1}}, part.x:totable())
+    assert.are.same({3, 1}, part.lengths:totable())
+    assert.are.same({2, 1}, part.labels:totable())
+    assert.are.same({4, 5}, part.indices)
+    assert.are.same({{1, 1}, {1, 0}, {1, 0}}, part.mask:totable())
+    assert.are.same({2, 2}, part.y:size())
+    assert.are.same({1, 2}, part.y_lengths:totable())
+    assert.are.same({2, 2}, part.y_mask:size())
+  end)
+
+  it("gives a rank no stream of a padded batch smaller than the ranks, and refuses such a stream batch", function()
+    local b = recur.data.SentenceBatcher.new({{4}, {5}}, {batch_size = 2, labels = {1, 2}})
+    local s = recur.data.Shard.new(b, 2, 3)
+    assert.are.same({}, s:next_batch())
+    assert.are.equal(0, s.streams)
+    assert.are.equal(2, s.global_streams)
+    -- an evaluation pass skips the empty parts
+    s:reset()
+    local n = 0
+    for _ in s:batches() do n = n + 1 end
+    assert.are.equal(0, n)
+    local ok, err = pcall(function() return recur.data.Shard.new(batcher(2), 2, 3):next_batch() end)
     assert.is_false(ok)
-    assert.matches("batch size 6 is not divisible by 4 ranks", err, 1, true)
-    local masked = {next_batch = function() return {x = recur.zeros(2, 2), y = recur.zeros(2, 2), mask = recur.zeros(2, 2)} end}
-    ok, err = pcall(function() return recur.data.Shard.new(masked, 0, 2):next_batch() end)
-    assert.is_false(ok)
-    assert.matches("this batch also has 'mask'", err, 1, true)
+    assert.matches("a batch of 2 streams leaves rank 2 of 3 without one", err, 1, true)
     ok, err = pcall(recur.data.Shard.new, batcher(4), 2, 2)
     assert.is_false(ok)
     assert.matches("rank must be an integer in 0..1, got 2", err, 1, true)

@@ -1,19 +1,36 @@
--- Shard: one rank's part of a stream batcher's batches, for data-parallel training
--- (recur.train.Trainer's `dist` option, README-mpi.md).
+-- Shard: one rank's part of a batcher's batches, for data-parallel training
+-- (recur.train.Trainer's `dist` option, README's "Data-parallel training").
 --
 --   local shard = recur.data.Shard.new(batcher, rank, size)   -- rank 0-based, 0..size-1
 --
--- Every rank builds the same global batcher; the shard serves columns (streams)
--- rank*b + 1 .. (rank+1)*b of each {x =, y =} batch, b = B/size, so that size ranks
--- together see exactly the global batch. Each rank's loss is a mean over its b streams'
--- targets, all of the same count, so the mean of the ranks' gradients is the global
--- batch's gradient. A batch size that size does not divide is refused: the ranks would
--- weigh their tokens unequally. Batches are time-major, stream on dimension 2: (T,B)
--- ids or (T,B,D) values; batches with more fields than x and y (SentenceBatcher's masks
--- and lengths) are refused. The position (state, set_state, reset, num_batches) is the
--- global batcher's.
+-- Every rank builds the same global batcher; the shard serves its streams (columns) of
+-- each batch. The B streams are dealt as evenly as they go: every rank takes B // size
+-- of them and the first B % size ranks one more, in order, so that the ranks together
+-- see exactly the global batch whether or not size divides B (Shard.range). A rank can
+-- get no stream at all in a last batch of padded sequences smaller than the number of
+-- ranks (stream batches, whose streams carry state, must have B >= size): shard.streams
+-- is then 0 and next_batch returns {}, since no model runs on zero columns; the
+-- Trainer then skips the forward and the rank adds zero gradients and a zero count.
+-- After each batch, shard.streams is the rank's number of streams and
+-- shard.global_streams the batch's.
+--
+-- Batches are time-major: a tensor field of one dimension is per stream (lengths,
+-- labels: B), one of two or more has the stream on dimension 2 ((T,B) ids and masks,
+-- (T,B,D) values); a Lua array field (indices) is per stream. When the batch has
+-- `lengths` (SentenceBatcher's padded sequences), the rank's x and mask are cut to its
+-- longest sequence, and y and y_mask to its longest y_lengths, as the batcher would
+-- have padded them. The position (state, set_state, reset, num_batches) is the global
+-- batcher's.
+local util = require "recur.nn.util"
+
 local Shard = {}
 Shard.__index = Shard
+
+-- The first stream (1-based) and the number of streams of `rank` in a batch of B.
+function Shard.range(B, rank, size)
+  local base, extra = B // size, B % size
+  return rank * base + math.min(rank, extra) + 1, base + (rank < extra and 1 or 0)
+end
 
 function Shard.new(batcher, rank, size)
   local who = "Shard.new"
@@ -27,19 +44,50 @@ function Shard.new(batcher, rank, size)
   return setmetatable({inner = batcher, rank = rank, size = size}, Shard)
 end
 
+local function longest(lengths)
+  local m = 0
+  for _, v in ipairs(lengths:totable()) do m = math.max(m, v) end
+  return m
+end
+
+-- Columns first .. first+n-1 of one field, cut to `rows` time steps when given.
+local function cut(v, first, n, rows)
+  if util.is_tensor(v) then
+    if v:dim() == 1 then return v:narrow(1, first, n):clone() end
+    local part = v:narrow(2, first, n)
+    if rows then part = part:narrow(1, 1, rows) end
+    return part:clone()
+  elseif type(v) == "table" then
+    return table.move(v, first, first + n - 1, 1, {})
+  end
+  return v
+end
+
 function Shard:slice(batch)
-  for k in pairs(batch) do
-    if k ~= "x" and k ~= "y" then
-      error(string.format("Shard: data-parallel training splits {x, y} stream batches; this batch also has '%s'", tostring(k)), 0)
-    end
+  if type(batch) ~= "table" or not util.is_tensor(batch.x) or batch.x:dim() < 2 then
+    error("Shard: a batch must be a table with a time-major x (T,B) or (T,B,D)", 0)
   end
-  local B = batch.x:size(2)
-  if B % self.size ~= 0 then
-    error(string.format("Shard: batch size %d is not divisible by %d ranks; each rank takes B/N streams, choose a batch size that N divides", B, self.size), 0)
+  self.global_streams = batch.x:size(2)
+  local first, n = Shard.range(self.global_streams, self.rank, self.size)
+  self.streams = n
+  if n == 0 and not batch.lengths then
+    -- every rank sees the same B, so every rank stops here alike
+    error(string.format("Shard: a batch of %d streams leaves rank %d of %d without one; streams carry their state from batch to batch, so the batch size must be at least the number of ranks",
+      self.global_streams, self.rank, self.size), 0)
   end
-  local b = B // self.size
-  local first = self.rank * b + 1
-  return {x = batch.x:narrow(2, first, b):clone(), y = batch.y:narrow(2, first, b):clone()}
+  if n == 0 then return {} end
+  local rows = {}
+  if batch.lengths then
+    rows.x = longest(batch.lengths:narrow(1, first, n))
+    rows.mask = rows.x
+  end
+  if batch.y_lengths then
+    rows.y = longest(batch.y_lengths:narrow(1, first, n))
+    rows.y_mask = rows.y
+  end
+  local part = {}
+  for k, v in pairs(batch) do part[k] = cut(v, first, n, rows[k]) end
+  return part
 end
 
 function Shard:next_batch()
@@ -47,8 +95,14 @@ function Shard:next_batch()
   return batch and self:slice(batch)
 end
 
+-- The rank's non-empty parts, for evaluation (a pass over the whole set).
 function Shard:batches()
-  return function() return self:next_batch() end
+  return function()
+    while true do
+      local batch = self:next_batch()
+      if not batch or self.streams > 0 then return batch end
+    end
+  end
 end
 
 function Shard:num_batches() return self.inner:num_batches() end

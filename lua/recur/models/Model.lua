@@ -12,6 +12,7 @@
 --   model:batch_loss(batch, state)   -> loss, count, next_state: forward and loss only, in
 --                                    the current mode
 --   model:evaluate_batches(batcher [, on_batch]) -> mean loss, count (below)
+--   model:evaluate_sums(batcher [, on_batch])    -> summed loss, count
 --   state_dict / load_state_dict     (nn.Module)
 --   Class.parameter_shapes(config)   -> {name = {dims...}} of Class(config)'s parameters,
 --                                    without building it (recur.checkpoint checks files)
@@ -51,11 +52,12 @@ function Model:step_state(state, B)
   return h, c
 end
 
--- The mean loss over every batch of a batcher, in evaluation mode (no dropout), with
--- the state carried from batch to batch as in training; the model's mode and the
--- batcher's position are restored. Returns the mean per target and the target count.
+-- The loss summed over every target of every batch of a batcher, and the target count,
+-- in evaluation mode (no dropout), with the state carried from batch to batch as in
+-- training; the model's mode and the batcher's position are restored. A batcher that
+-- serves nothing gives 0, 0 (a data-parallel rank's share can be empty).
 -- on_batch(k, count), when given, is called after the k-th batch (a progress bar).
-function Model:evaluate_batches(batcher, on_batch)
+function Model:evaluate_sums(batcher, on_batch)
   local was_training = self.training
   self:evaluate()
   local saved = batcher:state()
@@ -73,6 +75,13 @@ function Model:evaluate_batches(batcher, on_batch)
   batcher:set_state(saved)
   self:train(was_training)
   if not ok then error(total, 0) end
+  return total, count
+end
+
+-- The mean loss per target over every batch of a batcher (evaluate_sums), and the
+-- target count.
+function Model:evaluate_batches(batcher, on_batch)
+  local total, count = self:evaluate_sums(batcher, on_batch)
   if count == 0 then error(self.__name .. ":evaluate_batches: nothing to evaluate on", 2) end
   return total / count, count
 end
