@@ -73,15 +73,17 @@ MPICC ?= $(shell command -v mpicc 2>/dev/null)
 DIST := $(if $(MPICC),$(BUILD)/recur/dist.so)
 VERSION := $(shell sed -n 's/.*RECUR_VERSION "\(.*\)".*/\1/p' include/recur/version.h)
 
-# Debian packages: what the build and the demo need.
-DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse luarocks
+# Debian packages: what the build and the demo need, and Open MPI (libopenmpi-dev for
+# mpicc, which builds recur.dist; openmpi-bin for mpirun), so that every checkout can
+# train data-parallel.
+DEB_PACKAGES = gcc make lua5.4 liblua5.4-dev libopenblas-dev libopenblas0-openmp lua-busted lua-cjson lua-argparse luarocks \
+  libopenmpi-dev openmpi-bin
 # What only the tests need, installed by `make test` and not by `make demo`: zip and
 # unzip pack and unpack the rock; pkgconf builds the C hosts of spec/install_spec.lua;
 # lighttpd, its Lua module and curl serve and fetch spec/lighttpd_spec.lua's requests.
 # (Installing lighttpd starts Debian's default site on port 80 where systemd runs;
 # `systemctl disable --now lighttpd` stops it.)
-# libopenmpi-dev and openmpi-bin build recur.dist and run spec/dist_spec.lua under mpirun.
-DEB_TEST = zip unzip pkgconf lighttpd lighttpd-modules-lua curl libopenmpi-dev openmpi-bin
+DEB_TEST = zip unzip pkgconf lighttpd lighttpd-modules-lua curl
 DEB_MEMCHECK = valgrind
 # The runtimes of gcc's AddressSanitizer and UndefinedBehaviorSanitizer (Debian 12).
 DEB_SANITIZE = libasan8 libubsan1 binutils

@@ -10,8 +10,8 @@ local q, sh = helpers.q, helpers.sh
 local have_dist = pcall(require, "recur.dist")
 local have_mpirun = os.execute("command -v mpirun >/dev/null 2>&1")
 local why_not = os.getenv("RECUR_SANITIZE") and "MPI runs are not checked under make sanitize (ASan preloaded into mpirun)"
-  or not have_dist and "recur.dist is not built (no mpicc; make deps-test installs libopenmpi-dev)"
-  or not have_mpirun and "mpirun is absent (make deps-test installs openmpi-bin)"
+  or not have_dist and "recur.dist is not built (no mpicc; make deps installs libopenmpi-dev)"
+  or not have_mpirun and "mpirun is absent (make deps installs openmpi-bin)"
 
 -- mpirun as root needs Open MPI's consent; --oversubscribe runs more ranks than cores.
 local function mpirun_command(np, args)
