@@ -56,6 +56,7 @@ local optim = require "recur.optim"
 local rio = require "recur.io"
 local util = require "recur.nn.util"
 local Shard = require "recur.data.shard"
+local Dropout = require "recur.nn.Dropout"
 
 local Trainer = {}
 Trainer.__index = Trainer
@@ -260,7 +261,22 @@ end
 -- Every rank takes rank 0's parameters and generator state.
 function Trainer:_sync_start()
   for _, p in ipairs(self.params) do self:_collective("broadcast", p, 0) end
+  self:_sync_rng()
+end
+
+function Trainer:_sync_rng()
   core.set_rng_state(self:_collective("broadcast_string", self.rank == 0 and core.get_rng_state() or nil, 0))
+end
+
+-- train_step on this rank's streams, with dropout drawing the whole batch's masks
+-- (nn.Dropout.streams), so that the ranks drop what one process would.
+function Trainer:_shard_step(batch)
+  local first, count = Shard.range(self.batcher.global_streams, self.rank, self.size)
+  Dropout.streams = {first = first, count = count, total = self.batcher.global_streams}
+  local ok, loss, hidden, n = pcall(self.model.train_step, self.model, batch, self.hidden)
+  Dropout.streams = nil
+  if not ok then error(loss, 0) end
+  return loss, hidden, n
 end
 
 -- A recur.dist call, timed (summary.comm_seconds).
@@ -316,13 +332,21 @@ function Trainer:run()
     self.model:zero_grad()
     local loss, hidden, count = 0, nil, 0
     if self.dist then self.global_streams = self.batcher.global_streams end
-    if not self.dist or self.batcher.streams > 0 then
+    if not self.dist then
       loss, hidden, count = self.model:train_step(batch, self.hidden)
+    elseif self.batcher.streams > 0 then
+      loss, hidden, count = self:_shard_step(batch)
+    end
+    if not self.dist or self.batcher.streams > 0 then
       if math.type(count) ~= "integer" then
         error("train: the model's train_step returned no target count (loss, state, count)", 0)
       end
     end
-    if self.dist then loss, count = self:_allreduce(loss, count) end
+    if self.dist then
+      loss, count = self:_allreduce(loss, count)
+      -- a rank without streams drew no dropout masks: it takes rank 0's generator
+      if self.batcher.global_streams < self.size then self:_sync_rng() end
+    end
     if not finite(loss) then
       error(string.format("train: loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(loss), self.iter + 1), 0)
     end

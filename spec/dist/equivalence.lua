@@ -37,7 +37,7 @@ if kind == "lm" then
   local V = 11
   local ids = {}
   for i = 1, 600 do ids[i] = (i * 7 + i // 13) % V + 1 end
-  model = models.LanguageModel{vocab_size = V, embed = 5, hidden = 8, layers = 2}
+  model = models.LanguageModel{vocab_size = V, embed = 5, hidden = 8, layers = 2, dropout = 0.3}
   batcher = data.LMBatcher.new(ids, {batch_size = B, seq_length = 5})
   val = data.LMBatcher.new({table.unpack(ids, 1, 200)}, {batch_size = B, seq_length = 5})
 elseif kind == "forecast" then
@@ -49,7 +49,7 @@ elseif kind == "forecast" then
 elseif kind == "classify" then
   local seqs, labels = sequences(27, 9, 1), {}
   for i = 1, #seqs do labels[i] = #seqs[i] % 3 + 1 end
-  model = models.SequenceClassifier{vocab_size = 9, num_classes = 3, embed = 4, hidden = 8, bidirectional = true}
+  model = models.SequenceClassifier{vocab_size = 9, num_classes = 3, embed = 4, hidden = 8, bidirectional = true, dropout = 0.3}
   batcher = data.SentenceBatcher.new(seqs, {batch_size = B, labels = labels, seed = 3})
   val = data.SentenceBatcher.new(seqs, {batch_size = B, labels = labels, seed = 4, shuffle = false})
 elseif kind == "seq2seq" then
@@ -60,7 +60,7 @@ elseif kind == "seq2seq" then
     t[#t + 1] = 3   -- eos
     tgt[i] = t
   end
-  model = models.Seq2Seq{src_vocab_size = 9, tgt_vocab_size = 9, embed = 4, hidden = 8, layers = 2}
+  model = models.Seq2Seq{src_vocab_size = 9, tgt_vocab_size = 9, embed = 4, hidden = 8, layers = 2, dropout = 0.3}
   batcher = data.SentenceBatcher.new(src, {batch_size = B, targets = tgt, seed = 3})
   val = data.SentenceBatcher.new(src, {batch_size = B, targets = tgt, seed = 4, shuffle = false})
 else

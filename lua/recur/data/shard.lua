@@ -16,11 +16,11 @@
 --
 -- Batches are time-major: a tensor field of one dimension is per stream (lengths,
 -- labels: B), one of two or more has the stream on dimension 2 ((T,B) ids and masks,
--- (T,B,D) values); a Lua array field (indices) is per stream. When the batch has
--- `lengths` (SentenceBatcher's padded sequences), the rank's x and mask are cut to its
--- longest sequence, and y and y_mask to its longest y_lengths, as the batcher would
--- have padded them. The position (state, set_state, reset, num_batches) is the global
--- batcher's.
+-- (T,B,D) values); a Lua array field (indices) is per stream. Padded sequences keep
+-- the whole batch's T, though the rank's own may all be shorter: the dropout masks are
+-- drawn for the whole batch's shape (nn.Dropout.streams), and the batcher's bucketing
+-- by length keeps the extra padding small. The position (state, set_state, reset,
+-- num_batches) is the global batcher's.
 local util = require "recur.nn.util"
 
 local Shard = {}
@@ -44,22 +44,10 @@ function Shard.new(batcher, rank, size)
   return setmetatable({inner = batcher, rank = rank, size = size}, Shard)
 end
 
-local function longest(lengths)
-  local m = 0
-  for _, v in ipairs(lengths:totable()) do m = math.max(m, v) end
-  return m
-end
-
--- Columns first .. first+n-1 of one field, cut to `rows` time steps when given.
-local function cut(v, first, n, rows)
-  if util.is_tensor(v) then
-    if v:dim() == 1 then return v:narrow(1, first, n):clone() end
-    local part = v:narrow(2, first, n)
-    if rows then part = part:narrow(1, 1, rows) end
-    return part:clone()
-  elseif type(v) == "table" then
-    return table.move(v, first, first + n - 1, 1, {})
-  end
+-- Columns first .. first+n-1 of one field.
+local function cut(v, first, n)
+  if util.is_tensor(v) then return v:narrow(v:dim() == 1 and 1 or 2, first, n):clone() end
+  if type(v) == "table" then return table.move(v, first, first + n - 1, 1, {}) end
   return v
 end
 
@@ -76,17 +64,8 @@ function Shard:slice(batch)
       self.global_streams, self.rank, self.size), 0)
   end
   if n == 0 then return {} end
-  local rows = {}
-  if batch.lengths then
-    rows.x = longest(batch.lengths:narrow(1, first, n))
-    rows.mask = rows.x
-  end
-  if batch.y_lengths then
-    rows.y = longest(batch.y_lengths:narrow(1, first, n))
-    rows.y_mask = rows.y
-  end
   local part = {}
-  for k, v in pairs(batch) do part[k] = cut(v, first, n, rows[k]) end
+  for k, v in pairs(batch) do part[k] = cut(v, first, n) end
   return part
 end
 
