@@ -74,7 +74,7 @@ describe("data-parallel training under mpirun", function()
 
   -- padded sequences of many lengths: the ranks' shares hold different numbers of
   -- targets, and the last batch of 27 sequences in 5s (2) leaves the third rank none
-  for _, kind in ipairs({"classify", "seq2seq", "forecast"}) do
+  for _, kind in ipairs({"classify", "seq2seq", "forecast", "generator"}) do
     for _, np in ipairs({2, 3}) do
       it(kind .. ": " .. np .. " ranks end where one process does", function()
         local want = one_process(5, kind)

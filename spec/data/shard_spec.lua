@@ -90,4 +90,17 @@ describe("Shard", function()
     assert.is_false(ok)
     assert.matches("rank must be an integer in 0..1, got 2", err, 1, true)
   end)
+
+  it("splits a generator's z (B,Z) by rows and its targets by columns, and refuses fields it cannot place", function()
+    local z = recur.tensor({{1, 2}, {3, 4}, {5, 6}})
+    local y = recur.tensor({{1, 2, 3}, {4, 5, 6}}, "int64")
+    local drawn = {next_batch = function() return {z = z, y = y} end}
+    local part = recur.data.Shard.new(drawn, 1, 2):next_batch()
+    assert.are.same({{5, 6}}, part.z:totable())
+    assert.are.same({{3}, {6}}, part.y:totable())
+    local odd = {next_batch = function() return {x = recur.zeros(2, 4), memory = recur.zeros(3, 4, 2)} end}
+    local ok, err = pcall(function() return recur.data.Shard.new(odd, 0, 2):next_batch() end)
+    assert.is_false(ok)
+    assert.matches("the batch's field 'memory' is (3x4x2)", err, 1, true)
+  end)
 end)

@@ -3,7 +3,7 @@
 -- Trainer logged, one a line after a line "val". Under mpirun (size > 1) the Trainer
 -- trains data-parallel with recur.dist; alone it trains one process on the whole batch.
 -- spec/dist_spec.lua compares the two files.
---   lua5.4 spec/dist/equivalence.lua OUT B ITERS [dist|single|fail|hang] [lm|classify|seq2seq|forecast]
+--   lua5.4 spec/dist/equivalence.lua OUT B ITERS [dist|single|fail|hang] [lm|classify|seq2seq|forecast|generator]
 -- The padded kinds (classify, seq2seq) have sequences of many lengths, so the ranks'
 -- shares of a batch's targets differ, and a last batch of 3 sequences.
 local recur = require "recur"
@@ -63,6 +63,33 @@ elseif kind == "seq2seq" then
   model = models.Seq2Seq{src_vocab_size = 9, tgt_vocab_size = 9, embed = 4, hidden = 8, layers = 2, dropout = 0.3}
   batcher = data.SentenceBatcher.new(src, {batch_size = B, targets = tgt, seed = 3})
   val = data.SentenceBatcher.new(src, {batch_size = B, targets = tgt, seed = 4, shuffle = false})
+elseif kind == "generator" then
+  -- one-to-many: z (B,3) to the sequence of its nonzero positions; batches of B drawn
+  -- from the generator (recur.data.Drawn), so every rank draws the same global batch
+  local function draw(n)
+    local z, T = recur.zeros(n, 3), 4
+    local y = recur.full({T, n}, 1, "int64")
+    for b = 1, n do
+      local t = 0
+      for j = 1, 3 do
+        if recur.rand(1):item() < 0.5 then
+          z:set(b, j, 1)
+          t = t + 1
+          y:set(t, b, j + 3)
+        end
+      end
+      y:set(t + 1, b, 3)
+    end
+    return {z = z, y = y}
+  end
+  model = models.ConditionedGenerator{cond_size = 3, vocab_size = 7, start_id = 2, end_id = 3, pad_id = 1,
+                                      embed = 4, hidden = 8, dropout = 0.3}
+  batcher = data.Drawn.new(function() return draw(B) end, {per_epoch = 4})
+  local fixed = {draw(B), draw(2)}
+  local k = 0
+  val = {next_batch = function() k = k + 1; return fixed[k] end, reset = function() k = 0 end,
+         batches = function(self) return function() return self:next_batch() end end,
+         state = function() return {k = k} end, set_state = function(_, s) k = s.k end}
 else
   error("equivalence: unknown kind " .. tostring(kind))
 end

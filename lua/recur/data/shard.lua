@@ -7,19 +7,21 @@
 -- each batch. The B streams are dealt as evenly as they go: every rank takes B // size
 -- of them and the first B % size ranks one more, in order, so that the ranks together
 -- see exactly the global batch whether or not size divides B (Shard.range). A rank can
--- get no stream at all in a last batch of padded sequences smaller than the number of
--- ranks (stream batches, whose streams carry state, must have B >= size): shard.streams
--- is then 0 and next_batch returns {}, since no model runs on zero columns; the
--- Trainer then skips the forward and the rank adds zero gradients and a zero count.
+-- get no stream at all in a batch of independent sequences (padded ones, or a
+-- generator's z) smaller than the number of ranks (stream batches, whose streams
+-- carry state, must have B >= size): shard.streams is then 0 and next_batch returns
+-- {}, since no model runs on zero columns; the Trainer then skips the forward and the
+-- rank adds zero gradients and a zero count.
 -- After each batch, shard.streams is the rank's number of streams and
 -- shard.global_streams the batch's.
 --
--- Batches are time-major: a tensor field of one dimension is per stream (lengths,
--- labels: B), one of two or more has the stream on dimension 2 ((T,B) ids and masks,
--- (T,B,D) values); a Lua array field (indices) is per stream. Padded sequences keep
--- the whole batch's T, though the rank's own may all be shorter: the dropout masks are
--- drawn for the whole batch's shape (nn.Dropout.streams), and the batcher's bucketing
--- by length keeps the extra padding small. The position (state, set_state, reset,
+-- Fields are split where they hold their streams: x, y, mask, y_mask are time-major
+-- ((T,B) ids and masks, (T,B,D) values: dimension 2), 1-D tensors (lengths, labels)
+-- and z (B,Z) have one row per stream, and a Lua array (indices) one entry; any other
+-- field of two or more dimensions is refused. Padded sequences keep the whole batch's
+-- T, though the rank's own may all be shorter: the dropout masks are drawn for the
+-- whole batch's shape (nn.Dropout.streams), and the batcher's bucketing by length
+-- keeps the extra padding small. The position (state, set_state, reset,
 -- num_batches) is the global batcher's.
 local util = require "recur.nn.util"
 
@@ -44,28 +46,48 @@ function Shard.new(batcher, rank, size)
   return setmetatable({inner = batcher, rank = rank, size = size}, Shard)
 end
 
+-- Which dimension of a batch's field holds its streams: time-major sequences ((T,B)
+-- ids and masks, (T,B,D) values) on 2, per-stream values (lengths, labels, (B,Z)
+-- conditioning vectors) on 1.
+local TIME_MAJOR = {x = true, y = true, mask = true, y_mask = true}
+local PER_STREAM = {z = true}
+
+local function stream_dim(k, v)
+  if v:dim() == 1 or PER_STREAM[k] then return 1 end
+  if TIME_MAJOR[k] then return 2 end
+  error(string.format("Shard: the batch's field '%s' is %s; which of its dimensions holds the streams is not known "
+    .. "(time-major: x, y, mask, y_mask; per stream: 1-D tensors and z)", tostring(k), util.shape_str(v)), 0)
+end
+
+-- The batch's number of streams, from its first field of x, z, y.
+local function streams_of(batch)
+  for _, k in ipairs({"x", "z", "y"}) do
+    local v = batch[k]
+    if util.is_tensor(v) then return v:size(stream_dim(k, v)) end
+  end
+  error("Shard: a batch must have a tensor x, z or y", 0)
+end
+
 -- Columns first .. first+n-1 of one field.
-local function cut(v, first, n)
-  if util.is_tensor(v) then return v:narrow(v:dim() == 1 and 1 or 2, first, n):clone() end
+local function cut(k, v, first, n)
+  if util.is_tensor(v) then return v:narrow(stream_dim(k, v), first, n):clone() end
   if type(v) == "table" then return table.move(v, first, first + n - 1, 1, {}) end
   return v
 end
 
 function Shard:slice(batch)
-  if type(batch) ~= "table" or not util.is_tensor(batch.x) or batch.x:dim() < 2 then
-    error("Shard: a batch must be a table with a time-major x (T,B) or (T,B,D)", 0)
-  end
-  self.global_streams = batch.x:size(2)
+  if type(batch) ~= "table" then error("Shard: a batch must be a table, got " .. type(batch), 0) end
+  self.global_streams = streams_of(batch)
   local first, n = Shard.range(self.global_streams, self.rank, self.size)
   self.streams = n
-  if n == 0 and not batch.lengths then
+  if n == 0 and not batch.lengths and not batch.z then
     -- every rank sees the same B, so every rank stops here alike
     error(string.format("Shard: a batch of %d streams leaves rank %d of %d without one; streams carry their state from batch to batch, so the batch size must be at least the number of ranks",
       self.global_streams, self.rank, self.size), 0)
   end
   if n == 0 then return {} end
   local part = {}
-  for k, v in pairs(batch) do part[k] = cut(v, first, n) end
+  for k, v in pairs(batch) do part[k] = cut(k, v, first, n) end
   return part
 end
 
