@@ -130,13 +130,13 @@ describe("Trainer", function()
     assert.are.same({{2, 3}, {3, 4}}, calls)
   end)
 
-  it("reports a perplexity for a log-likelihood loss only", function()
+  it("reports a perplexity for the models whose exp(loss) is one only", function()
     local t, _, records, model = stub{max_iters = 2, per_epoch = 9, val = {2, 1}}
-    model.loss_kind = "nll"
+    model.perplexity = true
     t:run()
     assert.are.equal(math.exp(2), records[1].val_ppl)
     t, _, records, model = stub{max_iters = 1, per_epoch = 9, val = {2}}
-    model.loss_kind = "mse"
+    model.perplexity = false
     t:run()
     assert.are.equal(2, records[1].val_loss)
     assert.is_nil(records[1].val_ppl)

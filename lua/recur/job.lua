@@ -292,7 +292,7 @@ function job.train(opts)
   if P.test_batcher then summary.test_loss = model:evaluate_batches(P.test_batcher) end
   if not quiet then
     local function loss(x)
-      return string.format("%.4f", x) .. (task.perplexity and string.format(" (ppl %.2f)", math.exp(x)) or "")
+      return string.format("%.4f", x) .. (model.perplexity and string.format(" (ppl %.2f)", math.exp(x)) or "")
     end
     say("stopped after %d iterations (%s), %.1f s: train loss %.4f%s%s", summary.iterations, summary.stop, summary.seconds,
       summary.train_loss or 0 / 0,

@@ -3,7 +3,7 @@
 --
 --   local trainer = recur.train.Trainer{
 --     model = lm,                 -- the protocol of recur.models.Model: :train_step(batch, state)
---                                 -- -> loss, state, count; :evaluate_batches(b) -> loss; .loss_kind
+--                                 -- -> loss, state, count; :evaluate_batches(b) -> loss; .perplexity
 --     optimizer = opt,            -- :step(), .lr
 --     batcher = train_batches,    -- :next_batch() -> batch | nil at epoch end; :reset(); :state(); :set_state(s)
 --     val_batcher = val_batches,  -- optional
@@ -24,9 +24,9 @@
 --   local summary = trainer:run()
 --
 -- `count` (what train_step returns third: tokens, sequences or values) adds up to the
--- summary's `tokens` and feeds the progress bar's rate. A model whose loss is a mean
--- negative log-likelihood (loss_kind "nll", every model but the Forecaster's MSE) also
--- gets its validation perplexity exp(loss) in each record.
+-- summary's `tokens` and feeds the progress bar's rate. A model whose exp(loss) is a
+-- perplexity (model.perplexity: the language model, seq2seq and the generator) also
+-- gets its validation perplexity in each record.
 -- The loop stops with an error naming the iteration if the loss or the gradient norm
 -- becomes NaN or infinite; nothing is saved after that point, so the last checkpoint
 -- written by on_eval stays the last good one. A finite loss whose perplexity overflows
@@ -227,7 +227,7 @@ function Trainer:evaluate(train_loss)
       val = self.model:evaluate_batches(self.val_batcher)
     end
     record.val_loss = val
-    if self.model.loss_kind == "nll" then record.val_ppl = math.exp(val) end
+    if self.model.perplexity then record.val_ppl = math.exp(val) end
     if not finite(val) then
       error(string.format("train: validation loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(val), self.iter), 0)
     end

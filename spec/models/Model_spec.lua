@@ -24,27 +24,27 @@ end
 -- Per kind: a small model and two batches with different target counts, and the count
 -- each batch must report (worked out by hand from the batch).
 local KINDS = {
-  {kind = "lm", loss_kind = "nll", stream = true,
+  {kind = "lm", loss_kind = "nll", perplexity = true, stream = true,
     build = function() return models.LanguageModel{vocab_size = 5, embed = 3, hidden = 4, layers = 2} end,
     batches = {{x = ids{{1, 2}, {3, 4}, {5, 1}}, y = ids{{2, 3}, {4, 5}, {1, 2}}},
                {x = ids{{2, 3}}, y = ids{{3, 4}}}},
     counts = {6, 2}},
-  {kind = "forecast", loss_kind = "mse", stream = true,
+  {kind = "forecast", loss_kind = "mse", perplexity = false, stream = true,
     build = function() return models.Forecaster{input_size = 2, hidden = 4, layers = 1} end,
     batches = {{x = recur.randn(3, 2, 2), y = recur.randn(3, 2, 2)}, {x = recur.randn(1, 2, 2), y = recur.randn(1, 2, 2)}},
     counts = {12, 4}},
-  {kind = "classify", loss_kind = "nll",
+  {kind = "classify", loss_kind = "nll", perplexity = false,
     build = function() return models.SequenceClassifier{vocab_size = 4, num_classes = 3, hidden = 4} end,
     batches = {{x = ids{{1, 2, 3}, {2, 4, 4}}, lengths = ids{2, 1, 1}, labels = ids{1, 3, 2}},
                {x = ids{{1}, {2}}, lengths = ids{2}, labels = ids{2}}},
     counts = {3, 1}},
-  {kind = "seq2seq", loss_kind = "nll",
+  {kind = "seq2seq", loss_kind = "nll", perplexity = true,
     build = function() return models.Seq2Seq{src_vocab_size = 5, tgt_vocab_size = 6, embed = 3, hidden = 4, layers = 1} end,
     -- target pad is 1: the first batch scores 3 + 2 tokens, the second 2
     batches = {{x = ids{{4, 5}, {5, 4}}, lengths = ids{2, 2}, y = ids{{4, 5}, {5, 3}, {3, 1}}},
                {x = ids{{4}}, lengths = ids{1}, y = ids{{6}, {3}}}},
     counts = {5, 2}},
-  {kind = "generator", loss_kind = "nll",
+  {kind = "generator", loss_kind = "nll", perplexity = true,
     build = function() return models.ConditionedGenerator{cond_size = 2, vocab_size = 6, start_id = 2, end_id = 3, pad_id = 1, hidden = 4} end,
     batches = {{z = recur.randn(2, 2), y = ids{{4, 5}, {3, 3}, {1, 1}}}, {z = recur.randn(1, 2), y = ids{{6}, {6}, {3}}}},
     counts = {4, 3}},
@@ -64,6 +64,7 @@ describe("the model protocol", function()
         local model = case.build()
         assert.are.equal(case.kind, model.kind)
         assert.are.equal(case.loss_kind, model.loss_kind)
+        assert.are.equal(case.perplexity, model.perplexity)
         local copy = getmetatable(model)(model.config)
         local mine, theirs = model:state_dict(), copy:state_dict()
         for name, t in pairs(mine) do assert.are.same(t:size(), theirs[name]:size(), name) end

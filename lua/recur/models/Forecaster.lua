@@ -24,6 +24,7 @@ local Model = require "recur.models.Model"
 local Forecaster = util.class("Forecaster", Model)
 Forecaster.kind = "forecast"
 Forecaster.loss_kind = "mse"
+Forecaster.perplexity = false
 
 local DEFAULTS = {hidden = 64, layers = 2, cell = "lstm", dropout = 0}
 local KEYS = {input_size = true, output_size = true, hidden = true, layers = true, cell = true, dropout = true}

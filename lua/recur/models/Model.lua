@@ -3,8 +3,13 @@
 -- them all.
 --
 --   Class.kind                       "lm" | "seq2seq" | "classify" | "forecast" | "generator"
---   Class.loss_kind                  "nll" (mean negative log-likelihood in nats, whose exp
---                                    is a perplexity; the default) | "mse"
+--   Class.loss_kind                  "nll" (mean negative log-likelihood in nats; the
+--                                    default) | "mse"
+--   Class.perplexity                 whether exp(loss) is a perplexity, the loss being a
+--                                    mean over the tokens of generated sequences (lm,
+--                                    seq2seq, generator: true, the default; classify,
+--                                    forecast: false). The Trainer's records and recur
+--                                    train's summary show it by this field alone.
 --   model.config                     the whole configuration, defaults merged (JSON-able):
 --                                    Class(model.config) builds the same architecture
 --   model:train_step(batch, state)   -> loss, next_state, count: forward, loss, backward
@@ -29,6 +34,7 @@ local Module = require "recur.nn.Module"
 
 local Model = util.class("Model", Module)
 Model.loss_kind = "nll"
+Model.perplexity = true
 
 -- The configuration of a model `name`: defaults, then `config`, whose keys must be
 -- among `known` (the error is raised at the constructor's caller). Returns a new table.

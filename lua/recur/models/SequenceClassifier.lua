@@ -29,6 +29,8 @@ local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
 
 local SequenceClassifier = util.class("SequenceClassifier", Model)
+-- one label per sequence: exp(loss) is no perplexity of a text
+SequenceClassifier.perplexity = false
 SequenceClassifier.kind = "classify"
 
 local NAME = "SequenceClassifier"

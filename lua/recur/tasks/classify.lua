@@ -9,7 +9,7 @@ local SequenceClassifier = require "recur.models.SequenceClassifier"
 local levels = require "recur.tasks.levels"
 local examples = require "recur.tasks.examples"
 
-local task = {kind = "classify", perplexity = false}
+local task = {kind = "classify"}
 
 task.OPTIONS = {level = true, embed = true, bidirectional = true, min_freq = true, max_vocab = true}
 task.DEFAULTS = {level = "char", layers = 1, hidden = 64, embed = 32, batch = 32, bidirectional = false}

@@ -12,7 +12,7 @@ local split = require "recur.data.split"
 local tabular = require "recur.data.tabular"
 local Forecaster = require "recur.models.Forecaster"
 
-local task = {kind = "forecast", perplexity = false}
+local task = {kind = "forecast"}
 
 task.OPTIONS = {seq_len = true, horizon = true}
 task.DEFAULTS = {layers = 2, hidden = 64, batch = 16, seq_len = 50, horizon = 1}

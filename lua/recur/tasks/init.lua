@@ -11,7 +11,6 @@
 --   TRAINING                 the model's settings that act in training only (in its
 --                            config, read by arch_of): a resumed run keeps them, a run
 --                            --init-from a checkpoint sets them anew; Model, the class
---   perplexity               whether its loss is nats per token (messages add ppl)
 --   prepare(s, opts, info)   reads and splits the data, fits (or, from a checkpoint's
 --                            info, reuses) the vocabularies or scaler; returns
 --                            {data = {role = object}, batcher, val_batcher,

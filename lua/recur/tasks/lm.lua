@@ -7,7 +7,7 @@ local data = require "recur.data"
 local LanguageModel = require "recur.models.LanguageModel"
 local util = require "recur.util"
 
-local task = {kind = "lm", perplexity = true}
+local task = {kind = "lm"}
 
 task.OPTIONS = {level = true, embed = true, seq_len = true, bptt_truncate = true, test_data = true,
   test_frac = true, min_freq = true, max_vocab = true, ngram = true, tie_weights = true, sampling_prob = true,
