@@ -30,7 +30,8 @@ static recur_tensor *accumulator_arg(lua_State *L, const char *op, int arg, cons
     recur_tensor *t = lrecur_check_tensor(L, arg);
     lrecur_check_dtype(L, op, what, t, dtype);
     lrecur_check_shape(L, op, what, t, ndim, size);
-    lrecur_check_contiguous(L, op, what, t);
+    /* (an empty tensor can have strides recur_is_contiguous refuses; nothing is written) */
+    if (recur_numel(t) > 0) lrecur_check_contiguous(L, op, what, t);
     if (t->storage == input->storage) luaL_error(L, "%s: %s shares storage with an input", op, what);
     return t;
 }
