@@ -536,9 +536,9 @@ describe("Attention errors", function()
     helpers.assert_fails_with(function() attn:reorder(recur.tensor({1, 2}, "float64")) end,
       "Attention.reorder: index must be a 1-D int64 tensor")
     helpers.assert_fails_with(function() attn:reorder(recur.tensor({1, 3}, "int64")) end,
-      "attention reorder: index 3 (at position 2) is outside 1..2 (the batch)")
+      "Attention.reorder: index 3 (at position 2) is outside 1..2 (the batch)")
     helpers.assert_fails_with(function() attn:reorder(recur.tensor({0}, "int64")) end,
-      "attention reorder: index 0 (at position 1) is outside 1..2")
+      "Attention.reorder: index 0 (at position 1) is outside 1..2")
   end)
 
   it("the C step refuses what would read out of bounds", function()
