@@ -23,8 +23,9 @@
 --   here once, not at every step. The module keeps a copy of the memory (its padding
 --   zeroed), so the caller's tensor may change afterwards.
 -- forward_step(query (B,Hq)) -> context (B,Hm), weights (B,S); keeps a tape entry
---   (a copy of the query, its projection (B,A) and the weights; the additive forms'
---   tanh values are recomputed in backward rather than kept, S*B*A per step).
+--   (a copy of the query, its projection (B,A) and the weights, which are the tensor
+--   returned: read it, do not write it; the additive forms' tanh values are recomputed
+--   in backward rather than kept, S*B*A per step).
 -- backward_step(gcontext (B,Hm) [, gweights (B,S)]) -> gquery (B,Hq): the newest tape
 --   entry's backward (steps go back in reverse order). Adds the parameter gradients and
 --   the memory gradient; the memory side of the score (S*B rows) is carried back
