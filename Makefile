@@ -132,13 +132,13 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The recurrent kernels' pointwise loops (and the softmax exponentials of nn.c) pick
+# The recurrent kernels' pointwise loops (and the exponentials and tanh of nn.c and attention.c) pick
 # one of two computed values per lane
 # (csrc/rnn_math.h); GCC vectorises such a select only when it may evaluate both
 # sides, which float traps would forbid. No code here reads the FP exception flags,
 # and the flag changes no result.
 RNN_CFLAGS = -fno-trapping-math
-$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o: ALL_CFLAGS += $(RNN_CFLAGS)
+$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o $(BUILD)/obj/attention.o: ALL_CFLAGS += $(RNN_CFLAGS)
 
 # The float exp, sigmoid and tanh of the kernels against double libm (2^32/61 floats).
 $(BUILD)/rnn_math_test: spec/c/rnn_math_test.c csrc/rnn_math.h
@@ -151,15 +151,20 @@ $(BUILD)/rnn_gemm_test: spec/c/rnn_gemm_test.c csrc/rnn_gemm.c csrc/rnn_gemm.h
 	$(CC) $(CFLAGS) -std=gnu11 -fopenmp -Wall -Wextra -Icsrc $< csrc/rnn_gemm.c $(LDFLAGS) -lm -o $@
 
 # The public kernels with NULL pointers and zero sizes, as their headers promise.
-$(BUILD)/capi_test: spec/c/capi_test.c $(LIB)
+$(BUILD)/capi_test: spec/c/capi_test.c spec/c/ctest.h $(LIB)
 	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_RPATH) -lm -fopenmp -o $@
 
-C_TESTS = $(BUILD)/rnn_math_test $(BUILD)/rnn_gemm_test $(BUILD)/capi_test
+# The attention kernels against central differences, float32 against float64, edges.
+$(BUILD)/attention_test: spec/c/attention_test.c spec/c/ctest.h $(LIB)
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_RPATH) -lm -fopenmp -o $@
+
+C_TESTS = $(BUILD)/rnn_math_test $(BUILD)/rnn_gemm_test $(BUILD)/capi_test $(BUILD)/attention_test
 
 test-c: $(C_TESTS)
 	$(BUILD)/rnn_math_test
 	$(BUILD)/rnn_gemm_test
 	$(BUILD)/capi_test
+	$(BUILD)/attention_test
 
 $(CORE): $(OBJS) csrc/lua_core.map
 	@mkdir -p $(dir $@)
