@@ -167,11 +167,16 @@ function Seq2Seq.parameter_shapes(config)
   local shapes = {["src_embed.weight"] = {Vs, E}, ["tgt_embed.weight"] = {Vt, E},
                   ["generator.weight"] = {Vt, H}, ["generator.bias"] = {Vt}}
   local score = SCORE[c.attention]
-  if score then
-    Attention.parameter_shapes({score = score, query_size = H, memory_size = H,
-      attn_size = (score == "additive" or score == "concat") and H or nil}, shapes, "attention.")
-    if score ~= "additive" then shapes["attn_out.weight"] = {H, 2 * H} end
+  -- nn.Attention's parameters with query, memory and attention sizes all H
+  if score == "general" then
+    shapes["attention.memory_layer.weight"] = {H, H}
+  elseif score == "concat" or score == "additive" then
+    shapes["attention.query_layer.weight"] = {H, H}
+    shapes["attention.memory_layer.weight"] = {H, H}
+    shapes["attention.v.weight"] = {1, H}
+    if score == "additive" then shapes["attention.query_layer.bias"] = {H} end
   end
+  if score and score ~= "additive" then shapes["attn_out.weight"] = {H, 2 * H} end
   nn.stack_shapes("Seq2Seq", shapes, "encoder.", c.cell, E, enc_hidden, c.layers, c.bidirectional)
   return nn.stack_shapes("Seq2Seq", shapes, "decoder.", c.cell, dec_input, H, c.layers, false)
 end

@@ -11,27 +11,15 @@ function Attention:__init(opts)
   self.score = opts.score
   local Hq, Hm, A = opts.query_size, opts.memory_size, opts.attn_size
   self.Hq, self.Hm, self.A = Hq, Hm, A
-  local function p(name, shape)
-    local t = core.rand(shape, "float32"):mul_(2):sub_(1):mul_(1 / math.sqrt(shape[#shape]))
-    self:register_parameter(name, t)
-  end
-  if self.score == "general" then p("weight", {Hm, Hq})
+  local Linear = require "recur.nn.Linear"
+  if self.score == "general" then
+    self.memory_layer = self:register_module("memory_layer", Linear(Hm, Hq, {bias = false}))
   elseif self.score == "concat" or self.score == "additive" then
-    p("query_weight", {A, Hq}); p("memory_weight", {A, Hm}); p("v", {A})
-    if self.score == "additive" then p("bias", {A}) end
+    self.query_layer = self:register_module("query_layer", Linear(Hq, A, {bias = self.score == "additive"}))
+    self.memory_layer = self:register_module("memory_layer", Linear(Hm, A, {bias = false}))
+    self.v_layer = self:register_module("v", Linear(A, 1, {bias = false}))
   end
   if opts.dtype then self:to(opts.dtype) end
-end
-
-function Attention.parameter_shapes(opts, shapes, prefix)
-  local Hq, Hm, A = opts.query_size, opts.memory_size, opts.attn_size
-  if opts.score == "general" then shapes[prefix .. "weight"] = {Hm, Hq}
-  elseif opts.score == "concat" or opts.score == "additive" then
-    shapes[prefix .. "query_weight"] = {A, Hq}; shapes[prefix .. "memory_weight"] = {A, Hm}
-    shapes[prefix .. "v"] = {A}
-    if opts.score == "additive" then shapes[prefix .. "bias"] = {A} end
-  end
-  return shapes
 end
 
 function Attention:set_memory(memory, lengths)
@@ -47,7 +35,7 @@ function Attention:set_memory(memory, lengths)
   end
   self.mask = mask
   if self.score == "concat" or self.score == "additive" then
-    self.K = core.matmul(self.Mt:reshape(B * S, self.Hm), self.memory_weight, false, true):reshape(B, S, self.A)
+    self.K = core.matmul(self.Mt:reshape(B * S, self.Hm), self.memory_layer.weight, false, true):reshape(B, S, self.A)
   end
   self.gMt = core.zeros({B, S, self.Hm}, self.dtype)
   self.gK = self.K and core.zeros({B, S, self.A}, self.dtype) or nil
@@ -66,15 +54,15 @@ function Attention:_scores(q)
   if self.score == "dot" then
     e = core.matmul(self.Mt, q:reshape(B, self.Hm, 1)):reshape(B, S)
   elseif self.score == "general" then
-    local k = core.matmul(q, self.weight, false, true)    -- (B,Hm)
+    local k = core.matmul(q, self.memory_layer.weight)    -- (B,Hm)
     saved.k = k
     e = core.matmul(self.Mt, k:reshape(B, self.Hm, 1)):reshape(B, S)
   else
-    local qp = core.matmul(q, self.query_weight, false, true)   -- (B,A)
-    if self.bias then qp:add_(self.bias) end
+    local qp = core.matmul(q, self.query_layer.weight, false, true)   -- (B,A)
+    if self.query_layer.bias then qp:add_(self.query_layer.bias) end
     local z = self.K:add(qp:reshape(B, 1, self.A)):tanh()       -- (B,S,A)
     saved.z = z
-    e = core.matmul(z:reshape(B * S, self.A), self.v:reshape(self.A, 1)):reshape(B, S)
+    e = core.matmul(z:reshape(B * S, self.A), self.v_layer.weight:reshape(self.A, 1)):reshape(B, S)
   end
   e:add_(self.mask)
   local w = e:softmax(2)
@@ -108,19 +96,19 @@ function Attention:backward_step(gctx)
   elseif self.score == "general" then
     self.gMt:add_(core.matmul(ge:reshape(B, S, 1), s.k:reshape(B, 1, Hm)))
     local gk = core.matmul(ge:reshape(B, 1, S), self.Mt):reshape(B, Hm)
-    core.addmm(self._grads.weight, gk, q, 1, 1, true, false)
-    return core.matmul(gk, self.weight)
+    core.addmm(self.memory_layer._grads.weight, q, gk, 1, 1, true, false)
+    return core.matmul(gk, self.memory_layer.weight, false, true)
   else
     local z = s.z
     -- e = z v: gv += z^T ge, gz = ge v^T
-    core.addmm(self._grads.v:reshape(A, 1), z:reshape(B * S, A), ge:reshape(B * S, 1), 1, 1, true, false)
-    local gz = core.matmul(ge:reshape(B * S, 1), self.v:reshape(1, A)):reshape(B, S, A)
+    core.addmm(self.v_layer._grads.weight:reshape(A, 1), z:reshape(B * S, A), ge:reshape(B * S, 1), 1, 1, true, false)
+    local gz = core.matmul(ge:reshape(B * S, 1), self.v_layer.weight:reshape(1, A)):reshape(B, S, A)
     local gpre = gz:mul(z:mul(z):neg():add(1))
     self.gK:add_(gpre)
     local gqp = gpre:sum(2)                                    -- (B,A)
-    if self.bias then self._grads.bias:add_(gqp:sum(1)) end
-    core.addmm(self._grads.query_weight, gqp, q, 1, 1, true, false)
-    return core.matmul(gqp, self.query_weight)
+    if self.query_layer.bias then self.query_layer._grads.bias:add_(gqp:sum(1)) end
+    core.addmm(self.query_layer._grads.weight, gqp, q, 1, 1, true, false)
+    return core.matmul(gqp, self.query_layer.weight)
   end
 end
 
@@ -129,8 +117,8 @@ function Attention:memory_grad()
   local g = self.gMt:clone()
   if self.gK then
     local gK2, M2 = self.gK:reshape(B * S, self.A), self.Mt:reshape(B * S, Hm)
-    g:add_(core.matmul(gK2, self.memory_weight):reshape(B, S, Hm))
-    core.addmm(self._grads.memory_weight, gK2, M2, 1, 1, true, false)
+    g:add_(core.matmul(gK2, self.memory_layer.weight):reshape(B, S, Hm))
+    core.addmm(self.memory_layer._grads.weight, gK2, M2, 1, 1, true, false)
   end
   return g:transpose(1, 2):contiguous()
 end
