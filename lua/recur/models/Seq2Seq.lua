@@ -465,7 +465,7 @@ function Seq2Seq:backward(_, glogits)
 end
 
 -- One attention-decoder step for generation (see _decode_attention): x (B,E) the
--- embedded ids; state's h, c advanced and, for Luong, feed (B,H) (h~) replaced in
+-- embedded ids; state's h, c advanced and, for Luong, feed (1,B,H) (h~) replaced in
 -- place. The memory is the state's: set on the attention when it is not the one set
 -- last (a beam search reorders it with the state). Returns the generator's input (B,H).
 function Seq2Seq:_step_attention(x_emb, state)
@@ -483,7 +483,7 @@ function Seq2Seq:_step_attention(x_emb, state)
     context, weights = self.attention:attend(state.h:select(1, cfg.layers))
     x:narrow(2, E + 1, H):copy_(context)
   else
-    x:narrow(2, E + 1, H):copy_(state.feed)
+    x:narrow(2, E + 1, H):copy_(state.feed:select(1, 1))
   end
   local y = self.decoder:step(x, state.h, self.is_lstm and state.c or nil)
   local out = y
@@ -492,8 +492,9 @@ function Seq2Seq:_step_attention(x_emb, state)
     local cat = util.buffer(self, "_step_cat", dt, {B, 2 * H})
     cat:narrow(2, 1, H):copy_(context)
     cat:narrow(2, H + 1, H):copy_(y)
-    core.addmm(state.feed, cat, self.attn_out.weight, 1, 0, false, true)
-    out = state.feed:tanh_()
+    out = state.feed:select(1, 1)
+    core.addmm(out, cat, self.attn_out.weight, 1, 0, false, true)
+    out:tanh_()
   end
   if self._attn_record then self._attn_record[#self._attn_record + 1] = weights:clone() end
   return out
@@ -503,7 +504,7 @@ end
 -- {h = (L,B,H), c = (L,B,H) for the LSTM} advanced in place (required: it starts
 -- from encode's state; see decoder_for). Returns the logits (B,Vt) and the state.
 -- With attention the state also holds memory (S,B,H), the encoder's outputs, lengths
--- (1,B) int64 or nil, and for Luong feed (B,H), the last h~: every tensor has the B
+-- (1,B) int64 or nil, and for Luong feed (1,B,H), the last h~: every tensor has the B
 -- sequences on dimension 2, as recur.beam reorders them.
 -- No dropout, no activations saved. The embedding and logits go into buffers of
 -- their own, so that a step between two training forwards (scheduled sampling) does
@@ -545,7 +546,7 @@ function Seq2Seq:_start_state(h, c)
     local B = h:size(2)
     state.memory = self._enc_y:clone()
     state.lengths = self._src_lengths and self._src_lengths:reshape(1, B):clone() or nil
-    if not self.bahdanau then state.feed = core.zeros({B, self.config.hidden}, self.dtype) end
+    if not self.bahdanau then state.feed = core.zeros({1, B, self.config.hidden}, self.dtype) end
   end
   return state
 end
