@@ -130,13 +130,13 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The recurrent kernels' pointwise loops (and the softmax exponentials of nn.c) pick
+# The recurrent kernels' pointwise loops (and the exponentials and tanh of nn.c and attention.c) pick
 # one of two computed values per lane
 # (csrc/rnn_math.h); GCC vectorises such a select only when it may evaluate both
 # sides, which float traps would forbid. No code here reads the FP exception flags,
 # and the flag changes no result.
 RNN_CFLAGS = -fno-trapping-math
-$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o: ALL_CFLAGS += $(RNN_CFLAGS)
+$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o $(BUILD)/obj/attention.o: ALL_CFLAGS += $(RNN_CFLAGS)
 
 # The float exp, sigmoid and tanh of the kernels against double libm (2^32/61 floats).
 $(BUILD)/rnn_math_test: spec/c/rnn_math_test.c csrc/rnn_math.h

@@ -2,7 +2,8 @@
 --
 -- Every class is callable: recur.nn.Linear(D, H), recur.nn.LSTM(D, H, opts), ...
 -- Modules: Module (base), Linear, Embedding, Dropout, Sequential, Recurrent (one
--- layer, one direction), Stack (layers of mixed cells), RNN, GRU, LSTM.
+-- layer, one direction), Stack (layers of mixed cells), RNN, GRU, LSTM, Attention
+-- (a decoder step's attention over an encoder's outputs).
 -- Losses: CrossEntropy, BCEWithLogits, MSE (base Criterion).
 -- init: the initialisation schemes (uniform_, normal_, orthogonal_, recurrent).
 -- stack_class(op, cell): the constructor of a model's cell option (nn.cells lists them).
@@ -10,7 +11,7 @@ local nn = {}
 
 local classes = {
   "Module", "Linear", "Embedding", "Dropout", "Sequential", "Recurrent", "Stack", "RNN", "GRU",
-  "LSTM", "Criterion", "CrossEntropy", "BCEWithLogits", "MSE",
+  "LSTM", "Attention", "Criterion", "CrossEntropy", "BCEWithLogits", "MSE",
 }
 for _, name in ipairs(classes) do nn[name] = require("recur.nn." .. name) end
 
