@@ -4,7 +4,7 @@
 -- source length. Writes a markdown table, one SVG per data set of exact match against
 -- source length (plot.lines), and the alignment of one date as a heatmap (plot.heatmap).
 --
---   lua5.4 bench/attention_compare.lua [--seconds 70] [--attention none,bahdanau]
+--   lua5.4 bench/attention_compare.lua [--seconds 70 | --iters N] [--attention none,bahdanau]
 --       [--data dates,numbers_long] [--threads 1] [--hidden 128] [--seed 1]
 --       [--out-dir doc/img] [--heatmap-source "the third of march nineteen ninety nine"]
 --
@@ -12,6 +12,8 @@
 -- (recur.tasks.seq2seq prepares the data: the same split, vocabularies and length-sorted
 -- batches of 32; a 1-layer LSTM of 128, embeddings of 64; Adam at 2e-3, clipping at 5),
 -- differing only in `attention`, and the same seed. Training time excludes scoring.
+-- With --iters every model takes that many batches instead, whatever the time: what
+-- the architecture learns per example, apart from how fast recur runs it.
 -- The dates are read char by char on both sides; the numbers word by word into digits.
 -- Source length is counted in the source's tokens (characters or words), bucketed in
 -- equal widths.
@@ -31,6 +33,7 @@ local DATA = {
 
 local parser = argparse("bench/attention_compare.lua", "Seq2Seq with and without attention, same training time")
 parser:option("--seconds", "training seconds per model", 70):convert(tonumber)
+parser:option("--iters", "training batches per model (instead of --seconds)"):convert(tonumber)
 parser:option("--attention", "comma-separated Seq2Seq attention settings", "none,bahdanau")
 parser:option("--data", "comma-separated data sets (dates, numbers_long)", "dates,numbers_long")
 parser:option("--threads", "threads", 1):convert(tonumber)
@@ -70,7 +73,8 @@ local function train(P, s, attention)
   local model = Seq2Seq(config)
   P.batcher:reset()
   local summary = recur.train.Trainer{model = model, optimizer = recur.optim.Adam(model, {lr = 2e-3}),
-    batcher = P.batcher, clip = 5, max_epochs = math.huge, max_seconds = a.seconds,
+    batcher = P.batcher, clip = 5, max_epochs = math.huge, max_seconds = not a.iters and a.seconds or nil,
+    max_iters = a.iters,
     eval_every = math.maxinteger, progress = false}:run()
   return model, summary
 end
@@ -147,10 +151,10 @@ local function say(fmt, ...)
   print(line)
   md[#md + 1] = line
 end
-local command = "lua5.4 bench/attention_compare.lua --seconds " .. a.seconds .. " --attention " .. a.attention
-  .. " --data " .. a.data .. " --threads " .. a.threads
-say("Greedy exact match on the held-out tenth, after %g s of training each (`%s`; %d thread%s).",
-  a.seconds, command, a.threads, a.threads == 1 and "" or "s")
+local budget = a.iters and string.format("%d batches", a.iters) or string.format("%g s", a.seconds)
+local command = "lua5.4 bench/attention_compare.lua " .. (a.iters and "--iters " .. a.iters or "--seconds " .. a.seconds)
+  .. " --attention " .. a.attention .. " --data " .. a.data .. " --threads " .. a.threads
+say("Greedy exact match on the held-out tenth, after %s of training each (`%s`).", budget, command)
 
 for _, name in ipairs(sets) do
   local d = DATA[name]
@@ -163,7 +167,7 @@ for _, name in ipairs(sets) do
   assert(#val[1] == P.counts[2] and #train_part[1] == P.counts[1])
   local runs, all = {}, {}
   for _, attention in ipairs(settings) do
-    io.stderr:write(string.format("== %s, attention %s: training %g s\n", name, attention, a.seconds))
+    io.stderr:write(string.format("== %s, attention %s: training %s\n", name, attention, budget))
     local model, summary = train(P, s, attention)
     local started = recur.now()
     local results = score(model, P, val[1], val[2], d.src_level)
@@ -176,7 +180,8 @@ for _, name in ipairs(sets) do
   say("")
   say("%s (%d training, %d held-out pairs; source length in %s):", d.path, P.counts[1], P.counts[2], d.unit)
   say("")
-  local head, rule = {"| attention | parameters | iterations | exact match |"}, {"| --- | ---: | ---: | ---: |"}
+  local head = {"| attention | parameters | batches | seconds | exact match |"}
+  local rule = {"| --- | ---: | ---: | ---: | ---: |"}
   for _, b in ipairs(buckets) do
     head[#head + 1] = string.format(" %d–%d |", b[1], b[2])
     rule[#rule + 1] = " ---: |"
@@ -186,8 +191,8 @@ for _, name in ipairs(sets) do
   for k, run in ipairs(runs) do
     local per, overall = by_bucket(run.results, buckets)
     per_first = per_first or per
-    local row = {string.format("| %s | %d | %d | %.3f |", run.attention, run.model:num_parameters(),
-      run.summary.iterations, overall)}
+    local row = {string.format("| %s | %d | %d | %.0f | %.3f |", run.attention, run.model:num_parameters(),
+      run.summary.iterations, run.summary.seconds, overall)}
     local points = {}
     for i, b in ipairs(buckets) do
       if per[i][2] > 0 then
@@ -200,24 +205,25 @@ for _, name in ipairs(sets) do
     series[k] = {label = run.attention, points = points}
     run.row = table.concat(row)
   end
-  local count = {"| held-out pairs | | | " .. P.counts[2] .. " |"}
+  local count = {"| held-out pairs | | | | " .. P.counts[2] .. " |"}
   for i = 1, #buckets do count[#count + 1] = " " .. per_first[i][2] .. " |" end
   say("%s", table.concat(head))
   say("%s", table.concat(rule))
   for _, run in ipairs(runs) do say("%s", run.row) end
   say("%s", table.concat(count))
-  local svg = string.format("%s/attention_%s.svg", a.out_dir, name)
-  plot.lines{series = series, title = string.format("%s: greedy exact match after %g s of training", d.path, a.seconds),
+  local svg = string.format("%s/attention_%s%s.svg", a.out_dir, name, a.iters and "_iters" or "")
+  plot.lines{series = series, title = string.format("%s: greedy exact match after %s of training", d.path, budget),
     xlabel = "source length (" .. d.unit .. ", bucket middle)", ylabel = "exact match", y_range = {0, 1}, out = svg}
   io.stderr:write("wrote " .. svg .. "\n")
   if name == "dates" then
     for _, run in ipairs(runs) do
       if run.attention ~= "none" then
-        local path = a.out_dir .. "/attention_date.svg"
+        local path = a.out_dir .. "/attention_date" .. (a.iters and "_iters" or "") .. ".svg"
         local got = draw_alignment(run.model, P, a.heatmap_source, path,
           string.format("%s attention: %s", run.attention, a.heatmap_source))
         say("")
-        say("`%s` -> `%s` (%s attention; its weights: attention_date.svg)", a.heatmap_source, got, run.attention)
+        say("`%s` -> `%s` (%s attention; its weights: %s)", a.heatmap_source, got, run.attention,
+          path:match("[^/]*$"))
         io.stderr:write("wrote " .. path .. "\n")
         break
       end
@@ -225,7 +231,7 @@ for _, name in ipairs(sets) do
   end
 end
 
-local path = a.out_dir .. "/attention.md"
+local path = a.out_dir .. "/attention" .. (a.iters and "_iters" or "") .. ".md"
 local f = assert(io.open(path, "w"))
 f:write(table.concat(md, "\n"), "\n")
 f:close()
