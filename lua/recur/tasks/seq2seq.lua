@@ -3,10 +3,12 @@
 -- trained with teacher forcing on padded, length-bucketed batches. The measures are
 -- the teacher-forced loss and, decoding greedily, exact match (the whole target) and
 -- token accuracy (target tokens, the end marker included, equal at their position);
--- predict writes the greedy translation of each line.
+-- predict writes the greedy translation of each line; attention gives the attention
+-- weights of one translation (`recur attention`).
 --
 -- The target side holds <pad> <s> </s> (levels.fit's markers), the ids the model pads
 -- with, starts from and stops at.
+local core = require "recur.core"
 local data = require "recur.data"
 local tabular = require "recur.data.tabular"
 local Seq2Seq = require "recur.models.Seq2Seq"
@@ -133,6 +135,30 @@ function task.predict(model, info, path, opts, write)
   end
   examples.predict_lines(path, function(line) return line:match("^([^\t]*)") end, info.data.source,
     translations, write)
+end
+
+-- The attention weights of the greedy translation of one source line (`recur
+-- attention`): {source = its tokens, output = the translation's tokens (with the end
+-- marker when it was produced), weights = one row per output token over the source
+-- tokens, translation = the text}. opts: max_length (100).
+function task.attention(model, info, text, opts)
+  opts = opts or {}
+  if model.config.attention == "none" then
+    error("attention: the model has no attention (it was trained with --attention none)", 0)
+  end
+  local source, target = info.data.source, info.data.target
+  local ids = levels.encode(source, text)
+  if #ids == 0 then error("attention: --src holds no token", 0) end
+  model:evaluate()
+  local src = core.tensor(ids, "int64"):reshape(#ids, 1)
+  local out, weights = model:greedy(src, nil, {max_length = opts.max_length or 100, attention = true})
+  local function tokens(tokenizer, list)
+    local t = {}
+    for i, id in ipairs(list) do t[i] = tokenizer.vocab:token(id) end
+    return t
+  end
+  return {source = tokens(source, ids), output = tokens(target, out[1]), weights = weights[1],
+          translation = levels.decode(target, out[1])}
 end
 
 return task
