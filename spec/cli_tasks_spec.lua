@@ -337,7 +337,7 @@ describe("recur train, eval and predict for every kind", function()
     one_line_error(base .. "--task classify --data data/sentiment.tsv --seq-len 8",
       "^recur: classify: %-%-seq%-len applies to %-%-task lm|forecast, not classify")
     one_line_error(base .. "--task forecast --data data/temperature.csv --bidirectional",
-      "%-%-bidirectional applies to %-%-task classify|seq2seq, not forecast")
+      "%-%-bidirectional applies to %-%-task seq2seq|classify, not forecast")
     one_line_error(base .. "--data data/tinyshakespeare.txt --horizon 3", "%-%-horizon applies to %-%-task forecast, not lm")
     one_line_error(base .. "--task classify --data data/sentiment.tsv --ngram 2", "%-%-ngram applies to %-%-task lm, not classify")
     one_line_error(base .. "--task forecast --data data/temperature.csv --min-freq 2",
