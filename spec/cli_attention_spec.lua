@@ -60,6 +60,18 @@ describe("recur train --attention and recur attention", function()
       .. dir .. "/a", "^recur: seq2seq: %-%-attention bahdanau differs from luong%-general in")
   end)
 
+  it("resumes exactly with attention and dropout: 8 iterations equal 4 and 4 more from the checkpoint", function()
+    local flags = " --attention luong-concat --layers 2 --dropout 0.1 --model gru --max-iters 8 --eval-every 4 --checkpoint-dir "
+    ok_run(SEQ2SEQ .. flags .. dir .. "/whole")
+    ok_run(SEQ2SEQ .. flags:gsub("max%-iters 8", "max-iters 4") .. dir .. "/half")
+    ok_run(SEQ2SEQ .. flags .. dir .. "/half --resume " .. dir .. "/half/last.safetensors")
+    local a = recur.load(dir .. "/whole/last.safetensors")
+    local b, ib = recur.load(dir .. "/half/last.safetensors")
+    assert.are.equal(8, ib.train.iter)
+    local sa, sb = a:state_dict(), b:state_dict()
+    for name, t in pairs(sa) do assert.are.equal(0, helpers.max_abs_diff(t, sb[name]), name) end
+  end)
+
   it("refuses unknown --attention values, models without attention and other kinds", function()
     one_line_error(SEQ2SEQ .. " --attention luong --max-iters 1 --checkpoint-dir " .. dir .. "/x",
       "argument for option '%-%-attention' must be one of 'none', 'bahdanau', 'luong%-dot', 'luong%-general', 'luong%-concat'")
