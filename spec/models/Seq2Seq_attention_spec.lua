@@ -6,47 +6,13 @@
 -- them), scheduled sampling, the attention weights greedy reports, checkpoints that
 -- record the choice, and errors. The PyTorch comparison is Seq2Seq_attention_torch_spec.
 local recur = require "recur"
-local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
 local Seq2Seq = require "recur.models.Seq2Seq"
+local support = require "spec.support.seq2seq"
+local columns, lengths_of, LossOf = support.columns, support.lengths_of, support.LossOf
 local helpers = require "spec.support.helpers"
 
-local PAD, BOS, EOS = 1, 2, 3
+local PAD, EOS = 1, 3
 local FORMS = {"bahdanau", "luong-dot", "luong-general", "luong-concat"}
-
-local function columns(seqs, pad, T)
-  if not T then
-    T = 0
-    for _, s in ipairs(seqs) do T = math.max(T, #s) end
-  end
-  local x = recur.full({T, #seqs}, pad, "int64")
-  for b, s in ipairs(seqs) do
-    for t, id in ipairs(s) do x:set(t, b, id) end
-  end
-  return x
-end
-
-local function lengths_of(seqs)
-  local l = {}
-  for b, s in ipairs(seqs) do l[b] = #s end
-  return recur.tensor(l, "int64")
-end
-
--- The model's mean teacher-forced loss as a module whose single output is that loss.
-local LossOf = util.class("LossOf", Module)
-function LossOf:__init(model)
-  Module.__init(self)
-  self.model = self:register_module("model", model)
-end
-function LossOf:forward(src, tgt, lengths)
-  self._tgt = tgt
-  self._logits = self.model:forward(src, self.model:shift(tgt), lengths)
-  return recur.tensor({self.model.criterion:forward(self._logits, tgt)}, self.dtype)
-end
-function LossOf:backward(src, r)
-  local g = self.model.criterion:backward(self._logits, self._tgt):mul(r:get(1))
-  self.model:backward(src, g)
-end
 
 -- Sources of different lengths (the padding id PAD appears only in padding).
 local SRC = {{4, 5, 6, 4}, {6, 5}, {5, 4, 6}}
