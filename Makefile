@@ -152,12 +152,17 @@ $(BUILD)/rnn_gemm_test: spec/c/rnn_gemm_test.c csrc/rnn_gemm.c csrc/rnn_gemm.h
 $(BUILD)/capi_test: spec/c/capi_test.c $(LIB)
 	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_RPATH) -lm -fopenmp -o $@
 
-C_TESTS = $(BUILD)/rnn_math_test $(BUILD)/rnn_gemm_test $(BUILD)/capi_test
+# The attention kernels against central differences, float32 against float64, edges.
+$(BUILD)/attention_test: spec/c/attention_test.c $(LIB)
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_RPATH) -lm -fopenmp -o $@
+
+C_TESTS = $(BUILD)/rnn_math_test $(BUILD)/rnn_gemm_test $(BUILD)/capi_test $(BUILD)/attention_test
 
 test-c: $(C_TESTS)
 	$(BUILD)/rnn_math_test
 	$(BUILD)/rnn_gemm_test
 	$(BUILD)/capi_test
+	$(BUILD)/attention_test
 
 $(CORE): $(OBJS) csrc/lua_core.map
 	@mkdir -p $(dir $@)

@@ -20,8 +20,8 @@
 --
 -- set_memory(memory (S,B,Hm), lengths int64 (B) in 1..S or nil) starts a batch: the
 --   memory's projection (W m or W_m m: one matrix product over the S*B rows) is made
---   here once, not at every step. The memory is kept by reference: leave it unchanged
---   until the batch's backward is done.
+--   here once, not at every step. The module keeps a copy of the memory (its padding
+--   zeroed), so the caller's tensor may change afterwards.
 -- forward_step(query (B,Hq)) -> context (B,Hm), weights (B,S); keeps a tape entry
 --   (a copy of the query, its projection (B,A) and the weights; the additive forms'
 --   tanh values are recomputed in backward rather than kept, S*B*A per step).
@@ -111,18 +111,27 @@ function Attention:set_memory(memory, lengths)
       self.memory_size), 2)
   end
   if S < 1 or B < 1 then error(op .. ": memory " .. util.shape_str(memory) .. " is empty", 2) end
+  local lens
   if lengths ~= nil then
     if not util.is_tensor(lengths) or lengths:dtype() ~= "int64" or lengths:numel() ~= B then
       error(string.format("%s: lengths must be an int64 tensor with one length per batch entry (%d)", op, B), 2)
     end
-    for b, L in ipairs(lengths:reshape(-1):totable()) do
+    lens = lengths:reshape(-1):totable()
+    for b, L in ipairs(lens) do
       if L < 1 or L > S then
         error(string.format("%s: lengths[%d] = %d is outside 1..%d (the memory's length)", op, b, L, S), 2)
       end
     end
     lengths = lengths:reshape(-1):clone()
   end
-  self._memory = memory:contiguous()
+  -- A copy of its own with the padding zeroed: the caller may reuse its tensor (an
+  -- encoder's output buffer) at once, and the projections' matrix products, which run
+  -- over all S*B rows, read no NaN or stale values there (the step kernels never do).
+  memory = memory:clone()
+  for b, L in ipairs(lens or {}) do
+    if L < S then memory:narrow(1, L + 1, S - L):select(2, b):zero_() end
+  end
+  self._memory = memory
   self._lengths = lengths
   self._keys = self:_keys_of(self._memory)
   self:clear()
