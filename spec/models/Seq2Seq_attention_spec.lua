@@ -127,6 +127,15 @@ describe("Seq2Seq with attention", function()
     end)
   end
 
+  it("has exact gradients with dropout between 3 decoder layers (a mask per step and layer)", function()
+    for _, form in ipairs({"bahdanau", "luong-concat"}) do
+      local model = model_of(15, form, {layers = 3, dropout = 0.3})
+      -- gradcheck draws the same masks for every evaluation (it re-seeds)
+      local r = recur.gradcheck(LossOf(model), {src, tgt, len}, {eps = 1e-3})
+      assert(r.max_error < 2e-4, form .. "\n" .. tostring(r))
+    end
+  end)
+
   it("keeps a bidirectional encoder without attention trainable: the halves' concatenation starts the decoder", function()
     local model = model_of(14, "none")
     local r = recur.gradcheck(LossOf(model), {src, tgt, len}, {eps = 1e-3})
