@@ -1,7 +1,8 @@
--- Seq2Seq: an encoder-decoder (sequence-to-sequence) model without attention, as
--- Sutskever et al. (2014), PyTorch's seq2seq tutorial and OpenNMT build it: an
--- encoder RNN reads the source, its final state starts a decoder RNN that predicts
--- the target one token at a time.
+-- Seq2Seq: an encoder-decoder (sequence-to-sequence) model, as Sutskever et al.
+-- (2014), PyTorch's seq2seq tutorial and OpenNMT build it: an encoder RNN reads the
+-- source, its final state starts a decoder RNN that predicts the target one token at a
+-- time; with config.attention the decoder also attends over the encoder's outputs
+-- (below).
 --
 --   src (S,B) int64, src_lengths (B) int64 or nil
 --     -> src_embed: Embedding(Vs,E) -> dropout -> encoder: LSTM | GRU | RNN, L layers
@@ -40,6 +41,23 @@
 -- so recur.beam.search works on it unchanged: the state {h = (L,K,H), c = (L,K,H)}
 -- has the K sequences on dimension 2.
 --
+-- Attention (config.attention, nn.Attention over the memory = the encoder's outputs
+-- (S,B,H), padded positions masked):
+--   "bahdanau"       context_t = attend(h_{t-1}, additive score); h_t = rnn([emb_t;
+--                    context_t], h_{t-1}); out_t = h_t   (PyTorch tutorial's AttnDecoderRNN)
+--   "luong-dot" | "luong-general" | "luong-concat"
+--                    h_t = rnn([emb_t; h~_{t-1}], h_{t-1}) (input feeding, h~_0 = 0);
+--                    context_t = attend(h_t); out_t = h~_t = tanh(W_c [context_t; h_t])
+-- h is the top layer's state; the generator reads out_t. Because step t's input needs
+-- step t-1's output, the decoder runs step by step in training too: each step and layer
+-- is a T = 1 call of the fused kernel on a C layer of its own (_step_layer) that keeps
+-- that step's activations for the step-wise backward. config.bidirectional: the encoder
+-- reads both ways with H/2 units per direction (H even); its outputs are (S,B,H) and the
+-- decoder starts from each layer's forward and backward final states side by side
+-- (OpenNMT's brnn, no bridge parameters), with or without attention. The generation
+-- state then also holds memory (S,B,H), lengths (1,B) and, for Luong, feed (1,B,H): B on
+-- dimension 2, so that recur.beam reorders the memory with the hypotheses.
+--
 -- Parameters: src_embed.weight, encoder.weight_ih_l0, ..., tgt_embed.weight,
 -- decoder.weight_ih_l0, ..., generator.weight, generator.bias (encoder and decoder
 -- names as torch.nn.LSTM/GRU). Memory between forward and backward: both embedding
@@ -49,6 +67,11 @@
 -- forward returns are overwritten by the next forward of the same shape, and the
 -- logits step returns by the next step of the same batch size (a separate buffer, so
 -- stepping leaves forward's logits alone); clone what you keep.
+-- With attention add, per step, the decoder input [emb; fed] (B*(E+H)), the output and
+-- for Luong [context; h] (B*3H), the attention's tape entry (nn.Attention), and per step
+-- and layer one C layer's saved activations and workspace (about B*H*(G+2) floats and
+-- the packed weights, (D+H)*G*H floats with D = E+H for layer 1, kept between batches:
+-- 0.85 MB per step for E = 64, H = 128, B = 32 LSTM).
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
