@@ -319,11 +319,12 @@ end
 -- The dropout between decoder layers k and k+1 at step t (a mask per step).
 function Seq2Seq:_step_dropout(t, k)
   self._step_drops = self._step_drops or {}
-  local key = t * 1024 + k
-  local d = self._step_drops[key]
+  local drops = self._step_drops
+  drops[t] = drops[t] or {}
+  local d = drops[t][k]
   if not d then
     d = nn.Dropout(self.config.dropout)
-    self._step_drops[key] = d
+    drops[t][k] = d
   end
   d:train(self.training)
   return d
@@ -380,7 +381,7 @@ function Seq2Seq:_decode_attention(dec_in, h, c)
       o:tanh_()
     end
   end
-  self._att_T, self._att_cat_saved = T, cat
+  self._att_T, self._att_cat_saved, self._att_drop = T, cat, drop
   self._dec_y = out
   self._dec_y_d = self.drop_out:forward(out)
   self.logits = self.generator:forward(self._dec_y_d)
@@ -398,7 +399,7 @@ function Seq2Seq:_backward_attention(glogits)
   local gout = self.drop_out:backward(self._dec_y, gy_d)
   local out, cat = self._dec_y, self._att_cat_saved
   local gX = util.buffer(self, "_att_gx", dt, {T, B, E + H})
-  local drop = self.training and cfg.dropout > 0 and L > 1
+  local drop = self._att_drop
   local gh, gc = {}, {}
   local g_top = util.buffer(self, "_att_gtop", dt, {1, B, H})
   local g_pre = not self.bahdanau and util.buffer(self, "_att_gpre", dt, {B, H}) or nil
