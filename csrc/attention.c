@@ -12,6 +12,23 @@
 #include "recur/attention.h"
 #include "rnn_math.h"
 
+/* The kernels are built for AVX2 besides the baseline the Makefile targets (x86-64-v2,
+ * SSE4.2), the additive score's also for AVX-512 (x86-64-v4), and the loader picks one
+ * for the CPU, so the tanh and exp loops run 8 or 16 floats at a time instead of 4. One
+ * thread of a Zen 5 at B=64, S=30, A=256, float32, forward / backward of the additive
+ * score: baseline 1.07 / 1.29 ms, AVX2 0.52 / 0.63 ms, AVX-512 0.36 / 0.32 ms (the dot
+ * score and the context are slower under AVX-512: 0.21 against 0.12 ms forward, as the
+ * dot product's eight sums fill half a register). Every version computes the same
+ * operations in the same order (no FMA: the build has -ffp-contract=off; each sum is
+ * written out in a fixed order), so results are bitwise the same whichever one runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ATTN_CLONES __attribute__((target_clones("avx2", "default")))
+#define ATTN_CLONES_WIDE __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define ATTN_CLONES
+#define ATTN_CLONES_WIDE
+#endif
+
 /* Elements a call touches before a second thread pays for its start (as in nn.c). */
 #define ATTN_OMP_MIN 32768
 /* The additive score's tanh values are formed a block at a time, so that the tanh loop
@@ -52,7 +69,7 @@ ATTN_DOT(double, f64)
 
 #define ATTN_KERNELS(T, SFX, EXP, TANH)                                                          \
                                                                                                  \
-    void recur_attention_dot_scores_##SFX(T *e, const T *q, const T *keys, const int64_t *lengths, \
+    ATTN_CLONES void recur_attention_dot_scores_##SFX(T *e, const T *q, const T *keys, const int64_t *lengths, \
                                           int64_t S, int64_t B, int64_t K)                       \
     {                                                                                            \
         /* e is (B,S), q (B,K), keys (S,B,K) */                                                  \
@@ -66,7 +83,7 @@ ATTN_DOT(double, f64)
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    void recur_attention_dot_scores_backward_##SFX(T *gq, T *gkeys, const T *ge, const T *q,     \
+    ATTN_CLONES void recur_attention_dot_scores_backward_##SFX(T *gq, T *gkeys, const T *ge, const T *q,     \
                                                    const T *keys, const int64_t *lengths,        \
                                                    int64_t S, int64_t B, int64_t K)              \
     {                                                                                            \
@@ -84,7 +101,7 @@ ATTN_DOT(double, f64)
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    void recur_attention_additive_scores_##SFX(T *e, const T *p, const T *keys, const T *v,      \
+    ATTN_CLONES_WIDE void recur_attention_additive_scores_##SFX(T *e, const T *p, const T *keys, const T *v,      \
                                                const int64_t *lengths, int64_t S, int64_t B,     \
                                                int64_t A)                                        \
     {                                                                                            \
@@ -109,7 +126,7 @@ ATTN_DOT(double, f64)
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    void recur_attention_additive_scores_backward_##SFX(T *gp, T *gkeys, T *gv, T *work,         \
+    ATTN_CLONES_WIDE void recur_attention_additive_scores_backward_##SFX(T *gp, T *gkeys, T *gv, T *work,         \
                                                         const T *ge, const T *p, const T *keys,  \
                                                         const T *v, const int64_t *lengths,      \
                                                         int64_t S, int64_t B, int64_t A)         \
@@ -120,25 +137,29 @@ ATTN_DOT(double, f64)
             const int64_t L = attn_len(lengths, b, S);                                           \
             const T *p_b = p + b * A, *ge_b = ge + b * S;                                        \
             T *gp_b = gp + b * A, *w_b = work + b * A;                                           \
+            T t[ATTN_BLOCK], u[ATTN_BLOCK];                                                      \
             for (int64_t i = 0; i < A; i++) w_b[i] = 0;                                          \
             for (int64_t s = 0; s < L; s++) {                                                    \
                 const int64_t row = (s * B + b) * A;                                             \
                 const T *k_sb = keys + row;                                                      \
                 T *gk_sb = gkeys + row;                                                          \
                 const T g = ge_b[s];                                                             \
-                for (int64_t i = 0; i < A; i++) {                                                \
-                    const T t = TANH(k_sb[i] + p_b[i]);                                          \
-                    const T u = g * v[i] * (1 - t * t);                                          \
-                    gk_sb[i] += u;                                                               \
-                    gp_b[i] += u;                                                                \
-                    w_b[i] += g * t;                                                             \
+                /* in blocks through local arrays: with six pointers that might alias, GCC    \
+                 * would not vectorise one fused loop */                                        \
+                for (int64_t a0 = 0; a0 < A; a0 += ATTN_BLOCK) {                                 \
+                    const int n = (int)(A - a0 < ATTN_BLOCK ? A - a0 : ATTN_BLOCK);              \
+                    for (int i = 0; i < n; i++) t[i] = TANH(k_sb[a0 + i] + p_b[a0 + i]);         \
+                    for (int i = 0; i < n; i++) u[i] = g * v[a0 + i] * (1 - t[i] * t[i]);        \
+                    for (int i = 0; i < n; i++) gk_sb[a0 + i] += u[i];                           \
+                    for (int i = 0; i < n; i++) gp_b[a0 + i] += u[i];                            \
+                    for (int i = 0; i < n; i++) w_b[a0 + i] += g * t[i];                         \
                 }                                                                                \
             }                                                                                    \
         }                                                                                        \
         for (int64_t b = 0; b < B; b++) attn_axpy_##SFX(gv, 1, work + b * A, A);                 \
     }                                                                                            \
                                                                                                  \
-    void recur_attention_softmax_##SFX(T *a, const T *e, const int64_t *lengths, int64_t S,      \
+    ATTN_CLONES void recur_attention_softmax_##SFX(T *a, const T *e, const int64_t *lengths, int64_t S,      \
                                        int64_t B)                                                \
     {                                                                                            \
         /* a and e are (B,S); the sum in double, as the cross-entropy's */                      \
@@ -159,7 +180,7 @@ ATTN_DOT(double, f64)
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    void recur_attention_softmax_backward_##SFX(T *ge, const T *ga, const T *a,                  \
+    ATTN_CLONES void recur_attention_softmax_backward_##SFX(T *ge, const T *ga, const T *a,                  \
                                                 const int64_t *lengths, int64_t S, int64_t B)    \
     {                                                                                            \
         /* ge, ga and a are (B,S) */                                                             \
@@ -173,7 +194,7 @@ ATTN_DOT(double, f64)
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    void recur_attention_context_##SFX(T *c, const T *a, const T *memory, const int64_t *lengths, \
+    ATTN_CLONES void recur_attention_context_##SFX(T *c, const T *a, const T *memory, const int64_t *lengths, \
                                        int64_t S, int64_t B, int64_t H)                          \
     {                                                                                            \
         /* c is (B,H), a (B,S), memory (S,B,H) */                                                \
@@ -187,7 +208,7 @@ ATTN_DOT(double, f64)
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
-    void recur_attention_context_backward_##SFX(T *ga, T *gmemory, const T *gc, const T *a,      \
+    ATTN_CLONES void recur_attention_context_backward_##SFX(T *ga, T *gmemory, const T *gc, const T *a,      \
                                                 const T *memory, const int64_t *lengths,         \
                                                 int64_t S, int64_t B, int64_t H)                 \
     {                                                                                            \

@@ -251,7 +251,8 @@ function Attention:reorder(index)
   if not util.is_tensor(index) or index:dtype() ~= "int64" or index:dim() ~= 1 then
     error(op .. ": index must be a 1-D int64 tensor of batch rows (1-based)", 2)
   end
-  local memory = core.attention_reorder(self._memory, index)
+  local ok, memory = pcall(core.attention_reorder, self._memory, index)
+  if not ok then error(op .. ": " .. tostring(memory):gsub("^attention reorder: ", ""), 2) end
   self._keys = self.score == "dot" and memory or core.attention_reorder(self._keys, index)
   self._memory = memory
   if self._lengths then self._lengths = core.attention_reorder(self._lengths, index) end
