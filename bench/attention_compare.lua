@@ -7,11 +7,15 @@
 --   lua5.4 bench/attention_compare.lua [--seconds 70 | --iters N] [--attention none,bahdanau]
 --       [--data dates,numbers_long] [--threads 1] [--hidden 128] [--seed 1]
 --       [--out-dir doc/img] [--heatmap-source "the third of march nineteen ninety nine"]
+--       [--heatmap-attention luong-general]
 --
 -- Every model gets the same recipe as `recur train --task seq2seq` with its defaults
 -- (recur.tasks.seq2seq prepares the data: the same split, vocabularies and length-sorted
 -- batches of 32; a 1-layer LSTM of 128, embeddings of 64; Adam at 2e-3, clipping at 5),
 -- differing only in `attention`, and the same seed. Training time excludes scoring.
+-- It is the process's CPU time (--clock cpu, the default): on a machine shared with
+-- other work, the same compute for each model, which a wall clock would not give;
+-- --clock wall uses recur.train's max_seconds.
 -- With --iters every model takes that many batches instead, whatever the time: what
 -- the architecture learns per example, apart from how fast recur runs it.
 -- The dates are read char by char on both sides; the numbers word by word into digits.
@@ -33,6 +37,7 @@ local DATA = {
 
 local parser = argparse("bench/attention_compare.lua", "Seq2Seq with and without attention, same training time")
 parser:option("--seconds", "training seconds per model", 70):convert(tonumber)
+parser:option("--clock", "cpu (process time) or wall", "cpu"):choices({"cpu", "wall"})
 parser:option("--iters", "training batches per model (instead of --seconds)"):convert(tonumber)
 parser:option("--attention", "comma-separated Seq2Seq attention settings", "none,bahdanau")
 parser:option("--data", "comma-separated data sets (dates, numbers_long)", "dates,numbers_long")
@@ -40,8 +45,8 @@ parser:option("--threads", "threads", 1):convert(tonumber)
 parser:option("--hidden", "hidden units", 128):convert(tonumber)
 parser:option("--seed", "seed of the split, the batches and the weights", 1):convert(tonumber)
 parser:option("--out-dir", "where the table and pictures go", ROOT .. "/doc/img")
-parser:option("--heatmap-source", "the date whose alignment is drawn (first attention model on dates)",
-  "the third of march nineteen ninety nine")
+parser:option("--heatmap-source", "the date whose alignment is drawn", "the third of march nineteen ninety nine")
+parser:option("--heatmap-attention", "the model whose alignment is drawn (default: the first with attention)")
 local a = parser:parse()
 local function split_list(s)
   local out = {}
@@ -62,7 +67,19 @@ local function length_of(line, level)
   return n
 end
 
--- Trains one model on prepared data P for a.seconds; returns the model and a summary.
+-- The batcher b, ending its epoch for good once the process has spent `seconds` of CPU
+-- time from now (the Trainer then stops: the next epoch is empty too).
+local function cpu_budget(b, seconds)
+  local start = os.clock()
+  return {
+    next_batch = function() if os.clock() - start < seconds then return b:next_batch() end end,
+    reset = function() b:reset() end,
+    used = function() return os.clock() - start end,
+  }
+end
+
+-- Trains one model on prepared data P for a.seconds (or a.iters batches); returns the
+-- model and a summary with cpu_seconds.
 local function train(P, s, attention)
   recur.manual_seed(a.seed)
   local pad, bos, eos = levels.markers(P.data.target)
@@ -72,10 +89,13 @@ local function train(P, s, attention)
   if attention ~= "none" then config.attention = attention end
   local model = Seq2Seq(config)
   P.batcher:reset()
+  local by_cpu = not a.iters and a.clock == "cpu"
+  local batcher = cpu_budget(P.batcher, by_cpu and a.seconds or math.huge)
   local summary = recur.train.Trainer{model = model, optimizer = recur.optim.Adam(model, {lr = 2e-3}),
-    batcher = P.batcher, clip = 5, max_epochs = math.huge, max_seconds = not a.iters and a.seconds or nil,
-    max_iters = a.iters,
+    batcher = batcher, clip = 5, max_epochs = math.huge, max_iters = a.iters,
+    max_seconds = not a.iters and a.clock == "wall" and a.seconds or nil,
     eval_every = math.maxinteger, progress = false}:run()
+  summary.cpu_seconds = batcher.used()
   return model, summary
 end
 
@@ -151,8 +171,10 @@ local function say(fmt, ...)
   print(line)
   md[#md + 1] = line
 end
-local budget = a.iters and string.format("%d batches", a.iters) or string.format("%g s", a.seconds)
-local command = "lua5.4 bench/attention_compare.lua " .. (a.iters and "--iters " .. a.iters or "--seconds " .. a.seconds)
+local budget = a.iters and string.format("%d batches", a.iters)
+  or string.format("%g s of %s time", a.seconds, a.clock == "cpu" and "CPU" or "wall-clock")
+local command = "lua5.4 bench/attention_compare.lua " .. (a.iters and "--iters " .. a.iters or "--seconds " .. a.seconds
+  .. (a.clock == "wall" and " --clock wall" or ""))
   .. " --attention " .. a.attention .. " --data " .. a.data .. " --threads " .. a.threads
 say("Greedy exact match on the held-out tenth, after %s of training each (`%s`).", budget, command)
 
@@ -180,8 +202,8 @@ for _, name in ipairs(sets) do
   say("")
   say("%s (%d training, %d held-out pairs; source length in %s):", d.path, P.counts[1], P.counts[2], d.unit)
   say("")
-  local head = {"| attention | parameters | batches | seconds | exact match |"}
-  local rule = {"| --- | ---: | ---: | ---: | ---: |"}
+  local head = {"| attention | parameters | batches | CPU s | wall s | exact match |"}
+  local rule = {"| --- | ---: | ---: | ---: | ---: | ---: |"}
   for _, b in ipairs(buckets) do
     head[#head + 1] = string.format(" %d–%d |", b[1], b[2])
     rule[#rule + 1] = " ---: |"
@@ -191,8 +213,8 @@ for _, name in ipairs(sets) do
   for k, run in ipairs(runs) do
     local per, overall = by_bucket(run.results, buckets)
     per_first = per_first or per
-    local row = {string.format("| %s | %d | %d | %.0f | %.3f |", run.attention, run.model:num_parameters(),
-      run.summary.iterations, run.summary.seconds, overall)}
+    local row = {string.format("| %s | %d | %d | %.0f | %.0f | %.3f |", run.attention, run.model:num_parameters(),
+      run.summary.iterations, run.summary.cpu_seconds, run.summary.seconds, overall)}
     local points = {}
     for i, b in ipairs(buckets) do
       if per[i][2] > 0 then
@@ -205,7 +227,7 @@ for _, name in ipairs(sets) do
     series[k] = {label = run.attention, points = points}
     run.row = table.concat(row)
   end
-  local count = {"| held-out pairs | | | | " .. P.counts[2] .. " |"}
+  local count = {"| held-out pairs | | | | | " .. P.counts[2] .. " |"}
   for i = 1, #buckets do count[#count + 1] = " " .. per_first[i][2] .. " |" end
   say("%s", table.concat(head))
   say("%s", table.concat(rule))
@@ -217,7 +239,7 @@ for _, name in ipairs(sets) do
   io.stderr:write("wrote " .. svg .. "\n")
   if name == "dates" then
     for _, run in ipairs(runs) do
-      if run.attention ~= "none" then
+      if run.attention == (a.heatmap_attention or run.attention) and run.attention ~= "none" then
         local path = a.out_dir .. "/attention_date" .. (a.iters and "_iters" or "") .. ".svg"
         local got = draw_alignment(run.model, P, a.heatmap_source, path,
           string.format("%s attention: %s", run.attention, a.heatmap_source))
