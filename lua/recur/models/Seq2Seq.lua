@@ -402,18 +402,17 @@ function Seq2Seq:_backward_attention(glogits)
   local drop = self._att_drop
   local gh, gc = {}, {}
   local g_top = util.buffer(self, "_att_gtop", dt, {1, B, H})
-  local g_pre = not self.bahdanau and util.buffer(self, "_att_gpre", dt, {B, H}) or nil
+  -- (1 - h~^2) * g of every step, for W_c's gradient in one product after the loop
+  local g_pres = not self.bahdanau and util.buffer(self, "_att_gpre", dt, {T, B, H}) or nil
   local g_cat = not self.bahdanau and util.buffer(self, "_att_gcat", dt, {B, 2 * H}) or nil
-  local gW_c = self.attn_out and self.attn_out:gradient("weight")
   for t = T, 1, -1 do
     local gtop = g_top:select(1, 1)
     gtop:copy_(gout:select(1, t))
     if not self.bahdanau then
       -- the h~_t fed to step t+1 receives that step's input gradient too
       if t < T then gtop:add_(gX:select(1, t + 1):narrow(2, E + 1, H)) end
-      local o = out:select(1, t)
+      local o, g_pre = out:select(1, t), g_pres:select(1, t)
       g_pre:copy_(o):mul_(o):neg_():add_(1):mul_(gtop)        -- (1 - h~^2) * g
-      core.addmm(gW_c, g_pre, cat:select(1, t), 1, 1, true, false)
       core.addmm(g_cat, g_pre, self.attn_out.weight, 1, 0, false, false)
       local gquery = self.attention:backward_step(g_cat:narrow(2, 1, H):contiguous())
       gtop:copy_(g_cat:narrow(2, H + 1, H)):add_(gquery)
@@ -435,6 +434,9 @@ function Seq2Seq:_backward_attention(glogits)
       local gquery = self.attention:backward_step(gX:select(1, t):narrow(2, E + 1, H):contiguous())
       gh[L]:add_(gquery)
     end
+  end
+  if g_pres then
+    core.addmm(self.attn_out:gradient("weight"), g_pres:view(T * B, H), cat:view(T * B, 2 * H), 1, 1, true, false)
   end
   self.tgt_embed:backward(self._dec_in, self.drop_tgt:backward(nil, gX:narrow(3, 1, E):contiguous()))
   local gh0 = core.empty({L, B, H}, dt)
