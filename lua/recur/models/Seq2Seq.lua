@@ -71,7 +71,8 @@
 -- for Luong [context; h] (B*3H), the attention's tape entry (nn.Attention), and per step
 -- and layer one C layer's saved activations and workspace (about B*H*(G+2) floats and
 -- the packed weights, (D+H)*G*H floats with D = E+H for layer 1, kept between batches:
--- 0.85 MB per step for E = 64, H = 128, B = 32 LSTM).
+-- 0.85 MB per step for E = 64, H = 128, B = 32 LSTM), up to step_memory_limit bytes;
+-- the steps past it share one C layer per decoder layer and recompute their forward.
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
@@ -296,8 +297,9 @@ end
 
 -- The C layer that runs layer k of the decoder at step t of a step-wise (attention)
 -- decoder: one per step and layer, so that each keeps its step's saved activations
--- for backward (the fused kernels at T = 1). Kept from batch to batch, rebuilt after
--- a dtype change.
+-- for backward (the fused kernels at T = 1); t = 0 names the layer that the steps past
+-- the memory limit share (see _dedicated_steps). Kept from batch to batch, rebuilt
+-- after a dtype change.
 function Seq2Seq:_step_layer(t, k)
   local pool = self._step_layers
   if not pool or pool.dtype ~= self.dtype then
@@ -314,6 +316,34 @@ function Seq2Seq:_step_layer(t, k)
     pool[t][k] = layer
   end
   return layer
+end
+
+-- Seq2Seq.step_memory_limit: the bytes the step-wise decoder's per-step C layers may
+-- hold (their saved activations and workspace, the packed weights included); a model
+-- may set its own (model.step_memory_limit).
+Seq2Seq.step_memory_limit = 256 * 2 ^ 20
+
+-- How many of T steps of a batch of B get C layers of their own: as many as the memory
+-- limit allows (an estimate of each step's layers: the packed weights, (D+H)*G*H
+-- elements per layer, and about B*H*(2G+4) of activations and workspace). The others
+-- share one C layer per decoder layer: their forward runs again, on the inputs and
+-- states kept, just before their backward (the same numbers: the kernels are
+-- deterministic), one more T = 1 forward per step in exchange for memory that does not
+-- grow with T. Pool entries past the count are released.
+function Seq2Seq:_dedicated_steps(T, B)
+  local es = self.dtype == "float64" and 8 or 4
+  local per_step = 0
+  for k = 1, self.config.layers do
+    local r = self.decoder.layers[k][1]
+    local G, D, H = r.gates, r.input_size, r.hidden_size
+    per_step = per_step + es * (G * H * (D + H) + B * H * (2 * G + 4))
+  end
+  local K = math.min(T, math.floor(self.step_memory_limit / per_step))
+  local pool = self._step_layers
+  if pool then
+    for t = K + 1, #pool do pool[t] = nil end
+  end
+  return K
 end
 
 -- The dropout between decoder layers k and k+1 at step t (a mask per step).
@@ -351,6 +381,9 @@ function Seq2Seq:_decode_attention(dec_in, h, c)
   local cat = not self.bahdanau and util.buffer(self, "_att_cat", dt, {T, B, 2 * H}) or nil
   local drop = self.training and cfg.dropout > 0 and L > 1
   self.attention:clear()
+  -- steps past K share a C layer per decoder layer and keep what recomputes them
+  local K = self:_dedicated_steps(T, B)
+  local kept = {}
   local hs, cs = {}, {}
   for k = 1, L do hs[k], cs[k] = h:select(1, k), c and c:select(1, k) or nil end
   for t = 1, T do
@@ -364,9 +397,11 @@ function Seq2Seq:_decode_attention(dec_in, h, c)
       fed:copy_(out:select(1, t - 1))
     end
     local input = x_t
+    if t > K then kept[t] = {} end
     for k = 1, L do
       local w_ih, w_hh, b_ih, b_hh = self.decoder.layers[k][1]:weights()
-      local y, hn, cn = self:_step_layer(t, k):forward(input, w_ih, w_hh, b_ih, b_hh, hs[k], cs[k])
+      if t > K then kept[t][k] = {input, hs[k], cs[k]} end
+      local y, hn, cn = self:_step_layer(t > K and 0 or t, k):forward(input, w_ih, w_hh, b_ih, b_hh, hs[k], cs[k])
       hs[k], cs[k] = hn, cn
       input = (drop and k < L) and self:_step_dropout(t, k):forward(y) or y
     end
@@ -382,6 +417,7 @@ function Seq2Seq:_decode_attention(dec_in, h, c)
     end
   end
   self._att_T, self._att_cat_saved, self._att_drop = T, cat, drop
+  self._att_K, self._att_kept = K, kept
   self._dec_y = out
   self._dec_y_d = self.drop_out:forward(out)
   self.logits = self.generator:forward(self._dec_y_d)
@@ -421,7 +457,13 @@ function Seq2Seq:_backward_attention(glogits)
     for k = L, 1, -1 do
       local r = self.decoder.layers[k][1]
       local gw_ih, gw_hh, gb_ih, gb_hh = r:weight_grads()
-      local gx, gh0, gc0 = self:_step_layer(t, k):backward(g, gh[k], gc[k], gw_ih, gw_hh, gb_ih, gb_hh, nil)
+      local layer = self:_step_layer(t > self._att_K and 0 or t, k)
+      if t > self._att_K then
+        local w_ih, w_hh, b_ih, b_hh = r:weights()
+        local input, h0, c0 = table.unpack(self._att_kept[t][k], 1, 3)
+        layer:forward(input, w_ih, w_hh, b_ih, b_hh, h0, c0)
+      end
+      local gx, gh0, gc0 = layer:backward(g, gh[k], gc[k], gw_ih, gw_hh, gb_ih, gb_hh, nil)
       gh[k], gc[k] = gh0, gc0
       if k > 1 then
         g = (drop and self:_step_dropout(t, k - 1):backward(nil, gx)) or gx
