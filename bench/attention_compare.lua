@@ -58,6 +58,7 @@ for _, name in ipairs(sets) do
   if not DATA[name] then parser:error("--data: unknown data set '" .. name .. "' (dates, numbers_long)") end
 end
 recur.set_num_threads(a.threads)
+require("recur.core").make_dir(a.out_dir)   -- now, not after minutes of training
 
 -- The source's length in its tokens.
 local function length_of(line, level)
