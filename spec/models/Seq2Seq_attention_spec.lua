@@ -27,12 +27,7 @@ local function model_of(seed, attention, extra)
 end
 
 describe("Seq2Seq with attention", function()
-  local threads
-  setup(function()
-    threads = recur.get_num_threads()
-    recur.set_num_threads(1)
-  end)
-  teardown(function() recur.set_num_threads(threads) end)
+  support.one_thread(setup, teardown)
 
   local src, len, tgt = columns(SRC, PAD), lengths_of(SRC), columns(TGT, PAD)
 
