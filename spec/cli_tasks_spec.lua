@@ -336,8 +336,8 @@ describe("recur train, eval and predict for every kind", function()
       "^recur: forecast: %-%-embed applies to %-%-task lm|seq2seq|classify, not forecast")
     one_line_error(base .. "--task classify --data data/sentiment.tsv --seq-len 8",
       "^recur: classify: %-%-seq%-len applies to %-%-task lm|forecast, not classify")
-    one_line_error(base .. "--task seq2seq --data data/numbers.tsv --bidirectional",
-      "%-%-bidirectional applies to %-%-task classify, not seq2seq")
+    one_line_error(base .. "--task forecast --data data/temperature.csv --bidirectional",
+      "%-%-bidirectional applies to %-%-task seq2seq|classify, not forecast")
     one_line_error(base .. "--data data/tinyshakespeare.txt --horizon 3", "%-%-horizon applies to %-%-task forecast, not lm")
     one_line_error(base .. "--task classify --data data/sentiment.tsv --ngram 2", "%-%-ngram applies to %-%-task lm, not classify")
     one_line_error(base .. "--task forecast --data data/temperature.csv --min-freq 2",

@@ -1,6 +1,6 @@
 -- recur.command: the subcommands of bin/recur on parsed flags. train, eval and
 -- predict are recur.job's for every kind of model; sample is the language model's
--- (recur.lm); plot draws a training log.
+-- (recur.lm); plot draws a training log; attention draws a seq2seq model's attention.
 local job = require "recur.job"
 local rio = require "recur.io"
 
@@ -48,6 +48,22 @@ function command.single_dash(argv)
   return nil
 end
 
+-- `recur attention`: {checkpoint, src, out, max_length}: the attention weights of the
+-- greedy translation of src drawn as an SVG heatmap at out (recur.plot.heatmap), one
+-- row per output token, one column per source token. Returns the line to print.
+function command.attention(opts)
+  local checkpoint = require "recur.checkpoint"
+  local model, info = checkpoint.load(opts.checkpoint)
+  if info.kind ~= "seq2seq" then
+    error(string.format("attention: '%s' holds a %s model; attention is drawn for seq2seq models", opts.checkpoint,
+      tostring(info.kind)), 0)
+  end
+  local a = require("recur.tasks.seq2seq").attention(model, info, opts.src, {max_length = opts.max_length})
+  require("recur.plot").heatmap{rows = a.output, cols = a.source, weights = a.weights, out = opts.out,
+    title = model.config.attention .. " attention", xlabel = "source", ylabel = "output"}
+  return string.format("wrote %s (%d output x %d source tokens): %s", opts.out, #a.output, #a.source, a.translation)
+end
+
 function command.run(args)
   local opts = options(args)
   if args.command == "train" then
@@ -60,6 +76,8 @@ function command.run(args)
     job.predict(opts, write)
   elseif args.command == "sample" then
     require("recur.lm").sample_command(opts)
+  elseif args.command == "attention" then
+    write(command.attention(opts) .. "\n")
   elseif args.command == "plot" then
     require("recur.plot").log_to_svg(opts.log, opts.out)
     write("wrote " .. opts.out .. "\n")

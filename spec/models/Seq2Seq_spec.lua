@@ -3,30 +3,11 @@
 -- in between, greedy against beam search and recur.beam, a short training run on a
 -- reversal task, and errors that name the operation.
 local recur = require "recur"
-local util = require "recur.nn.util"
-local Module = require "recur.nn.Module"
 local Seq2Seq = require "recur.models.Seq2Seq"
+local support = require "spec.support.seq2seq"
+local columns, lengths_of, LossOf = support.columns, support.lengths_of, support.LossOf
 
 local PAD, BOS, EOS = 1, 2, 3
-
--- A column-major (T,B) int64 tensor from B Lua arrays padded with `pad` to length T.
-local function columns(seqs, pad, T)
-  if not T then
-    T = 0
-    for _, s in ipairs(seqs) do T = math.max(T, #s) end
-  end
-  local x = recur.full({T, #seqs}, pad, "int64")
-  for b, s in ipairs(seqs) do
-    for t, id in ipairs(s) do x:set(t, b, id) end
-  end
-  return x
-end
-
-local function lengths_of(seqs)
-  local l = {}
-  for b, s in ipairs(seqs) do l[b] = #s end
-  return recur.tensor(l, "int64")
-end
 
 local function expect_error(fn, fragment)
   local ok, err = pcall(fn)
@@ -42,36 +23,13 @@ local function grads_of(model)
   return copy, names
 end
 
--- The model's mean teacher-forced loss as a module whose single output is that loss:
--- recur.gradcheck then checks every parameter's gradient of the loss itself.
-local LossOf = util.class("LossOf", Module)
-function LossOf:__init(model)
-  Module.__init(self)
-  self.model = self:register_module("model", model)
-end
-function LossOf:forward(src, tgt, lengths)
-  self._tgt = tgt
-  self._logits = self.model:forward(src, self.model:shift(tgt), lengths)
-  return recur.tensor({self.model.criterion:forward(self._logits, tgt)}, self.dtype)
-end
-function LossOf:backward(src, r)
-  local g = self.model.criterion:backward(self._logits, self._tgt):mul(r:get(1))
-  self.model:backward(src, g)
-end
-
 -- Sources of different lengths (padded with PAD, which then appears only in padding)
 -- and targets ending with EOS, padded with PAD.
 local SRC = {{4, 5, 6, 4}, {6, 5}, {5, 4, 6}}
 local TGT = {{5, 4, EOS}, {4, 6, 5, 6, EOS}, {EOS}}
 
 describe("Seq2Seq", function()
-  -- tiny matrices: one thread is faster, and no OpenMP team waits on a busy core
-  local threads
-  setup(function()
-    threads = recur.get_num_threads()
-    recur.set_num_threads(1)
-  end)
-  teardown(function() recur.set_num_threads(threads) end)
+  support.one_thread(setup, teardown)
 
   it("runs under Lua 5.4", function() assert.are.equal("Lua 5.4", _VERSION) end)
 

@@ -1,7 +1,8 @@
--- Seq2Seq: an encoder-decoder (sequence-to-sequence) model without attention, as
--- Sutskever et al. (2014), PyTorch's seq2seq tutorial and OpenNMT build it: an
--- encoder RNN reads the source, its final state starts a decoder RNN that predicts
--- the target one token at a time.
+-- Seq2Seq: an encoder-decoder (sequence-to-sequence) model, as Sutskever et al.
+-- (2014), PyTorch's seq2seq tutorial and OpenNMT build it: an encoder RNN reads the
+-- source, its final state starts a decoder RNN that predicts the target one token at a
+-- time; with config.attention the decoder also attends over the encoder's outputs
+-- (below).
 --
 --   src (S,B) int64, src_lengths (B) int64 or nil
 --     -> src_embed: Embedding(Vs,E) -> dropout -> encoder: LSTM | GRU | RNN, L layers
@@ -40,6 +41,23 @@
 -- so recur.beam.search works on it unchanged: the state {h = (L,K,H), c = (L,K,H)}
 -- has the K sequences on dimension 2.
 --
+-- Attention (config.attention, nn.Attention over the memory = the encoder's outputs
+-- (S,B,H), padded positions masked):
+--   "bahdanau"       context_t = attend(h_{t-1}, additive score); h_t = rnn([emb_t;
+--                    context_t], h_{t-1}); out_t = h_t   (PyTorch tutorial's AttnDecoderRNN)
+--   "luong-dot" | "luong-general" | "luong-concat"
+--                    h_t = rnn([emb_t; h~_{t-1}], h_{t-1}) (input feeding, h~_0 = 0);
+--                    context_t = attend(h_t); out_t = h~_t = tanh(W_c [context_t; h_t])
+-- h is the top layer's state; the generator reads out_t. Because step t's input needs
+-- step t-1's output, the decoder runs step by step in training too: each step and layer
+-- is a T = 1 call of the fused kernel on a C layer of its own (_step_layer) that keeps
+-- that step's activations for the step-wise backward. config.bidirectional: the encoder
+-- reads both ways with H/2 units per direction (H even); its outputs are (S,B,H) and the
+-- decoder starts from each layer's forward and backward final states side by side
+-- (OpenNMT's brnn, no bridge parameters), with or without attention. The generation
+-- state then also holds memory (S,B,H), lengths (1,B) and, for Luong, feed (1,B,H): B on
+-- dimension 2, so that recur.beam reorders the memory with the hypotheses.
+--
 -- Parameters: src_embed.weight, encoder.weight_ih_l0, ..., tgt_embed.weight,
 -- decoder.weight_ih_l0, ..., generator.weight, generator.bias (encoder and decoder
 -- names as torch.nn.LSTM/GRU). Memory between forward and backward: both embedding
@@ -49,6 +67,12 @@
 -- forward returns are overwritten by the next forward of the same shape, and the
 -- logits step returns by the next step of the same batch size (a separate buffer, so
 -- stepping leaves forward's logits alone); clone what you keep.
+-- With attention add, per step, the decoder input [emb; fed] (B*(E+H)), the output and
+-- for Luong [context; h] (B*3H), the attention's tape entry (nn.Attention), and per step
+-- and layer one C layer's saved activations and workspace (about B*H*(G+2) floats and
+-- the packed weights, (D+H)*G*H floats with D = E+H for layer 1, kept between batches:
+-- 0.85 MB per step for E = 64, H = 128, B = 32 LSTM), up to step_memory_limit bytes;
+-- the steps past it share one C layer per decoder layer and recompute their forward.
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
@@ -56,15 +80,38 @@ local Model = require "recur.models.Model"
 local beam = require "recur.beam"
 local decode = require "recur.decode"
 local scheduled = require "recur.models.scheduled"
+local Attention = require "recur.nn.Attention"
 
 local Seq2Seq = util.class("Seq2Seq", Model)
 Seq2Seq.kind = "seq2seq"
 
 local DEFAULTS = {embed = 64, hidden = 128, layers = 2, cell = "lstm", dropout = 0,
                   pad_id = 1, bos_id = 2, eos_id = 3, sampling_prob = 0,
-                  sampling = "argmax"}
+                  sampling = "argmax", attention = "none", bidirectional = false}
 local CONFIG_KEYS = {src_vocab_size = true, tgt_vocab_size = true}
 for k in pairs(DEFAULTS) do CONFIG_KEYS[k] = true end
+
+-- config.attention -> the score of nn.Attention it uses (nil: no attention).
+Seq2Seq.ATTENTION = {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat"}
+local SCORE = {bahdanau = "additive", ["luong-dot"] = "dot", ["luong-general"] = "general",
+               ["luong-concat"] = "concat"}
+
+-- The attention and bidirectional settings of config c (checked; `attention` and
+-- `bidirectional` default to "none" and false, so that checkpoints written before
+-- attention load unchanged): the encoder's hidden size per direction and the decoder's
+-- input size. A bidirectional encoder gives each direction hidden/2 units, so that its
+-- outputs (the attention memory) and its final states, the two directions' halves
+-- concatenated layer by layer, have the decoder's size (OpenNMT's brnn); with
+-- attention the decoder reads [embedding; fed vector of hidden units] at every step.
+local function check_attention(op, c)
+  util.opt_choice(op, c, "attention", nil, Seq2Seq.ATTENTION)
+  util.opt_bool(op, c, "bidirectional", false)
+  if c.bidirectional and c.hidden % 2 ~= 0 then
+    error(string.format("%s: a bidirectional encoder gives each direction hidden/2 units: config.hidden must be even, got %d",
+      op, c.hidden), 3)
+  end
+  return c.bidirectional and c.hidden // 2 or c.hidden, c.embed + (SCORE[c.attention] and c.hidden or 0)
+end
 
 local function check_prob(op, what, p)
   if type(p) ~= "number" or not (p >= 0 and p <= 1) then
@@ -102,15 +149,28 @@ function Seq2Seq:__init(config)
   util.opt_number("Seq2Seq", c, "dropout", nil, 0, 1, true)
   check_prob("Seq2Seq", "config.sampling_prob", c.sampling_prob)
   util.opt_choice("Seq2Seq", c, "sampling", nil, scheduled.SAMPLING)
+  local enc_hidden, dec_input = check_attention("Seq2Seq", c)
   self.config = c
   self.pad_id, self.bos_id, self.eos_id = c.pad_id, c.bos_id, c.eos_id
   self.sampling_prob, self.sampling = c.sampling_prob, c.sampling
   local rnn_opts = {num_layers = c.layers, dropout = c.layers > 1 and c.dropout or 0}
+  local enc_opts = {num_layers = c.layers, dropout = rnn_opts.dropout, bidirectional = c.bidirectional}
   self.src_embed = self:register_module("src_embed", nn.Embedding(c.src_vocab_size, c.embed))
-  self.encoder = self:register_module("encoder", stack(c.embed, c.hidden, rnn_opts))
+  self.encoder = self:register_module("encoder", stack(c.embed, enc_hidden, enc_opts))
   self.tgt_embed = self:register_module("tgt_embed", nn.Embedding(c.tgt_vocab_size, c.embed))
-  self.decoder = self:register_module("decoder", stack(c.embed, c.hidden, rnn_opts))
+  self.decoder = self:register_module("decoder", stack(dec_input, c.hidden, rnn_opts))
   self.generator = self:register_module("generator", nn.Linear(c.hidden, c.tgt_vocab_size))
+  self.score = SCORE[c.attention]
+  if self.score then
+    self.bahdanau = c.attention == "bahdanau"
+    self.attention = self:register_module("attention", Attention{score = self.score, query_size = c.hidden,
+      memory_size = c.hidden, attn_size = (self.score == "additive" or self.score == "concat") and c.hidden or nil})
+    -- Luong's attentional hidden state h~ = tanh(W_c [context; h]), without a bias (Luong
+    -- et al. 2015, eq. 5; OpenNMT's linear_out)
+    if not self.bahdanau then
+      self.attn_out = self:register_module("attn_out", nn.Linear(2 * c.hidden, c.hidden, {bias = false}))
+    end
+  end
   self.drop_src = self:register_module("drop_src", nn.Dropout(c.dropout))
   self.drop_tgt = self:register_module("drop_tgt", nn.Dropout(c.dropout))
   self.drop_out = self:register_module("drop_out", nn.Dropout(c.dropout))
@@ -126,11 +186,23 @@ function Seq2Seq.parameter_shapes(config)
   for _, key in ipairs({"src_vocab_size", "tgt_vocab_size", "embed", "hidden", "layers"}) do
     c[key] = util.check_positive_int("Seq2Seq", "config." .. key, c[key])
   end
+  local enc_hidden, dec_input = check_attention("Seq2Seq", c)
   local Vs, Vt, E, H = c.src_vocab_size, c.tgt_vocab_size, c.embed, c.hidden
   local shapes = {["src_embed.weight"] = {Vs, E}, ["tgt_embed.weight"] = {Vt, E},
                   ["generator.weight"] = {Vt, H}, ["generator.bias"] = {Vt}}
-  nn.stack_shapes("Seq2Seq", shapes, "encoder.", c.cell, E, H, c.layers, false)
-  return nn.stack_shapes("Seq2Seq", shapes, "decoder.", c.cell, E, H, c.layers, false)
+  local score = SCORE[c.attention]
+  -- nn.Attention's parameters with query, memory and attention sizes all H
+  if score == "general" then
+    shapes["attention.memory_layer.weight"] = {H, H}
+  elseif score == "concat" or score == "additive" then
+    shapes["attention.query_layer.weight"] = {H, H}
+    shapes["attention.memory_layer.weight"] = {H, H}
+    shapes["attention.v.weight"] = {1, H}
+    if score == "additive" then shapes["attention.query_layer.bias"] = {H} end
+  end
+  if score and score ~= "additive" then shapes["attn_out.weight"] = {H, 2 * H} end
+  nn.stack_shapes("Seq2Seq", shapes, "encoder.", c.cell, E, enc_hidden, c.layers, c.bidirectional)
+  return nn.stack_shapes("Seq2Seq", shapes, "decoder.", c.cell, dec_input, H, c.layers, false)
 end
 
 -- Argument checks; `level` 4 reports at the caller of the public method that called
@@ -180,17 +252,247 @@ function Seq2Seq:shift(tgt)
   return dec_in
 end
 
--- Encoder forward (activations kept for backward); its final h, c (new tensors).
+-- The decoder's initial state from the encoder's final one: the same tensors, or for a
+-- bidirectional encoder (L*2,B,H/2) -> (L,B,H), layer k's forward and reverse halves
+-- side by side (OpenNMT's brnn: no bridge parameters, and the decoder sees both ends
+-- of the source). bridge_back splits a gradient the same way.
+function Seq2Seq:_bridge(s)
+  if not self.config.bidirectional or s == nil then return s end
+  local L, B, Hd = self.config.layers, s:size(2), s:size(3)
+  local out = core.empty({L, B, 2 * Hd}, s:dtype())
+  for k = 1, L do
+    local o = out:select(1, k)
+    o:narrow(2, 1, Hd):copy_(s:select(1, 2 * k - 1))
+    o:narrow(2, Hd + 1, Hd):copy_(s:select(1, 2 * k))
+  end
+  return out
+end
+
+function Seq2Seq:_bridge_back(g)
+  if not self.config.bidirectional or g == nil then return g end
+  local L, B, Hd = self.config.layers, g:size(2), g:size(3) // 2
+  local out = core.empty({2 * L, B, Hd}, g:dtype())
+  for k = 1, L do
+    local gk = g:select(1, k)
+    out:select(1, 2 * k - 1):copy_(gk:narrow(2, 1, Hd))
+    out:select(1, 2 * k):copy_(gk:narrow(2, Hd + 1, Hd))
+  end
+  return out
+end
+
+-- Encoder forward (activations kept for backward); the decoder's initial h, c (new
+-- tensors). With attention the encoder's outputs (S,B,H) become the attention's
+-- memory, padded positions masked.
 function Seq2Seq:_encode(src, src_lengths)
   self._src, self._src_lengths = src, src_lengths
   self._emb_s = self.drop_src:forward(self.src_embed:forward(src))
   local _, hn, cn = self.encoder:forward(self._emb_s, nil, nil, src_lengths)
   self._enc_y = self.encoder.output
-  return hn, cn
+  if self.attention then
+    self.attention:set_memory(self._enc_y, src_lengths)
+    self._attn_memory = self._enc_y
+  end
+  return self:_bridge(hn), self:_bridge(cn)
+end
+
+-- The C layer that runs layer k of the decoder at step t of a step-wise (attention)
+-- decoder: one per step and layer, so that each keeps its step's saved activations
+-- for backward (the fused kernels at T = 1); t = 0 names the layer that the steps past
+-- the memory limit share (see _dedicated_steps). Kept from batch to batch, rebuilt
+-- after a dtype change.
+function Seq2Seq:_step_layer(t, k)
+  local pool = self._step_layers
+  if not pool or pool.dtype ~= self.dtype then
+    pool = {dtype = self.dtype}
+    self._step_layers = pool
+  end
+  pool[t] = pool[t] or {}
+  local layer = pool[t][k]
+  if not layer then
+    local r = self.decoder.layers[k][1]
+    local opts = {dtype = self.dtype}
+    if r.cell == "gru" then opts.reset_after = r.reset_after end
+    layer = core.rnn_layer(r.cell, r.input_size, r.hidden_size, opts)
+    pool[t][k] = layer
+  end
+  return layer
+end
+
+-- Seq2Seq.step_memory_limit: the bytes the step-wise decoder's per-step C layers may
+-- hold (their saved activations and workspace, the packed weights included); a model
+-- may set its own (model.step_memory_limit).
+Seq2Seq.step_memory_limit = 256 * 2 ^ 20
+
+-- How many of T steps of a batch of B get C layers of their own: as many as the memory
+-- limit allows (an estimate of each step's layers: the packed weights, (D+H)*G*H
+-- elements per layer, and about B*H*(2G+4) of activations and workspace). The others
+-- share one C layer per decoder layer: their forward runs again, on the inputs and
+-- states kept, just before their backward (the same numbers: the kernels are
+-- deterministic), one more T = 1 forward per step in exchange for memory that does not
+-- grow with T. Pool entries past the count are released.
+function Seq2Seq:_dedicated_steps(T, B)
+  local es = self.dtype == "float64" and 8 or 4
+  local per_step = 0
+  for k = 1, self.config.layers do
+    local r = self.decoder.layers[k][1]
+    local G, D, H = r.gates, r.input_size, r.hidden_size
+    per_step = per_step + es * (G * H * (D + H) + B * H * (2 * G + 4))
+  end
+  local K = math.min(T, math.floor(self.step_memory_limit / per_step))
+  local pool = self._step_layers
+  if pool then
+    for t = K + 1, #pool do pool[t] = nil end
+  end
+  return K
+end
+
+-- The dropout between decoder layers k and k+1 at step t (a mask per step).
+function Seq2Seq:_step_dropout(t, k)
+  self._step_drops = self._step_drops or {}
+  local drops = self._step_drops
+  drops[t] = drops[t] or {}
+  local d = drops[t][k]
+  if not d then
+    d = nn.Dropout(self.config.dropout)
+    drops[t][k] = d
+  end
+  d:train(self.training)
+  return d
+end
+
+-- The attention decoder's forward on inputs dec_in (T,B) from state h, c, step by step
+-- (the vector fed at step t depends on step t-1's output, so the sequence kernels
+-- cannot run the whole target at once):
+--   Bahdanau: context_t = attend(h_{t-1} of the top layer); h_t = rnn([emb_t; context_t],
+--     h_{t-1}); out_t = h_t (the PyTorch tutorial's AttnDecoderRNN)
+--   Luong: h_t = rnn([emb_t; h~_{t-1}], h_{t-1}) (input feeding, h~_0 = 0); context_t =
+--     attend(h_t of the top layer); out_t = h~_t = tanh(W_c [context_t; h_t])
+-- then dropout and the generator on out (T,B,H) at once. Saved for backward: each
+-- step's layer activations (in _step_layer's C layers), the inputs X (T,B,E+H), the
+-- outputs and, for Luong, [context; h] (T,B,2H).
+function Seq2Seq:_decode_attention(dec_in, h, c)
+  local cfg, dt = self.config, self.dtype
+  local T, B, H, E, L = dec_in:size(1), dec_in:size(2), cfg.hidden, cfg.embed, cfg.layers
+  self._dec_in = dec_in
+  self._emb_t = self.drop_tgt:forward(self.tgt_embed:forward(dec_in))
+  local X = util.buffer(self, "_att_x", dt, {T, B, E + H})
+  X:narrow(3, 1, E):copy_(self._emb_t)
+  local out = util.buffer(self, "_att_out", dt, {T, B, H})
+  local cat = not self.bahdanau and util.buffer(self, "_att_cat", dt, {T, B, 2 * H}) or nil
+  local drop = self.training and cfg.dropout > 0 and L > 1
+  self.attention:clear()
+  -- steps past K share a C layer per decoder layer and keep what recomputes them
+  local K = self:_dedicated_steps(T, B)
+  local kept = {}
+  local hs, cs = {}, {}
+  for k = 1, L do hs[k], cs[k] = h:select(1, k), c and c:select(1, k) or nil end
+  for t = 1, T do
+    local x_t = X:narrow(1, t, 1)
+    local fed = x_t:select(1, 1):narrow(2, E + 1, H)
+    if self.bahdanau then
+      fed:copy_((self.attention:forward_step(hs[L])))
+    elseif t == 1 then
+      fed:zero_()
+    else
+      fed:copy_(out:select(1, t - 1))
+    end
+    local input = x_t
+    if t > K then kept[t] = {} end
+    for k = 1, L do
+      local w_ih, w_hh, b_ih, b_hh = self.decoder.layers[k][1]:weights()
+      if t > K then kept[t][k] = {input, hs[k], cs[k]} end
+      local y, hn, cn = self:_step_layer(t > K and 0 or t, k):forward(input, w_ih, w_hh, b_ih, b_hh, hs[k], cs[k])
+      hs[k], cs[k] = hn, cn
+      input = (drop and k < L) and self:_step_dropout(t, k):forward(y) or y
+    end
+    local o = out:select(1, t)
+    if self.bahdanau then
+      o:copy_(hs[L])
+    else
+      local cat_t = cat:select(1, t)
+      cat_t:narrow(2, 1, H):copy_((self.attention:forward_step(hs[L])))
+      cat_t:narrow(2, H + 1, H):copy_(hs[L])
+      core.addmm(o, cat_t, self.attn_out.weight, 1, 0, false, true)
+      o:tanh_()
+    end
+  end
+  self._att_T, self._att_cat_saved, self._att_drop = T, cat, drop
+  self._att_K, self._att_kept = K, kept
+  self._dec_y = out
+  self._dec_y_d = self.drop_out:forward(out)
+  self.logits = self.generator:forward(self._dec_y_d)
+  return self.logits
+end
+
+-- Backward of _decode_attention, last step first: accumulates the decoder's, the
+-- attention's and the generator's gradients and the target embedding's; returns the
+-- gradient of the initial state h, c (L,B,H) and of the memory (S,B,H).
+function Seq2Seq:_backward_attention(glogits)
+  local cfg, dt = self.config, self.dtype
+  local T, H, E, L = self._att_T, cfg.hidden, cfg.embed, cfg.layers
+  local B = self._dec_in:size(2)
+  local gy_d = self.generator:backward(self._dec_y_d, glogits)
+  local gout = self.drop_out:backward(self._dec_y, gy_d)
+  local out, cat = self._dec_y, self._att_cat_saved
+  local gX = util.buffer(self, "_att_gx", dt, {T, B, E + H})
+  local drop = self._att_drop
+  local gh, gc = {}, {}
+  local g_top = util.buffer(self, "_att_gtop", dt, {1, B, H})
+  -- (1 - h~^2) * g of every step, for W_c's gradient in one product after the loop
+  local g_pres = not self.bahdanau and util.buffer(self, "_att_gpre", dt, {T, B, H}) or nil
+  local g_cat = not self.bahdanau and util.buffer(self, "_att_gcat", dt, {B, 2 * H}) or nil
+  for t = T, 1, -1 do
+    local gtop = g_top:select(1, 1)
+    gtop:copy_(gout:select(1, t))
+    if not self.bahdanau then
+      -- the h~_t fed to step t+1 receives that step's input gradient too
+      if t < T then gtop:add_(gX:select(1, t + 1):narrow(2, E + 1, H)) end
+      local o, g_pre = out:select(1, t), g_pres:select(1, t)
+      g_pre:copy_(o):mul_(o):neg_():add_(1):mul_(gtop)        -- (1 - h~^2) * g
+      core.addmm(g_cat, g_pre, self.attn_out.weight, 1, 0, false, false)
+      local gquery = self.attention:backward_step(g_cat:narrow(2, 1, H):contiguous())
+      gtop:copy_(g_cat:narrow(2, H + 1, H)):add_(gquery)
+    end
+    local g = g_top
+    for k = L, 1, -1 do
+      local r = self.decoder.layers[k][1]
+      local gw_ih, gw_hh, gb_ih, gb_hh = r:weight_grads()
+      local layer = self:_step_layer(t > self._att_K and 0 or t, k)
+      if t > self._att_K then
+        local w_ih, w_hh, b_ih, b_hh = r:weights()
+        local input, h0, c0 = table.unpack(self._att_kept[t][k], 1, 3)
+        layer:forward(input, w_ih, w_hh, b_ih, b_hh, h0, c0)
+      end
+      local gx, gh0, gc0 = layer:backward(g, gh[k], gc[k], gw_ih, gw_hh, gb_ih, gb_hh, nil)
+      gh[k], gc[k] = gh0, gc0
+      if k > 1 then
+        g = (drop and self:_step_dropout(t, k - 1):backward(nil, gx)) or gx
+      else
+        gX:select(1, t):copy_(gx:select(1, 1))
+      end
+    end
+    if self.bahdanau then
+      -- context_t was attend(h_{t-1}): its gradient joins that state's
+      local gquery = self.attention:backward_step(gX:select(1, t):narrow(2, E + 1, H):contiguous())
+      gh[L]:add_(gquery)
+    end
+  end
+  if g_pres then
+    core.addmm(self.attn_out:gradient("weight"), g_pres:view(T * B, H), cat:view(T * B, 2 * H), 1, 1, true, false)
+  end
+  self.tgt_embed:backward(self._dec_in, self.drop_tgt:backward(nil, gX:narrow(3, 1, E):contiguous()))
+  local gh0 = core.empty({L, B, H}, dt)
+  local gc0 = self.is_lstm and core.empty({L, B, H}, dt) or nil
+  for k = 1, L do
+    gh0:select(1, k):copy_(gh[k])
+    if gc0 then gc0:select(1, k):copy_(gc[k]) end
+  end
+  return gh0, gc0, self.attention:memory_grad()
 end
 
 -- Decoder forward from state h, c on inputs dec_in (T,B): the logits (T,B,Vt).
 function Seq2Seq:_decode(dec_in, h, c)
+  if self.attention then return self:_decode_attention(dec_in, h, c) end
   self._dec_in = dec_in
   self._emb_t = self.drop_tgt:forward(self.tgt_embed:forward(dec_in))
   self._dec_y = self.decoder:forward(self._emb_t, h, c)
@@ -209,23 +511,69 @@ function Seq2Seq:forward(src, dec_in, src_lengths)
 end
 
 -- Accumulates parameter gradients for the last forward, given the logits' gradient.
--- The encoder's outputs feed nothing (no attention): only its final state receives
--- a gradient, from the decoder's initial state.
+-- Without attention the encoder's outputs feed nothing: only its final state receives
+-- a gradient, from the decoder's initial state; with attention they also receive the
+-- memory's gradient.
 function Seq2Seq:backward(_, glogits)
   if not self._dec_in then error("Seq2Seq: backward before forward", 2) end
-  local gy_d = self.generator:backward(self._dec_y_d, glogits)
-  local gy = self.drop_out:backward(self._dec_y, gy_d)
-  local gemb_t, gh, gc = self.decoder:backward(self._emb_t, gy)
-  self.tgt_embed:backward(self._dec_in, self.drop_tgt:backward(nil, gemb_t))
-  local y = self._enc_y
-  local gy_enc = util.buffer(self, "_gy_enc", self.dtype, {y:size(1), y:size(2), y:size(3)}):zero_()
-  local gemb_s = self.encoder:backward(self._emb_s, gy_enc, gh, gc)
+  local gh, gc, gy_enc
+  if self.attention then
+    gh, gc, gy_enc = self:_backward_attention(glogits)
+  else
+    local gy_d = self.generator:backward(self._dec_y_d, glogits)
+    local gy = self.drop_out:backward(self._dec_y, gy_d)
+    local gemb_t
+    gemb_t, gh, gc = self.decoder:backward(self._emb_t, gy)
+    self.tgt_embed:backward(self._dec_in, self.drop_tgt:backward(nil, gemb_t))
+    local y = self._enc_y
+    gy_enc = util.buffer(self, "_gy_enc", self.dtype, {y:size(1), y:size(2), y:size(3)}):zero_()
+  end
+  local gemb_s = self.encoder:backward(self._emb_s, gy_enc, self:_bridge_back(gh), self:_bridge_back(gc))
   self.src_embed:backward(self._src, self.drop_src:backward(nil, gemb_s))
+end
+
+-- One attention-decoder step for generation (see _decode_attention): x (B,E) the
+-- embedded ids; state's h, c advanced and, for Luong, feed (1,B,H) (h~) replaced in
+-- place. The memory is the state's: set on the attention when it is not the one set
+-- last (a beam search reorders it with the state). Returns the generator's input (B,H).
+function Seq2Seq:_step_attention(x_emb, state)
+  local cfg, dt = self.config, self.dtype
+  local B, H, E = x_emb:size(1), cfg.hidden, cfg.embed
+  if state.memory == nil then error("Seq2Seq:step: an attention model's state needs the memory (use encode)", 3) end
+  if state.memory ~= self._attn_memory then
+    self.attention:set_memory(state.memory, state.lengths and state.lengths:reshape(B) or nil)
+    self._attn_memory = state.memory
+  end
+  local x = util.buffer(self, "_step_in", dt, {B, E + H})
+  x:narrow(2, 1, E):copy_(x_emb)
+  local context, weights
+  if self.bahdanau then
+    context, weights = self.attention:attend(state.h:select(1, cfg.layers))
+    x:narrow(2, E + 1, H):copy_(context)
+  else
+    x:narrow(2, E + 1, H):copy_(state.feed:select(1, 1))
+  end
+  local y = self.decoder:step(x, state.h, self.is_lstm and state.c or nil)
+  local out = y
+  if not self.bahdanau then
+    context, weights = self.attention:attend(y)
+    local cat = util.buffer(self, "_step_cat", dt, {B, 2 * H})
+    cat:narrow(2, 1, H):copy_(context)
+    cat:narrow(2, H + 1, H):copy_(y)
+    out = state.feed:select(1, 1)
+    core.addmm(out, cat, self.attn_out.weight, 1, 0, false, true)
+    out:tanh_()
+  end
+  if self._attn_record then self._attn_record[#self._attn_record + 1] = weights:clone() end
+  return out
 end
 
 -- One decoder step for generation: ids (B) the tokens just produced, state
 -- {h = (L,B,H), c = (L,B,H) for the LSTM} advanced in place (required: it starts
 -- from encode's state; see decoder_for). Returns the logits (B,Vt) and the state.
+-- With attention the state also holds memory (S,B,H), the encoder's outputs, lengths
+-- (1,B) int64 or nil, and for Luong feed (1,B,H), the last h~: every tensor has the B
+-- sequences on dimension 2, as recur.beam reorders them.
 -- No dropout, no activations saved. The embedding and logits go into buffers of
 -- their own, so that a step between two training forwards (scheduled sampling) does
 -- not make the modules' (T*B)-row buffers be reallocated every batch.
@@ -244,7 +592,12 @@ function Seq2Seq:step(ids, state)
   end
   local x = core.nn_embedding(self.tgt_embed.weight, ids:reshape(B), self._step_x)
   self._step_x = x
-  local y = self.decoder:step(x, state.h, self.is_lstm and state.c or nil)
+  local y
+  if self.attention then
+    y = self:_step_attention(x, state)
+  else
+    y = self.decoder:step(x, state.h, self.is_lstm and state.c or nil)
+  end
   local g = self.generator
   local logits = util.buffer(self, "_step_logits", self.dtype, {B, g.out_features})
   core.addmm(logits, y, g.weight, 1, 0, false, true)   -- y W^T, as Linear:forward
@@ -252,13 +605,27 @@ function Seq2Seq:step(ids, state)
   return logits, state
 end
 
--- The encoder's final state for sources src (S,B): {h = (L,B,H), c = (L,B,H) for the
--- LSTM}, new tensors (step may advance them in place).
+-- The generation state from the decoder's initial h, c (not copied): with attention,
+-- the memory (a copy of the encoder's outputs, which the next encode overwrites), the
+-- source lengths as (1,B) and Luong's zero feed.
+function Seq2Seq:_start_state(h, c)
+  local state = {h = h, c = c}
+  if self.attention then
+    local B = h:size(2)
+    state.memory = self._enc_y:clone()
+    state.lengths = self._src_lengths and self._src_lengths:reshape(1, B):clone() or nil
+    if not self.bahdanau then state.feed = core.zeros({1, B, self.config.hidden}, self.dtype) end
+  end
+  return state
+end
+
+-- The state the decoder starts from for sources src (S,B): {h = (L,B,H), c = (L,B,H)
+-- for the LSTM}, and with attention memory, lengths and feed (see step); new tensors
+-- (step may advance them in place).
 function Seq2Seq:encode(src, src_lengths)
   local op = "Seq2Seq:encode"
   check_batch(op, src, src_lengths)
-  local h, c = self:_encode(src, src_lengths)
-  return {h = h, c = c}
+  return self:_start_state(self:_encode(src, src_lengths))
 end
 
 -- Decoder inputs (T,B) with scheduled sampling (recur.models.scheduled, the
@@ -266,7 +633,8 @@ end
 -- column b at step t+1 is the model's prediction at step t with probability p, else
 -- tgt[t]; step 1 is always bos_id.
 function Seq2Seq:_sampled_inputs(tgt, h, c, p)
-  return scheduled.inputs(self, {h = h, c = c}, self:shift(tgt), p, self.sampling)
+  if p == 0 then return self:shift(tgt) end
+  return scheduled.inputs(self, self:_start_state(h, c), self:shift(tgt), p, self.sampling)
 end
 
 -- The decoder inputs scheduled sampling with probability p (default
@@ -335,15 +703,23 @@ end
 local Conditioned = {}
 Conditioned.__index = Conditioned
 
-function Conditioned:step(ids, state)
-  if state == nil then
-    state = {h = self.h:clone(), c = self.c and self.c:clone() or nil}
+-- A copy of a state table: columns b..b+n-1 of every tensor (dimension 2), or all.
+local function copy_state(state, b, n)
+  local copy = {}
+  for k, v in pairs(state) do
+    if util.is_tensor(v) then copy[k] = (b and v:narrow(2, b, n) or v):clone() else copy[k] = v end
   end
+  return copy
+end
+
+function Conditioned:step(ids, state)
+  if state == nil then state = copy_state(self.start) end
   return self.model:step(ids, state)
 end
 
-local function conditioned(model, h, c)
-  return setmetatable({model = model, h = h, c = c}, Conditioned)
+-- start: the state of one source (Seq2Seq:step's, B = 1), copied at each search's start.
+local function conditioned(model, start)
+  return setmetatable({model = model, start = start}, Conditioned)
 end
 
 -- The beam-searchable decoder for one source src (S,1) (or (S) ids).
@@ -355,12 +731,11 @@ function Seq2Seq:decoder_for(src, src_lengths)
     error(string.format("%s: expects one source (S,1), got %s (see beam_search for batches)", op,
       util.shape_str(src)), 2)
   end
-  local h, c = self:_encode(src, src_lengths)
-  return conditioned(self, h, c)
+  return conditioned(self, self:_start_state(self:_encode(src, src_lengths)))
 end
 
 local DECODE_OPTIONS = {max_length = true, temperature = true, top_k = true, top_p = true,
-                        banned = true, min_length = true}
+                        banned = true, min_length = true, attention = true}
 
 -- Greedy (or sampled) decoding of a batch of sources (S,B) with recur.decode.generate:
 -- a Lua array of B id arrays, each ending with eos_id when it was produced within
@@ -373,12 +748,28 @@ function Seq2Seq:greedy(src, src_lengths, opts)
   opts = util.check_opts(op, opts, DECODE_OPTIONS)
   local max_length = util.check_positive_int(op, "max_length", opts.max_length or 100)
   check_batch(op, src, src_lengths)
-  local state = {}
-  state.h, state.c = self:_encode(src, src_lengths)
+  local record = util.opt_bool(op, opts, "attention", false)
+  if record and not self.attention then
+    error(op .. ": attention = true needs a model with attention (config.attention is 'none')", 2)
+  end
+  local state = self:_start_state(self:_encode(src, src_lengths))
   local first = core.full({src:size(2)}, self.bos_id, "int64")
-  return decode.generate(self, state, first, {length = max_length, end_id = self.eos_id,
+  self._attn_record = record and {} or nil
+  local ok, out = pcall(decode.generate, self, state, first, {length = max_length, end_id = self.eos_id,
     min_length = opts.min_length, temperature = opts.temperature or 0, top_k = opts.top_k,
     top_p = opts.top_p, banned = opts.banned})
+  local steps = self._attn_record
+  self._attn_record = nil
+  if not ok then error(out, 0) end
+  if not record then return out end
+  -- weights[b][i]: the attention over source b's tokens when output token i was chosen
+  local weights = {}
+  for b, ids in ipairs(out) do
+    local len = src_lengths and src_lengths:get(b) or src:size(1)
+    weights[b] = {}
+    for i = 1, #ids do weights[b][i] = steps[i]:select(1, b):narrow(1, 1, len):totable() end
+  end
+  return out, weights
 end
 
 local BEAM_OPTIONS = {beam_size = true, max_length = true, length_penalty = true, n_best = true,
@@ -393,16 +784,13 @@ function Seq2Seq:beam_search(src, src_lengths, opts)
   opts = util.check_opts(op, opts, BEAM_OPTIONS)
   local max_length = util.check_positive_int(op, "max_length", opts.max_length or 100)
   check_batch(op, src, src_lengths)
-  local state = {}
-  state.h, state.c = self:_encode(src, src_lengths)
+  local state = self:_start_state(self:_encode(src, src_lengths))
   local search_opts = {beam_size = opts.beam_size, length = max_length, end_id = self.eos_id,
                        length_penalty = opts.length_penalty, n_best = opts.n_best,
                        banned = opts.banned, min_length = opts.min_length}
   local best, all = {}, {}
   for b = 1, src:size(2) do
-    local h = state.h:narrow(2, b, 1):clone()
-    local c = state.c and state.c:narrow(2, b, 1):clone() or nil
-    local hyps = beam.search(conditioned(self, h, c), {self.bos_id}, search_opts)
+    local hyps = beam.search(conditioned(self, copy_state(state, b, 1)), {self.bos_id}, search_opts)
     best[b], all[b] = hyps[1].ids, hyps
   end
   return best, all

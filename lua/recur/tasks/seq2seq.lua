@@ -3,10 +3,12 @@
 -- trained with teacher forcing on padded, length-bucketed batches. The measures are
 -- the teacher-forced loss and, decoding greedily, exact match (the whole target) and
 -- token accuracy (target tokens, the end marker included, equal at their position);
--- predict writes the greedy translation of each line.
+-- predict writes the greedy translation of each line; attention gives the attention
+-- weights of one translation (`recur attention`).
 --
 -- The target side holds <pad> <s> </s> (levels.fit's markers), the ids the model pads
 -- with, starts from and stops at.
+local core = require "recur.core"
 local data = require "recur.data"
 local tabular = require "recur.data.tabular"
 local Seq2Seq = require "recur.models.Seq2Seq"
@@ -16,9 +18,10 @@ local examples = require "recur.tasks.examples"
 local task = {kind = "seq2seq", perplexity = true}
 
 task.OPTIONS = {src_level = true, tgt_level = true, embed = true, min_freq = true, max_vocab = true,
-  sampling_prob = true, sampling = true}
-task.DEFAULTS = {src_level = "char", tgt_level = "char", layers = 1, hidden = 128, embed = 64, batch = 32}
-task.ARCH = {"src_level", "tgt_level", "model", "layers", "hidden", "embed", "dropout"}
+  sampling_prob = true, sampling = true, attention = true, bidirectional = true}
+task.DEFAULTS = {src_level = "char", tgt_level = "char", layers = 1, hidden = 128, embed = 64, batch = 32,
+  attention = "none", bidirectional = false}
+task.ARCH = {"src_level", "tgt_level", "model", "layers", "hidden", "embed", "dropout", "attention", "bidirectional"}
 task.LOOP = {}
 -- the model's settings that act in training only: kept by --resume, free with --init-from
 task.TRAINING = {"sampling_prob", "sampling"}
@@ -31,7 +34,7 @@ function task.arch_of(info)
   local c = info.config
   return {src_level = levels.level(info.data.source), tgt_level = levels.level(info.data.target), model = c.cell,
     layers = c.layers, hidden = c.hidden, embed = c.embed, dropout = c.dropout, sampling_prob = c.sampling_prob or 0,
-    sampling = c.sampling or "argmax"}
+    sampling = c.sampling or "argmax", attention = c.attention or "none", bidirectional = c.bidirectional or false}
 end
 
 local encode_all = examples.encode_all
@@ -68,12 +71,16 @@ function task.build(s, P)
   local pad, bos, eos = levels.markers(P.data.target)
   return Seq2Seq{src_vocab_size = P.data.source:vocab_size(), tgt_vocab_size = P.data.target:vocab_size(),
     embed = s.embed, hidden = s.hidden, layers = s.layers, cell = s.model, dropout = s.dropout,
-    pad_id = pad, bos_id = bos, eos_id = eos, sampling_prob = s.sampling_prob, sampling = s.sampling}
+    pad_id = pad, bos_id = bos, eos_id = eos, sampling_prob = s.sampling_prob, sampling = s.sampling,
+    attention = s.attention, bidirectional = s.bidirectional}
 end
 
 function task.describe(s, P, model)
-  return string.format("seq2seq %s -> %s, %s: %d layers x %d hidden, vocabularies %d -> %d, %d parameters; %d training pairs (%d batches of %d), %d validation pairs",
-    s.src_level, s.tgt_level, model.config.cell, model.config.layers, model.config.hidden,
+  local c = model.config
+  local extras = (c.bidirectional and ", bidirectional encoder" or "") ..
+    (c.attention ~= "none" and ", " .. c.attention .. " attention" or "")
+  return string.format("seq2seq %s -> %s, %s: %d layers x %d hidden%s, vocabularies %d -> %d, %d parameters; %d training pairs (%d batches of %d), %d validation pairs",
+    s.src_level, s.tgt_level, c.cell, c.layers, c.hidden, extras,
     P.data.source:vocab_size(), P.data.target:vocab_size(), model:num_parameters(), P.counts[1],
     P.batcher:num_batches(), s.batch, P.counts[2])
 end
@@ -128,6 +135,30 @@ function task.predict(model, info, path, opts, write)
   end
   examples.predict_lines(path, function(line) return line:match("^([^\t]*)") end, info.data.source,
     translations, write)
+end
+
+-- The attention weights of the greedy translation of one source line (`recur
+-- attention`): {source = its tokens, output = the translation's tokens (with the end
+-- marker when it was produced), weights = one row per output token over the source
+-- tokens, translation = the text}. opts: max_length (100).
+function task.attention(model, info, text, opts)
+  opts = opts or {}
+  if model.config.attention == "none" then
+    error("attention: the model has no attention (it was trained with --attention none)", 0)
+  end
+  local source, target = info.data.source, info.data.target
+  local ids = levels.encode(source, text)
+  if #ids == 0 then error("attention: --src holds no token", 0) end
+  model:evaluate()
+  local src = core.tensor(ids, "int64"):reshape(#ids, 1)
+  local out, weights = model:greedy(src, nil, {max_length = opts.max_length or 100, attention = true})
+  local function tokens(tokenizer, list)
+    local t = {}
+    for i, id in ipairs(list) do t[i] = tokenizer.vocab:token(id) end
+    return t
+  end
+  return {source = tokens(source, ids), output = tokens(target, out[1]), weights = weights[1],
+          translation = levels.decode(target, out[1])}
 end
 
 return task
