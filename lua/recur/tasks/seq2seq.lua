@@ -15,7 +15,7 @@ local Seq2Seq = require "recur.models.Seq2Seq"
 local levels = require "recur.tasks.levels"
 local examples = require "recur.tasks.examples"
 
-local task = {kind = "seq2seq", perplexity = true}
+local task = {kind = "seq2seq"}
 
 task.OPTIONS = {src_level = true, tgt_level = true, embed = true, min_freq = true, max_vocab = true,
   sampling_prob = true, sampling = true, attention = true, bidirectional = true}
