@@ -60,7 +60,8 @@ elseif kind == "seq2seq" then
     t[#t + 1] = 3   -- eos
     tgt[i] = t
   end
-  model = models.Seq2Seq{src_vocab_size = 9, tgt_vocab_size = 9, embed = 4, hidden = 8, layers = 2, dropout = 0.3}
+  model = models.Seq2Seq{src_vocab_size = 9, tgt_vocab_size = 9, embed = 4, hidden = 8, layers = 2, dropout = 0.3,
+                         attention = "luong-general", bidirectional = true}
   batcher = data.SentenceBatcher.new(src, {batch_size = B, targets = tgt, seed = 3})
   val = data.SentenceBatcher.new(src, {batch_size = B, targets = tgt, seed = 4, shuffle = false})
 elseif kind == "generator" then
