@@ -149,11 +149,11 @@ $(BUILD)/rnn_gemm_test: spec/c/rnn_gemm_test.c csrc/rnn_gemm.c csrc/rnn_gemm.h
 	$(CC) $(CFLAGS) -std=gnu11 -fopenmp -Wall -Wextra -Icsrc $< csrc/rnn_gemm.c $(LDFLAGS) -lm -o $@
 
 # The public kernels with NULL pointers and zero sizes, as their headers promise.
-$(BUILD)/capi_test: spec/c/capi_test.c $(LIB)
+$(BUILD)/capi_test: spec/c/capi_test.c spec/c/ctest.h $(LIB)
 	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_RPATH) -lm -fopenmp -o $@
 
 # The attention kernels against central differences, float32 against float64, edges.
-$(BUILD)/attention_test: spec/c/attention_test.c $(LIB)
+$(BUILD)/attention_test: spec/c/attention_test.c spec/c/ctest.h $(LIB)
 	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $< $(LIB) $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_RPATH) -lm -fopenmp -o $@
 
 C_TESTS = $(BUILD)/rnn_math_test $(BUILD)/rnn_gemm_test $(BUILD)/capi_test $(BUILD)/attention_test

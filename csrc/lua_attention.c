@@ -30,7 +30,8 @@ static recur_tensor *accumulator_arg(lua_State *L, const char *op, int arg, cons
     recur_tensor *t = lrecur_check_tensor(L, arg);
     lrecur_check_dtype(L, op, what, t, dtype);
     lrecur_check_shape(L, op, what, t, ndim, size);
-    lrecur_check_contiguous(L, op, what, t);
+    /* (an empty tensor can have strides recur_is_contiguous refuses; nothing is written) */
+    if (recur_numel(t) > 0) lrecur_check_contiguous(L, op, what, t);
     if (t->storage == input->storage) luaL_error(L, "%s: %s shares storage with an input", op, what);
     return t;
 }
@@ -91,6 +92,44 @@ static void check_step_args(lua_State *L, const char *op, step_args *a, int firs
     }
 }
 
+/* The step's kernels in the order of the math, for one element type: step_forward_f32
+ * and step_forward_f64, step_backward_f32 and step_backward_f64 (PTR types a tensor's
+ * data). The backward's tensors: gc (B,H), w the weights (B,S), ga (B,S) holding the
+ * weights' own gradient (it becomes the scores'), gq (B,K), work (B,K) for additive
+ * scores. */
+#define STEP_KERNELS(T, SFX, PTR)                                                                   \
+    static void step_forward_##SFX(const step_args *a, recur_tensor *c, recur_tensor *w)           \
+    {                                                                                               \
+        T *wd = PTR(w);                                                                             \
+        if (a->v)                                                                                   \
+            recur_attention_additive_scores_##SFX(wd, PTR(a->q), PTR(a->keys), PTR(a->v), a->lengths,  \
+                                                  a->S, a->B, a->K);                               \
+        else                                                                                        \
+            recur_attention_dot_scores_##SFX(wd, PTR(a->q), PTR(a->keys), a->lengths, a->S, a->B, a->K); \
+        recur_attention_softmax_##SFX(wd, wd, a->lengths, a->S, a->B);                              \
+        recur_attention_context_##SFX(PTR(c), wd, PTR(a->memory), a->lengths, a->S, a->B, a->H);    \
+    }                                                                                               \
+                                                                                                    \
+    static void step_backward_##SFX(const step_args *a, recur_tensor *gc, recur_tensor *w,          \
+                                    recur_tensor *ga, recur_tensor *gq, recur_tensor *gkeys,       \
+                                    recur_tensor *gmem, recur_tensor *gv, recur_tensor *work)      \
+    {                                                                                               \
+        T *gad = PTR(ga);                                                                           \
+        recur_attention_context_backward_##SFX(gad, PTR(gmem), PTR(gc), PTR(w), PTR(a->memory),    \
+                                               a->lengths, a->S, a->B, a->H);                       \
+        recur_attention_softmax_backward_##SFX(gad, gad, PTR(w), a->lengths, a->S, a->B);           \
+        if (a->v)                                                                                   \
+            recur_attention_additive_scores_backward_##SFX(PTR(gq), PTR(gkeys), PTR(gv), PTR(work), gad, \
+                                                           PTR(a->q), PTR(a->keys), PTR(a->v),       \
+                                                           a->lengths, a->S, a->B, a->K);           \
+        else                                                                                        \
+            recur_attention_dot_scores_backward_##SFX(PTR(gq), PTR(gkeys), gad, PTR(a->q), PTR(a->keys), \
+                                                      a->lengths, a->S, a->B, a->K);                \
+    }
+
+STEP_KERNELS(float, f32, recur_f32)
+STEP_KERNELS(double, f64, recur_f64)
+
 /* attention_forward(q|p, keys, v|nil, memory, lengths|nil) -> context (B,H), weights (B,S)
  * Dot scores without v, additive ones with it; both results are new tensors. */
 static int attention_forward(lua_State *L)
@@ -101,25 +140,10 @@ static int attention_forward(lua_State *L)
     check_step_args(L, op, &a, 1);
     recur_tensor *c = lrecur_push_new(L, op, a.dtype, 2, (int64_t[]){a.B, a.H});
     recur_tensor *w = lrecur_push_new(L, op, a.dtype, 2, (int64_t[]){a.B, a.S});
-    if (a.dtype == RECUR_FLOAT32) {
-        float *wd = recur_f32(w);
-        if (a.v)
-            recur_attention_additive_scores_f32(wd, recur_f32(a.q), recur_f32(a.keys), recur_f32(a.v), a.lengths,
-                                                a.S, a.B, a.K);
-        else
-            recur_attention_dot_scores_f32(wd, recur_f32(a.q), recur_f32(a.keys), a.lengths, a.S, a.B, a.K);
-        recur_attention_softmax_f32(wd, wd, a.lengths, a.S, a.B);
-        recur_attention_context_f32(recur_f32(c), wd, recur_f32(a.memory), a.lengths, a.S, a.B, a.H);
-    } else {
-        double *wd = recur_f64(w);
-        if (a.v)
-            recur_attention_additive_scores_f64(wd, recur_f64(a.q), recur_f64(a.keys), recur_f64(a.v), a.lengths,
-                                                a.S, a.B, a.K);
-        else
-            recur_attention_dot_scores_f64(wd, recur_f64(a.q), recur_f64(a.keys), a.lengths, a.S, a.B, a.K);
-        recur_attention_softmax_f64(wd, wd, a.lengths, a.S, a.B);
-        recur_attention_context_f64(recur_f64(c), wd, recur_f64(a.memory), a.lengths, a.S, a.B, a.H);
-    }
+    if (a.dtype == RECUR_FLOAT32)
+        step_forward_f32(&a, c, w);
+    else
+        step_forward_f64(&a, c, w);
     return 2;
 }
 
@@ -141,10 +165,11 @@ static int attention_backward(lua_State *L)
     lrecur_check_shape(L, op, "weights", w, 2, (int64_t[]){a.B, a.S});
     recur_tensor *gkeys = accumulator_arg(L, op, 9, "gkeys", a.dtype, 3, (int64_t[]){a.S, a.B, a.K}, a.keys);
     recur_tensor *gmem = accumulator_arg(L, op, 10, "gmemory", a.dtype, 3, (int64_t[]){a.S, a.B, a.H}, a.memory);
-    recur_tensor *gv = NULL;
+    recur_tensor *gv = NULL, *work = NULL;
     if (a.v) {
         if (lua_isnoneornil(L, 11)) luaL_error(L, "%s: additive scores need gv", op);
         gv = accumulator_arg(L, op, 11, "gv", a.dtype, a.v->ndim, a.v->size, a.v);
+        work = lrecur_push_new(L, op, a.dtype, 2, (int64_t[]){a.B, a.K});
     }
     /* ga (B,S) starts as the weights' own gradient, or zero */
     recur_tensor *ga = lrecur_push_new(L, op, a.dtype, 2, (int64_t[]){a.B, a.S});
@@ -155,38 +180,10 @@ static int attention_backward(lua_State *L)
         recur_copy(ga, gw);
     }
     recur_tensor *gq = lrecur_push_new(L, op, a.dtype, 2, (int64_t[]){a.B, a.K});
-    int64_t S = a.S, B = a.B, K = a.K, H = a.H;
-    if (a.dtype == RECUR_FLOAT32) {
-        float *gad = recur_f32(ga);
-        recur_attention_context_backward_f32(gad, recur_f32(gmem), recur_f32(gc), recur_f32(w),
-                                             recur_f32(a.memory), a.lengths, S, B, H);
-        recur_attention_softmax_backward_f32(gad, gad, recur_f32(w), a.lengths, S, B);
-        if (a.v) {
-            recur_tensor *work = lrecur_push_new(L, op, a.dtype, 2, (int64_t[]){B, K});
-            recur_attention_additive_scores_backward_f32(recur_f32(gq), recur_f32(gkeys), recur_f32(gv),
-                                                         recur_f32(work), gad, recur_f32(a.q),
-                                                         recur_f32(a.keys), recur_f32(a.v), a.lengths, S, B, K);
-            lua_pop(L, 1);
-        } else {
-            recur_attention_dot_scores_backward_f32(recur_f32(gq), recur_f32(gkeys), gad, recur_f32(a.q),
-                                                    recur_f32(a.keys), a.lengths, S, B, K);
-        }
-    } else {
-        double *gad = recur_f64(ga);
-        recur_attention_context_backward_f64(gad, recur_f64(gmem), recur_f64(gc), recur_f64(w),
-                                             recur_f64(a.memory), a.lengths, S, B, H);
-        recur_attention_softmax_backward_f64(gad, gad, recur_f64(w), a.lengths, S, B);
-        if (a.v) {
-            recur_tensor *work = lrecur_push_new(L, op, a.dtype, 2, (int64_t[]){B, K});
-            recur_attention_additive_scores_backward_f64(recur_f64(gq), recur_f64(gkeys), recur_f64(gv),
-                                                         recur_f64(work), gad, recur_f64(a.q),
-                                                         recur_f64(a.keys), recur_f64(a.v), a.lengths, S, B, K);
-            lua_pop(L, 1);
-        } else {
-            recur_attention_dot_scores_backward_f64(recur_f64(gq), recur_f64(gkeys), gad, recur_f64(a.q),
-                                                    recur_f64(a.keys), a.lengths, S, B, K);
-        }
-    }
+    if (a.dtype == RECUR_FLOAT32)
+        step_backward_f32(&a, gc, w, ga, gq, gkeys, gmem, gv, work);
+    else
+        step_backward_f64(&a, gc, w, ga, gq, gkeys, gmem, gv, work);
     return 1;
 }
 

@@ -14,38 +14,10 @@
 
 #include "recur/attention.h"
 #include "recur/tensor.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        checks++;                                                                          \
-        if (!(cond)) {                                                                     \
-            failures++;                                                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-        }                                                                                  \
-    } while (0)
-
-#define SENTINEL 12345.0
+#include "ctest.h"
 
 enum { S = 6, B = 3, H = 5, A = 7 };
 static const int64_t lengths[B] = {6, 1, 4};
-
-static double *dalloc(size_t n, double v)
-{
-    double *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = v;
-    return p;
-}
-
-static double *drandom(size_t n, recur_rng *g)
-{
-    double *p = dalloc(n, 0);
-    for (size_t i = 0; i < n; i++) p[i] = recur_rng_normal(g);
-    return p;
-}
 
 static float *to_f32(const double *x, size_t n)
 {

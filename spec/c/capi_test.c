@@ -13,42 +13,7 @@
 #include <string.h>
 
 #include "recur/recur.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        checks++;                                                                          \
-        if (!(cond)) {                                                                     \
-            failures++;                                                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-        }                                                                                  \
-    } while (0)
-
-#define SENTINEL 12345.0
-
-static double *dalloc(size_t n, double v)
-{
-    double *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = v;
-    return p;
-}
-
-static float *falloc(size_t n, float v)
-{
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = v;
-    return p;
-}
-
-static double *drandom(size_t n, recur_rng *g)
-{
-    double *p = dalloc(n, 0);
-    for (size_t i = 0; i < n; i++) p[i] = 0.5 * recur_rng_normal(g);
-    return p;
-}
+#include "ctest.h"
 
 static double max_diff(const double *a, const double *b, size_t n)
 {

@@ -27,12 +27,7 @@ local function model_of(seed, attention, extra)
 end
 
 describe("Seq2Seq with attention", function()
-  local threads
-  setup(function()
-    threads = recur.get_num_threads()
-    recur.set_num_threads(1)
-  end)
-  teardown(function() recur.set_num_threads(threads) end)
+  support.one_thread(setup, teardown)
 
   local src, len, tgt = columns(SRC, PAD), lengths_of(SRC), columns(TGT, PAD)
 
@@ -126,6 +121,43 @@ describe("Seq2Seq with attention", function()
       end)
     end)
   end
+
+  it("has exact gradients with dropout between 3 decoder layers (a mask per step and layer)", function()
+    for _, form in ipairs({"bahdanau", "luong-concat"}) do
+      local model = model_of(15, form, {layers = 3, dropout = 0.3})
+      -- gradcheck draws the same masks for every evaluation (it re-seeds)
+      local r = recur.gradcheck(LossOf(model), {src, tgt, len}, {eps = 1e-3})
+      assert(r.max_error < 2e-4, form .. "\n" .. tostring(r))
+    end
+  end)
+
+  it("past its memory limit shares the step layers and recomputes their forward: the same loss and gradients, bit for bit", function()
+    for _, form in ipairs({"bahdanau", "luong-general"}) do
+      local function run(limit)
+        local model = model_of(16, form, {dropout = 0.2})
+        model.step_memory_limit = limit
+        recur.manual_seed(17)
+        local loss = model:train_step({x = src, y = tgt, lengths = len})
+        return loss, helpers.grads_of(model), model
+      end
+      local T = tgt:size(1)
+      local loss, grads, all = run(math.huge)
+      assert.are.equal(T, #all._step_layers)
+      assert.is_nil(all._step_layers[0])
+      local middle = false
+      for _, limit in ipairs({0, 2000, 4000, 8000, 16000}) do
+        local l, g, m = run(limit)
+        middle = middle or (#m._step_layers > 0 and #m._step_layers < T)
+        if limit == 0 then assert.are.equal(0, #m._step_layers) end
+        assert.are.equal(loss, l)
+        for name, want in pairs(grads) do
+          assert.are.equal(0, helpers.max_abs_diff(want, g[name]), form .. " " .. name .. " at " .. limit)
+        end
+        if #m._step_layers < T then assert.is_not_nil(m._step_layers[0]) end
+      end
+      assert.is_true(middle, "no limit gave some steps layers of their own")
+    end
+  end)
 
   it("keeps a bidirectional encoder without attention trainable: the halves' concatenation starts the decoder", function()
     local model = model_of(14, "none")

@@ -7,6 +7,7 @@
 local recur = require "recur"
 local helpers = require "spec.support.helpers"
 local Seq2Seq = require "recur.models.Seq2Seq"
+local support = require "spec.support.seq2seq"
 
 local DIR = "spec/fixtures/seq2seq_attention/"
 local FORMS = {"bahdanau", "luong-dot", "luong-general", "luong-concat"}
@@ -21,12 +22,7 @@ local function tensor(value, dtype)
 end
 
 describe("Seq2Seq with attention against PyTorch", function()
-  local threads
-  setup(function()
-    threads = recur.get_num_threads()
-    recur.set_num_threads(1)
-  end)
-  teardown(function() recur.set_num_threads(threads) end)
+  support.one_thread(setup, teardown)
 
   for _, form in ipairs(FORMS) do
     for _, case in ipairs({{dtype = "float64", tol = 1e-10}, {dtype = "float32", tol = 1e-5}}) do

@@ -29,13 +29,7 @@ local SRC = {{4, 5, 6, 4}, {6, 5}, {5, 4, 6}}
 local TGT = {{5, 4, EOS}, {4, 6, 5, 6, EOS}, {EOS}}
 
 describe("Seq2Seq", function()
-  -- tiny matrices: one thread is faster, and no OpenMP team waits on a busy core
-  local threads
-  setup(function()
-    threads = recur.get_num_threads()
-    recur.set_num_threads(1)
-  end)
-  teardown(function() recur.set_num_threads(threads) end)
+  support.one_thread(setup, teardown)
 
   it("runs under Lua 5.4", function() assert.are.equal("Lua 5.4", _VERSION) end)
 

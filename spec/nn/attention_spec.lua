@@ -347,6 +347,19 @@ describe("Attention state", function()
     end
   end)
 
+  it(":to converts the parameters and drops the batch of the old dtype", function()
+    recur.manual_seed(19)
+    local attn = make("additive", 3, 3, 4, "float32")
+    attn:set_memory(recur.randn({4, 2, 3}))
+    attn:to("float64")
+    assert.are.equal("float64", attn.memory_layer.weight:dtype())
+    assert.are.equal("float64", attn.v:gradient("weight"):dtype())
+    helpers.assert_fails_with(function() attn:attend(recur.randn({2, 3}, "float64")) end, "no memory")
+    attn:set_memory(recur.randn({4, 2, 3}, "float64"))
+    local c = attn:attend(recur.randn({2, 3}, "float64"))
+    assert.are.equal("float64", c:dtype())
+  end)
+
   it("an optimizer step through the module's gradients changes the output", function()
     recur.manual_seed(12)
     local attn = make("additive", 3, 3, 4)
@@ -453,7 +466,9 @@ describe("Attention state", function()
       for j, i in ipairs(index) do
         assert.are.equal(0, max_diff(c2:select(1, j), c:select(1, i)))
         assert.are.equal(0, max_diff(w2:select(1, j), w:select(1, i)))
-        assert.are.equal(0, w2:get(j, lengths[i] + (lengths[i] < 5 and 1 or 0)) * (lengths[i] < 5 and 1 or 0))
+        -- the lengths moved with their rows
+        assert.is_true(w2:get(j, lengths[i]) > 0)
+        if lengths[i] < 5 then assert.are.equal(0, w2:get(j, lengths[i] + 1)) end
       end
     end
   end)
@@ -523,9 +538,9 @@ describe("Attention errors", function()
     helpers.assert_fails_with(function() attn:reorder(recur.tensor({1, 2}, "float64")) end,
       "Attention.reorder: index must be a 1-D int64 tensor")
     helpers.assert_fails_with(function() attn:reorder(recur.tensor({1, 3}, "int64")) end,
-      "attention reorder: index 3 (at position 2) is outside 1..2 (the batch)")
+      "Attention.reorder: index 3 (at position 2) is outside 1..2 (the batch)")
     helpers.assert_fails_with(function() attn:reorder(recur.tensor({0}, "int64")) end,
-      "attention reorder: index 0 (at position 1) is outside 1..2")
+      "Attention.reorder: index 0 (at position 1) is outside 1..2")
   end)
 
   it("the C step refuses what would read out of bounds", function()
@@ -542,5 +557,53 @@ describe("Attention errors", function()
     helpers.assert_fails_with(function()
       recur.attention_backward(c, nil, w, q, k, nil, m, nil, recur.zeros({4, 2, 3}, "float64"), m)
     end, "attention backward: gmemory shares storage with an input")
+  end)
+end)
+
+-- The bindings with random small shapes (zeros among them), near misses and bad
+-- lengths: every call returns or raises a Lua error with a message, never crashes.
+-- `make sanitize` runs this under ASan and UBSan, which catch an out-of-bounds access.
+describe("Attention bindings with random shapes", function()
+  it("return or raise, and backward fits forward", function()
+    local state = 16
+    local function R(lo, hi) -- a small generator of its own: the draws do not depend on recur's
+      state = (state * 1103515245 + 12345) % 2147483648
+      return lo + state % (hi - lo + 1)
+    end
+    local ran = 0
+    for _ = 1, 400 do
+      local S, B, K, H = R(0, 4), R(0, 4), R(0, 5), R(0, 5)
+      local dt = R(0, 1) == 1 and "float32" or "float64"
+      local function maybe(n) return R(0, 7) == 0 and math.max(0, n + R(0, 2) - 1) or n end
+      local q = recur.randn({maybe(B), maybe(K)}, dt)
+      local keys = recur.randn({maybe(S), maybe(B), maybe(K)}, dt)
+      local v = R(0, 1) == 1 and recur.randn({maybe(K)}, dt) or nil
+      local m = recur.randn({maybe(S), maybe(B), maybe(H)}, dt)
+      local lengths
+      if R(0, 2) > 0 then
+        local t = {}
+        for b = 1, maybe(B) do t[b] = R(0, 5) == 0 and R(0, S + 2) - 1 or R(1, math.max(S, 1)) end
+        lengths = #t > 0 and recur.tensor(t, "int64") or recur.zeros({0}, "int64")
+      end
+      if R(0, 9) == 0 then m = m:transpose(1, 2) end
+      local ok, c, w = pcall(recur.attention_forward, q, keys, v, m, lengths)
+      if ok then
+        ran = ran + 1
+        local gm = recur.zeros(m:size(), dt)
+        local gk = (v == nil and K == H and R(0, 1) == 1) and gm or recur.zeros(keys:size(), dt)
+        local gv = v and recur.zeros(v:size(), dt) or nil
+        local gw = R(0, 1) == 1 and recur.randn({B, S}, dt) or nil
+        local g = recur.attention_backward(c, gw, w, q, keys, v, m, lengths, gk, gm, gv)
+        assert.are.same({B, K}, g:size())
+        local idx = {}
+        for j = 1, R(1, 5) do idx[j] = R(0, B + 1) end
+        local okr, r = pcall(recur.attention_reorder, m, recur.tensor(idx, "int64"))
+        assert.is_true(okr or type(r) == "string")
+      else
+        assert.are.equal("string", type(c))
+        assert.matches("^attention: ", c)
+      end
+    end
+    assert.is_true(ran > 50)
   end)
 end)

@@ -1,5 +1,5 @@
 -- Helpers of the Seq2Seq specs (spec/models/Seq2Seq*_spec.lua): padded id batches and
--- the model's loss as a module for recur.gradcheck. Not a spec itself.
+-- the model's loss as a module for recur.gradcheck, one thread. Not a spec itself.
 local recur = require "recur"
 local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
@@ -44,5 +44,17 @@ function LossOf:backward(src, r)
   self.model:backward(src, g)
 end
 M.LossOf = LossOf
+
+-- Inside a describe block, given busted's setup and teardown (globals of the spec
+-- file, not of this module): run its specs on one thread (tiny matrices: one thread is
+-- faster, and no OpenMP team waits on a busy core), the count restored after them.
+function M.one_thread(setup, teardown)
+  local threads
+  setup(function()
+    threads = recur.get_num_threads()
+    recur.set_num_threads(1)
+  end)
+  teardown(function() recur.set_num_threads(threads) end)
+end
 
 return M

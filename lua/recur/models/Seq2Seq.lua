@@ -1,7 +1,8 @@
--- Seq2Seq: an encoder-decoder (sequence-to-sequence) model without attention, as
--- Sutskever et al. (2014), PyTorch's seq2seq tutorial and OpenNMT build it: an
--- encoder RNN reads the source, its final state starts a decoder RNN that predicts
--- the target one token at a time.
+-- Seq2Seq: an encoder-decoder (sequence-to-sequence) model, as Sutskever et al.
+-- (2014), PyTorch's seq2seq tutorial and OpenNMT build it: an encoder RNN reads the
+-- source, its final state starts a decoder RNN that predicts the target one token at a
+-- time; with config.attention the decoder also attends over the encoder's outputs
+-- (below).
 --
 --   src (S,B) int64, src_lengths (B) int64 or nil
 --     -> src_embed: Embedding(Vs,E) -> dropout -> encoder: LSTM | GRU | RNN, L layers
@@ -40,6 +41,23 @@
 -- so recur.beam.search works on it unchanged: the state {h = (L,K,H), c = (L,K,H)}
 -- has the K sequences on dimension 2.
 --
+-- Attention (config.attention, nn.Attention over the memory = the encoder's outputs
+-- (S,B,H), padded positions masked):
+--   "bahdanau"       context_t = attend(h_{t-1}, additive score); h_t = rnn([emb_t;
+--                    context_t], h_{t-1}); out_t = h_t   (PyTorch tutorial's AttnDecoderRNN)
+--   "luong-dot" | "luong-general" | "luong-concat"
+--                    h_t = rnn([emb_t; h~_{t-1}], h_{t-1}) (input feeding, h~_0 = 0);
+--                    context_t = attend(h_t); out_t = h~_t = tanh(W_c [context_t; h_t])
+-- h is the top layer's state; the generator reads out_t. Because step t's input needs
+-- step t-1's output, the decoder runs step by step in training too: each step and layer
+-- is a T = 1 call of the fused kernel on a C layer of its own (_step_layer) that keeps
+-- that step's activations for the step-wise backward. config.bidirectional: the encoder
+-- reads both ways with H/2 units per direction (H even); its outputs are (S,B,H) and the
+-- decoder starts from each layer's forward and backward final states side by side
+-- (OpenNMT's brnn, no bridge parameters), with or without attention. The generation
+-- state then also holds memory (S,B,H), lengths (1,B) and, for Luong, feed (1,B,H): B on
+-- dimension 2, so that recur.beam reorders the memory with the hypotheses.
+--
 -- Parameters: src_embed.weight, encoder.weight_ih_l0, ..., tgt_embed.weight,
 -- decoder.weight_ih_l0, ..., generator.weight, generator.bias (encoder and decoder
 -- names as torch.nn.LSTM/GRU). Memory between forward and backward: both embedding
@@ -49,6 +67,12 @@
 -- forward returns are overwritten by the next forward of the same shape, and the
 -- logits step returns by the next step of the same batch size (a separate buffer, so
 -- stepping leaves forward's logits alone); clone what you keep.
+-- With attention add, per step, the decoder input [emb; fed] (B*(E+H)), the output and
+-- for Luong [context; h] (B*3H), the attention's tape entry (nn.Attention), and per step
+-- and layer one C layer's saved activations and workspace (about B*H*(G+2) floats and
+-- the packed weights, (D+H)*G*H floats with D = E+H for layer 1, kept between batches:
+-- 0.85 MB per step for E = 64, H = 128, B = 32 LSTM), up to step_memory_limit bytes;
+-- the steps past it share one C layer per decoder layer and recompute their forward.
 local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
@@ -273,8 +297,9 @@ end
 
 -- The C layer that runs layer k of the decoder at step t of a step-wise (attention)
 -- decoder: one per step and layer, so that each keeps its step's saved activations
--- for backward (the fused kernels at T = 1). Kept from batch to batch, rebuilt after
--- a dtype change.
+-- for backward (the fused kernels at T = 1); t = 0 names the layer that the steps past
+-- the memory limit share (see _dedicated_steps). Kept from batch to batch, rebuilt
+-- after a dtype change.
 function Seq2Seq:_step_layer(t, k)
   local pool = self._step_layers
   if not pool or pool.dtype ~= self.dtype then
@@ -293,14 +318,43 @@ function Seq2Seq:_step_layer(t, k)
   return layer
 end
 
+-- Seq2Seq.step_memory_limit: the bytes the step-wise decoder's per-step C layers may
+-- hold (their saved activations and workspace, the packed weights included); a model
+-- may set its own (model.step_memory_limit).
+Seq2Seq.step_memory_limit = 256 * 2 ^ 20
+
+-- How many of T steps of a batch of B get C layers of their own: as many as the memory
+-- limit allows (an estimate of each step's layers: the packed weights, (D+H)*G*H
+-- elements per layer, and about B*H*(2G+4) of activations and workspace). The others
+-- share one C layer per decoder layer: their forward runs again, on the inputs and
+-- states kept, just before their backward (the same numbers: the kernels are
+-- deterministic), one more T = 1 forward per step in exchange for memory that does not
+-- grow with T. Pool entries past the count are released.
+function Seq2Seq:_dedicated_steps(T, B)
+  local es = self.dtype == "float64" and 8 or 4
+  local per_step = 0
+  for k = 1, self.config.layers do
+    local r = self.decoder.layers[k][1]
+    local G, D, H = r.gates, r.input_size, r.hidden_size
+    per_step = per_step + es * (G * H * (D + H) + B * H * (2 * G + 4))
+  end
+  local K = math.min(T, math.floor(self.step_memory_limit / per_step))
+  local pool = self._step_layers
+  if pool then
+    for t = K + 1, #pool do pool[t] = nil end
+  end
+  return K
+end
+
 -- The dropout between decoder layers k and k+1 at step t (a mask per step).
 function Seq2Seq:_step_dropout(t, k)
   self._step_drops = self._step_drops or {}
-  local key = t * 1024 + k
-  local d = self._step_drops[key]
+  local drops = self._step_drops
+  drops[t] = drops[t] or {}
+  local d = drops[t][k]
   if not d then
     d = nn.Dropout(self.config.dropout)
-    self._step_drops[key] = d
+    drops[t][k] = d
   end
   d:train(self.training)
   return d
@@ -327,6 +381,9 @@ function Seq2Seq:_decode_attention(dec_in, h, c)
   local cat = not self.bahdanau and util.buffer(self, "_att_cat", dt, {T, B, 2 * H}) or nil
   local drop = self.training and cfg.dropout > 0 and L > 1
   self.attention:clear()
+  -- steps past K share a C layer per decoder layer and keep what recomputes them
+  local K = self:_dedicated_steps(T, B)
+  local kept = {}
   local hs, cs = {}, {}
   for k = 1, L do hs[k], cs[k] = h:select(1, k), c and c:select(1, k) or nil end
   for t = 1, T do
@@ -340,9 +397,11 @@ function Seq2Seq:_decode_attention(dec_in, h, c)
       fed:copy_(out:select(1, t - 1))
     end
     local input = x_t
+    if t > K then kept[t] = {} end
     for k = 1, L do
       local w_ih, w_hh, b_ih, b_hh = self.decoder.layers[k][1]:weights()
-      local y, hn, cn = self:_step_layer(t, k):forward(input, w_ih, w_hh, b_ih, b_hh, hs[k], cs[k])
+      if t > K then kept[t][k] = {input, hs[k], cs[k]} end
+      local y, hn, cn = self:_step_layer(t > K and 0 or t, k):forward(input, w_ih, w_hh, b_ih, b_hh, hs[k], cs[k])
       hs[k], cs[k] = hn, cn
       input = (drop and k < L) and self:_step_dropout(t, k):forward(y) or y
     end
@@ -357,7 +416,8 @@ function Seq2Seq:_decode_attention(dec_in, h, c)
       o:tanh_()
     end
   end
-  self._att_T, self._att_cat_saved = T, cat
+  self._att_T, self._att_cat_saved, self._att_drop = T, cat, drop
+  self._att_K, self._att_kept = K, kept
   self._dec_y = out
   self._dec_y_d = self.drop_out:forward(out)
   self.logits = self.generator:forward(self._dec_y_d)
@@ -375,21 +435,20 @@ function Seq2Seq:_backward_attention(glogits)
   local gout = self.drop_out:backward(self._dec_y, gy_d)
   local out, cat = self._dec_y, self._att_cat_saved
   local gX = util.buffer(self, "_att_gx", dt, {T, B, E + H})
-  local drop = self.training and cfg.dropout > 0 and L > 1
+  local drop = self._att_drop
   local gh, gc = {}, {}
   local g_top = util.buffer(self, "_att_gtop", dt, {1, B, H})
-  local g_pre = not self.bahdanau and util.buffer(self, "_att_gpre", dt, {B, H}) or nil
+  -- (1 - h~^2) * g of every step, for W_c's gradient in one product after the loop
+  local g_pres = not self.bahdanau and util.buffer(self, "_att_gpre", dt, {T, B, H}) or nil
   local g_cat = not self.bahdanau and util.buffer(self, "_att_gcat", dt, {B, 2 * H}) or nil
-  local gW_c = self.attn_out and self.attn_out:gradient("weight")
   for t = T, 1, -1 do
     local gtop = g_top:select(1, 1)
     gtop:copy_(gout:select(1, t))
     if not self.bahdanau then
       -- the h~_t fed to step t+1 receives that step's input gradient too
       if t < T then gtop:add_(gX:select(1, t + 1):narrow(2, E + 1, H)) end
-      local o = out:select(1, t)
+      local o, g_pre = out:select(1, t), g_pres:select(1, t)
       g_pre:copy_(o):mul_(o):neg_():add_(1):mul_(gtop)        -- (1 - h~^2) * g
-      core.addmm(gW_c, g_pre, cat:select(1, t), 1, 1, true, false)
       core.addmm(g_cat, g_pre, self.attn_out.weight, 1, 0, false, false)
       local gquery = self.attention:backward_step(g_cat:narrow(2, 1, H):contiguous())
       gtop:copy_(g_cat:narrow(2, H + 1, H)):add_(gquery)
@@ -398,7 +457,13 @@ function Seq2Seq:_backward_attention(glogits)
     for k = L, 1, -1 do
       local r = self.decoder.layers[k][1]
       local gw_ih, gw_hh, gb_ih, gb_hh = r:weight_grads()
-      local gx, gh0, gc0 = self:_step_layer(t, k):backward(g, gh[k], gc[k], gw_ih, gw_hh, gb_ih, gb_hh, nil)
+      local layer = self:_step_layer(t > self._att_K and 0 or t, k)
+      if t > self._att_K then
+        local w_ih, w_hh, b_ih, b_hh = r:weights()
+        local input, h0, c0 = table.unpack(self._att_kept[t][k], 1, 3)
+        layer:forward(input, w_ih, w_hh, b_ih, b_hh, h0, c0)
+      end
+      local gx, gh0, gc0 = layer:backward(g, gh[k], gc[k], gw_ih, gw_hh, gb_ih, gb_hh, nil)
       gh[k], gc[k] = gh0, gc0
       if k > 1 then
         g = (drop and self:_step_dropout(t, k - 1):backward(nil, gx)) or gx
@@ -411,6 +476,9 @@ function Seq2Seq:_backward_attention(glogits)
       local gquery = self.attention:backward_step(gX:select(1, t):narrow(2, E + 1, H):contiguous())
       gh[L]:add_(gquery)
     end
+  end
+  if g_pres then
+    core.addmm(self.attn_out:gradient("weight"), g_pres:view(T * B, H), cat:view(T * B, 2 * H), 1, 1, true, false)
   end
   self.tgt_embed:backward(self._dec_in, self.drop_tgt:backward(nil, gX:narrow(3, 1, E):contiguous()))
   local gh0 = core.empty({L, B, H}, dt)

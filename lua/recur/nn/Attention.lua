@@ -23,8 +23,9 @@
 --   here once, not at every step. The module keeps a copy of the memory (its padding
 --   zeroed), so the caller's tensor may change afterwards.
 -- forward_step(query (B,Hq)) -> context (B,Hm), weights (B,S); keeps a tape entry
---   (a copy of the query, its projection (B,A) and the weights; the additive forms'
---   tanh values are recomputed in backward rather than kept, S*B*A per step).
+--   (a copy of the query, its projection (B,A) and the weights, which are the tensor
+--   returned: read it, do not write it; the additive forms' tanh values are recomputed
+--   in backward rather than kept, S*B*A per step).
 -- backward_step(gcontext (B,Hm) [, gweights (B,S)]) -> gquery (B,Hq): the newest tape
 --   entry's backward (steps go back in reverse order). Adds the parameter gradients and
 --   the memory gradient; the memory side of the score (S*B rows) is carried back
@@ -73,13 +74,15 @@ function Attention:__init(opts)
     error(string.format("Attention: the dot score needs query_size = memory_size, got %d and %d",
       self.query_size, self.memory_size), 2)
   end
+  local function linear(name, D, H, bias)
+    self[name] = self:register_module(name, Linear(D, H, {bias = bias, dtype = self.dtype}))
+  end
   if self.score == "general" then
-    self.memory_layer = self:register_module("memory_layer", Linear(self.memory_size, self.query_size, {bias = false, dtype = self.dtype}))
+    linear("memory_layer", self.memory_size, self.query_size, false)
   elseif additive then
-    local A = self.attn_size
-    self.query_layer = self:register_module("query_layer", Linear(self.query_size, A, {bias = self.score == "additive", dtype = self.dtype}))
-    self.memory_layer = self:register_module("memory_layer", Linear(self.memory_size, A, {bias = false, dtype = self.dtype}))
-    self.v = self:register_module("v", Linear(A, 1, {bias = false, dtype = self.dtype}))
+    linear("query_layer", self.query_size, self.attn_size, self.score == "additive")
+    linear("memory_layer", self.memory_size, self.attn_size, false)
+    linear("v", self.attn_size, 1, false)
   end
   self._additive = additive
   self._tape = {}
@@ -251,7 +254,8 @@ function Attention:reorder(index)
   if not util.is_tensor(index) or index:dtype() ~= "int64" or index:dim() ~= 1 then
     error(op .. ": index must be a 1-D int64 tensor of batch rows (1-based)", 2)
   end
-  local memory = core.attention_reorder(self._memory, index)
+  local ok, memory = pcall(core.attention_reorder, self._memory, index)
+  if not ok then error(op .. ": " .. tostring(memory):gsub("^attention reorder: ", ""), 2) end
   self._keys = self.score == "dot" and memory or core.attention_reorder(self._keys, index)
   self._memory = memory
   if self._lengths then self._lengths = core.attention_reorder(self._lengths, index) end
