@@ -215,7 +215,7 @@ for _, name in ipairs(sets) do
   for k, run in ipairs(runs) do
     local per, overall = by_bucket(run.results, buckets)
     per_first = per_first or per
-    local row = {string.format("| %s | %d | %d | %.0f | %.0f | %.3f |", run.attention, run.model:num_parameters(),
+    local row = {string.format("| %s | %d | %d | %.1f | %.1f | %.3f |", run.attention, run.model:num_parameters(),
       run.summary.iterations, run.summary.cpu_seconds, run.summary.seconds, overall)}
     local points = {}
     for i, b in ipairs(buckets) do
