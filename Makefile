@@ -136,7 +136,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 # sides, which float traps would forbid. No code here reads the FP exception flags,
 # and the flag changes no result.
 RNN_CFLAGS = -fno-trapping-math
-$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o: ALL_CFLAGS += $(RNN_CFLAGS)
+$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o $(BUILD)/obj/bf16_rnn.o: ALL_CFLAGS += $(RNN_CFLAGS)
 
 # The float exp, sigmoid and tanh of the kernels against double libm (2^32/61 floats).
 $(BUILD)/rnn_math_test: spec/c/rnn_math_test.c csrc/rnn_math.h

@@ -116,6 +116,7 @@ void lrecur_open_tensor_ops(lua_State *L);
 /* The methods table of tensors (the metatable's __index), pushed on the stack. */
 void lrecur_push_tensor_methods(lua_State *L);
 void lrecur_open_rnn(lua_State *L);
+void lrecur_open_bf16(lua_State *L);
 void lrecur_open_nn(lua_State *L);
 void lrecur_open_optim(lua_State *L);
 void lrecur_open_sys(lua_State *L);

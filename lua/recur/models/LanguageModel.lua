@@ -26,6 +26,10 @@
 -- chooses the inputs, then the chunk's forward and backward run on them (the
 -- paper's gradient: no gradient through the choice), and the state carried on is the
 -- one the fed inputs leave.
+-- set_precision("bf16" | "fp32"): inference (forward and step in evaluation mode: the
+-- evaluation, generation) with the rnn's and the decoder's weights in bfloat16 and
+-- float32 sums (recur.nn.bf16); training stays float32. Default "fp32"; not saved in
+-- checkpoints (a property of the run, not of the model).
 -- Memory between forward and backward: the embedding output (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
 -- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
 -- the logits and the decoder's input gradient are buffers kept from step to step
@@ -35,6 +39,7 @@ local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
 local scheduled = require "recur.models.scheduled"
+local bf16 = require "recur.nn.bf16"
 
 local LanguageModel = util.class("LanguageModel", Model)
 LanguageModel.kind = "lm"
@@ -106,7 +111,7 @@ function LanguageModel:forward(x, state)
   local y, hn, cn = self.rnn:forward(self._emb_d, state.h, state.c)
   self._y = y
   self._y_d = self.drop_out:forward(y)
-  self.logits = self.decoder:forward(self._y_d)
+  self.logits = self:_decode(self._y_d)
   return self.logits, {h = hn, c = cn}
 end
 
@@ -144,6 +149,29 @@ function LanguageModel:batch_loss(batch, state)
   return self.criterion:forward(logits, batch.y), batch.y:numel(), next_state
 end
 
+function LanguageModel:set_precision(precision)
+  bf16.check(NAME .. ":set_precision", precision, self.dtype)
+  self.rnn:set_precision(precision)
+  self.precision = precision
+  bf16.drop(self)
+  return self
+end
+
+-- Training changes the weights: the bf16 copies are made again after it.
+function LanguageModel:train(mode)
+  Model.train(self, mode)
+  if self.training then bf16.drop(self) end
+  return self
+end
+
+-- The decoder's logits for y (..., H), in bfloat16 when inference is.
+function LanguageModel:_decode(y)
+  if bf16.active(self) then
+    return bf16.linear(self, "decoder", y, self.decoder.weight, self.decoder.bias, "_bf16_logits")
+  end
+  return self.decoder:forward(y)
+end
+
 -- decoder.weight and its gradient become the encoder's tensors (see the header).
 function LanguageModel:_tie()
   self.decoder.weight = self.encoder.weight
@@ -168,6 +196,7 @@ function LanguageModel:load_state_dict(t, opts)
         .. "decoder.weight differ (a state of an untied model?)", 2)
     end
   end
+  bf16.drop(self)
   return Model.load_state_dict(self, t, opts)
 end
 
@@ -183,7 +212,7 @@ function LanguageModel:step(ids, state)
   local x = self.encoder:forward(ids:view(B))       -- (B,E)
   local y = self.rnn:step(x, h, c)                  -- (B,H), the top layer's h
   state.h, state.c = h, c
-  return self.decoder:forward(y), state
+  return self:_decode(y), state
 end
 
 return LanguageModel

@@ -15,6 +15,10 @@
 -- step(x_t, h, c) -> h, c: one step for generation, x_t (B,D), h and c (B,H)
 --   updated in place.
 --
+-- set_precision("bf16" | "fp32") -> self: "bf16" runs forward and step in evaluation
+--   mode with bfloat16 weights and float32 sums (recur.nn.bf16; not the classic gru);
+--   training mode stays float32, and backward needs a float32 forward. Default "fp32".
+--
 -- Parameters (PyTorch's layout, gate blocks stacked i,f,g,o for the LSTM and r,z,n
 -- for the GRU): weight_ih (G*H,D), weight_hh (G*H,H), bias_ih (G*H), bias_hh (G*H),
 -- each name followed by opts.suffix (the stacked classes use "_l0", "_l1_reverse", ...).
@@ -24,6 +28,7 @@ local core = require "recur.core"
 local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
 local schemes = require "recur.nn.init_schemes"
+local bf16 = require "recur.nn.bf16"
 
 local Recurrent = util.class("Recurrent", Module)
 
@@ -116,6 +121,38 @@ local function check_state(op, what, s, dtype, B, H)
   return s:contiguous()
 end
 
+function Recurrent:set_precision(precision)
+  local op = "Recurrent:set_precision"
+  bf16.check(op, precision, self.dtype)
+  if precision == "bf16" and self.cell == "gru" and not self.reset_after then
+    error(op .. ": bf16 inference has no classic gru (reset_after = false)", 2)
+  end
+  self.precision = precision
+  bf16.drop(self)
+  return self
+end
+
+-- Training changes the weights: the bf16 copies are made again after it.
+function Recurrent:train(mode)
+  Module.train(self, mode)
+  if self.training then bf16.drop(self) end
+  return self
+end
+
+-- The bf16 inference forward (forward's checks done): new hn, cn as in float32.
+function Recurrent:_forward_bf16(x, h0, c0, lengths)
+  local w_ih, w_hh, b_ih, b_hh = self:weights()
+  local B, H = x:size(2), self.hidden_size
+  local hn = h0 and h0:clone() or core.zeros({B, H}, "float32")
+  local cn = nil
+  if self.cell == "lstm" then cn = c0 and c0:clone() or core.zeros({B, H}, "float32") end
+  local y = core.bf16_rnn_forward(self.cell, self.reverse, x, bf16.matrix(self, "w_ih", w_ih),
+    bf16.matrix(self, "w_hh", w_hh), b_ih, b_hh, hn, cn, lengths, self.output)
+  self.output = y
+  self._bf16_forward = true
+  return y, hn, cn
+end
+
 function Recurrent:forward(x, h0, c0, lengths)
   local op = "Recurrent(" .. self.cell .. ")"
   util.check_input(op, "input", x, self.dtype, 3)
@@ -131,6 +168,8 @@ function Recurrent:forward(x, h0, c0, lengths)
       or lengths:numel() ~= B) then
     error(op .. ": lengths must be an int64 tensor with one length per batch entry (" .. B .. ")", 2)
   end
+  if bf16.active(self) then return self:_forward_bf16(x:contiguous(), h0, c0, lengths) end
+  self._bf16_forward = false
   local w_ih, w_hh, b_ih, b_hh = self:weights()
   -- y goes into the previous output's block when the shape allows (not when x is it)
   local y, hn, cn = self:_layer():forward(x:contiguous(), w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
@@ -142,6 +181,7 @@ end
 
 function Recurrent:backward(_, gy, ghn, gcn)
   if not self._core then error("Recurrent: backward before forward", 2) end
+  if self._bf16_forward then error("Recurrent: backward after a bf16 forward (inference only: train in fp32)", 2) end
   local gw_ih, gw_hh, gb_ih, gb_hh = self:weight_grads()
   local gx, gh0, gc0 = self._core:backward(gy:contiguous(), ghn and ghn:contiguous(),
     gcn and gcn:contiguous(), gw_ih, gw_hh, gb_ih, gb_hh, self.bptt_truncate, self.grad_input)
@@ -151,6 +191,15 @@ end
 
 function Recurrent:step(x_t, h, c)
   local w_ih, w_hh, b_ih, b_hh = self:weights()
+  if bf16.active(self) and util.is_tensor(x_t) and x_t:dim() == 2 then
+    -- one step is a forward of length 1 that updates h and c in place
+    local B, H = x_t:size(1), self.hidden_size
+    h = h or core.zeros({B, H}, "float32")
+    if self.cell == "lstm" then c = c or core.zeros({B, H}, "float32") end
+    core.bf16_rnn_forward(self.cell, false, x_t:contiguous():view(1, B, x_t:size(2)),
+      bf16.matrix(self, "w_ih", w_ih), bf16.matrix(self, "w_hh", w_hh), b_ih, b_hh, h, c, nil, false)
+    return h, c
+  end
   return self:_layer():step(x_t, w_ih, w_hh, b_ih, b_hh, h, c)
 end
 

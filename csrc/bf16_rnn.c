@@ -1,0 +1,161 @@
+/* Inference forward with bfloat16 weights (see bf16_rnn.h).
+ *
+ * The input projection of all T*B rows comes first, one product with many rows (the
+ * kernel's best case), split by rows over the threads; then the time loop, split by
+ * the batch as the fp32 kernels split it (each thread its own sequences through every
+ * step, no synchronisation between steps), or, for a batch too small to split (batch-1
+ * generation), one loop whose products are split by columns. */
+#include <string.h>
+
+#include <omp.h>
+
+#include "bf16.h"
+#include "bf16_rnn.h"
+#include "rnn_math.h"
+
+/* Fewest sequences per thread in a batch split. */
+#define BF16_MIN_ROWS 8
+/* Multiply-adds of one product from which its columns are split over the threads. */
+#define BF16_PAR_MIN (1 << 16)
+
+/* The pointwise rows, as in rnn_generic.h, compiled for AVX-512 and AVX2 as well. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define BF16_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef BF16_CLONES
+#define BF16_CLONES
+#endif
+
+/* lstm: a holds the i, f, g, o pre-activations; c, h updated in place */
+BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, float *restrict h,
+                                 int H)
+{
+    for (int j = 0; j < H; j++) {
+        float i = rnn_sigmoidf(a[j]), f = rnn_sigmoidf(a[H + j]);
+        float g = rnn_tanhf(a[2 * H + j]), o = rnn_sigmoidf(a[3 * H + j]);
+        float cn = f * c[j] + i * g;
+        c[j] = cn;
+        h[j] = o * rnn_tanhf(cn);
+    }
+}
+
+/* gru (reset after): a holds x w_ih^T + binit, gh holds h w_hh^T */
+BF16_CLONES static void gru_row(const float *restrict a, const float *restrict gh,
+                                const float *restrict bhn, float *restrict h, int H)
+{
+    for (int j = 0; j < H; j++) {
+        float r = rnn_sigmoidf(a[j] + gh[j]);
+        float z = rnn_sigmoidf(a[H + j] + gh[H + j]);
+        float n = rnn_tanhf(a[2 * H + j] + r * (gh[2 * H + j] + bhn[j]));
+        h[j] = (1 - z) * n + z * h[j];
+    }
+}
+
+BF16_CLONES static void rnn_row(recur_rnn_cell cell, const float *restrict a, float *restrict h,
+                                int H)
+{
+    if (cell == RECUR_RNN_TANH)
+        for (int j = 0; j < H; j++) h[j] = rnn_tanhf(a[j]);
+    else if (cell == RECUR_RNN_RELU)
+        for (int j = 0; j < H; j++) h[j] = a[j] > 0 ? a[j] : 0;
+    else
+        for (int j = 0; j < H; j++) h[j] = a[j];
+}
+
+typedef struct {
+    recur_rnn_cell cell;
+    float *y, *h, *c;
+    float *act;   /* (T,B,G*H) pre-activations */
+    float *gh;    /* (B,G*H) the gru's recurrent product */
+    uint32_t *hb; /* (B, pairs of H) h rounded to bfloat16 */
+    const uint32_t *whh;
+    const float *bhn;
+    const int64_t *lengths;
+    int reverse, T, B, H;
+} bf16_fwd;
+
+/* The time loop for sequences b0..b0+nb-1. */
+static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
+{
+    const recur_rnn_cell cell = f->cell;
+    const int T = f->T, B = f->B, H = f->H, GH = recur_rnn_gates(cell) * H, HP = bf16_pairs(H);
+    float *h = f->h + (size_t)b0 * H, *c = f->c ? f->c + (size_t)b0 * H : NULL;
+    float *gh = f->gh + (size_t)b0 * GH;
+    uint32_t *hb = f->hb + (size_t)b0 * HP;
+    for (int step = 0; step < T; step++) {
+        const int t = f->reverse ? T - 1 - step : step;
+        const size_t row = (size_t)t * B + b0;
+        float *act = f->act + row * GH;
+        bf16_convert_rows(hb, h, H, nb, H);
+        if (cell == RECUR_RNN_GRU) bf16_gemm(nb, GH, H, hb, f->whh, NULL, 0, gh, GH, par);
+        else bf16_gemm(nb, GH, H, hb, f->whh, NULL, 1, act, GH, par);
+        for (int i = 0; i < nb; i++) {
+            float *h_i = h + (size_t)i * H, *y_i = f->y ? f->y + (row + i) * H : NULL;
+            if (f->lengths && t >= f->lengths[b0 + i]) {
+                if (y_i) memset(y_i, 0, (size_t)H * sizeof(float));
+                continue;
+            }
+            const float *a = act + (size_t)i * GH;
+            if (cell == RECUR_RNN_LSTM) lstm_row(a, c + (size_t)i * H, h_i, H);
+            else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, H);
+            else rnn_row(cell, a, h_i, H);
+            if (y_i) memcpy(y_i, h_i, (size_t)H * sizeof(float));
+        }
+    }
+}
+
+size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
+{
+    const size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
+    size_t floats = TB * GH + (cell == RECUR_RNN_GRU ? (size_t)B * GH : 0);
+    size_t pairs = TB * bf16_pairs(D) + (size_t)B * bf16_pairs(H);
+    return (floats + pairs) * 4 + 128;
+}
+
+void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
+                      const uint32_t *wih, const uint32_t *whh, const float *binit,
+                      const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
+                      int H, void *work)
+{
+    // y is (T,B,H) or NULL, h and c are (B,H), x is (T,B,D)
+    if (T <= 0 || B <= 0 || H <= 0) return;
+    const int GH = recur_rnn_gates(cell) * H, M = T * B, DP = bf16_pairs(D);
+    const size_t TB = (size_t)T * B;
+    float *act = work;
+    float *gh = act + TB * GH;
+    uint32_t *xb = (uint32_t *)(gh + (cell == RECUR_RNN_GRU ? (size_t)B * GH : 0));
+    uint32_t *hb = xb + TB * DP;
+    const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+
+    /* act = binit + x w_ih^T for every step at once */
+    if (nth > 1 && M >= 2 * BF16_MIN_ROWS) {
+#pragma omp parallel num_threads(nth)
+        {
+            const int p = omp_get_thread_num(), np = omp_get_num_threads();
+            const int m0 = (int)((int64_t)M * p / np), m1 = (int)((int64_t)M * (p + 1) / np);
+            bf16_convert_rows(xb + (size_t)m0 * DP, x + (size_t)m0 * D, D, m1 - m0, D);
+            bf16_gemm(m1 - m0, GH, D, xb + (size_t)m0 * DP, wih, binit, 0, act + (size_t)m0 * GH,
+                      GH, 0);
+        }
+    } else {
+        bf16_convert_rows(xb, x, D, M, D);
+        bf16_gemm(M, GH, D, xb, wih, binit, 0, act, GH, nth > 1 && (int64_t)GH * D >= BF16_PAR_MIN);
+    }
+
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .act = act, .gh = gh, .hb = hb,
+                  .whh = whh, .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T, .B = B,
+                  .H = H};
+    const int split = nth > 1 && B >= 2 * BF16_MIN_ROWS ? (nth < B / BF16_MIN_ROWS ? nth : B / BF16_MIN_ROWS) : 1;
+    if (split > 1) {
+#pragma omp parallel num_threads(split)
+        {
+            const int p = omp_get_thread_num(), np = omp_get_num_threads();
+            const int b0 = (int)((int64_t)B * p / np), b1 = (int)((int64_t)B * (p + 1) / np);
+            forward_rows(&f, b0, b1 - b0, 0);
+        }
+    } else {
+        forward_rows(&f, 0, B, nth > 1 && (int64_t)GH * H >= BF16_PAR_MIN);
+    }
+}

@@ -1,0 +1,30 @@
+/* Inference forward of one recurrent layer with bfloat16 weights (csrc/bf16_rnn.c):
+ * the products are bf16.h's (bfloat16 operands, float32 sums), everything else (the
+ * biases, the nonlinearities, the states) float32 as in the fp32 kernels (rnn.h).
+ * No activations are saved: there is no backward. Not a public header.
+ *
+ * Cells: rnn (tanh, relu, identity), lstm and the reset-after gru; the classic gru is
+ * not here (the binding refuses it). */
+#ifndef RECUR_BF16_RNN_H
+#define RECUR_BF16_RNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recur/rnn.h"
+
+/* Bytes of workspace for T steps of a batch of B. */
+size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H);
+
+/* h (B,H) and c (B,H, lstm) hold the initial state and leave holding the final one;
+ * y is (T,B,H) or NULL (a step: h is the output); x is (T,B,D); wih and whh are
+ * w_ih (G*H,D) and w_hh (G*H,H) packed by bf16_pack; binit (G*H) is b_ih + b_hh except
+ * in the gru's n block, which has b_in alone, and bhn (H) is the gru's b_hn; lengths
+ * (B) or NULL, as rnn.h (outputs past a sequence's end zero, its state frozen);
+ * work is bf16_rnn_workspace_size() bytes, 64-byte aligned. */
+void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
+                      const uint32_t *wih, const uint32_t *whh, const float *binit,
+                      const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
+                      int H, void *work);
+
+#endif

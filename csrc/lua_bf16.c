@@ -1,0 +1,327 @@
+/* Lua binding for bfloat16 inference (csrc/bf16.h, csrc/bf16_rnn.h).
+ *
+ *   core.bf16_fast() -> boolean       the AVX-512 BF16 kernel runs (else the portable one)
+ *   core.bf16_use_fast(on) -> boolean switch it off (false: the portable kernel, for
+ *                                     tests) or back on where the CPU has it
+ *   core.bf16_round(t) -> t'          a new float32 tensor: t's values rounded to bfloat16
+ *   core.bf16_matrix(w) -> m          w (N,K) float32 rounded and packed once, for
+ *                                     y = x w^T; m:size() -> N, K; m:repack(w) refills it
+ *                                     from a (N,K) float32 tensor in place
+ *   core.bf16_linear(x, m, bias [, out]) -> y
+ *                                     x (M,K) float32, bias (N) or nil: y (M,N) =
+ *                                     x w^T + bias, into out when it fits
+ *   core.bf16_rnn_forward(cell, reverse, x, w_ih, w_hh, b_ih, b_hh, h, c, lengths [, y])
+ *                                     -> y: one layer's inference forward: cell "lstm" |
+ *                                     "gru" (reset after) | "rnn_tanh" | "rnn_relu" |
+ *                                     "rnn_identity"; x (T,B,D); w_ih, w_hh bf16
+ *                                     matrices (G*H,D), (G*H,H); b_ih, b_hh (G*H) or nil;
+ *                                     h (B,H) and c (B,H, lstm only) contiguous, the
+ *                                     initial state, updated in place to the final one;
+ *                                     lengths nil or int64 (B) in 1..T; y (T,B,H) into the
+ *                                     given tensor when it fits, or false for none (a
+ *                                     step: h is the output).
+ * Errors name the operation and the argument, e.g. "bf16_linear: x expected (1x512),
+ * got (1x256)". The workspace (the rounded rows, the pre-activations) is kept from
+ * call to call: a step of generation allocates nothing once the sizes have been seen. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bf16.h"
+#include "bf16_rnn.h"
+#include "lua_recur.h"
+#include "recur/rnn.h"
+
+#define BF16_MATRIX_MT "recur.bf16_matrix"
+
+typedef struct {
+    int N, K;
+    uint32_t *packed;
+} bf16_matrix;
+
+static bf16_matrix *check_matrix(lua_State *L, int arg)
+{
+    bf16_matrix *m = luaL_checkudata(L, arg, BF16_MATRIX_MT);
+    if (!m->packed) luaL_argerror(L, arg, "closed bf16 matrix");
+    return m;
+}
+
+/* The float32 tensor at arg, contiguous (replaced on the stack by a copy if needed). */
+static recur_tensor *check_f32(lua_State *L, const char *op, int arg, const char *what, int ndim,
+                               const int64_t *size)
+{
+    recur_tensor *t = lrecur_opt_tensor(L, op, arg, what);
+    if (!t) luaL_error(L, "%s: %s expected a tensor, got nil", op, what);
+    lrecur_check_dtype(L, op, what, t, RECUR_FLOAT32);
+    lrecur_check_shape(L, op, what, t, ndim, size);
+    if (!recur_is_contiguous(t)) {
+        t = lrecur_contiguous(L, t);
+        lua_replace(L, arg);
+    }
+    return t;
+}
+
+static void *aligned(lua_State *L, const char *op, size_t bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (bytes + 63) / 64 * 64 + 64) != 0)
+        luaL_error(L, "%s: out of memory allocating %I bytes", op, (lua_Integer)bytes);
+    return p;
+}
+
+static void fill_matrix(lua_State *L, const char *op, bf16_matrix *m, recur_tensor *w)
+{
+    (void)L, (void)op;
+    bf16_pack(m->packed, recur_data(w), m->K, m->N, m->K);
+}
+
+/* core.bf16_matrix(w) */
+static int bf16_matrix_new(lua_State *L)
+{
+    static const char *const op = "bf16_matrix";
+    recur_tensor *w = check_f32(L, op, 1, "weight", 2, (int64_t[]){-1, -1});
+    if (w->size[0] < 1 || w->size[0] > INT_MAX / 2 || w->size[1] > INT_MAX / 2)
+        luaL_error(L, "%s: weight of %I rows is out of range", op, (lua_Integer)w->size[0]);
+    bf16_matrix *m = lua_newuserdatauv(L, sizeof *m, 0);
+    m->N = (int)w->size[0];
+    m->K = (int)w->size[1];
+    m->packed = NULL;
+    luaL_setmetatable(L, BF16_MATRIX_MT);
+    m->packed = aligned(L, op, bf16_packed_size(m->N, m->K) * sizeof(uint32_t));
+    fill_matrix(L, op, m, w);
+    return 1;
+}
+
+/* m:repack(w) */
+static int bf16_matrix_repack(lua_State *L)
+{
+    static const char *const op = "bf16_matrix.repack";
+    bf16_matrix *m = check_matrix(L, 1);
+    recur_tensor *w = check_f32(L, op, 2, "weight", 2, (int64_t[]){m->N, m->K});
+    fill_matrix(L, op, m, w);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int bf16_matrix_size(lua_State *L)
+{
+    bf16_matrix *m = check_matrix(L, 1);
+    lua_pushinteger(L, m->N);
+    lua_pushinteger(L, m->K);
+    return 2;
+}
+
+static int bf16_matrix_tostring(lua_State *L)
+{
+    bf16_matrix *m = luaL_checkudata(L, 1, BF16_MATRIX_MT);
+    lua_pushfstring(L, "bf16_matrix(%dx%d)", m->N, m->K);
+    return 1;
+}
+
+static int bf16_matrix_gc(lua_State *L)
+{
+    bf16_matrix *m = luaL_checkudata(L, 1, BF16_MATRIX_MT);
+    free(m->packed);
+    m->packed = NULL;
+    return 0;
+}
+
+static int l_bf16_fast(lua_State *L)
+{
+    lua_pushboolean(L, bf16_fast());
+    return 1;
+}
+
+static int l_bf16_use_fast(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    lua_pushboolean(L, bf16_use_fast(lua_toboolean(L, 1)));
+    return 1;
+}
+
+/* core.bf16_round(t) */
+static int l_bf16_round(lua_State *L)
+{
+    static const char *const op = "bf16_round";
+    recur_tensor *t = lrecur_opt_tensor(L, op, 1, "input");
+    if (!t) luaL_error(L, "%s: input expected a tensor, got nil", op);
+    lrecur_check_dtype(L, op, "input", t, RECUR_FLOAT32);
+    if (!recur_is_contiguous(t)) t = lrecur_contiguous(L, t);
+    recur_tensor *r = lrecur_push_like(L, op, t);
+    const float *src = recur_data(t);
+    float *dst = recur_data(r);
+    for (int64_t i = 0, n = recur_numel(t); i < n; i++) dst[i] = bf16_to_float(bf16_from_float(src[i]));
+    return 1;
+}
+
+/* The result tensor at arg (when it is one that fits) or a new one, pushed. */
+static recur_tensor *push_out(lua_State *L, const char *op, int arg, int ndim, const int64_t *size,
+                              const recur_tensor *avoid)
+{
+    return lrecur_push_result(L, op, arg, RECUR_FLOAT32, ndim, size, avoid, NULL);
+}
+
+/* The workspace, an upvalue of bf16_rnn_forward and bf16_linear. */
+typedef struct {
+    void *p;
+    size_t bytes;
+} bf16_scratch;
+
+static int scratch_gc(lua_State *L)
+{
+    bf16_scratch *s = lua_touserdata(L, 1);
+    free(s->p);
+    s->p = NULL;
+    s->bytes = 0;
+    return 0;
+}
+
+static void *scratch_reserve(lua_State *L, const char *op, bf16_scratch *s, size_t bytes)
+{
+    if (bytes > s->bytes || !s->p) {
+        free(s->p);
+        s->p = NULL;
+        s->bytes = 0;
+        s->p = aligned(L, op, bytes);
+        s->bytes = bytes;
+    }
+    return s->p;
+}
+
+/* core.bf16_linear(x, m, bias [, out]) */
+static int l_bf16_linear(lua_State *L)
+{
+    static const char *const op = "bf16_linear";
+    lua_settop(L, 4);
+    bf16_matrix *m = check_matrix(L, 2);
+    recur_tensor *x = check_f32(L, op, 1, "x", 2, (int64_t[]){-1, m->K});
+    recur_tensor *bias = lua_isnil(L, 3) ? NULL : check_f32(L, op, 3, "bias", 1, (int64_t[]){m->N});
+    if (x->size[0] > INT_MAX) luaL_error(L, "%s: x has too many rows", op);
+    const int M = (int)x->size[0];
+    recur_tensor *y = push_out(L, op, 4, 2, (int64_t[]){M, m->N}, x);
+    if (M == 0) return 1;
+    bf16_scratch *s = lua_touserdata(L, lua_upvalueindex(1));
+    uint32_t *xb = scratch_reserve(L, op, s, (size_t)M * bf16_pairs(m->K) * sizeof(uint32_t));
+    bf16_convert_rows(xb, recur_data(x), m->K, M, m->K);
+    /* columns over the threads: at batch 1 the product is a read of the weights */
+    bf16_gemm(M, m->N, m->K, xb, m->packed, bias ? recur_data(bias) : NULL, 0, recur_data(y), m->N,
+              recur_get_num_threads() > 1 && (int64_t)m->N * m->K >= (1 << 16));
+    return 1;
+}
+
+static const char *const cell_names[] = {"rnn_tanh", "rnn_relu", "rnn_identity", "lstm", "gru", NULL};
+static const recur_rnn_cell cell_values[] = {RECUR_RNN_TANH, RECUR_RNN_RELU, RECUR_RNN_IDENTITY,
+                                             RECUR_RNN_LSTM, RECUR_RNN_GRU};
+
+/* core.bf16_rnn_forward(cell, reverse, x, w_ih, w_hh, b_ih, b_hh, h, c, lengths [, y]) */
+static int l_bf16_rnn_forward(lua_State *L)
+{
+    static const char *const op = "bf16_rnn_forward";
+    lua_settop(L, 11);
+    const recur_rnn_cell cell = cell_values[luaL_checkoption(L, 1, NULL, cell_names)];
+    const int reverse = lua_toboolean(L, 2), lstm = cell == RECUR_RNN_LSTM;
+    bf16_matrix *wih = check_matrix(L, 4), *whh = check_matrix(L, 5);
+    const int G = recur_rnn_gates(cell), H = whh->K, GH = G * H, D = wih->K;
+    if (whh->N != GH || wih->N != GH)
+        luaL_error(L, "%s: weights (%dx%d) and (%dx%d) do not fit a %s layer of %d units", op,
+                   wih->N, wih->K, whh->N, whh->K, cell_names[luaL_checkoption(L, 1, NULL, cell_names)], H);
+    recur_tensor *x = check_f32(L, op, 3, "x", 3, (int64_t[]){-1, -1, D});
+    if (x->size[0] * x->size[1] > INT_MAX / 4 || x->size[1] < 1)
+        luaL_error(L, "%s: x of shape (%Ix%I) out of range", op, (lua_Integer)x->size[0],
+                   (lua_Integer)x->size[1]);
+    const int T = (int)x->size[0], B = (int)x->size[1];
+    recur_tensor *b_ih = lua_isnil(L, 6) ? NULL : check_f32(L, op, 6, "bias_ih", 1, (int64_t[]){GH});
+    recur_tensor *b_hh = lua_isnil(L, 7) ? NULL : check_f32(L, op, 7, "bias_hh", 1, (int64_t[]){GH});
+    recur_tensor *h = lrecur_opt_tensor(L, op, 8, "h");
+    if (!h) luaL_error(L, "%s: h expected a tensor, got nil", op);
+    lrecur_check_dtype(L, op, "h", h, RECUR_FLOAT32);
+    lrecur_check_shape(L, op, "h", h, 2, (int64_t[]){B, H});
+    lrecur_check_contiguous(L, op, "h", h);
+    recur_tensor *c = NULL;
+    if (lstm) {
+        c = lrecur_opt_tensor(L, op, 9, "c");
+        if (!c) luaL_error(L, "%s: c expected a tensor for lstm, got nil", op);
+        lrecur_check_dtype(L, op, "c", c, RECUR_FLOAT32);
+        lrecur_check_shape(L, op, "c", c, 2, (int64_t[]){B, H});
+        lrecur_check_contiguous(L, op, "c", c);
+    } else if (!lua_isnil(L, 9)) {
+        luaL_error(L, "%s: c is only for lstm, this layer is %s", op, lua_tostring(L, 1));
+    }
+    const int64_t *lengths = NULL;
+    if (!lua_isnil(L, 10)) {
+        recur_tensor *len = lrecur_opt_tensor(L, op, 10, "lengths");
+        if (!len) luaL_error(L, "%s: lengths expected a tensor", op);
+        lrecur_check_dtype(L, op, "lengths", len, RECUR_INT64);
+        lrecur_check_shape(L, op, "lengths", len, 1, (int64_t[]){B});
+        lrecur_check_contiguous(L, op, "lengths", len);
+        lengths = recur_data(len);
+        for (int b = 0; b < B; b++)
+            if (lengths[b] < 1 || lengths[b] > T)
+                luaL_error(L, "%s: lengths[%d] = %I is outside 1..%d", op, b + 1,
+                           (lua_Integer)lengths[b], T);
+    }
+    recur_tensor *y = NULL;
+    if (lua_toboolean(L, 11) || lua_isnil(L, 11)) y = push_out(L, op, 11, 3, (int64_t[]){T, B, H}, x);
+    else lua_pushboolean(L, 0);
+    /* the biases as the kernels load them: b_ih + b_hh, the gru's b_hn apart */
+    bf16_scratch *s = lua_touserdata(L, lua_upvalueindex(1));
+    const size_t bias_bytes = ((size_t)GH + H) * sizeof(float) + 64;
+    const size_t work = bf16_rnn_workspace_size(cell, T, B, D, H);
+    char *base = scratch_reserve(L, op, s, work + bias_bytes);
+    float *binit = (float *)(base + work), *bhn = binit + GH;
+    const float *bi = b_ih ? recur_data(b_ih) : NULL, *bh = b_hh ? recur_data(b_hh) : NULL;
+    const int split = cell == RECUR_RNN_GRU ? 2 * H : GH;
+    for (int k = 0; k < GH; k++) {
+        float vi = bi ? bi[k] : 0, vh = bh ? bh[k] : 0;
+        binit[k] = k < split ? vi + vh : vi;
+        if (k >= split) bhn[k - split] = vh;
+    }
+    bf16_rnn_forward(cell, y ? recur_data(y) : NULL, recur_data(h), c ? recur_data(c) : NULL,
+                     recur_data(x), wih->packed, whh->packed, binit, bhn, lengths, reverse, T, B, D,
+                     H, base);
+    return 1;
+}
+
+static const luaL_Reg matrix_methods[] = {
+    {"repack", bf16_matrix_repack},
+    {"size", bf16_matrix_size},
+    {NULL, NULL},
+};
+
+static const luaL_Reg matrix_meta[] = {
+    {"__gc", bf16_matrix_gc},
+    {"__close", bf16_matrix_gc},
+    {"__tostring", bf16_matrix_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg bf16_functions[] = {
+    {"bf16_fast", l_bf16_fast},
+    {"bf16_use_fast", l_bf16_use_fast},
+    {"bf16_round", l_bf16_round},
+    {"bf16_matrix", bf16_matrix_new},
+    {NULL, NULL},
+};
+
+void lrecur_open_bf16(lua_State *L)
+{
+    luaL_newmetatable(L, BF16_MATRIX_MT);
+    luaL_setfuncs(L, matrix_meta, 0);
+    luaL_newlib(L, matrix_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_setfuncs(L, bf16_functions, 0);
+    bf16_scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
+    s->p = NULL;
+    s->bytes = 0;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, scratch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    /* one workspace for both: neither calls the other */
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_bf16_rnn_forward, 1);
+    lua_setfield(L, -3, "bf16_rnn_forward");
+    lua_pushcclosure(L, l_bf16_linear, 1);
+    lua_setfield(L, -2, "bf16_linear");
+}
