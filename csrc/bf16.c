@@ -3,7 +3,7 @@
  * A kernel keeps an MR x (NP*32) block of C in registers (NP panels side by side, two
  * 16-lane vectors each) and runs q over the pairs of the inner dimension: per pair it
  * loads NP*2 vectors of packed weights and broadcasts each row's pair of A. Batch-1
- * generation has one row: two panels at a time give it four independent chains, where
+ * generation has one row: four panels at a time give it eight independent chains, where
  * one panel's two would wait on their own latency. */
 #include <stdlib.h>
 #include <string.h>
@@ -135,8 +135,8 @@ __attribute__((target(BF16_TARGET), always_inline)) static inline void
 kernel_avx512(const int MR, const int NP, int KP, const uint32_t *Ab, const uint32_t *P,
               float *C, int ldc, int ncols, const float *bias, int accumulate)
 {
-    __m512 acc[MR_MAX][4];
-    __mmask16 mask[4];
+    __m512 acc[MR_MAX][8];
+    __mmask16 mask[8];
     for (int v = 0; v < 2 * NP; v++) {
         int n = ncols - 16 * v;
         mask[v] = n >= 16 ? 0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
@@ -149,7 +149,7 @@ kernel_avx512(const int MR, const int NP, int KP, const uint32_t *Ab, const uint
         }
     const size_t panel = (size_t)KP * BF16_PANEL;
     for (int q = 0; q < KP; q++) {
-        __m512bh w[4];
+        __m512bh w[8];
         for (int v = 0; v < 2 * NP; v++)
             w[v] = (__m512bh)_mm512_loadu_si512(P + (v / 2) * panel + (size_t)q * BF16_PANEL + 16 * (v % 2));
         for (int i = 0; i < MR; i++) {
@@ -183,12 +183,23 @@ kernel_avx512(const int MR, const int NP, int KP, const uint32_t *Ab, const uint
         }                                                                                    \
     } while (0)
 
+/* One row (batch-1 generation) takes up to four panels at a time: eight chains. */
 __attribute__((target(BF16_TARGET), noinline)) static void
 panels_avx512(int NP, int M, int KP, const uint32_t *Ab, const uint32_t *P, float *C, int ldc,
               int ncols, const float *bias, int accumulate)
 {
-    if (NP == 2) BF16_ROWS(2);
-    else BF16_ROWS(1);
+    if (M == 1) {
+        switch (NP) {
+        case 4: kernel_avx512(1, 4, KP, Ab, P, C, ldc, ncols, bias, accumulate); break;
+        case 3: kernel_avx512(1, 3, KP, Ab, P, C, ldc, ncols, bias, accumulate); break;
+        case 2: kernel_avx512(1, 2, KP, Ab, P, C, ldc, ncols, bias, accumulate); break;
+        default: kernel_avx512(1, 1, KP, Ab, P, C, ldc, ncols, bias, accumulate); break;
+        }
+    } else if (NP == 2) {
+        BF16_ROWS(2);
+    } else {
+        BF16_ROWS(1);
+    }
 }
 
 #else /* no AVX-512 kernel */
@@ -213,15 +224,17 @@ static void panels_avx512(int NP, int M, int KP, const uint32_t *Ab, const uint3
 
 #endif
 
-/* Columns of block j: panels 2j and 2j+1 (the last block may have one). */
-static void gemm_block(int j, int M, int N, int KP, const uint32_t *Ab, const uint32_t *packed,
-                       const float *bias, int accumulate, float *C, int ldc, int use_fast)
+/* Columns of block j: panels nb*j .. nb*j+nb-1 (the last block may have fewer). */
+static void gemm_block(int j, int nb, int M, int N, int KP, const uint32_t *Ab,
+                       const uint32_t *packed, const float *bias, int accumulate, float *C, int ldc,
+                       int use_fast)
 {
-    const int n0 = 2 * j * BF16_PANEL, ncols = N - n0 < 2 * BF16_PANEL ? N - n0 : 2 * BF16_PANEL;
-    const uint32_t *P = packed + (size_t)2 * j * KP * BF16_PANEL;
+    const int n0 = nb * j * BF16_PANEL, ncols = N - n0 < nb * BF16_PANEL ? N - n0 : nb * BF16_PANEL;
+    const uint32_t *P = packed + (size_t)nb * j * KP * BF16_PANEL;
     const float *b = bias ? bias + n0 : NULL;
     if (use_fast) {
-        panels_avx512(ncols > BF16_PANEL ? 2 : 1, M, KP, Ab, P, C + n0, ldc, ncols, b, accumulate);
+        panels_avx512((ncols + BF16_PANEL - 1) / BF16_PANEL, M, KP, Ab, P, C + n0, ldc, ncols, b,
+                      accumulate);
         return;
     }
     for (int h = 0; h * BF16_PANEL < ncols; h++) {
@@ -236,15 +249,15 @@ void bf16_gemm(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
 {
     // Ab is (M, bf16_pairs(K)), packed is bf16_packed_size(N, K), C is (M,N) rows ldc apart
     if (M <= 0 || N <= 0) return;
-    const int KP = bf16_pairs(K), nblock = (N + 2 * BF16_PANEL - 1) / (2 * BF16_PANEL);
-    const int use_fast = bf16_fast();
+    const int use_fast = bf16_fast(), nb = M == 1 && use_fast ? 4 : 2;
+    const int KP = bf16_pairs(K), nblock = (N + nb * BF16_PANEL - 1) / (nb * BF16_PANEL);
     /* not an if() clause: even a one-thread region costs microseconds per step */
     if (par && nblock > 1) {
 #pragma omp parallel for schedule(static)
         for (int j = 0; j < nblock; j++)
-            gemm_block(j, M, N, KP, Ab, packed, bias, accumulate, C, ldc, use_fast);
+            gemm_block(j, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, use_fast);
     } else {
         for (int j = 0; j < nblock; j++)
-            gemm_block(j, M, N, KP, Ab, packed, bias, accumulate, C, ldc, use_fast);
+            gemm_block(j, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, use_fast);
     }
 }

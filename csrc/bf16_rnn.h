@@ -13,6 +13,10 @@
 
 #include "recur/rnn.h"
 
+/* Multiply-adds of one product from which its columns are split over the threads
+ * (see bf16_rnn.c). */
+#define BF16_PAR_MIN (1 << 22)
+
 /* Bytes of workspace for T steps of a batch of B. */
 size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H);
 

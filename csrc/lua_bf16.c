@@ -203,9 +203,9 @@ static int l_bf16_linear(lua_State *L)
     bf16_scratch *s = lua_touserdata(L, lua_upvalueindex(1));
     uint32_t *xb = scratch_reserve(L, op, s, (size_t)M * bf16_pairs(m->K) * sizeof(uint32_t));
     bf16_convert_rows(xb, recur_data(x), m->K, M, m->K);
-    /* columns over the threads: at batch 1 the product is a read of the weights */
+    /* columns over the threads when the product is large (bf16_rnn.h) */
     bf16_gemm(M, m->N, m->K, xb, m->packed, bias ? recur_data(bias) : NULL, 0, recur_data(y), m->N,
-              recur_get_num_threads() > 1 && (int64_t)m->N * m->K >= (1 << 16));
+              recur_get_num_threads() > 1 && (int64_t)M * m->N * m->K >= BF16_PAR_MIN);
     return 1;
 }
 
