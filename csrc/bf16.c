@@ -55,10 +55,16 @@ void bf16_pack(uint32_t *packed, const float *W, int ldw, int N, int K)
         }
 }
 
+static void convert_rows_fast(uint32_t *Ab, const float *A, int lda, int M, int K);
+
 void bf16_convert_rows(uint32_t *Ab, const float *A, int lda, int M, int K)
 {
     // A is (M,K), Ab is (M, bf16_pairs(K))
     const int KP = bf16_pairs(K);
+    if (bf16_fast()) {
+        convert_rows_fast(Ab, A, lda, M, K);
+        return;
+    }
     for (int m = 0; m < M; m++) {
         const float *a = A + (size_t)m * lda;
         uint32_t *ab = Ab + (size_t)m * KP;
@@ -127,6 +133,26 @@ int bf16_use_fast(int on)
             __builtin_cpu_supports("avx512vl");
     __atomic_store_n(&fast, f, __ATOMIC_RELAXED);
     return f;
+}
+
+/* vcvtneps2bf16 rounds as bf16_from_float does (to nearest even, NaN made quiet,
+ * subnormals to zero; checked on every class of input), 16 at a time. A pair is two
+ * bfloat16 in memory order, so a row's pairs are its bfloat16 values in order. */
+__attribute__((target(BF16_TARGET))) static void convert_rows_fast(uint32_t *Ab, const float *A,
+                                                                   int lda, int M, int K)
+{
+    const int KP = bf16_pairs(K);
+    for (int m = 0; m < M; m++) {
+        const float *a = A + (size_t)m * lda;
+        uint16_t *ab = (uint16_t *)(Ab + (size_t)m * KP);
+        for (int k = 0; k < K; k += 16) {
+            const int n = K - k < 16 ? K - k : 16;
+            const __mmask16 mask = n == 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+            __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, a + k));
+            _mm256_mask_storeu_epi16(ab + k, mask, (__m256i)v);
+        }
+        if (K % 2) ab[K] = 0;
+    }
 }
 
 /* C (MR, NP*32) from pairs q = 0..KP-1; P's panels KP*32 pairs apart; the last
@@ -203,6 +229,11 @@ panels_avx512(int NP, int M, int KP, const uint32_t *Ab, const uint32_t *P, floa
 }
 
 #else /* no AVX-512 kernel */
+
+static void convert_rows_fast(uint32_t *Ab, const float *A, int lda, int M, int K)
+{
+    (void)Ab, (void)A, (void)lda, (void)M, (void)K;
+}
 
 int bf16_fast(void)
 {

@@ -1,0 +1,119 @@
+-- bfloat16 inference beside float32 and the peers, in one run (the machine is shared:
+-- only same-run ratios mean anything):
+--
+--   lua5.4 bench/bf16.lua [--rounds 3] [--tokens 2000] [--threads 2] [--dnnl PATH]
+--
+-- generate: a 2-layer 512 LSTM language model (embedding 64, vocabulary 65, random
+--   weights) producing tokens at batch 1, model:step + decode.choose at temperature 1,
+--   as bench/run.lua's generate row: recur fp32, recur bf16 and PyTorch 1.13
+--   (bench/peer_torch.py generate, /usr/bin/python3), tokens/s.
+-- layer: one LSTM layer's inference forward at (T,B,D,H) = (100,64,512,512), the
+--   state from zero: recur fp32 (nn.LSTM in evaluation mode), recur bf16, and oneDNN's
+--   bf16 forward_inference when --dnnl names bench/dnnl_peer.c built (cc -O2 -fopenmp
+--   bench/dnnl_peer.c -ldnnl -lm -o build/bench/dnnl_peer), ms (median of 5).
+-- Each round runs every side once, rounds alternate the order; the median round of
+-- each side is reported.
+local ROOT = dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
+local recur = require "recur"
+local argparse = require "argparse"
+local suite = dofile(ROOT .. "/bench/suite.lua")
+local LanguageModel = require "recur.models.LanguageModel"
+
+local parser = argparse("bench/bf16.lua", "bf16 inference beside fp32, PyTorch and oneDNN")
+parser:option("--rounds", "rounds (each side once per round)", 3):convert(tonumber)
+parser:option("--tokens", "tokens per generation run", 2000):convert(tonumber)
+parser:option("--threads", "threads for every side", 2):convert(tonumber)
+parser:option("--dnnl", "bench/dnnl_peer.c built (oneDNN's bf16 layer)")
+parser:option("--python", "the Python with PyTorch 1.13", "/usr/bin/python3")
+local a = parser:parse()
+recur.set_num_threads(a.threads)
+
+local function median(xs)
+  local s = table.move(xs, 1, #xs, 1, {})
+  table.sort(s)
+  return s[(#s + 1) // 2]
+end
+
+recur.manual_seed(1)
+local model = LanguageModel{vocab_size = 65, embed = 64, hidden = 512, layers = 2, cell = "lstm", dropout = 0}
+model:evaluate()
+
+local function generate(precision)
+  model:set_precision(precision)
+  local ids = recur.zeros({1}, "int64")
+  ids:set(1, 1)
+  local state, t0
+  for i = 1, 20 + a.tokens do
+    if i == 21 then t0 = recur.now() end
+    local logits
+    logits, state = model:step(ids, state)
+    ids:set(1, recur.decode.choose(logits:select(1, 1), {temperature = 1}))
+  end
+  return a.tokens / (recur.now() - t0)
+end
+
+local T, B, D, H = 100, 64, 512, 512
+local layer = recur.nn.LSTM(D, H):evaluate()
+local x = recur.randn({T, B, D})
+
+local function forward(precision)
+  layer:set_precision(precision)
+  layer:forward(x) -- the bf16 weights are packed here, outside the timing
+  local times = {}
+  for i = 1, 5 do
+    local t0 = recur.now()
+    layer:forward(x)
+    times[i] = (recur.now() - t0) * 1e3
+  end
+  return median(times)
+end
+
+local function torch_generate()
+  local row, err = suite.run({a.python, ROOT .. "/bench/peer_torch.py", "generate", "--layers", 2, "--hidden", 512,
+    "--tokens", a.tokens, "--threads", a.threads})
+  if not row then error(err) end
+  return row.tokens_per_s
+end
+
+local function dnnl_layer()
+  local row, err = suite.run({a.dnnl, "layer", "--cell", "lstm", "--T", T, "--B", B, "--D", D, "--H", H,
+    "--mode", "infer", "--dtype", "bfloat16", "--threads", a.threads, "--iters", 5})
+  if not row then error(err) end
+  return row.ms
+end
+
+local sides = {
+  {"generate recur fp32", function() return generate("fp32") end, "tok/s"},
+  {"generate recur bf16", function() return generate("bf16") end, "tok/s"},
+  {"generate PyTorch", torch_generate, "tok/s"},
+  {"layer recur fp32", function() return forward("fp32") end, "ms"},
+  {"layer recur bf16", function() return forward("bf16") end, "ms"},
+}
+if a.dnnl then sides[#sides + 1] = {"layer oneDNN bf16", dnnl_layer, "ms"} end
+
+local results = {}
+for r = 1, a.rounds do
+  local order = {}
+  for i = 1, #sides do order[i] = r % 2 == 1 and i or #sides + 1 - i end
+  for _, i in ipairs(order) do
+    results[i] = results[i] or {}
+    table.insert(results[i], sides[i][2]())
+  end
+  io.stderr:write(string.format("round %d done\n", r))
+end
+
+local m = {}
+print(string.format("bf16 inference, %d threads, %d rounds (median; all rounds in brackets)", a.threads, a.rounds))
+for i, s in ipairs(sides) do
+  m[s[1]] = median(results[i])
+  local all = {}
+  for _, v in ipairs(results[i]) do all[#all + 1] = string.format("%.1f", v) end
+  print(string.format("%-22s %10.1f %-6s [%s]", s[1], m[s[1]], s[3], table.concat(all, " ")))
+end
+local flops = 2 * T * B * (D + H) * 4 * H
+print(string.format("generation: bf16 %.2fx fp32, %.2fx PyTorch",
+  m["generate recur bf16"] / m["generate recur fp32"], m["generate recur bf16"] / m["generate PyTorch"]))
+print(string.format("layer (100,64,512,512) forward: bf16 %.1f ms (%.0f GFLOP/s), %.2fx fp32%s",
+  m["layer recur bf16"], flops / m["layer recur bf16"] / 1e6, m["layer recur fp32"] / m["layer recur bf16"],
+  a.dnnl and string.format(", %.2fx oneDNN bf16 (%.1f ms)", m["layer oneDNN bf16"] / m["layer recur bf16"],
+    m["layer oneDNN bf16"]) or ""))
