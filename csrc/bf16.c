@@ -40,34 +40,38 @@ static uint32_t pair(float lo, float hi)
     return (uint32_t)bf16_from_float(lo) | (uint32_t)bf16_from_float(hi) << 16;
 }
 
-void bf16_pack(uint32_t *packed, const float *W, int ldw, int N, int K)
+void bf16_pack(uint32_t *packed, const float *W1, int K1, const float *W2, int K2, int N)
 {
-    // W is (N,K), packed is bf16_packed_size(N, K)
-    const int KP = bf16_pairs(K), npanel = (N + BF16_PANEL - 1) / BF16_PANEL;
+    // W1 is (N,K1), W2 is (N,K2) or NULL, packed is bf16_packed_size(N, 2*(pairs(K1)+pairs(K2)))
+    const int P1 = bf16_pairs(K1), KP = P1 + bf16_pairs(W2 ? K2 : 0);
+    const int npanel = (N + BF16_PANEL - 1) / BF16_PANEL;
     for (int p = 0; p < npanel; p++)
         for (int q = 0; q < KP; q++) {
             uint32_t *dst = packed + ((size_t)p * KP + q) * BF16_PANEL;
+            /* pair q is W1's pair q, or W2's pair q - P1 */
+            const float *W = q < P1 ? W1 : W2;
+            const int K = q < P1 ? K1 : K2, k = 2 * (q < P1 ? q : q - P1);
             for (int c = 0; c < BF16_PANEL; c++) {
-                const int n = p * BF16_PANEL + c, k = 2 * q;
-                const float *w_n = W + (size_t)n * ldw;
+                const int n = p * BF16_PANEL + c;
+                const float *w_n = W + (size_t)n * K;
                 dst[c] = n >= N ? 0 : pair(w_n[k], k + 1 < K ? w_n[k + 1] : 0);
             }
         }
 }
 
-static void convert_rows_fast(uint32_t *Ab, const float *A, int lda, int M, int K);
+static void convert_rows_fast(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K);
 
-void bf16_convert_rows(uint32_t *Ab, const float *A, int lda, int M, int K)
+void bf16_convert_rows(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K)
 {
-    // A is (M,K), Ab is (M, bf16_pairs(K))
+    // A is (M,K), Ab is (M, bf16_pairs(K)) with rows ldab apart
     const int KP = bf16_pairs(K);
     if (bf16_fast()) {
-        convert_rows_fast(Ab, A, lda, M, K);
+        convert_rows_fast(Ab, ldab, A, lda, M, K);
         return;
     }
     for (int m = 0; m < M; m++) {
         const float *a = A + (size_t)m * lda;
-        uint32_t *ab = Ab + (size_t)m * KP;
+        uint32_t *ab = Ab + (size_t)m * ldab;
         for (int q = 0; q < K / 2; q++) ab[q] = pair(a[2 * q], a[2 * q + 1]);
         if (K % 2) ab[KP - 1] = pair(a[K - 1], 0);
     }
@@ -138,13 +142,12 @@ int bf16_use_fast(int on)
 /* vcvtneps2bf16 rounds as bf16_from_float does (to nearest even, NaN made quiet,
  * subnormals to zero; checked on every class of input), 16 at a time. A pair is two
  * bfloat16 in memory order, so a row's pairs are its bfloat16 values in order. */
-__attribute__((target(BF16_TARGET))) static void convert_rows_fast(uint32_t *Ab, const float *A,
-                                                                   int lda, int M, int K)
+__attribute__((target(BF16_TARGET))) static void
+convert_rows_fast(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K)
 {
-    const int KP = bf16_pairs(K);
     for (int m = 0; m < M; m++) {
         const float *a = A + (size_t)m * lda;
-        uint16_t *ab = (uint16_t *)(Ab + (size_t)m * KP);
+        uint16_t *ab = (uint16_t *)(Ab + (size_t)m * ldab);
         for (int k = 0; k < K; k += 16) {
             const int n = K - k < 16 ? K - k : 16;
             const __mmask16 mask = n == 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
@@ -230,9 +233,9 @@ panels_avx512(int NP, int M, int KP, const uint32_t *Ab, const uint32_t *P, floa
 
 #else /* no AVX-512 kernel */
 
-static void convert_rows_fast(uint32_t *Ab, const float *A, int lda, int M, int K)
+static void convert_rows_fast(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K)
 {
-    (void)Ab, (void)A, (void)lda, (void)M, (void)K;
+    (void)Ab, (void)ldab, (void)A, (void)lda, (void)M, (void)K;
 }
 
 int bf16_fast(void)

@@ -39,16 +39,21 @@ static inline int bf16_pairs(int K)
     return (K + 1) / 2;
 }
 
-/* uint32 elements (bfloat16 pairs) of W packed: N rounded up to whole panels, times
- * bf16_pairs(K). Panel p, pair q holds 32 lanes, lane c = column p*32+c as
- * (w[k] low half, w[k+1] high half), k = 2q; zeros past N and K. */
+/* uint32 elements (bfloat16 pairs) of a packed (N,K) operand: N rounded up to whole
+ * panels, times bf16_pairs(K). Panel p, pair q holds 32 lanes, lane c = column p*32+c
+ * as (w[k] low half, w[k+1] high half), k = 2q; zeros past N and K. */
 size_t bf16_packed_size(int N, int K);
 
-/* Packs W (N,K), rows ldw apart, rounded to bfloat16. */
-void bf16_pack(uint32_t *packed, const float *W, int ldw, int N, int K);
+/* Packs [W1 W2] rounded to bfloat16, W1 (N,K1) and W2 (N,K2) (or NULL and K2 = 0) side
+ * by side, each padded to whole pairs: the operand of A = [A1 A2] with A1's and A2's
+ * rows converted into one row (bf16_convert_rows at pair offsets 0 and
+ * bf16_pairs(K1)), K = 2 (bf16_pairs(K1) + bf16_pairs(K2)). A recurrent step's
+ * x_t w_ih^T + h w_hh^T is then one product. */
+void bf16_pack(uint32_t *packed, const float *W1, int K1, const float *W2, int K2, int N);
 
-/* A (M,K) rounded to bfloat16 pairs: row m at Ab + m*bf16_pairs(K), zero past K. */
-void bf16_convert_rows(uint32_t *Ab, const float *A, int lda, int M, int K);
+/* A (M,K) rounded to bfloat16 pairs: row m at Ab + m*ldab, bf16_pairs(K) pairs, the
+ * last padded with zero. */
+void bf16_convert_rows(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K);
 
 /* C (M,N) = Ab W^T + S, Ab from bf16_convert_rows (rows bf16_pairs(K) apart), W packed,
  * S the row bias (N) repeated when bias is given, else C when accumulate, else 0. C

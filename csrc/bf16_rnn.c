@@ -1,10 +1,13 @@
 /* Inference forward with bfloat16 weights (see bf16_rnn.h).
  *
- * The input projection of all T*B rows comes first, one product with many rows (the
- * kernel's best case), split by rows over the threads; then the time loop, split by
- * the batch as the fp32 kernels split it (each thread its own sequences through every
- * step, no synchronisation between steps), or, for a batch too small to split (batch-1
- * generation), one loop whose products are split by columns. */
+ * lstm and rnn: each step is one product, [x_t h_{t-1}] [w_ih w_hh]^T from the biases,
+ * so nothing of size T*B*G*H is written or read back (the float32 kernels' input
+ * projection over all steps is 52 MB at (T,B,H) = (100,64,512) for an LSTM). The gru's n
+ * gate needs w_in x_t apart from w_hn h: its input projection comes first, one product
+ * of T*B rows split by rows over the threads. The time loop is split by the batch as
+ * the fp32 kernels split it (each thread its own sequences through every step, no
+ * synchronisation between steps), or, for a batch too small to split (batch-1
+ * generation), is one loop whose products are split by columns when large. */
 #include <string.h>
 
 #include <omp.h>
@@ -71,30 +74,41 @@ BF16_CLONES static void rnn_row(recur_rnn_cell cell, const float *restrict a, fl
 typedef struct {
     recur_rnn_cell cell;
     float *y, *h, *c;
-    float *act;   /* (T,B,G*H) pre-activations */
-    float *gh;    /* (B,G*H) the gru's recurrent product */
-    uint32_t *hb; /* (B, pairs of H) h rounded to bfloat16 */
-    const uint32_t *whh;
-    const float *bhn;
+    const float *x;
+    float *act;   /* lstm, rnn: (B,G*H) one step's pre-activations; gru: (T,B,G*H) */
+    float *gh;    /* gru: (B,G*H) the recurrent product */
+    uint32_t *ab; /* lstm, rnn: (B, pairs of D + pairs of H) [x_t h] rounded; gru: (B,
+                   * pairs of H) h rounded */
+    const uint32_t *w, *whh;
+    const float *binit, *bhn;
     const int64_t *lengths;
-    int reverse, T, B, H;
+    int reverse, T, B, D, H;
 } bf16_fwd;
 
 /* The time loop for sequences b0..b0+nb-1. */
 static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
 {
     const recur_rnn_cell cell = f->cell;
-    const int T = f->T, B = f->B, H = f->H, GH = recur_rnn_gates(cell) * H, HP = bf16_pairs(H);
+    const int T = f->T, B = f->B, D = f->D, H = f->H, GH = recur_rnn_gates(cell) * H;
+    const int gru = cell == RECUR_RNN_GRU, DP = bf16_pairs(D), HP = bf16_pairs(H);
+    const int ldab = gru ? HP : DP + HP, hoff = gru ? 0 : DP; /* where h's pairs start */
     float *h = f->h + (size_t)b0 * H, *c = f->c ? f->c + (size_t)b0 * H : NULL;
     float *gh = f->gh + (size_t)b0 * GH;
-    uint32_t *hb = f->hb + (size_t)b0 * HP;
+    uint32_t *ab = f->ab + (size_t)b0 * ldab;
     for (int step = 0; step < T; step++) {
         const int t = f->reverse ? T - 1 - step : step;
         const size_t row = (size_t)t * B + b0;
-        float *act = f->act + row * GH;
-        bf16_convert_rows(hb, h, H, nb, H);
-        if (cell == RECUR_RNN_GRU) bf16_gemm(nb, GH, H, hb, f->whh, NULL, 0, gh, GH, par);
-        else bf16_gemm(nb, GH, H, hb, f->whh, NULL, 1, act, GH, par);
+        float *act;
+        bf16_convert_rows(ab + hoff, ldab, h, H, nb, H);
+        if (gru) {
+            act = f->act + row * GH;
+            bf16_gemm(nb, GH, 2 * HP, ab, f->whh, NULL, 0, gh, GH, par);
+        } else {
+            /* binit + [x_t h] [w_ih w_hh]^T in one product */
+            act = f->act + (size_t)b0 * GH;
+            bf16_convert_rows(ab, ldab, f->x + row * D, D, nb, D);
+            bf16_gemm(nb, GH, 2 * ldab, ab, f->w, f->binit, 0, act, GH, par);
+        }
         for (int i = 0; i < nb; i++) {
             float *h_i = h + (size_t)i * H, *y_i = f->y ? f->y + (row + i) * H : NULL;
             if (f->lengths && t >= f->lengths[b0 + i]) {
@@ -103,7 +117,7 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
             }
             const float *a = act + (size_t)i * GH;
             if (cell == RECUR_RNN_LSTM) lstm_row(a, c + (size_t)i * H, h_i, H);
-            else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, H);
+            else if (gru) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, H);
             else rnn_row(cell, a, h_i, H);
             if (y_i) memcpy(y_i, h_i, (size_t)H * sizeof(float));
         }
@@ -113,44 +127,52 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
 size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
 {
     const size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
-    size_t floats = TB * GH + (cell == RECUR_RNN_GRU ? (size_t)B * GH : 0);
-    size_t pairs = TB * bf16_pairs(D) + (size_t)B * bf16_pairs(H);
-    return (floats + pairs) * 4 + 128;
+    const size_t DP = bf16_pairs(D), HP = bf16_pairs(H);
+    size_t n; /* floats and pairs, 4 bytes each */
+    if (cell == RECUR_RNN_GRU) n = TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
+    else n = (size_t)B * GH + (size_t)B * (DP + HP);
+    return n * 4 + 128;
 }
 
 void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
-                      const uint32_t *wih, const uint32_t *whh, const float *binit,
+                      const uint32_t *w, const uint32_t *whh, const float *binit,
                       const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
                       int H, void *work)
 {
     // y is (T,B,H) or NULL, h and c are (B,H), x is (T,B,D)
     if (T <= 0 || B <= 0 || H <= 0) return;
-    const int GH = recur_rnn_gates(cell) * H, M = T * B, DP = bf16_pairs(D);
+    const int GH = recur_rnn_gates(cell) * H, DP = bf16_pairs(D), gru = cell == RECUR_RNN_GRU;
     const size_t TB = (size_t)T * B;
-    float *act = work;
-    float *gh = act + TB * GH;
-    uint32_t *xb = (uint32_t *)(gh + (cell == RECUR_RNN_GRU ? (size_t)B * GH : 0));
-    uint32_t *hb = xb + TB * DP;
     const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
-
-    /* act = binit + x w_ih^T for every step at once */
-    if (nth > 1 && M >= 2 * BF16_MIN_ROWS) {
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .x = x, .act = work, .w = w, .whh = whh,
+                  .binit = binit, .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T,
+                  .B = B, .D = D, .H = H};
+    if (gru) {
+        /* the gru's n gate needs W_in x and W_hn h apart: the input projection of every
+         * step first, one product of T*B rows, split by rows over the threads */
+        f.gh = f.act + TB * GH;
+        uint32_t *xb = (uint32_t *)(f.gh + (size_t)B * GH);
+        f.ab = xb + TB * DP;
+        const int M = T * B;
+        if (nth > 1 && M >= 2 * BF16_MIN_ROWS) {
 #pragma omp parallel num_threads(nth)
-        {
-            const int p = omp_get_thread_num(), np = omp_get_num_threads();
-            const int m0 = (int)((int64_t)M * p / np), m1 = (int)((int64_t)M * (p + 1) / np);
-            bf16_convert_rows(xb + (size_t)m0 * DP, x + (size_t)m0 * D, D, m1 - m0, D);
-            bf16_gemm(m1 - m0, GH, D, xb + (size_t)m0 * DP, wih, binit, 0, act + (size_t)m0 * GH,
-                      GH, 0);
+            {
+                const int p = omp_get_thread_num(), np = omp_get_num_threads();
+                const int m0 = (int)((int64_t)M * p / np), m1 = (int)((int64_t)M * (p + 1) / np);
+                bf16_convert_rows(xb + (size_t)m0 * DP, DP, x + (size_t)m0 * D, D, m1 - m0, D);
+                bf16_gemm(m1 - m0, GH, 2 * DP, xb + (size_t)m0 * DP, w, binit, 0,
+                          f.act + (size_t)m0 * GH, GH, 0);
+            }
+        } else {
+            bf16_convert_rows(xb, DP, x, D, M, D);
+            bf16_gemm(M, GH, 2 * DP, xb, w, binit, 0, f.act, GH,
+                      nth > 1 && (int64_t)M * GH * D >= BF16_PAR_MIN);
         }
     } else {
-        bf16_convert_rows(xb, x, D, M, D);
-        bf16_gemm(M, GH, D, xb, wih, binit, 0, act, GH, nth > 1 && (int64_t)GH * D >= BF16_PAR_MIN);
+        f.gh = f.act;
+        f.ab = (uint32_t *)(f.act + (size_t)B * GH);
     }
 
-    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .act = act, .gh = gh, .hb = hb,
-                  .whh = whh, .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T, .B = B,
-                  .H = H};
     const int split = nth > 1 && B >= 2 * BF16_MIN_ROWS ? (nth < B / BF16_MIN_ROWS ? nth : B / BF16_MIN_ROWS) : 1;
     if (split > 1) {
 #pragma omp parallel num_threads(split)
@@ -160,6 +182,7 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const f
             forward_rows(&f, b0, b1 - b0, 0);
         }
     } else {
-        forward_rows(&f, 0, B, nth > 1 && (int64_t)GH * H >= BF16_PAR_MIN);
+        const int64_t K = gru ? H : D + H;
+        forward_rows(&f, 0, B, nth > 1 && (int64_t)B * GH * K >= BF16_PAR_MIN);
     }
 }

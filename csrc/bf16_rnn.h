@@ -21,13 +21,14 @@
 size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H);
 
 /* h (B,H) and c (B,H, lstm) hold the initial state and leave holding the final one;
- * y is (T,B,H) or NULL (a step: h is the output); x is (T,B,D); wih and whh are
- * w_ih (G*H,D) and w_hh (G*H,H) packed by bf16_pack; binit (G*H) is b_ih + b_hh except
- * in the gru's n block, which has b_in alone, and bhn (H) is the gru's b_hn; lengths
- * (B) or NULL, as rnn.h (outputs past a sequence's end zero, its state frozen);
+ * y is (T,B,H) or NULL (a step: h is the output); x is (T,B,D). lstm and rnn: w is
+ * [w_ih w_hh] packed by bf16_pack (G*H rows, D then H columns), whh unused; gru: w is
+ * w_ih (G*H,D) and whh w_hh (G*H,H), each packed alone. binit (G*H) is b_ih + b_hh
+ * except in the gru's n block, which has b_in alone, and bhn (H) is the gru's b_hn;
+ * lengths (B) or NULL, as rnn.h (outputs past a sequence's end zero, its state frozen);
  * work is bf16_rnn_workspace_size() bytes, 64-byte aligned. */
 void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
-                      const uint32_t *wih, const uint32_t *whh, const float *binit,
+                      const uint32_t *w, const uint32_t *whh, const float *binit,
                       const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
                       int H, void *work);
 

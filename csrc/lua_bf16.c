@@ -4,17 +4,20 @@
  *   core.bf16_use_fast(on) -> boolean switch it off (false: the portable kernel, for
  *                                     tests) or back on where the CPU has it
  *   core.bf16_round(t) -> t'          a new float32 tensor: t's values rounded to bfloat16
- *   core.bf16_matrix(w) -> m          w (N,K) float32 rounded and packed once, for
- *                                     y = x w^T; m:size() -> N, K; m:repack(w) refills it
- *                                     from a (N,K) float32 tensor in place
+ *   core.bf16_matrix(w [, w2]) -> m   w (N,K) float32 rounded and packed once, for
+ *                                     y = x w^T; with w2 (N,K2), [w w2] (a layer's w_ih
+ *                                     and w_hh side by side); m:size() -> N, K [, K2];
+ *                                     m:repack(w [, w2]) refills it in place
  *   core.bf16_linear(x, m, bias [, out]) -> y
  *                                     x (M,K) float32, bias (N) or nil: y (M,N) =
  *                                     x w^T + bias, into out when it fits
- *   core.bf16_rnn_forward(cell, reverse, x, w_ih, w_hh, b_ih, b_hh, h, c, lengths [, y])
+ *   core.bf16_rnn_forward(cell, reverse, x, w, w_hh, b_ih, b_hh, h, c, lengths [, y])
  *                                     -> y: one layer's inference forward: cell "lstm" |
  *                                     "gru" (reset after) | "rnn_tanh" | "rnn_relu" |
- *                                     "rnn_identity"; x (T,B,D); w_ih, w_hh bf16
- *                                     matrices (G*H,D), (G*H,H); b_ih, b_hh (G*H) or nil;
+ *                                     "rnn_identity"; x (T,B,D); w the bf16 matrix of
+ *                                     [w_ih w_hh] (G*H, D+H) and w_hh nil, except for the
+ *                                     gru: w of w_ih (G*H,D), w_hh of w_hh (G*H,H);
+ *                                     b_ih, b_hh (G*H) or nil;
  *                                     h (B,H) and c (B,H, lstm only) contiguous, the
  *                                     initial state, updated in place to the final one;
  *                                     lengths nil or int64 (B) in 1..T; y (T,B,H) into the
@@ -35,7 +38,7 @@
 #define BF16_MATRIX_MT "recur.bf16_matrix"
 
 typedef struct {
-    int N, K;
+    int N, K, K2; /* (N,K) weights, and K2 more columns of a second matrix (or 0) */
     uint32_t *packed;
 } bf16_matrix;
 
@@ -69,36 +72,45 @@ static void *aligned(lua_State *L, const char *op, size_t bytes)
     return p;
 }
 
-static void fill_matrix(lua_State *L, const char *op, bf16_matrix *m, recur_tensor *w)
+/* K of the packed operand: both parts padded to whole pairs */
+static int packed_k(const bf16_matrix *m)
 {
-    (void)L, (void)op;
-    bf16_pack(m->packed, recur_data(w), m->K, m->N, m->K);
+    return 2 * (bf16_pairs(m->K) + bf16_pairs(m->K2));
 }
 
-/* core.bf16_matrix(w) */
+/* core.bf16_matrix(w [, w2]) */
 static int bf16_matrix_new(lua_State *L)
 {
     static const char *const op = "bf16_matrix";
+    lua_settop(L, 2);
     recur_tensor *w = check_f32(L, op, 1, "weight", 2, (int64_t[]){-1, -1});
-    if (w->size[0] < 1 || w->size[0] > INT_MAX / 2 || w->size[1] > INT_MAX / 2)
+    if (w->size[0] < 1 || w->size[0] > INT_MAX / 2 || w->size[1] > INT_MAX / 4)
         luaL_error(L, "%s: weight of %I rows is out of range", op, (lua_Integer)w->size[0]);
+    recur_tensor *w2 = NULL;
+    if (!lua_isnil(L, 2)) {
+        w2 = check_f32(L, op, 2, "second weight", 2, (int64_t[]){w->size[0], -1});
+        if (w2->size[1] > INT_MAX / 4) luaL_error(L, "%s: second weight out of range", op);
+    }
     bf16_matrix *m = lua_newuserdatauv(L, sizeof *m, 0);
     m->N = (int)w->size[0];
     m->K = (int)w->size[1];
+    m->K2 = w2 ? (int)w2->size[1] : 0;
     m->packed = NULL;
     luaL_setmetatable(L, BF16_MATRIX_MT);
-    m->packed = aligned(L, op, bf16_packed_size(m->N, m->K) * sizeof(uint32_t));
-    fill_matrix(L, op, m, w);
+    m->packed = aligned(L, op, bf16_packed_size(m->N, packed_k(m)) * sizeof(uint32_t));
+    bf16_pack(m->packed, recur_data(w), m->K, w2 ? recur_data(w2) : NULL, m->K2, m->N);
     return 1;
 }
 
-/* m:repack(w) */
+/* m:repack(w [, w2]) */
 static int bf16_matrix_repack(lua_State *L)
 {
     static const char *const op = "bf16_matrix.repack";
     bf16_matrix *m = check_matrix(L, 1);
+    lua_settop(L, 3);
     recur_tensor *w = check_f32(L, op, 2, "weight", 2, (int64_t[]){m->N, m->K});
-    fill_matrix(L, op, m, w);
+    recur_tensor *w2 = m->K2 ? check_f32(L, op, 3, "second weight", 2, (int64_t[]){m->N, m->K2}) : NULL;
+    bf16_pack(m->packed, recur_data(w), m->K, w2 ? recur_data(w2) : NULL, m->K2, m->N);
     lua_settop(L, 1);
     return 1;
 }
@@ -108,13 +120,16 @@ static int bf16_matrix_size(lua_State *L)
     bf16_matrix *m = check_matrix(L, 1);
     lua_pushinteger(L, m->N);
     lua_pushinteger(L, m->K);
-    return 2;
+    if (!m->K2) return 2;
+    lua_pushinteger(L, m->K2);
+    return 3;
 }
 
 static int bf16_matrix_tostring(lua_State *L)
 {
     bf16_matrix *m = luaL_checkudata(L, 1, BF16_MATRIX_MT);
-    lua_pushfstring(L, "bf16_matrix(%dx%d)", m->N, m->K);
+    if (m->K2) lua_pushfstring(L, "bf16_matrix(%dx(%d+%d))", m->N, m->K, m->K2);
+    else lua_pushfstring(L, "bf16_matrix(%dx%d)", m->N, m->K);
     return 1;
 }
 
@@ -194,6 +209,7 @@ static int l_bf16_linear(lua_State *L)
     static const char *const op = "bf16_linear";
     lua_settop(L, 4);
     bf16_matrix *m = check_matrix(L, 2);
+    if (m->K2) luaL_argerror(L, 2, "a matrix of two weights side by side (a layer's)");
     recur_tensor *x = check_f32(L, op, 1, "x", 2, (int64_t[]){-1, m->K});
     recur_tensor *bias = lua_isnil(L, 3) ? NULL : check_f32(L, op, 3, "bias", 1, (int64_t[]){m->N});
     if (x->size[0] > INT_MAX) luaL_error(L, "%s: x has too many rows", op);
@@ -202,9 +218,9 @@ static int l_bf16_linear(lua_State *L)
     if (M == 0) return 1;
     bf16_scratch *s = lua_touserdata(L, lua_upvalueindex(1));
     uint32_t *xb = scratch_reserve(L, op, s, (size_t)M * bf16_pairs(m->K) * sizeof(uint32_t));
-    bf16_convert_rows(xb, recur_data(x), m->K, M, m->K);
+    bf16_convert_rows(xb, bf16_pairs(m->K), recur_data(x), m->K, M, m->K);
     /* columns over the threads when the product is large (bf16_rnn.h) */
-    bf16_gemm(M, m->N, m->K, xb, m->packed, bias ? recur_data(bias) : NULL, 0, recur_data(y), m->N,
+    bf16_gemm(M, m->N, packed_k(m), xb, m->packed, bias ? recur_data(bias) : NULL, 0, recur_data(y), m->N,
               recur_get_num_threads() > 1 && (int64_t)M * m->N * m->K >= BF16_PAR_MIN);
     return 1;
 }
@@ -220,11 +236,25 @@ static int l_bf16_rnn_forward(lua_State *L)
     lua_settop(L, 11);
     const recur_rnn_cell cell = cell_values[luaL_checkoption(L, 1, NULL, cell_names)];
     const int reverse = lua_toboolean(L, 2), lstm = cell == RECUR_RNN_LSTM;
-    bf16_matrix *wih = check_matrix(L, 4), *whh = check_matrix(L, 5);
-    const int G = recur_rnn_gates(cell), H = whh->K, GH = G * H, D = wih->K;
-    if (whh->N != GH || wih->N != GH)
-        luaL_error(L, "%s: weights (%dx%d) and (%dx%d) do not fit a %s layer of %d units", op,
-                   wih->N, wih->K, whh->N, whh->K, cell_names[luaL_checkoption(L, 1, NULL, cell_names)], H);
+    const int G = recur_rnn_gates(cell), gru = cell == RECUR_RNN_GRU;
+    bf16_matrix *w = check_matrix(L, 4), *whh = NULL;
+    int D, H;
+    if (gru) {
+        whh = check_matrix(L, 5);
+        D = w->K, H = whh->K;
+        if (w->K2 || whh->K2 || w->N != G * H || whh->N != G * H)
+            luaL_error(L, "%s: gru weights expected (3H x D) and (3H x H) packed apart, got %s and %s", op,
+                       luaL_tolstring(L, 4, NULL), luaL_tolstring(L, 5, NULL));
+    } else {
+        if (!lua_isnil(L, 5))
+            luaL_error(L, "%s: %s takes [w_ih w_hh] packed together (core.bf16_matrix(w_ih, w_hh)), "
+                       "and nil after it", op, lua_tostring(L, 1));
+        D = w->K, H = w->K2;
+        if (H < 1 || w->N != G * H)
+            luaL_error(L, "%s: weights %s do not fit a %s layer (%d gates)", op, luaL_tolstring(L, 4, NULL),
+                       lua_tostring(L, 1), G);
+    }
+    const int GH = G * H;
     recur_tensor *x = check_f32(L, op, 3, "x", 3, (int64_t[]){-1, -1, D});
     if (x->size[0] * x->size[1] > INT_MAX / 4 || x->size[1] < 1)
         luaL_error(L, "%s: x of shape (%Ix%I) out of range", op, (lua_Integer)x->size[0],
@@ -277,8 +307,8 @@ static int l_bf16_rnn_forward(lua_State *L)
         if (k >= split) bhn[k - split] = vh;
     }
     bf16_rnn_forward(cell, y ? recur_data(y) : NULL, recur_data(h), c ? recur_data(c) : NULL,
-                     recur_data(x), wih->packed, whh->packed, binit, bhn, lengths, reverse, T, B, D,
-                     H, base);
+                     recur_data(x), w->packed, whh ? whh->packed : NULL, binit, bhn, lengths, reverse,
+                     T, B, D, H, base);
     return 1;
 }
 

@@ -74,7 +74,9 @@ local function layer_problem(cell, T, B, D, H, seed)
   p.x = randn({T, B, D})
   p.h0 = randn({B, H}, 0.5)
   if cell == "lstm" then p.c0 = randn({B, H}, 0.5) end
-  p.m_ih, p.m_hh = core.bf16_matrix(p.w_ih), core.bf16_matrix(p.w_hh)
+  -- the kernel's operands: [w_ih w_hh] together, the gru's apart
+  if cell == "gru" then p.m_ih, p.m_hh = core.bf16_matrix(p.w_ih), core.bf16_matrix(p.w_hh)
+  else p.m_ih = core.bf16_matrix(p.w_ih, p.w_hh) end
   return p
 end
 
@@ -148,6 +150,24 @@ describe("bf16 kernels", function()
     m:repack(w2)
     assert.are.same(emulated_linear(x, w2):totable(), core.bf16_linear(x, m, nil):totable())
     assert.has_error(function() m:repack(randn({12, 40})) end, "bf16_matrix.repack: weight expected (40x12), got (12x40)")
+  end)
+
+  it("pack a layer's two weights side by side, each padded to whole pairs", function()
+    -- an identity rnn's step is binit + [x_t h] [w_ih w_hh]^T itself: exactly the
+    -- emulated product over [x 0 h] and [w_ih 0 w_hh], x's odd length padded to a pair
+    local p = layer_problem("rnn_identity", 1, 4, 5, 6)
+    local h = p.h0:clone()
+    core.bf16_rnn_forward("rnn_identity", false, p.x, p.m_ih, nil, p.b_ih, p.b_hh, h, nil, nil, false)
+    local function cat(a, b, rows)
+      local t = recur.zeros({rows, 12})
+      t:narrow(2, 1, 5):copy_(a)
+      t:narrow(2, 7, 6):copy_(b)
+      return t
+    end
+    local xcat, wcat = cat(p.x:select(1, 1), p.h0, 4), cat(p.w_ih, p.w_hh, 6)
+    assert.are.same(emulated_linear(xcat, wcat, p.b_ih + p.b_hh):totable(), h:totable())
+    assert.are.same({6, 5, 6}, {p.m_ih:size()})
+    assert.has_error(function() core.bf16_linear(randn({2, 5}), p.m_ih, nil) end)
   end)
 
   for _, cell in ipairs({"lstm", "gru", "rnn_tanh", "rnn_relu", "rnn_identity"}) do

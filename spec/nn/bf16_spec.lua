@@ -25,7 +25,7 @@ describe("bf16 inference", function()
     -- exactly the kernel's output
     local w_ih, w_hh, b_ih, b_hh = layer:weights()
     local h, c = recur.zeros({3, 10}), recur.zeros({3, 10})
-    local y = core.bf16_rnn_forward("lstm", false, x, core.bf16_matrix(w_ih), core.bf16_matrix(w_hh), b_ih, b_hh, h, c, nil)
+    local y = core.bf16_rnn_forward("lstm", false, x, core.bf16_matrix(w_ih, w_hh), nil, b_ih, b_hh, h, c, nil)
     assert.are.same(y:totable(), y16:totable())
     assert.are.same(h:totable(), hn16:totable())
     assert.are.same(c:totable(), cn16:totable())

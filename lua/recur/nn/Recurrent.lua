@@ -139,6 +139,13 @@ function Recurrent:train(mode)
   return self
 end
 
+-- The kernel's packed weights: [w_ih w_hh] (a step is one product), the gru's apart.
+function Recurrent:_bf16_weights()
+  local w_ih, w_hh = self:weights()
+  if self.cell == "gru" then return bf16.matrix(self, "w_ih", w_ih), bf16.matrix(self, "w_hh", w_hh) end
+  return bf16.matrix(self, "w", w_ih, w_hh), nil
+end
+
 -- The bf16 inference forward (forward's checks done): new hn, cn as in float32.
 function Recurrent:_forward_bf16(x, h0, c0, lengths)
   local w_ih, w_hh, b_ih, b_hh = self:weights()
@@ -146,8 +153,8 @@ function Recurrent:_forward_bf16(x, h0, c0, lengths)
   local hn = h0 and h0:clone() or core.zeros({B, H}, "float32")
   local cn = nil
   if self.cell == "lstm" then cn = c0 and c0:clone() or core.zeros({B, H}, "float32") end
-  local y = core.bf16_rnn_forward(self.cell, self.reverse, x, bf16.matrix(self, "w_ih", w_ih),
-    bf16.matrix(self, "w_hh", w_hh), b_ih, b_hh, hn, cn, lengths, self.output)
+  local w, w2 = self:_bf16_weights()
+  local y = core.bf16_rnn_forward(self.cell, self.reverse, x, w, w2, b_ih, b_hh, hn, cn, lengths, self.output)
   self.output = y
   self._bf16_forward = true
   return y, hn, cn
@@ -196,8 +203,9 @@ function Recurrent:step(x_t, h, c)
     local B, H = x_t:size(1), self.hidden_size
     h = h or core.zeros({B, H}, "float32")
     if self.cell == "lstm" then c = c or core.zeros({B, H}, "float32") end
-    core.bf16_rnn_forward(self.cell, false, x_t:contiguous():view(1, B, x_t:size(2)),
-      bf16.matrix(self, "w_ih", w_ih), bf16.matrix(self, "w_hh", w_hh), b_ih, b_hh, h, c, nil, false)
+    local w, w2 = self:_bf16_weights()
+    core.bf16_rnn_forward(self.cell, false, x_t:contiguous():view(1, B, x_t:size(2)), w, w2, b_ih, b_hh, h, c, nil,
+      false)
     return h, c
   end
   return self:_layer():step(x_t, w_ih, w_hh, b_ih, b_hh, h, c)

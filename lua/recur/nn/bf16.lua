@@ -31,16 +31,17 @@ function bf16.active(module)
   return module.precision == "bf16" and not module.training
 end
 
--- The packed copy of weight w (a float32 (N,K) tensor) kept under name in module.
-function bf16.matrix(module, name, w)
+-- The packed copy of weight w (a float32 (N,K) tensor), or of [w w2] side by side,
+-- kept under name in module.
+function bf16.matrix(module, name, w, w2)
   local cache = rawget(module, "_bf16")
   if not cache then
     cache = {}
     module._bf16 = cache
   end
   local e = cache[name]
-  if not e or e.tensor ~= w then
-    e = {tensor = w, matrix = core.bf16_matrix(w)}
+  if not e or e.tensor ~= w or e.tensor2 ~= w2 then
+    e = {tensor = w, tensor2 = w2, matrix = core.bf16_matrix(w, w2)}
     cache[name] = e
   end
   return e.matrix
