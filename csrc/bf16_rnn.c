@@ -35,45 +35,50 @@
 #define BF16_CLONES
 #endif
 
-/* lstm: a holds the i, f, g, o pre-activations; c, h updated in place */
+/* lstm: a holds the i, f, g, o pre-activations; c, h updated in place, y gets h */
 BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, float *restrict h,
-                                 int H)
+                                 float *restrict y, int H)
 {
     for (int j = 0; j < H; j++) {
         float i = rnn_sigmoidf(a[j]), f = rnn_sigmoidf(a[H + j]);
         float g = rnn_tanhf(a[2 * H + j]), o = rnn_sigmoidf(a[3 * H + j]);
         float cn = f * c[j] + i * g;
         c[j] = cn;
-        h[j] = o * rnn_tanhf(cn);
+        float hv = o * rnn_tanhf(cn);
+        h[j] = hv;
+        y[j] = hv;
     }
 }
 
 /* gru (reset after): a holds x w_ih^T + binit, gh holds h w_hh^T */
 BF16_CLONES static void gru_row(const float *restrict a, const float *restrict gh,
-                                const float *restrict bhn, float *restrict h, int H)
+                                const float *restrict bhn, float *restrict h, float *restrict y,
+                                int H)
 {
     for (int j = 0; j < H; j++) {
         float r = rnn_sigmoidf(a[j] + gh[j]);
         float z = rnn_sigmoidf(a[H + j] + gh[H + j]);
         float n = rnn_tanhf(a[2 * H + j] + r * (gh[2 * H + j] + bhn[j]));
-        h[j] = (1 - z) * n + z * h[j];
+        float hv = (1 - z) * n + z * h[j];
+        h[j] = hv;
+        y[j] = hv;
     }
 }
 
 BF16_CLONES static void rnn_row(recur_rnn_cell cell, const float *restrict a, float *restrict h,
-                                int H)
+                                float *restrict y, int H)
 {
-    if (cell == RECUR_RNN_TANH)
-        for (int j = 0; j < H; j++) h[j] = rnn_tanhf(a[j]);
-    else if (cell == RECUR_RNN_RELU)
-        for (int j = 0; j < H; j++) h[j] = a[j] > 0 ? a[j] : 0;
-    else
-        for (int j = 0; j < H; j++) h[j] = a[j];
+    for (int j = 0; j < H; j++) {
+        float hv = cell == RECUR_RNN_TANH ? rnn_tanhf(a[j]) : cell == RECUR_RNN_RELU ? (a[j] > 0 ? a[j] : 0) : a[j];
+        h[j] = hv;
+        y[j] = hv;
+    }
 }
 
 typedef struct {
     recur_rnn_cell cell;
     float *y, *h, *c;
+    float *yspare; /* (B,H): where a step without y writes its output */
     const float *x;
     float *act;   /* lstm, rnn: (B,G*H) one step's pre-activations; gru: (T,B,G*H) */
     float *gh;    /* gru: (B,G*H) the recurrent product */
@@ -110,16 +115,16 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
             bf16_gemm(nb, GH, 2 * ldab, ab, f->w, f->binit, 0, act, GH, par);
         }
         for (int i = 0; i < nb; i++) {
-            float *h_i = h + (size_t)i * H, *y_i = f->y ? f->y + (row + i) * H : NULL;
+            float *h_i = h + (size_t)i * H;
+            float *y_i = f->y ? f->y + (row + i) * H : f->yspare + (size_t)(b0 + i) * H;
             if (f->lengths && t >= f->lengths[b0 + i]) {
-                if (y_i) memset(y_i, 0, (size_t)H * sizeof(float));
+                memset(y_i, 0, (size_t)H * sizeof(float));
                 continue;
             }
             const float *a = act + (size_t)i * GH;
-            if (cell == RECUR_RNN_LSTM) lstm_row(a, c + (size_t)i * H, h_i, H);
-            else if (gru) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, H);
-            else rnn_row(cell, a, h_i, H);
-            if (y_i) memcpy(y_i, h_i, (size_t)H * sizeof(float));
+            if (cell == RECUR_RNN_LSTM) lstm_row(a, c + (size_t)i * H, h_i, y_i, H);
+            else if (gru) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, H);
+            else rnn_row(cell, a, h_i, y_i, H);
         }
     }
 }
@@ -128,9 +133,9 @@ size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
 {
     const size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
     const size_t DP = bf16_pairs(D), HP = bf16_pairs(H);
-    size_t n; /* floats and pairs, 4 bytes each */
-    if (cell == RECUR_RNN_GRU) n = TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
-    else n = (size_t)B * GH + (size_t)B * (DP + HP);
+    size_t n = (size_t)B * H; /* floats and pairs, 4 bytes each; yspare first */
+    if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
+    else n += (size_t)B * GH + (size_t)B * (DP + HP);
     return n * 4 + 128;
 }
 
@@ -144,7 +149,8 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const f
     const int GH = recur_rnn_gates(cell) * H, DP = bf16_pairs(D), gru = cell == RECUR_RNN_GRU;
     const size_t TB = (size_t)T * B;
     const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
-    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .x = x, .act = work, .w = w, .whh = whh,
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = work, .x = x,
+                  .act = (float *)work + (size_t)B * H, .w = w, .whh = whh,
                   .binit = binit, .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T,
                   .B = B, .D = D, .H = H};
     if (gru) {
