@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include "bf16.h"
+#include "bf16_int8.h"
 #include "bf16_rnn.h"
 #include "rnn_math.h"
 
@@ -90,6 +91,28 @@ typedef struct {
     int reverse, T, B, D, H;
 } bf16_fwd;
 
+/* One step's nonlinearities and state update for sequences b0..b0+nb-1 at time t:
+ * act (nb,G*H) the pre-activations (the gru: input side), gh (nb,G*H) the gru's
+ * recurrent product. */
+static void pointwise(const bf16_fwd *f, const float *act, const float *gh, int t, int b0, int nb)
+{
+    const recur_rnn_cell cell = f->cell;
+    const int H = f->H, GH = recur_rnn_gates(cell) * H;
+    const size_t row = (size_t)t * f->B + b0;
+    for (int i = 0; i < nb; i++) {
+        float *h_i = f->h + (size_t)(b0 + i) * H;
+        float *y_i = f->y ? f->y + (row + i) * H : f->yspare + (size_t)(b0 + i) * H;
+        if (f->lengths && t >= f->lengths[b0 + i]) {
+            memset(y_i, 0, (size_t)H * sizeof(float));
+            continue;
+        }
+        const float *a = act + (size_t)i * GH;
+        if (cell == RECUR_RNN_LSTM) lstm_row(a, f->c + (size_t)(b0 + i) * H, h_i, y_i, H);
+        else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, H);
+        else rnn_row(cell, a, h_i, y_i, H);
+    }
+}
+
 /* The time loop for sequences b0..b0+nb-1. */
 static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
 {
@@ -97,7 +120,7 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
     const int T = f->T, B = f->B, D = f->D, H = f->H, GH = recur_rnn_gates(cell) * H;
     const int gru = cell == RECUR_RNN_GRU, DP = bf16_pairs(D), HP = bf16_pairs(H);
     const int ldab = gru ? HP : DP + HP, hoff = gru ? 0 : DP; /* where h's pairs start */
-    float *h = f->h + (size_t)b0 * H, *c = f->c ? f->c + (size_t)b0 * H : NULL;
+    const float *h = f->h + (size_t)b0 * H;
     float *gh = f->gh + (size_t)b0 * GH;
     uint32_t *ab = f->ab + (size_t)b0 * ldab;
     for (int step = 0; step < T; step++) {
@@ -114,18 +137,7 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
             bf16_convert_rows(ab, ldab, f->x + row * D, D, nb, D);
             bf16_gemm(nb, GH, 2 * ldab, ab, f->w, f->binit, 0, act, GH, par);
         }
-        for (int i = 0; i < nb; i++) {
-            float *h_i = h + (size_t)i * H;
-            float *y_i = f->y ? f->y + (row + i) * H : f->yspare + (size_t)(b0 + i) * H;
-            if (f->lengths && t >= f->lengths[b0 + i]) {
-                memset(y_i, 0, (size_t)H * sizeof(float));
-                continue;
-            }
-            const float *a = act + (size_t)i * GH;
-            if (cell == RECUR_RNN_LSTM) lstm_row(a, c + (size_t)i * H, h_i, y_i, H);
-            else if (gru) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, H);
-            else rnn_row(cell, a, h_i, y_i, H);
-        }
+        pointwise(f, act, gh, t, b0, nb);
     }
 }
 
@@ -190,5 +202,45 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const f
     } else {
         const int64_t K = gru ? H : D + H;
         forward_rows(&f, 0, B, nth > 1 && (int64_t)B * GH * K >= BF16_PAR_MIN);
+    }
+}
+
+/* ---- int8 ---------------------------------------------------------------------- */
+
+size_t i8_rnn_workspace_size(recur_rnn_cell cell, int B, int D, int H)
+{
+    const size_t GH = (size_t)recur_rnn_gates(cell) * H;
+    /* yspare, act, gh, the two row scales (floats); the quantized rows (bytes) */
+    size_t floats = (size_t)B * H + 2 * (size_t)B * GH + 2 * (size_t)B;
+    size_t bytes = (size_t)B * 4 * (i8_quads(D) + i8_quads(H));
+    return floats * 4 + bytes + 128;
+}
+
+void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
+                    const i8_matrix *wih, const i8_matrix *whh, const float *binit,
+                    const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
+                    int H, void *work)
+{
+    // y is (T,B,H) or NULL, h and c are (B,H), x is (T,B,D)
+    if (T <= 0 || B <= 0 || H <= 0) return;
+    const int GH = recur_rnn_gates(cell) * H, gru = cell == RECUR_RNN_GRU;
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = work, .x = x, .bhn = bhn,
+                  .lengths = lengths, .reverse = reverse, .T = T, .B = B, .D = D, .H = H};
+    float *act = (float *)work + (size_t)B * H, *gh = act + (size_t)B * GH;
+    float *xs = gh + (size_t)B * GH, *hs = xs + B;
+    uint8_t *xq = (uint8_t *)(hs + B), *hq = xq + (size_t)B * 4 * i8_quads(D);
+    const int par = !omp_in_parallel() && omp_get_max_threads() > 1 &&
+                    (int64_t)B * GH * (D + H) >= BF16_PAR_MIN;
+    for (int step = 0; step < T; step++) {
+        const int t = reverse ? T - 1 - step : step;
+        const size_t row = (size_t)t * B;
+        /* act = binit + x_t w_ih^T, then h w_hh^T onto it (the gru: into gh) */
+        for (int b = 0; b < B; b++) memcpy(act + (size_t)b * GH, binit, (size_t)GH * sizeof(float));
+        i8_quantize_rows(xq, xs, x + row * D, D, B, D);
+        i8_gemm(B, GH, D, xq, xs, wih->packed, wih->scale, wih->rowsum, act, GH, par);
+        i8_quantize_rows(hq, hs, h, H, B, H);
+        if (gru) memset(gh, 0, (size_t)B * GH * sizeof(float));
+        i8_gemm(B, GH, H, hq, hs, whh->packed, whh->scale, whh->rowsum, gru ? gh : act, GH, par);
+        pointwise(&f, act, gh, t, 0, B);
     }
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bf16_int8.h"
 #include "recur/rnn.h"
 
 /* Multiply-adds of one product from which its columns are split over the threads
@@ -31,5 +32,14 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const f
                       const uint32_t *w, const uint32_t *whh, const float *binit,
                       const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
                       int H, void *work);
+
+/* The same with int8 weights (bf16_int8.h) for generation: w_ih and w_hh packed
+ * apart, every cell; the steps' inputs quantized as they come. One loop over the batch
+ * (generation's batch is one row, or a beam). work is i8_rnn_workspace_size() bytes. */
+size_t i8_rnn_workspace_size(recur_rnn_cell cell, int B, int D, int H);
+void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
+                    const i8_matrix *wih, const i8_matrix *whh, const float *binit,
+                    const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
+                    int H, void *work);
 
 #endif

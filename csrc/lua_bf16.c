@@ -23,6 +23,11 @@
  *                                     lengths nil or int64 (B) in 1..T; y (T,B,H) into the
  *                                     given tensor when it fits, or false for none (a
  *                                     step: h is the output).
+ *   core.int8_matrix(w) -> m          w (N,K) float32 rounded to int8 rows with a scale
+ *                                     each (bf16_int8.h), for generation; m:size() -> N, K
+ *   core.int8_linear(x, m, bias [, out]) -> y   as bf16_linear, x's rows quantized
+ *                                     as they come; core.bf16_rnn_forward takes two int8
+ *                                     matrices (w_ih, w_hh apart, every cell) as well
  * Errors name the operation and the argument, e.g. "bf16_linear: x expected (1x512),
  * got (1x256)". The workspace (the rounded rows, the pre-activations) is kept from
  * call to call: a step of generation allocates nothing once the sizes have been seen. */
@@ -31,11 +36,13 @@
 #include <string.h>
 
 #include "bf16.h"
+#include "bf16_int8.h"
 #include "bf16_rnn.h"
 #include "lua_recur.h"
 #include "recur/rnn.h"
 
 #define BF16_MATRIX_MT "recur.bf16_matrix"
+#define INT8_MATRIX_MT "recur.int8_matrix"
 
 typedef struct {
     int N, K, K2; /* (N,K) weights, and K2 more columns of a second matrix (or 0) */
@@ -141,6 +148,75 @@ static int bf16_matrix_gc(lua_State *L)
     return 0;
 }
 
+/* ---- int8 matrices (bf16_int8.h) ---- */
+
+typedef struct {
+    int N, K;
+    int8_t *packed;
+    float *scale;
+    int32_t *rowsum;
+} int8_matrix;
+
+static int8_matrix *check_int8(lua_State *L, int arg)
+{
+    int8_matrix *m = luaL_checkudata(L, arg, INT8_MATRIX_MT);
+    if (!m->packed) luaL_argerror(L, arg, "closed int8 matrix");
+    return m;
+}
+
+static i8_matrix i8_of(const int8_matrix *m)
+{
+    i8_matrix v = {m->packed, m->scale, m->rowsum};
+    return v;
+}
+
+static int int8_matrix_gc(lua_State *L)
+{
+    int8_matrix *m = luaL_checkudata(L, 1, INT8_MATRIX_MT);
+    free(m->packed);
+    free(m->scale);
+    free(m->rowsum);
+    m->packed = NULL;
+    m->scale = NULL;
+    m->rowsum = NULL;
+    return 0;
+}
+
+/* core.int8_matrix(w) */
+static int int8_matrix_new(lua_State *L)
+{
+    static const char *const op = "int8_matrix";
+    recur_tensor *w = check_f32(L, op, 1, "weight", 2, (int64_t[]){-1, -1});
+    if (w->size[0] < 1 || w->size[0] > INT_MAX / 2 || w->size[1] > (1 << 16))
+        luaL_error(L, "%s: weight of shape (%Ix%I) is out of range (at most 65536 columns: int32 sums)", op,
+                   (lua_Integer)w->size[0], (lua_Integer)w->size[1]);
+    int8_matrix *m = lua_newuserdatauv(L, sizeof *m, 0);
+    memset(m, 0, sizeof *m);
+    m->N = (int)w->size[0];
+    m->K = (int)w->size[1];
+    luaL_setmetatable(L, INT8_MATRIX_MT);
+    m->packed = aligned(L, op, i8_packed_size(m->N, m->K));
+    m->scale = aligned(L, op, (size_t)m->N * sizeof(float));
+    m->rowsum = aligned(L, op, (size_t)m->N * sizeof(int32_t));
+    i8_pack(m->packed, m->scale, m->rowsum, recur_data(w), m->N, m->K);
+    return 1;
+}
+
+static int int8_matrix_size(lua_State *L)
+{
+    int8_matrix *m = check_int8(L, 1);
+    lua_pushinteger(L, m->N);
+    lua_pushinteger(L, m->K);
+    return 2;
+}
+
+static int int8_matrix_tostring(lua_State *L)
+{
+    int8_matrix *m = luaL_checkudata(L, 1, INT8_MATRIX_MT);
+    lua_pushfstring(L, "int8_matrix(%dx%d)", m->N, m->K);
+    return 1;
+}
+
 static int l_bf16_fast(lua_State *L)
 {
     lua_pushboolean(L, bf16_fast());
@@ -225,6 +301,34 @@ static int l_bf16_linear(lua_State *L)
     return 1;
 }
 
+/* core.int8_linear(x, m, bias [, out]) */
+static int l_int8_linear(lua_State *L)
+{
+    static const char *const op = "int8_linear";
+    lua_settop(L, 4);
+    int8_matrix *m = check_int8(L, 2);
+    recur_tensor *x = check_f32(L, op, 1, "x", 2, (int64_t[]){-1, m->K});
+    recur_tensor *bias = lua_isnil(L, 3) ? NULL : check_f32(L, op, 3, "bias", 1, (int64_t[]){m->N});
+    if (x->size[0] > INT_MAX / 2) luaL_error(L, "%s: x has too many rows", op);
+    const int M = (int)x->size[0];
+    recur_tensor *y = push_out(L, op, 4, 2, (int64_t[]){M, m->N}, x);
+    if (M == 0) return 1;
+    bf16_scratch *s = lua_touserdata(L, lua_upvalueindex(1));
+    const size_t row = (size_t)4 * i8_quads(m->K);
+    float *ascale = scratch_reserve(L, op, s, (size_t)M * (row + sizeof(float)) + 64);
+    uint8_t *aq = (uint8_t *)(ascale + M);
+    float *C = recur_data(y);
+    for (int i = 0; i < M; i++) {
+        float *C_i = C + (size_t)i * m->N;
+        if (bias) memcpy(C_i, recur_data(bias), (size_t)m->N * sizeof(float));
+        else memset(C_i, 0, (size_t)m->N * sizeof(float));
+    }
+    i8_quantize_rows(aq, ascale, recur_data(x), m->K, M, m->K);
+    i8_gemm(M, m->N, m->K, aq, ascale, m->packed, m->scale, m->rowsum, C, m->N,
+            recur_get_num_threads() > 1 && (int64_t)M * m->N * m->K >= BF16_PAR_MIN);
+    return 1;
+}
+
 static const char *const cell_names[] = {"rnn_tanh", "rnn_relu", "rnn_identity", "lstm", "gru", NULL};
 static const recur_rnn_cell cell_values[] = {RECUR_RNN_TANH, RECUR_RNN_RELU, RECUR_RNN_IDENTITY,
                                              RECUR_RNN_LSTM, RECUR_RNN_GRU};
@@ -237,15 +341,27 @@ static int l_bf16_rnn_forward(lua_State *L)
     const recur_rnn_cell cell = cell_values[luaL_checkoption(L, 1, NULL, cell_names)];
     const int reverse = lua_toboolean(L, 2), lstm = cell == RECUR_RNN_LSTM;
     const int G = recur_rnn_gates(cell), gru = cell == RECUR_RNN_GRU;
-    bf16_matrix *w = check_matrix(L, 4), *whh = NULL;
+    const int int8 = luaL_testudata(L, 4, INT8_MATRIX_MT) != NULL;
+    bf16_matrix *w = NULL, *whh = NULL;
+    int8_matrix *qih = NULL, *qhh = NULL;
     int D, H;
-    if (gru) {
+    if (int8) {
+        /* int8: w_ih and w_hh apart for every cell */
+        qih = check_int8(L, 4);
+        qhh = check_int8(L, 5);
+        D = qih->K, H = qhh->K;
+        if (qih->N != G * H || qhh->N != G * H)
+            luaL_error(L, "%s: int8 weights %s and %s do not fit a %s layer (%d gates)", op,
+                       luaL_tolstring(L, 4, NULL), luaL_tolstring(L, 5, NULL), lua_tostring(L, 1), G);
+    } else if (gru) {
+        w = check_matrix(L, 4);
         whh = check_matrix(L, 5);
         D = w->K, H = whh->K;
         if (w->K2 || whh->K2 || w->N != G * H || whh->N != G * H)
             luaL_error(L, "%s: gru weights expected (3H x D) and (3H x H) packed apart, got %s and %s", op,
                        luaL_tolstring(L, 4, NULL), luaL_tolstring(L, 5, NULL));
     } else {
+        w = check_matrix(L, 4);
         if (!lua_isnil(L, 5))
             luaL_error(L, "%s: %s takes [w_ih w_hh] packed together (core.bf16_matrix(w_ih, w_hh)), "
                        "and nil after it", op, lua_tostring(L, 1));
@@ -296,7 +412,7 @@ static int l_bf16_rnn_forward(lua_State *L)
     /* the biases as the kernels load them: b_ih + b_hh, the gru's b_hn apart */
     bf16_scratch *s = lua_touserdata(L, lua_upvalueindex(1));
     const size_t bias_bytes = ((size_t)GH + H) * sizeof(float) + 64;
-    const size_t work = bf16_rnn_workspace_size(cell, T, B, D, H);
+    const size_t work = int8 ? i8_rnn_workspace_size(cell, B, D, H) : bf16_rnn_workspace_size(cell, T, B, D, H);
     char *base = scratch_reserve(L, op, s, work + bias_bytes);
     float *binit = (float *)(base + work), *bhn = binit + GH;
     const float *bi = b_ih ? recur_data(b_ih) : NULL, *bh = b_hh ? recur_data(b_hh) : NULL;
@@ -306,9 +422,15 @@ static int l_bf16_rnn_forward(lua_State *L)
         binit[k] = k < split ? vi + vh : vi;
         if (k >= split) bhn[k - split] = vh;
     }
-    bf16_rnn_forward(cell, y ? recur_data(y) : NULL, recur_data(h), c ? recur_data(c) : NULL,
-                     recur_data(x), w->packed, whh ? whh->packed : NULL, binit, bhn, lengths, reverse,
-                     T, B, D, H, base);
+    if (int8) {
+        i8_matrix mih = i8_of(qih), mhh = i8_of(qhh);
+        i8_rnn_forward(cell, y ? recur_data(y) : NULL, recur_data(h), c ? recur_data(c) : NULL,
+                       recur_data(x), &mih, &mhh, binit, bhn, lengths, reverse, T, B, D, H, base);
+    } else {
+        bf16_rnn_forward(cell, y ? recur_data(y) : NULL, recur_data(h), c ? recur_data(c) : NULL,
+                         recur_data(x), w->packed, whh ? whh->packed : NULL, binit, bhn, lengths,
+                         reverse, T, B, D, H, base);
+    }
     return 1;
 }
 
@@ -330,11 +452,29 @@ static const luaL_Reg bf16_functions[] = {
     {"bf16_use_fast", l_bf16_use_fast},
     {"bf16_round", l_bf16_round},
     {"bf16_matrix", bf16_matrix_new},
+    {"int8_matrix", int8_matrix_new},
+    {NULL, NULL},
+};
+
+static const luaL_Reg int8_methods[] = {
+    {"size", int8_matrix_size},
+    {NULL, NULL},
+};
+
+static const luaL_Reg int8_meta[] = {
+    {"__gc", int8_matrix_gc},
+    {"__close", int8_matrix_gc},
+    {"__tostring", int8_matrix_tostring},
     {NULL, NULL},
 };
 
 void lrecur_open_bf16(lua_State *L)
 {
+    luaL_newmetatable(L, INT8_MATRIX_MT);
+    luaL_setfuncs(L, int8_meta, 0);
+    luaL_newlib(L, int8_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
     luaL_newmetatable(L, BF16_MATRIX_MT);
     luaL_setfuncs(L, matrix_meta, 0);
     luaL_newlib(L, matrix_methods);
@@ -352,6 +492,9 @@ void lrecur_open_bf16(lua_State *L)
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, l_bf16_rnn_forward, 1);
     lua_setfield(L, -3, "bf16_rnn_forward");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_int8_linear, 1);
+    lua_setfield(L, -3, "int8_linear");
     lua_pushcclosure(L, l_bf16_linear, 1);
     lua_setfield(L, -2, "bf16_linear");
 }

@@ -48,6 +48,36 @@ local function emulated_linear(x, w, b)
   return recur.tensor(y, F32)
 end
 
+-- int8: the rounding of csrc/bf16_int8.c, (v * inv + 1.5*2^23) - 1.5*2^23 in float32
+local ROUND = 12582912
+local function q8_row(v)
+  local m = 0
+  for _, x in ipairs(v) do m = math.max(m, math.abs(x)) end
+  local inv = m > 1e-30 and f32(127 / m) or 0
+  local q = {}
+  for k, x in ipairs(v) do q[k] = math.tointeger(f32(f32(f32(x * inv) + ROUND) - ROUND)) end
+  return q, f32(m / 127)
+end
+
+-- y = x w^T + b as vpdpbusd computes it: integer sums of the rounded values, then
+-- (s_w s_x) times the sum, added to the bias, in float32.
+local function emulated_int8(x, w, b)
+  local xt, wt, bt = x:totable(), w:totable(), b and b:totable()
+  local qw, sw = {}, {}
+  for n = 1, #wt do qw[n], sw[n] = q8_row(wt[n]) end
+  local y = {}
+  for m = 1, #xt do
+    local qx, sx = q8_row(xt[m])
+    y[m] = {}
+    for n = 1, #wt do
+      local sum = 0
+      for k = 1, #qx do sum = sum + qx[k] * qw[n][k] end
+      y[m][n] = f32((bt and bt[n] or 0) + f32(f32(sw[n] * sx) * sum))
+    end
+  end
+  return recur.tensor(y, F32)
+end
+
 local function randn(size, scale) return recur.randn(size, F32):mul(scale or 1) end
 
 local function max_abs(t) return t:abs():max() end
@@ -139,6 +169,33 @@ describe("bf16 kernels", function()
     local over = ((y - exact):abs() - bound):max()
     assert.is_true(over <= 0, "error above the bound by " .. over)
     assert.is_true(max_abs(y - exact) > 1e-3) -- bf16 is not float32
+  end)
+
+  it("compute int8 products exactly as vpdpbusd does, on either kernel, within int8's rounding", function()
+    for _, sz in ipairs({{1, 5, 3}, {1, 130, 17}, {7, 70, 64}, {2, 64, 1}}) do
+      recur.manual_seed(sz[2] + sz[3])
+      local M, N, K = sz[1], sz[2], sz[3]
+      local x, w, b = randn({M, K}), randn({N, K}), randn({N})
+      local m = core.int8_matrix(w)
+      local want = emulated_int8(x, w, b):totable()
+      assert.are.same(want, core.int8_linear(x, m, b):totable(), string.format("(%d,%d,%d) fast", M, N, K))
+      assert.are.same(want, portable(function() return core.int8_linear(x, m, b) end):totable())
+      assert.are.same({N, K}, {m:size()})
+    end
+    -- each value is off by at most half a step of its row's scale: |a_k w_k| errors
+    -- sum to at most (s_x sum|w_k| + s_w sum|a_k|) / 2 + s_x s_w K / 4
+    local x, w = randn({3, 200}), randn({50, 200})
+    local y = core.int8_linear(x, core.int8_matrix(w), nil):to("float64")
+    local exact = x:to("float64"):matmul(w:to("float64"):t())
+    local sx = x:abs():max(2):to("float64"):div(127)
+    local sw = w:abs():max(2):to("float64"):div(127)
+    local xa, wa = x:to("float64"):abs():sum(2), w:to("float64"):abs():sum(2)
+    for i = 1, 3 do
+      for n = 1, 50 do
+        local bound = (sx:get(i) * wa:get(n) + sw:get(n) * xa:get(i)) / 2 + sx:get(i) * sw:get(n) * 200 / 4 + 1e-4
+        assert.is_true(math.abs(y:get(i, n) - exact:get(i, n)) <= bound)
+      end
+    end
   end)
 
   it("repack a matrix in place, and report its size", function()

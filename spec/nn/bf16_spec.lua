@@ -1,8 +1,8 @@
--- bfloat16 inference in the modules (recur.nn.bf16): set_precision on nn.Recurrent,
--- the stacks and LanguageModel against their float32 selves (close, never equal: the
--- option is not ignored) and against the kernels called directly (exact); training
--- mode stays float32; the packed weights follow the parameters through training;
--- lm.generate's precision and the commands' --precision flag; the errors.
+-- bfloat16 and int8 inference in the modules (recur.nn.bf16): set_precision on
+-- nn.Recurrent, the stacks and LanguageModel against their float32 selves (close, never
+-- equal: the option is not ignored) and against the kernels called directly (exact);
+-- training mode stays float32; the packed weights follow the parameters through
+-- training; lm.generate's precision and the commands' --precision flag; the errors.
 local helpers = require "spec.support.helpers"
 local recur = require "recur"
 local core = recur.core
@@ -62,13 +62,13 @@ describe("bf16 inference", function()
 
   it("refuses what it cannot do", function()
     local layer = nn.Recurrent("lstm", 3, 4)
-    assert.has_error(function() layer:set_precision("fp16") end, "Recurrent:set_precision: unknown precision 'fp16' (fp32, bf16)")
+    assert.has_error(function() layer:set_precision("fp16") end, "Recurrent:set_precision: unknown precision 'fp16' (fp32, bf16, int8)")
     assert.has_error(function() nn.Recurrent("lstm", 3, 4, {dtype = "float64"}):set_precision("bf16") end,
       "Recurrent:set_precision: bf16 inference needs a float32 module, this one is float64")
     assert.has_error(function() nn.Recurrent("gru", 3, 4, {reset_after = false}):set_precision("bf16") end,
       "Recurrent:set_precision: bf16 inference has no classic gru (reset_after = false)")
     local m = LanguageModel{vocab_size = 5, embed = 4, hidden = 4, layers = 1}
-    assert.has_error(function() m:set_precision("int8") end, "LanguageModel:set_precision: unknown precision 'int8' (fp32, bf16)")
+    assert.has_error(function() m:set_precision("fp8") end, "LanguageModel:set_precision: unknown precision 'fp8' (fp32, bf16, int8)")
   end)
 
   it("LanguageModel: logits and steps in bf16, the kernel with the fast path off gives the same", function()
@@ -103,6 +103,36 @@ describe("bf16 inference", function()
     end
   end)
 
+  it("LanguageModel in int8: close to float32, steps equal to the forward", function()
+    for _, cell in ipairs({"lstm", "gru", "rnn"}) do
+      recur.manual_seed(8)
+      local m = LanguageModel{vocab_size = 20, embed = 8, hidden = 24, layers = 2, cell = cell}
+      m:evaluate()
+      local x = recur.tensor({{1, 2, 3}, {4, 5, 6}, {7, 8, 9}, {10, 11, 12}}, "int64")
+      local l32 = m:forward(x):clone()
+      m:set_precision("bf16")
+      local l16 = m:forward(x):clone()
+      m:set_precision("int8")
+      local l8, s8 = m:forward(x)
+      l8 = l8:clone()
+      local d8, d16 = max_abs(l8 - l32), max_abs(l16 - l32)
+      -- int8 keeps 7 bits and a sign per value against bfloat16's 8 significant bits
+      assert.is_true(d8 > 0 and d8 < 0.1, cell .. ": difference " .. d8)
+      assert.is_true(d8 > d16, cell .. ": int8 " .. d8 .. " bf16 " .. d16)
+      local state, last
+      for t = 1, 4 do
+        last, state = m:step(x:select(1, t):clone(), state)
+      end
+      assert.are.same(l8:select(1, 4):totable(), last:totable())
+      assert.are.same(s8.h:totable(), state.h:totable())
+      local fast = core.bf16_fast()
+      core.bf16_use_fast(false)
+      local lp = m:forward(x):clone()
+      core.bf16_use_fast(fast)
+      assert.are.same(l8:totable(), lp:totable())
+    end
+  end)
+
   it("lm.generate takes precision; an unknown one is an error", function()
     recur.manual_seed(1)
     local text = "the cat sat on the mat. the dog sat on the log. "
@@ -119,7 +149,7 @@ describe("bf16 inference", function()
     assert.are.equal("bf16", m.precision)
     assert.are.equal("the ", s16:sub(1, 4))
     assert.are.equal(34, #s32)
-    assert.has_error(function() sample("fp64") end, "LanguageModel:set_precision: unknown precision 'fp64' (fp32, bf16)")
+    assert.has_error(function() sample("fp64") end, "LanguageModel:set_precision: unknown precision 'fp64' (fp32, bf16, int8)")
   end)
 
   it("recur sample and recur eval take --precision", function()
@@ -137,8 +167,9 @@ describe("bf16 inference", function()
       assert.are.equal(0, status, err)
       return tonumber(out:match("loss ([%d.]+)")), out
     end
-    local l32, l16 = eval(""), eval(" --precision bf16")
+    local l32, l16, l8 = eval(""), eval(" --precision bf16"), eval(" --precision int8")
     assert.is_true(l16 ~= nil and math.abs(l16 - l32) < 0.01 * l32, tostring(l16) .. " vs " .. tostring(l32))
+    assert.is_true(l8 ~= nil and math.abs(l8 - l32) < 0.02 * l32, tostring(l8) .. " vs " .. tostring(l32))
     local status, out, err = helpers.run_recur("sample --checkpoint " .. ckpt .. " --length 40 --prime 'ROMEO:' --precision bf16")
     assert.are.equal(0, status, err)
     assert.are.equal("ROMEO:", out:sub(1, 6))

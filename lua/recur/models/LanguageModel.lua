@@ -26,10 +26,10 @@
 -- chooses the inputs, then the chunk's forward and backward run on them (the
 -- paper's gradient: no gradient through the choice), and the state carried on is the
 -- one the fed inputs leave.
--- set_precision("bf16" | "fp32"): inference (forward and step in evaluation mode: the
--- evaluation, generation) with the rnn's and the decoder's weights in bfloat16 and
--- float32 sums (recur.nn.bf16); training stays float32. Default "fp32"; not saved in
--- checkpoints (a property of the run, not of the model).
+-- set_precision("bf16" | "int8" | "fp32"): inference (forward and step in evaluation
+-- mode: the evaluation, generation) with the rnn's and the decoder's weights in
+-- bfloat16 and float32 sums, or in int8 (recur.nn.bf16); training stays float32.
+-- Default "fp32"; not saved in checkpoints (a property of the run, not of the model).
 -- Memory between forward and backward: the embedding output (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
 -- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
 -- the logits and the decoder's input gradient are buffers kept from step to step
@@ -164,10 +164,11 @@ function LanguageModel:train(mode)
   return self
 end
 
--- The decoder's logits for y (..., H), in bfloat16 when inference is.
+-- The decoder's logits for y (..., H), in bf16 or int8 when inference is.
 function LanguageModel:_decode(y)
-  if bf16.active(self) then
-    return bf16.linear(self, "decoder", y, self.decoder.weight, self.decoder.bias, "_bf16_logits")
+  local p = bf16.active(self)
+  if p then
+    return bf16.linear(self, "decoder", y, self.decoder.weight, self.decoder.bias, "_bf16_logits", p)
   end
   return self.decoder:forward(y)
 end

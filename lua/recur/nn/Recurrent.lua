@@ -15,9 +15,10 @@
 -- step(x_t, h, c) -> h, c: one step for generation, x_t (B,D), h and c (B,H)
 --   updated in place.
 --
--- set_precision("bf16" | "fp32") -> self: "bf16" runs forward and step in evaluation
---   mode with bfloat16 weights and float32 sums (recur.nn.bf16; not the classic gru);
---   training mode stays float32, and backward needs a float32 forward. Default "fp32".
+-- set_precision("bf16" | "int8" | "fp32") -> self: "bf16" runs forward and step in
+--   evaluation mode with bfloat16 weights and float32 sums, "int8" with int8 weights
+--   (recur.nn.bf16; not the classic gru); training mode stays float32, and backward
+--   needs a float32 forward. Default "fp32".
 --
 -- Parameters (PyTorch's layout, gate blocks stacked i,f,g,o for the LSTM and r,z,n
 -- for the GRU): weight_ih (G*H,D), weight_hh (G*H,H), bias_ih (G*H), bias_hh (G*H),
@@ -124,8 +125,8 @@ end
 function Recurrent:set_precision(precision)
   local op = "Recurrent:set_precision"
   bf16.check(op, precision, self.dtype)
-  if precision == "bf16" and self.cell == "gru" and not self.reset_after then
-    error(op .. ": bf16 inference has no classic gru (reset_after = false)", 2)
+  if precision ~= "fp32" and self.cell == "gru" and not self.reset_after then
+    error(op .. ": " .. precision .. " inference has no classic gru (reset_after = false)", 2)
   end
   self.precision = precision
   bf16.drop(self)
@@ -139,14 +140,18 @@ function Recurrent:train(mode)
   return self
 end
 
--- The kernel's packed weights: [w_ih w_hh] (a step is one product), the gru's apart.
+-- The kernel's packed weights: bf16 [w_ih w_hh] (a step is one product), the gru's
+-- and int8's apart.
 function Recurrent:_bf16_weights()
   local w_ih, w_hh = self:weights()
-  if self.cell == "gru" then return bf16.matrix(self, "w_ih", w_ih), bf16.matrix(self, "w_hh", w_hh) end
+  local p = bf16.active(self)
+  if self.cell == "gru" or p == "int8" then
+    return bf16.matrix(self, "w_ih", w_ih, nil, p), bf16.matrix(self, "w_hh", w_hh, nil, p)
+  end
   return bf16.matrix(self, "w", w_ih, w_hh), nil
 end
 
--- The bf16 inference forward (forward's checks done): new hn, cn as in float32.
+-- The bf16 or int8 inference forward (forward's checks done): new hn, cn as in float32.
 function Recurrent:_forward_bf16(x, h0, c0, lengths)
   local w_ih, w_hh, b_ih, b_hh = self:weights()
   local B, H = x:size(2), self.hidden_size

@@ -1,10 +1,12 @@
--- bfloat16 inference: which precision a module's products run in, and the packed
--- bfloat16 copies of its weights (core.bf16_matrix) that the bf16 products read.
+-- Lower-precision inference: which precision a module's products run in, and the
+-- packed copies of its weights (core.bf16_matrix, core.int8_matrix) that they read.
 --
 -- A module with set_precision("bf16") (nn.Recurrent, the stacks, LanguageModel) runs
 -- its forward and step in evaluation mode with bfloat16 weights and float32 sums
 -- (csrc/bf16.h: vdpbf16ps on CPUs with AVX-512 BF16, the same arithmetic in portable
--- C elsewhere); training mode, and so backward, stay float32.
+-- C elsewhere); "int8" with int8 weight rows and inputs quantized per step, int32 sums
+-- (csrc/bf16_int8.h: vpdpbusd with AVX-512 VNNI), meant for generation; training mode,
+-- and so backward, stay float32.
 -- The packed copies are made at the first bf16 call and made again when a weight is
 -- another tensor (after :to()), after train(true) (training changes the weights) and
 -- after LanguageModel:load_state_dict. A weight edited in place in evaluation mode
@@ -13,35 +15,38 @@ local core = require "recur.core"
 
 local bf16 = {}
 
-bf16.PRECISIONS = {fp32 = true, bf16 = true}
+bf16.PRECISIONS = {fp32 = true, bf16 = true, int8 = true}
 
 -- precision, checked: a known name, and bf16 only for a float32 module.
 function bf16.check(op, precision, dtype)
   if not bf16.PRECISIONS[precision] then
-    error(string.format("%s: unknown precision '%s' (fp32, bf16)", op, tostring(precision)), 3)
+    error(string.format("%s: unknown precision '%s' (fp32, bf16, int8)", op, tostring(precision)), 3)
   end
-  if precision == "bf16" and dtype ~= "float32" then
-    error(string.format("%s: bf16 inference needs a float32 module, this one is %s", op, tostring(dtype)), 3)
+  if precision ~= "fp32" and dtype ~= "float32" then
+    error(string.format("%s: %s inference needs a float32 module, this one is %s", op, precision, tostring(dtype)), 3)
   end
   return precision
 end
 
--- Whether module's next forward or step runs in bfloat16.
+-- The precision of module's next forward or step: "bf16", "int8", or nil for float32.
 function bf16.active(module)
-  return module.precision == "bf16" and not module.training
+  local p = module.precision
+  if p == nil or p == "fp32" or module.training then return nil end
+  return p
 end
 
 -- The packed copy of weight w (a float32 (N,K) tensor), or of [w w2] side by side,
--- kept under name in module.
-function bf16.matrix(module, name, w, w2)
+-- kept under name in module; int8 (w alone) when precision is "int8".
+function bf16.matrix(module, name, w, w2, precision)
   local cache = rawget(module, "_bf16")
   if not cache then
     cache = {}
     module._bf16 = cache
   end
+  local int8 = precision == "int8"
   local e = cache[name]
-  if not e or e.tensor ~= w or e.tensor2 ~= w2 then
-    e = {tensor = w, tensor2 = w2, matrix = core.bf16_matrix(w, w2)}
+  if not e or e.tensor ~= w or e.tensor2 ~= w2 or e.int8 ~= int8 then
+    e = {tensor = w, tensor2 = w2, int8 = int8, matrix = int8 and core.int8_matrix(w) or core.bf16_matrix(w, w2)}
     cache[name] = e
   end
   return e.matrix
@@ -53,13 +58,15 @@ function bf16.drop(module)
   for _, c in ipairs(module._children or {}) do bf16.drop(c.module) end
 end
 
--- y (..., N) = x (..., K) w^T + bias in bfloat16, into module's buffer `key`.
-function bf16.linear(module, name, x, w, bias, key)
+-- y (..., N) = x (..., K) w^T + bias in precision ("bf16" or "int8"), into module's
+-- buffer `key`.
+function bf16.linear(module, name, x, w, bias, key, precision)
   local K, N = w:size(2), w:size(1)
   local M = x:numel() // K
   local size = x:size()
   size[#size] = N
-  local y = core.bf16_linear(x:reshape(M, K), bf16.matrix(module, name, w), bias, module[key])
+  local linear = precision == "int8" and core.int8_linear or core.bf16_linear
+  local y = linear(x:reshape(M, K), bf16.matrix(module, name, w, nil, precision), bias, module[key])
   module[key] = y
   return y:view(size)
 end
