@@ -1,11 +1,11 @@
--- bfloat16 inference beside float32 and the peers, in one run (the machine is shared:
+-- bfloat16 (and int8) inference beside float32 and the peers, in one run (the machine is shared:
 -- only same-run ratios mean anything):
 --
 --   lua5.4 bench/bf16.lua [--rounds 3] [--tokens 2000] [--threads 2] [--dnnl PATH]
 --
 -- generate: a 2-layer 512 LSTM language model (embedding 64, vocabulary 65, random
 --   weights) producing tokens at batch 1, model:step + decode.choose at temperature 1,
---   as bench/run.lua's generate row: recur fp32, recur bf16 and PyTorch 1.13
+--   as bench/run.lua's generate row: recur fp32, bf16 and int8, and PyTorch 1.13
 --   (bench/peer_torch.py generate, /usr/bin/python3), tokens/s.
 -- layer: one LSTM layer's inference forward at (T,B,D,H) = (100,64,512,512), the
 --   state from zero: recur fp32 (nn.LSTM in evaluation mode), recur bf16, and oneDNN's
@@ -85,6 +85,7 @@ end
 local sides = {
   {"generate recur fp32", function() return generate("fp32") end, "tok/s"},
   {"generate recur bf16", function() return generate("bf16") end, "tok/s"},
+  {"generate recur int8", function() return generate("int8") end, "tok/s"},
   {"generate PyTorch", torch_generate, "tok/s"},
   {"layer recur fp32", function() return forward("fp32") end, "ms"},
   {"layer recur bf16", function() return forward("bf16") end, "ms"},
@@ -111,8 +112,9 @@ for i, s in ipairs(sides) do
   print(string.format("%-22s %10.1f %-6s [%s]", s[1], m[s[1]], s[3], table.concat(all, " ")))
 end
 local flops = 2 * T * B * (D + H) * 4 * H
-print(string.format("generation: bf16 %.2fx fp32, %.2fx PyTorch",
-  m["generate recur bf16"] / m["generate recur fp32"], m["generate recur bf16"] / m["generate PyTorch"]))
+print(string.format("generation: bf16 %.2fx fp32, %.2fx PyTorch; int8 %.2fx bf16, %.2fx PyTorch",
+  m["generate recur bf16"] / m["generate recur fp32"], m["generate recur bf16"] / m["generate PyTorch"],
+  m["generate recur int8"] / m["generate recur bf16"], m["generate recur int8"] / m["generate PyTorch"]))
 print(string.format("layer (100,64,512,512) forward: bf16 %.1f ms (%.0f GFLOP/s), %.2fx fp32%s",
   m["layer recur bf16"], flops / m["layer recur bf16"] / 1e6, m["layer recur fp32"] / m["layer recur bf16"],
   a.dnnl and string.format(", %.2fx oneDNN bf16 (%.1f ms)", m["layer oneDNN bf16"] / m["layer recur bf16"],
