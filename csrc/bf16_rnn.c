@@ -36,13 +36,22 @@
 #define BF16_CLONES
 #endif
 
-/* lstm: a holds the i, f, g, o pre-activations; c, h updated in place, y gets h */
+/* The rows also write what the float32 backward reads (rnn_generic.h's saved buffer):
+ * the gate activations into s (G*H) and the extra row into e (H). */
+
+/* lstm: a holds the i, f, g, o pre-activations; c, h updated in place, y gets h; e
+ * gets c_{t-1} */
 BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, float *restrict h,
-                                 float *restrict y, int H)
+                                 float *restrict y, float *restrict s, float *restrict e, int H)
 {
     for (int j = 0; j < H; j++) {
         float i = rnn_sigmoidf(a[j]), f = rnn_sigmoidf(a[H + j]);
         float g = rnn_tanhf(a[2 * H + j]), o = rnn_sigmoidf(a[3 * H + j]);
+        s[j] = i;
+        s[H + j] = f;
+        s[2 * H + j] = g;
+        s[3 * H + j] = o;
+        e[j] = c[j];
         float cn = f * c[j] + i * g;
         c[j] = cn;
         float hv = o * rnn_tanhf(cn);
@@ -51,26 +60,33 @@ BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, flo
     }
 }
 
-/* gru (reset after): a holds x w_ih^T + binit, gh holds h w_hh^T */
+/* gru (reset after): a holds x w_ih^T + binit, gh holds h w_hh^T; e gets W_hn h + b_hn */
 BF16_CLONES static void gru_row(const float *restrict a, const float *restrict gh,
                                 const float *restrict bhn, float *restrict h, float *restrict y,
-                                int H)
+                                float *restrict s, float *restrict e, int H)
 {
     for (int j = 0; j < H; j++) {
         float r = rnn_sigmoidf(a[j] + gh[j]);
         float z = rnn_sigmoidf(a[H + j] + gh[H + j]);
-        float n = rnn_tanhf(a[2 * H + j] + r * (gh[2 * H + j] + bhn[j]));
+        float hn = gh[2 * H + j] + bhn[j];
+        float n = rnn_tanhf(a[2 * H + j] + r * hn);
+        s[j] = r;
+        s[H + j] = z;
+        s[2 * H + j] = n;
+        e[j] = hn;
         float hv = (1 - z) * n + z * h[j];
         h[j] = hv;
         y[j] = hv;
     }
 }
 
+/* rnn: s gets h_t */
 BF16_CLONES static void rnn_row(recur_rnn_cell cell, const float *restrict a, float *restrict h,
-                                float *restrict y, int H)
+                                float *restrict y, float *restrict s, int H)
 {
     for (int j = 0; j < H; j++) {
         float hv = cell == RECUR_RNN_TANH ? rnn_tanhf(a[j]) : cell == RECUR_RNN_RELU ? (a[j] > 0 ? a[j] : 0) : a[j];
+        s[j] = hv;
         h[j] = hv;
         y[j] = hv;
     }
@@ -80,6 +96,9 @@ typedef struct {
     recur_rnn_cell cell;
     float *y, *h, *c;
     float *yspare; /* (B,H): where a step without y writes its output */
+    /* what backward reads, (T,B,G*H), (T,B,H), (T,B,H) (rnn_generic.h's saved buffer), or
+     * NULL and the per-row spares sspare (B,G*H) and espare (B,H) */
+    float *sact, *sextra, *shprev, *sspare, *espare;
     const float *x;
     float *act;   /* lstm, rnn: (B,G*H) one step's pre-activations; gru: (T,B,G*H) */
     float *gh;    /* gru: (B,G*H) the recurrent product */
@@ -107,9 +126,11 @@ static void pointwise(const bf16_fwd *f, const float *act, const float *gh, int 
             continue;
         }
         const float *a = act + (size_t)i * GH;
-        if (cell == RECUR_RNN_LSTM) lstm_row(a, f->c + (size_t)(b0 + i) * H, h_i, y_i, H);
-        else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, H);
-        else rnn_row(cell, a, h_i, y_i, H);
+        float *s_i = f->sact ? f->sact + (row + i) * GH : f->sspare + (size_t)(b0 + i) * GH;
+        float *e_i = f->sact ? f->sextra + (row + i) * H : f->espare + (size_t)(b0 + i) * H;
+        if (cell == RECUR_RNN_LSTM) lstm_row(a, f->c + (size_t)(b0 + i) * H, h_i, y_i, s_i, e_i, H);
+        else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, s_i, e_i, H);
+        else rnn_row(cell, a, h_i, y_i, s_i, H);
     }
 }
 
@@ -127,6 +148,7 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
         const int t = f->reverse ? T - 1 - step : step;
         const size_t row = (size_t)t * B + b0;
         float *act;
+        if (f->shprev) memcpy(f->shprev + row * H, h, (size_t)nb * H * sizeof(float));
         bf16_convert_rows(ab + hoff, ldab, h, H, nb, H);
         if (gru) {
             act = f->act + row * GH;
@@ -145,14 +167,14 @@ size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
 {
     const size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
     const size_t DP = bf16_pairs(D), HP = bf16_pairs(H);
-    size_t n = (size_t)B * H; /* floats and pairs, 4 bytes each; yspare first */
+    size_t n = (size_t)B * (2 * H + GH); /* floats and pairs, 4 bytes each; the spares first */
     if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
     else n += (size_t)B * GH + (size_t)B * (DP + HP);
     return n * 4 + 128;
 }
 
-void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
-                      const uint32_t *w, const uint32_t *whh, const float *binit,
+void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *saved,
+                      const float *x, const uint32_t *w, const uint32_t *whh, const float *binit,
                       const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
                       int H, void *work)
 {
@@ -161,10 +183,17 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const f
     const int GH = recur_rnn_gates(cell) * H, DP = bf16_pairs(D), gru = cell == RECUR_RNN_GRU;
     const size_t TB = (size_t)T * B;
     const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
-    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = work, .x = x,
-                  .act = (float *)work + (size_t)B * H, .w = w, .whh = whh,
+    float *spare = work;
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare,
+                  .sspare = spare + (size_t)B * H, .espare = spare + (size_t)B * (H + GH), .x = x,
+                  .act = spare + (size_t)B * (2 * H + GH), .w = w, .whh = whh,
                   .binit = binit, .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T,
                   .B = B, .D = D, .H = H};
+    if (saved) {
+        f.sact = saved;
+        f.sextra = saved + TB * GH;
+        f.shprev = f.sextra + (cell == RECUR_RNN_LSTM || gru ? TB * H : 0);
+    }
     if (gru) {
         /* the gru's n gate needs W_in x and W_hn h apart: the input projection of every
          * step first, one product of T*B rows, split by rows over the threads */
@@ -210,8 +239,8 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const f
 size_t i8_rnn_workspace_size(recur_rnn_cell cell, int B, int D, int H)
 {
     const size_t GH = (size_t)recur_rnn_gates(cell) * H;
-    /* yspare, act, gh, the two row scales (floats); the quantized rows (bytes) */
-    size_t floats = (size_t)B * H + 2 * (size_t)B * GH + 2 * (size_t)B;
+    /* the spares, act, gh, the two row scales (floats); the quantized rows (bytes) */
+    size_t floats = (size_t)B * (2 * H + GH) + 2 * (size_t)B * GH + 2 * (size_t)B;
     size_t bytes = (size_t)B * 4 * (i8_quads(D) + i8_quads(H));
     return floats * 4 + bytes + 128;
 }
@@ -224,9 +253,11 @@ void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const flo
     // y is (T,B,H) or NULL, h and c are (B,H), x is (T,B,D)
     if (T <= 0 || B <= 0 || H <= 0) return;
     const int GH = recur_rnn_gates(cell) * H, gru = cell == RECUR_RNN_GRU;
-    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = work, .x = x, .bhn = bhn,
-                  .lengths = lengths, .reverse = reverse, .T = T, .B = B, .D = D, .H = H};
-    float *act = (float *)work + (size_t)B * H, *gh = act + (size_t)B * GH;
+    float *spare = work;
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare,
+                  .sspare = spare + (size_t)B * H, .espare = spare + (size_t)B * (H + GH), .x = x,
+                  .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T, .B = B, .D = D, .H = H};
+    float *act = spare + (size_t)B * (2 * H + GH), *gh = act + (size_t)B * GH;
     float *xs = gh + (size_t)B * GH, *hs = xs + B;
     uint8_t *xq = (uint8_t *)(hs + B), *hq = xq + (size_t)B * 4 * i8_quads(D);
     const int par = !omp_in_parallel() && omp_get_max_threads() > 1 &&

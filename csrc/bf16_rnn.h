@@ -27,9 +27,12 @@ size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H);
  * w_ih (G*H,D) and whh w_hh (G*H,H), each packed alone. binit (G*H) is b_ih + b_hh
  * except in the gru's n block, which has b_in alone, and bhn (H) is the gru's b_hn;
  * lengths (B) or NULL, as rnn.h (outputs past a sequence's end zero, its state frozen);
- * work is bf16_rnn_workspace_size() bytes, 64-byte aligned. */
-void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
-                      const uint32_t *w, const uint32_t *whh, const float *binit,
+ * work is bf16_rnn_workspace_size() bytes, 64-byte aligned. saved: NULL, or
+ * recur_rnn_saved_size() floats that get what the float32 backward
+ * (recur_rnn_backward_f32) reads, as recur_rnn_forward_f32 fills them: training with
+ * bf16 products forward and float32 ones backward. */
+void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *saved,
+                      const float *x, const uint32_t *w, const uint32_t *whh, const float *binit,
                       const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
                       int H, void *work);
 

@@ -42,6 +42,9 @@
 #include "recur/rnn.h"
 
 #define BF16_MATRIX_MT "recur.bf16_matrix"
+
+static void load_biases(recur_rnn_cell cell, float *binit, float *bhn, const float *bi,
+                        const float *bh, int H);
 #define INT8_MATRIX_MT "recur.int8_matrix"
 
 typedef struct {
@@ -415,23 +418,78 @@ static int l_bf16_rnn_forward(lua_State *L)
     const size_t work = int8 ? i8_rnn_workspace_size(cell, B, D, H) : bf16_rnn_workspace_size(cell, T, B, D, H);
     char *base = scratch_reserve(L, op, s, work + bias_bytes);
     float *binit = (float *)(base + work), *bhn = binit + GH;
-    const float *bi = b_ih ? recur_data(b_ih) : NULL, *bh = b_hh ? recur_data(b_hh) : NULL;
-    const int split = cell == RECUR_RNN_GRU ? 2 * H : GH;
-    for (int k = 0; k < GH; k++) {
-        float vi = bi ? bi[k] : 0, vh = bh ? bh[k] : 0;
-        binit[k] = k < split ? vi + vh : vi;
-        if (k >= split) bhn[k - split] = vh;
-    }
+    load_biases(cell, binit, bhn, b_ih ? recur_data(b_ih) : NULL, b_hh ? recur_data(b_hh) : NULL, H);
     if (int8) {
         i8_matrix mih = i8_of(qih), mhh = i8_of(qhh);
         i8_rnn_forward(cell, y ? recur_data(y) : NULL, recur_data(h), c ? recur_data(c) : NULL,
                        recur_data(x), &mih, &mhh, binit, bhn, lengths, reverse, T, B, D, H, base);
     } else {
         bf16_rnn_forward(cell, y ? recur_data(y) : NULL, recur_data(h), c ? recur_data(c) : NULL,
-                         recur_data(x), w->packed, whh ? whh->packed : NULL, binit, bhn, lengths,
+                         NULL, recur_data(x), w->packed, whh ? whh->packed : NULL, binit, bhn, lengths,
                          reverse, T, B, D, H, base);
     }
     return 1;
+}
+
+/* ---- core.rnn_layer's forward with bf16 products (lua_recur.h) ---- */
+
+void lrecur_bf16_layer_check(lua_State *L, const char *op, int arg, recur_rnn_cell cell, int D,
+                             int H, lrecur_bf16_layer *out)
+{
+    const int G = recur_rnn_gates(cell);
+    bf16_matrix *w = luaL_testudata(L, arg, BF16_MATRIX_MT), *whh = NULL;
+    if (!w || !w->packed) luaL_error(L, "%s: bf16 weights expected a bf16 matrix", op);
+    if (cell == RECUR_RNN_GRU) {
+        whh = luaL_testudata(L, arg + 1, BF16_MATRIX_MT);
+        if (!whh || !whh->packed || w->K2 || whh->K2 || w->N != G * H || w->K != D ||
+            whh->N != G * H || whh->K != H)
+            luaL_error(L, "%s: bf16 weights of a gru: w_ih (%dx%d) and w_hh (%dx%d) packed apart", op,
+                       G * H, D, G * H, H);
+    } else if (cell == RECUR_RNN_GRU_CLASSIC) {
+        luaL_error(L, "%s: bf16 products have no classic gru (reset_after = false)", op);
+    } else if (w->N != G * H || w->K != D || w->K2 != H || !lua_isnil(L, arg + 1)) {
+        luaL_error(L, "%s: bf16 weights expected [w_ih w_hh] (%dx(%d+%d)) packed together", op, G * H, D, H);
+    }
+    out->w = w->packed;
+    out->whh = whh ? whh->packed : NULL;
+}
+
+size_t lrecur_bf16_layer_work(recur_rnn_cell cell, int T, int B, int D, int H)
+{
+    const int GH = recur_rnn_gates(cell) * H;
+    return bf16_rnn_workspace_size(cell, T, B, D, H) + ((size_t)GH + H) * sizeof(float) + 64;
+}
+
+/* The biases as the kernels load them: b_ih + b_hh, the gru's b_hn apart. */
+static void load_biases(recur_rnn_cell cell, float *binit, float *bhn, const float *bi,
+                        const float *bh, int H)
+{
+    const int GH = recur_rnn_gates(cell) * H, split = cell == RECUR_RNN_GRU ? 2 * H : GH;
+    for (int k = 0; k < GH; k++) {
+        float vi = bi ? bi[k] : 0, vh = bh ? bh[k] : 0;
+        binit[k] = k < split ? vi + vh : vi;
+        if (k >= split) bhn[k - split] = vh;
+    }
+}
+
+void lrecur_bf16_layer_forward(const lrecur_bf16_layer *wts, recur_rnn_cell cell, float *y,
+                               float *hn, float *cn, float *saved, const float *x,
+                               const float *b_ih, const float *b_hh, const float *h0,
+                               const float *c0, const int64_t *lengths, int reverse, int T, int B,
+                               int D, int H, void *work)
+{
+    const size_t BH = (size_t)B * H;
+    const size_t kernel = bf16_rnn_workspace_size(cell, T, B, D, H);
+    float *binit = (float *)((char *)work + kernel), *bhn = binit + recur_rnn_gates(cell) * H;
+    load_biases(cell, binit, bhn, b_ih, b_hh, H);
+    if (h0) memmove(hn, h0, BH * sizeof(float));
+    else memset(hn, 0, BH * sizeof(float));
+    if (cn) {
+        if (c0) memmove(cn, c0, BH * sizeof(float));
+        else memset(cn, 0, BH * sizeof(float));
+    }
+    bf16_rnn_forward(cell, y, hn, cn, saved, x, wts->w, wts->whh, binit, bhn, lengths, reverse, T, B,
+                     D, H, work);
 }
 
 static const luaL_Reg matrix_methods[] = {

@@ -26,15 +26,18 @@
 -- chooses the inputs, then the chunk's forward and backward run on them (the
 -- paper's gradient: no gradient through the choice), and the state carried on is the
 -- one the fed inputs leave.
--- set_precision("bf16" | "int8" | "fp32"): inference (forward and step in evaluation
--- mode: the evaluation, generation) with the rnn's and the decoder's weights in
--- bfloat16 and float32 sums, or in int8 (recur.nn.bf16); training stays float32.
+-- set_precision("bf16" | "int8" | "fp32" [, {training = true}]): inference (forward
+-- and step in evaluation mode: the evaluation, generation) with the rnn's and the
+-- decoder's weights in bfloat16 and float32 sums, or in int8 (recur.nn.bf16); training
+-- stays float32 unless training = true ("bf16": the forward products of training in
+-- bf16 from the float32 weights, rounded anew each forward; backward in float32).
 -- Default "fp32"; not saved in checkpoints (a property of the run, not of the model).
 -- Memory between forward and backward: the embedding output (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
 -- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
 -- the logits and the decoder's input gradient are buffers kept from step to step
 -- (see Linear): the logits forward returns are overwritten by the next forward or
 -- step of the same shape, so clone them to keep them.
+local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
@@ -149,9 +152,10 @@ function LanguageModel:batch_loss(batch, state)
   return self.criterion:forward(logits, batch.y), batch.y:numel(), next_state
 end
 
-function LanguageModel:set_precision(precision)
+function LanguageModel:set_precision(precision, opts)
   bf16.check(NAME .. ":set_precision", precision, self.dtype)
-  self.rnn:set_precision(precision)
+  self.train_bf16 = bf16.check_training(NAME .. ":set_precision", precision, opts)
+  self.rnn:set_precision(precision, opts)
   self.precision = precision
   bf16.drop(self)
   return self
@@ -169,6 +173,17 @@ function LanguageModel:_decode(y)
   local p = bf16.active(self)
   if p then
     return bf16.linear(self, "decoder", y, self.decoder.weight, self.decoder.bias, "_bf16_logits", p)
+  end
+  if self.train_bf16 and self.training then
+    -- training in bf16: the decoder's forward product too (its backward is Linear's)
+    local w = self.decoder.weight
+    local K = w:size(2)
+    local size = y:size()
+    size[#size] = w:size(1)
+    local out = core.bf16_linear(y:reshape(y:numel() // K, K), bf16.repacked(self, "decoder", w), self.decoder.bias,
+      self._bf16_train_logits)
+    self._bf16_train_logits = out
+    return out:view(size)
   end
   return self.decoder:forward(y)
 end

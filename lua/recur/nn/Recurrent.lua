@@ -15,10 +15,13 @@
 -- step(x_t, h, c) -> h, c: one step for generation, x_t (B,D), h and c (B,H)
 --   updated in place.
 --
--- set_precision("bf16" | "int8" | "fp32") -> self: "bf16" runs forward and step in
---   evaluation mode with bfloat16 weights and float32 sums, "int8" with int8 weights
---   (recur.nn.bf16; not the classic gru); training mode stays float32, and backward
---   needs a float32 forward. Default "fp32".
+-- set_precision("bf16" | "int8" | "fp32" [, {training = true}]) -> self: "bf16" runs
+--   forward and step in evaluation mode with bfloat16 weights and float32 sums, "int8"
+--   with int8 weights (recur.nn.bf16; not the classic gru); training mode stays
+--   float32, and backward needs a float32 forward. With training = true ("bf16"
+--   only), training mode's forward runs its products in bf16 too (the weights are
+--   rounded anew at every forward; the float32 weights are the ones trained) and
+--   backward stays float32. Default "fp32".
 --
 -- Parameters (PyTorch's layout, gate blocks stacked i,f,g,o for the LSTM and r,z,n
 -- for the GRU): weight_ih (G*H,D), weight_hh (G*H,H), bias_ih (G*H), bias_hh (G*H),
@@ -122,9 +125,10 @@ local function check_state(op, what, s, dtype, B, H)
   return s:contiguous()
 end
 
-function Recurrent:set_precision(precision)
+function Recurrent:set_precision(precision, opts)
   local op = "Recurrent:set_precision"
   bf16.check(op, precision, self.dtype)
+  self.train_bf16 = bf16.check_training(op, precision, opts)
   if precision ~= "fp32" and self.cell == "gru" and not self.reset_after then
     error(op .. ": " .. precision .. " inference has no classic gru (reset_after = false)", 2)
   end
@@ -183,9 +187,18 @@ function Recurrent:forward(x, h0, c0, lengths)
   if bf16.active(self) then return self:_forward_bf16(x:contiguous(), h0, c0, lengths) end
   self._bf16_forward = false
   local w_ih, w_hh, b_ih, b_hh = self:weights()
+  local w16, w16_hh
+  if self.train_bf16 and self.training then
+    -- the optimizer changed the weights in place since the last forward: round them anew
+    if self.cell == "gru" then
+      w16, w16_hh = bf16.repacked(self, "train_ih", w_ih), bf16.repacked(self, "train_hh", w_hh)
+    else
+      w16 = bf16.repacked(self, "train", w_ih, w_hh)
+    end
+  end
   -- y goes into the previous output's block when the shape allows (not when x is it)
   local y, hn, cn = self:_layer():forward(x:contiguous(), w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
-                                          self.output)
+                                          self.output, w16, w16_hh)
   self._h0_given, self._c0_given = h0 ~= nil, c0 ~= nil
   self.output = y
   return y, hn, cn

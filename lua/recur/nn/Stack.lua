@@ -27,8 +27,9 @@
 --   x_t (B,D), h and c (L,B,H) updated in place, y_t (B,H) the top layer's new h.
 --   Dropout is not applied (generation runs the evaluation model).
 --
--- set_precision("bf16" | "fp32") -> self: every layer's (nn.Recurrent:set_precision):
---   forward and step in evaluation mode with bfloat16 weights.
+-- set_precision(precision [, {training = true}]) -> self: every layer's
+--   (nn.Recurrent:set_precision): forward and step in evaluation mode with bfloat16
+--   ("bf16") or int8 weights, and with training = true the training forward in bf16.
 --
 -- The y it returns is a buffer, overwritten by the next forward with the same T and B
 -- (as torch/nn's output; clone it to keep it): a bidirectional stack concatenates
@@ -236,11 +237,11 @@ function Stack:backward(_, gy, ghn, gcn)
   return g, gh0, gc0
 end
 
-function Stack:set_precision(precision)
+function Stack:set_precision(precision, opts)
   local name = getmetatable(self).__name
   for k = 1, self.num_layers do
     for d = 1, self.num_directions do
-      local ok, err = pcall(self.layers[k][d].set_precision, self.layers[k][d], precision)
+      local ok, err = pcall(self.layers[k][d].set_precision, self.layers[k][d], precision, opts)
       if not ok then error(name .. ":set_precision: layer " .. k .. ": " .. tostring(err):gsub("^Recurrent:set_precision: ", ""), 2) end
     end
   end

@@ -28,6 +28,36 @@ function bf16.check(op, precision, dtype)
   return precision
 end
 
+-- opts.training of set_precision(precision, opts), checked: true only with "bf16".
+function bf16.check_training(op, precision, opts)
+  if opts == nil then return false end
+  if type(opts) ~= "table" then error(op .. ": options must be a table", 3) end
+  for k in pairs(opts) do
+    if k ~= "training" then error(string.format("%s: unknown option '%s' (training)", op, tostring(k)), 3) end
+  end
+  if opts.training ~= nil and type(opts.training) ~= "boolean" then error(op .. ": option training must be a boolean", 3) end
+  if opts.training and precision ~= "bf16" then
+    error(string.format("%s: training runs in fp32 or bf16, not %s", op, precision), 3)
+  end
+  return opts.training == true
+end
+
+-- The bf16 matrix under name in module, refilled from w (and w2) now: for training,
+-- where the optimizer changes the weights in place between forwards.
+function bf16.repacked(module, name, w, w2)
+  local cache = rawget(module, "_bf16_train")
+  if not cache then
+    cache = {}
+    module._bf16_train = cache
+  end
+  local m = cache[name]
+  if m then m:repack(w, w2) else
+    m = core.bf16_matrix(w, w2)
+    cache[name] = m
+  end
+  return m
+end
+
 -- The precision of module's next forward or step: "bf16", "int8", or nil for float32.
 function bf16.active(module)
   local p = module.precision
