@@ -1,7 +1,7 @@
 -- bfloat16 (and int8) inference beside float32 and the peers, in one run (the machine is shared:
 -- only same-run ratios mean anything):
 --
---   lua5.4 bench/bf16.lua [--rounds 3] [--tokens 2000] [--threads 2] [--dnnl PATH]
+--   lua5.4 bench/bf16.lua [--rounds 3] [--tokens 2000] [--threads 2] [--dnnl PATH] [--clock cpu]
 --
 -- generate: a 2-layer 512 LSTM language model (embedding 64, vocabulary 65, random
 --   weights) producing tokens at batch 1, model:step + decode.choose at temperature 1,
@@ -13,6 +13,10 @@
 --   bench/dnnl_peer.c -ldnnl -lm -o build/bench/dnnl_peer), ms (median of 5).
 -- Each round runs every side once, rounds alternate the order; the median round of
 -- each side is reported.
+-- --clock cpu (with --threads 1) times CPU seconds instead of wall-clock ones, for a
+-- machine other work keeps busy, where a wall clock measures the queue: recur's sides
+-- by os.clock(), the peers' by /usr/bin/time over two runs of different lengths (N and
+-- 2N tokens, or iterations), whose difference leaves out start-up and set-up.
 local ROOT = dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
 local recur = require "recur"
 local argparse = require "argparse"
@@ -25,8 +29,21 @@ parser:option("--tokens", "tokens per generation run", 2000):convert(tonumber)
 parser:option("--threads", "threads for every side", 2):convert(tonumber)
 parser:option("--dnnl", "bench/dnnl_peer.c built (oneDNN's bf16 layer)")
 parser:option("--python", "the Python with PyTorch 1.13", "/usr/bin/python3")
+parser:option("--clock", "wall or cpu (CPU seconds; with --threads 1)", "wall"):choices({"wall", "cpu"})
 local a = parser:parse()
 recur.set_num_threads(a.threads)
+if a.clock == "cpu" and a.threads ~= 1 then parser:error("--clock cpu needs --threads 1") end
+local clock = a.clock == "cpu" and os.clock or recur.now
+
+-- CPU seconds (user + system) of a command, by /usr/bin/time.
+local function cpu_seconds(argv)
+  local p = assert(io.popen("/usr/bin/time -f 'CPU %U %S' " .. suite.command_line(argv) .. " 2>&1"))
+  local out = p:read("a")
+  p:close()
+  local u, sy = out:match("CPU ([%d.]+) ([%d.]+)")
+  if not u then error("no CPU time from " .. suite.command_line(argv) .. ":\n" .. out) end
+  return tonumber(u) + tonumber(sy)
+end
 
 local function median(xs)
   local s = table.move(xs, 1, #xs, 1, {})
@@ -44,12 +61,12 @@ local function generate(precision)
   ids:set(1, 1)
   local state, t0
   for i = 1, 20 + a.tokens do
-    if i == 21 then t0 = recur.now() end
+    if i == 21 then t0 = clock() end
     local logits
     logits, state = model:step(ids, state)
     ids:set(1, recur.decode.choose(logits:select(1, 1), {temperature = 1}))
   end
-  return a.tokens / (recur.now() - t0)
+  return a.tokens / (clock() - t0)
 end
 
 local T, B, D, H = 100, 64, 512, 512
@@ -61,14 +78,21 @@ local function forward(precision)
   layer:forward(x) -- the bf16 weights are packed here, outside the timing
   local times = {}
   for i = 1, 5 do
-    local t0 = recur.now()
+    local t0 = clock()
     layer:forward(x)
-    times[i] = (recur.now() - t0) * 1e3
+    times[i] = (clock() - t0) * 1e3
   end
   return median(times)
 end
 
 local function torch_generate()
+  if a.clock == "cpu" then
+    local function argv(n)
+      return {a.python, ROOT .. "/bench/peer_torch.py", "generate", "--layers", 2, "--hidden", 512, "--tokens", n,
+        "--threads", 1}
+    end
+    return a.tokens / (cpu_seconds(argv(2 * a.tokens)) - cpu_seconds(argv(a.tokens)))
+  end
   local row, err = suite.run({a.python, ROOT .. "/bench/peer_torch.py", "generate", "--layers", 2, "--hidden", 512,
     "--tokens", a.tokens, "--threads", a.threads})
   if not row then error(err) end
@@ -76,6 +100,13 @@ local function torch_generate()
 end
 
 local function dnnl_layer()
+  if a.clock == "cpu" then
+    local function argv(n)
+      return {a.dnnl, "layer", "--cell", "lstm", "--T", T, "--B", B, "--D", D, "--H", H, "--mode", "infer",
+        "--dtype", "bfloat16", "--threads", 1, "--iters", n}
+    end
+    return (cpu_seconds(argv(10)) - cpu_seconds(argv(5))) / 5 * 1e3
+  end
   local row, err = suite.run({a.dnnl, "layer", "--cell", "lstm", "--T", T, "--B", B, "--D", D, "--H", H,
     "--mode", "infer", "--dtype", "bfloat16", "--threads", a.threads, "--iters", 5})
   if not row then error(err) end
@@ -104,7 +135,8 @@ for r = 1, a.rounds do
 end
 
 local m = {}
-print(string.format("bf16 inference, %d threads, %d rounds (median; all rounds in brackets)", a.threads, a.rounds))
+print(string.format("bf16 inference, %d threads, %d rounds, %s seconds (median; all rounds in brackets)", a.threads,
+  a.rounds, a.clock == "cpu" and "CPU" or "wall-clock"))
 for i, s in ipairs(sides) do
   m[s[1]] = median(results[i])
   local all = {}

@@ -133,6 +133,51 @@ describe("bf16 inference", function()
     end
   end)
 
+  it("trains with bf16 forward products: the saved activations are what float32 backward reads", function()
+    for _, cell in ipairs({"lstm", "gru", "rnn_tanh"}) do
+      for _, T in ipairs({1, 6}) do
+        recur.manual_seed(4)
+        local a, b = nn.Recurrent(cell, 6, 8), nn.Recurrent(cell, 6, 8)
+        local x, h0 = recur.randn({T, 3, 6}), recur.randn({3, 8})
+        if T == 1 then
+          -- operands bfloat16 already holds: one bf16 step is the float32 step up to
+          -- the order of its sums, and so are the gradients of backward
+          for _, p in ipairs(a:parameters()) do p:copy_(core.bf16_round(p)) end
+          x, h0 = core.bf16_round(x), core.bf16_round(h0)
+        end
+        b:load_state_dict(a:state_dict())
+        assert.are.equal(b, b:set_precision("bf16", {training = true}))
+        local ya, yb = a:forward(x, h0):clone(), b:forward(x, h0):clone()
+        local gy = recur.randn(ya:size())
+        local gxa, gxb = a:backward(x, gy):clone(), b:backward(x, gy):clone()
+        local tol = T == 1 and 1e-5 or 0.05
+        assert.is_true(max_abs(ya - yb) < tol and max_abs(gxa - gxb) < tol, cell .. " T=" .. T)
+        local ga, gb = {a:weight_grads()}, {b:weight_grads()}
+        for i = 1, 4 do assert.is_true(max_abs(ga[i] - gb[i]) < tol * 4, cell .. " T=" .. T .. " grad " .. i) end
+        if T > 1 then assert.is_true(max_abs(ya - yb) > 0) end
+      end
+    end
+    local layer = nn.Recurrent("lstm", 3, 4)
+    assert.has_error(function() layer:set_precision("int8", {training = true}) end,
+      "Recurrent:set_precision: training runs in fp32 or bf16, not int8")
+    assert.has_error(function() layer:set_precision("bf16", {train = true}) end,
+      "Recurrent:set_precision: unknown option 'train' (training)")
+  end)
+
+  it("LanguageModel: a bf16 training step, close to float32's", function()
+    recur.manual_seed(6)
+    local a = LanguageModel{vocab_size = 12, embed = 8, hidden = 16, layers = 2}
+    local b = LanguageModel{vocab_size = 12, embed = 8, hidden = 16, layers = 2}
+    b:load_state_dict(a:state_dict())
+    b:set_precision("bf16", {training = true})
+    local batch = {x = recur.tensor({{1, 2, 3}, {4, 5, 6}}, "int64"), y = recur.tensor({{2, 3, 4}, {5, 6, 7}}, "int64")}
+    a:train(); b:train()
+    local la, lb = a:train_step(batch), b:train_step(batch)
+    assert.is_true(la ~= lb and math.abs(la - lb) < 1e-3 * la)
+    local ga, gb = helpers.grads_of(a), helpers.grads_of(b)
+    for name, g in pairs(ga) do assert.is_true(max_abs(g - gb[name]) < 1e-2, name) end
+  end)
+
   it("lm.generate takes precision; an unknown one is an error", function()
     recur.manual_seed(1)
     local text = "the cat sat on the mat. the dog sat on the log. "
@@ -152,7 +197,7 @@ describe("bf16 inference", function()
     assert.has_error(function() sample("fp64") end, "LanguageModel:set_precision: unknown precision 'fp64' (fp32, bf16, int8)")
   end)
 
-  it("recur sample and recur eval take --precision", function()
+  it("recur sample, eval and train take --precision", function()
     local dir = helpers.tmp_dir()
     local data = os.tmpname()
     finally(function() helpers.remove_dir(dir); os.remove(data) end)
@@ -176,5 +221,8 @@ describe("bf16 inference", function()
     helpers.assert_one_line_error("sample --checkpoint " .. ckpt .. " --precision fp16", "argument for option '%-%-precision' must be one of")
     helpers.assert_one_line_error("eval --checkpoint " .. ckpt .. " --data " .. data .. " --precision int4",
       "argument for option '%-%-precision' must be one of")
+    helpers.assert_one_line_error("train --data " .. data .. " --init-from " .. ckpt .. " --precision bf16 --max-iters 1",
+      "^recur: lm: %-%-precision bf16 applies to a fresh run, not to %-%-resume or %-%-init%-from")
+    helpers.assert_one_line_error("train --data " .. data .. " --precision int8", "argument for option '%-%-precision' must be one of")
   end)
 end)
