@@ -8,7 +8,7 @@
 --                       the optimizer, recur.train.Trainer with the last/best
 --                       checkpoints, the JSON log, exact resume and the NaN stop
 --   job.evaluate(opts)  {checkpoint, data, precision}: the kind's measures, one line
---                       (precision "bf16": the model's set_precision, inference in bfloat16)
+--                       (precision "bf16" or "int8": the model's set_precision, inference in bf16, int8)
 --   job.predict(opts)   {checkpoint, data, ...}: one output per input, written out
 --
 -- Settings come from the options given, else the checkpoint's (--resume: the

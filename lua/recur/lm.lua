@@ -165,7 +165,7 @@ end
 -- model starts where its training stream starts a line (tokenizer:start_ids()), a
 -- char model from a random character, as char-rnn does. Each token is decoded after
 -- the one before it, so words are joined by the tokenizer's space.
--- precision ("fp32" | "bf16"): the model's set_precision, kept after the call; nil
+-- precision ("fp32" | "bf16" | "int8"): the model's set_precision, kept after the call; nil
 -- leaves the model's as it is.
 function lm.generate(model, tokenizer, opts, emit)
   opts = util.check_opts("lm.generate", opts, GENERATE_OPTIONS)

@@ -31,7 +31,7 @@ describe("bf16 inference", function()
     assert.are.same(c:totable(), cn16:totable())
     -- no backward through a bf16 forward
     assert.has_error(function() layer:backward(x, y16) end,
-      "Recurrent: backward after a bf16 forward (inference only: train in fp32)")
+      "Recurrent: backward after an evaluation-mode forward in bf16 (inference only; training mode runs a forward backward can follow)")
     -- training mode: float32, and backward works
     layer:train()
     assert.are.same(y32:totable(), layer:forward(x):totable())

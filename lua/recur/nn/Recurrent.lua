@@ -206,7 +206,7 @@ end
 
 function Recurrent:backward(_, gy, ghn, gcn)
   if not self._core then error("Recurrent: backward before forward", 2) end
-  if self._bf16_forward then error("Recurrent: backward after a bf16 forward (inference only: train in fp32)", 2) end
+  if self._bf16_forward then error("Recurrent: backward after an evaluation-mode forward in " .. tostring(self.precision) .. " (inference only; training mode runs a forward backward can follow)", 2) end
   local gw_ih, gw_hh, gb_ih, gb_hh = self:weight_grads()
   local gx, gh0, gc0 = self._core:backward(gy:contiguous(), ghn and ghn:contiguous(),
     gcn and gcn:contiguous(), gw_ih, gw_hh, gb_ih, gb_hh, self.bptt_truncate, self.grad_input)
