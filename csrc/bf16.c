@@ -40,21 +40,35 @@ static uint32_t pair(float lo, float hi)
     return (uint32_t)bf16_from_float(lo) | (uint32_t)bf16_from_float(hi) << 16;
 }
 
+/* Pairs rounded per chunk when packing: a row's pairs are rounded as bf16_convert_rows
+ * rounds them (vectorised on the fast path: training packs its weights at every forward)
+ * and scattered into the panels. */
+#define PACK_CHUNK 256
+
 void bf16_pack(uint32_t *packed, const float *W1, int K1, const float *W2, int K2, int N)
 {
     // W1 is (N,K1), W2 is (N,K2) or NULL, packed is bf16_packed_size(N, 2*(pairs(K1)+pairs(K2)))
     const int P1 = bf16_pairs(K1), KP = P1 + bf16_pairs(W2 ? K2 : 0);
     const int npanel = (N + BF16_PANEL - 1) / BF16_PANEL;
+    uint32_t chunk[PACK_CHUNK];
     for (int p = 0; p < npanel; p++)
-        for (int q = 0; q < KP; q++) {
-            uint32_t *dst = packed + ((size_t)p * KP + q) * BF16_PANEL;
-            /* pair q is W1's pair q, or W2's pair q - P1 */
-            const float *W = q < P1 ? W1 : W2;
-            const int K = q < P1 ? K1 : K2, k = 2 * (q < P1 ? q : q - P1);
-            for (int c = 0; c < BF16_PANEL; c++) {
-                const int n = p * BF16_PANEL + c;
-                const float *w_n = W + (size_t)n * K;
-                dst[c] = n >= N ? 0 : pair(w_n[k], k + 1 < K ? w_n[k + 1] : 0);
+        for (int c = 0; c < BF16_PANEL; c++) {
+            const int n = p * BF16_PANEL + c;
+            uint32_t *dst = packed + (size_t)p * KP * BF16_PANEL + c; /* pair q at q*32 */
+            if (n >= N) {
+                for (int q = 0; q < KP; q++) dst[(size_t)q * BF16_PANEL] = 0;
+                continue;
+            }
+            /* W1's pairs, then W2's from pair P1 */
+            for (int part = 0; part < (W2 ? 2 : 1); part++) {
+                const float *w_n = part ? W2 + (size_t)n * K2 : W1 + (size_t)n * K1;
+                const int K = part ? K2 : K1, q0 = part ? P1 : 0;
+                for (int k0 = 0; k0 < K; k0 += 2 * PACK_CHUNK) {
+                    const int len = K - k0 < 2 * PACK_CHUNK ? K - k0 : 2 * PACK_CHUNK;
+                    bf16_convert_rows(chunk, 0, w_n + k0, 0, 1, len);
+                    for (int i = 0; i < bf16_pairs(len); i++)
+                        dst[(size_t)(q0 + k0 / 2 + i) * BF16_PANEL] = chunk[i];
+                }
             }
         }
 }

@@ -140,8 +140,9 @@ describe("bf16 kernels", function()
 
   it("compute products exactly as vdpbf16ps does, on either kernel", function()
     -- sizes around the kernel's blocks: one row and six-row blocks, one to four panels
-    -- of 32 columns and a ragged last one, odd and even inner sizes
-    for _, s in ipairs({{1, 5, 3}, {1, 130, 17}, {7, 33, 10}, {13, 70, 64}, {6, 64, 1}, {2, 250, 9}}) do
+    -- of 32 columns and a ragged last one, odd and even inner sizes, one longer than the
+    -- packing's chunks of 512
+    for _, s in ipairs({{1, 5, 3}, {1, 130, 17}, {7, 33, 10}, {13, 70, 64}, {6, 64, 1}, {2, 250, 9}, {2, 3, 1101}}) do
       recur.manual_seed(s[1] * 1000 + s[2])
       local M, N, K = s[1], s[2], s[3]
       local x, w, b = randn({M, K}), randn({N, K}), randn({N})
