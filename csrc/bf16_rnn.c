@@ -36,47 +36,65 @@
 #define BF16_CLONES
 #endif
 
-/* The rows also write what the float32 backward reads (rnn_generic.h's saved buffer):
- * the gate activations into s (G*H) and the extra row into e (H). */
+/* The rows also write what the float32 backward reads (rnn_generic.h's saved buffer)
+ * when s is given: the gate activations into s (G*H) and the extra row into e (H).
+ * Inference passes NULL and skips those stores (a tenth of an LSTM row's time). */
 
 /* lstm: a holds the i, f, g, o pre-activations; c, h updated in place, y gets h; e
  * gets c_{t-1} */
+#define LSTM_COLUMN(j)                                                                     \
+    const float i = rnn_sigmoidf(a[j]), f = rnn_sigmoidf(a[H + j]);                      \
+    const float g = rnn_tanhf(a[2 * H + j]), o = rnn_sigmoidf(a[3 * H + j]);             \
+    const float cp = c[j], cn = f * cp + i * g, hv = o * rnn_tanhf(cn);                  \
+    c[j] = cn;                                                                           \
+    h[j] = hv;                                                                           \
+    y[j] = hv
+
 BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, float *restrict h,
                                  float *restrict y, float *restrict s, float *restrict e, int H)
 {
+    if (!s) {
+        for (int j = 0; j < H; j++) {
+            LSTM_COLUMN(j);
+        }
+        return;
+    }
     for (int j = 0; j < H; j++) {
-        float i = rnn_sigmoidf(a[j]), f = rnn_sigmoidf(a[H + j]);
-        float g = rnn_tanhf(a[2 * H + j]), o = rnn_sigmoidf(a[3 * H + j]);
+        LSTM_COLUMN(j);
         s[j] = i;
         s[H + j] = f;
         s[2 * H + j] = g;
         s[3 * H + j] = o;
-        e[j] = c[j];
-        float cn = f * c[j] + i * g;
-        c[j] = cn;
-        float hv = o * rnn_tanhf(cn);
-        h[j] = hv;
-        y[j] = hv;
+        e[j] = cp;
     }
 }
 
 /* gru (reset after): a holds x w_ih^T + binit, gh holds h w_hh^T; e gets W_hn h + b_hn */
+#define GRU_COLUMN(j)                                                                      \
+    const float r = rnn_sigmoidf(a[j] + gh[j]);                                          \
+    const float z = rnn_sigmoidf(a[H + j] + gh[H + j]);                                  \
+    const float hn = gh[2 * H + j] + bhn[j];                                             \
+    const float n = rnn_tanhf(a[2 * H + j] + r * hn);                                    \
+    const float hv = (1 - z) * n + z * h[j];                                             \
+    h[j] = hv;                                                                           \
+    y[j] = hv
+
 BF16_CLONES static void gru_row(const float *restrict a, const float *restrict gh,
                                 const float *restrict bhn, float *restrict h, float *restrict y,
                                 float *restrict s, float *restrict e, int H)
 {
+    if (!s) {
+        for (int j = 0; j < H; j++) {
+            GRU_COLUMN(j);
+        }
+        return;
+    }
     for (int j = 0; j < H; j++) {
-        float r = rnn_sigmoidf(a[j] + gh[j]);
-        float z = rnn_sigmoidf(a[H + j] + gh[H + j]);
-        float hn = gh[2 * H + j] + bhn[j];
-        float n = rnn_tanhf(a[2 * H + j] + r * hn);
+        GRU_COLUMN(j);
         s[j] = r;
         s[H + j] = z;
         s[2 * H + j] = n;
         e[j] = hn;
-        float hv = (1 - z) * n + z * h[j];
-        h[j] = hv;
-        y[j] = hv;
     }
 }
 
@@ -86,9 +104,9 @@ BF16_CLONES static void rnn_row(recur_rnn_cell cell, const float *restrict a, fl
 {
     for (int j = 0; j < H; j++) {
         float hv = cell == RECUR_RNN_TANH ? rnn_tanhf(a[j]) : cell == RECUR_RNN_RELU ? (a[j] > 0 ? a[j] : 0) : a[j];
-        s[j] = hv;
         h[j] = hv;
         y[j] = hv;
+        if (s) s[j] = hv;
     }
 }
 
@@ -96,9 +114,9 @@ typedef struct {
     recur_rnn_cell cell;
     float *y, *h, *c;
     float *yspare; /* (B,H): where a step without y writes its output */
-    /* what backward reads, (T,B,G*H), (T,B,H), (T,B,H) (rnn_generic.h's saved buffer), or
-     * NULL and the per-row spares sspare (B,G*H) and espare (B,H) */
-    float *sact, *sextra, *shprev, *sspare, *espare;
+    /* what backward reads, (T,B,G*H), (T,B,H), (T,B,H) (rnn_generic.h's saved buffer),
+     * or NULL */
+    float *sact, *sextra, *shprev;
     const float *x;
     float *act;   /* lstm, rnn: (B,G*H) one step's pre-activations; gru: (T,B,G*H) */
     float *gh;    /* gru: (B,G*H) the recurrent product */
@@ -126,8 +144,8 @@ static void pointwise(const bf16_fwd *f, const float *act, const float *gh, int 
             continue;
         }
         const float *a = act + (size_t)i * GH;
-        float *s_i = f->sact ? f->sact + (row + i) * GH : f->sspare + (size_t)(b0 + i) * GH;
-        float *e_i = f->sact ? f->sextra + (row + i) * H : f->espare + (size_t)(b0 + i) * H;
+        float *s_i = f->sact ? f->sact + (row + i) * GH : NULL;
+        float *e_i = f->sact ? f->sextra + (row + i) * H : NULL;
         if (cell == RECUR_RNN_LSTM) lstm_row(a, f->c + (size_t)(b0 + i) * H, h_i, y_i, s_i, e_i, H);
         else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, s_i, e_i, H);
         else rnn_row(cell, a, h_i, y_i, s_i, H);
@@ -167,7 +185,7 @@ size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
 {
     const size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
     const size_t DP = bf16_pairs(D), HP = bf16_pairs(H);
-    size_t n = (size_t)B * (2 * H + GH); /* floats and pairs, 4 bytes each; the spares first */
+    size_t n = (size_t)B * H; /* floats and pairs, 4 bytes each; yspare first */
     if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
     else n += (size_t)B * GH + (size_t)B * (DP + HP);
     return n * 4 + 128;
@@ -184,9 +202,8 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
     const size_t TB = (size_t)T * B;
     const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
     float *spare = work;
-    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare,
-                  .sspare = spare + (size_t)B * H, .espare = spare + (size_t)B * (H + GH), .x = x,
-                  .act = spare + (size_t)B * (2 * H + GH), .w = w, .whh = whh,
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare, .x = x,
+                  .act = spare + (size_t)B * H, .w = w, .whh = whh,
                   .binit = binit, .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T,
                   .B = B, .D = D, .H = H};
     if (saved) {
@@ -239,8 +256,8 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
 size_t i8_rnn_workspace_size(recur_rnn_cell cell, int B, int D, int H)
 {
     const size_t GH = (size_t)recur_rnn_gates(cell) * H;
-    /* the spares, act, gh, the two row scales (floats); the quantized rows (bytes) */
-    size_t floats = (size_t)B * (2 * H + GH) + 2 * (size_t)B * GH + 2 * (size_t)B;
+    /* yspare, act, gh, the two row scales (floats); the quantized rows (bytes) */
+    size_t floats = (size_t)B * H + 2 * (size_t)B * GH + 2 * (size_t)B;
     size_t bytes = (size_t)B * 4 * (i8_quads(D) + i8_quads(H));
     return floats * 4 + bytes + 128;
 }
@@ -254,10 +271,9 @@ void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const flo
     if (T <= 0 || B <= 0 || H <= 0) return;
     const int GH = recur_rnn_gates(cell) * H, gru = cell == RECUR_RNN_GRU;
     float *spare = work;
-    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare,
-                  .sspare = spare + (size_t)B * H, .espare = spare + (size_t)B * (H + GH), .x = x,
-                  .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T, .B = B, .D = D, .H = H};
-    float *act = spare + (size_t)B * (2 * H + GH), *gh = act + (size_t)B * GH;
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare, .x = x, .bhn = bhn,
+                  .lengths = lengths, .reverse = reverse, .T = T, .B = B, .D = D, .H = H};
+    float *act = spare + (size_t)B * H, *gh = act + (size_t)B * GH;
     float *xs = gh + (size_t)B * GH, *hs = xs + B;
     uint8_t *xq = (uint8_t *)(hs + B), *hq = xq + (size_t)B * 4 * i8_quads(D);
     const int par = !omp_in_parallel() && omp_get_max_threads() > 1 &&
