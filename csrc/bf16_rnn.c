@@ -17,14 +17,8 @@
 #include "bf16_rnn.h"
 #include "rnn_math.h"
 
-/* BF16_PAR_MIN (bf16_rnn.h): a batch-1 step of a 512-unit LSTM is 1M multiply-adds
- * (25 us on one Zen 5 core, bound by reading 2 MB of weights from L3); a fork and join
- * per product cost a few microseconds on an idle machine and, on a busy one, whole time
- * slices (2 threads ran generation 20x slower than 1 on the shared 2-core test
- * machine), so such products run on one thread. */
 /* Fewest sequences per thread in a batch split. */
 #define BF16_MIN_ROWS 8
-
 
 /* The pointwise rows, as in rnn_generic.h, compiled for AVX-512 and AVX2 as well. */
 #if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
