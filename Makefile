@@ -56,8 +56,10 @@ OBJS := $(SRCS:csrc/%.c=$(BUILD)/obj/%.o)
 # The core without its Lua bindings, for C/C++ hosts (include/recur/recur.h), static
 # and shared; and the bindings alone (librecur-lua), for hosts that embed Lua and
 # preload recur.core (include/recur/recur_lua.h). librecur-lua.so loads librecur.so.
-LIB_OBJS := $(filter-out $(BUILD)/obj/lua_%.o,$(OBJS))
-LUA_OBJS := $(filter $(BUILD)/obj/lua_%.o,$(OBJS))
+# The bf16 kernels (csrc/bf16*.c) have no public API: only the bindings call them, so
+# they go with the bindings (librecur.so hides every symbol that is not public).
+LIB_OBJS := $(filter-out $(BUILD)/obj/lua_%.o $(BUILD)/obj/bf16%.o,$(OBJS))
+LUA_OBJS := $(filter $(BUILD)/obj/lua_%.o $(BUILD)/obj/bf16%.o,$(OBJS))
 LIB  := $(BUILD)/librecur.a
 SOVERSION := 0
 SOLIB := $(BUILD)/librecur.so.$(SOVERSION)
@@ -138,7 +140,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 # sides, which float traps would forbid. No code here reads the FP exception flags,
 # and the flag changes no result.
 RNN_CFLAGS = -fno-trapping-math
-$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o $(BUILD)/obj/attention.o: ALL_CFLAGS += $(RNN_CFLAGS)
+$(BUILD)/obj/rnn.o $(BUILD)/obj/nn.o $(BUILD)/obj/attention.o $(BUILD)/obj/bf16_rnn.o: ALL_CFLAGS += $(RNN_CFLAGS)
 
 # The float exp, sigmoid and tanh of the kernels against double libm (2^32/61 floats).
 $(BUILD)/rnn_math_test: spec/c/rnn_math_test.c csrc/rnn_math.h

@@ -15,6 +15,7 @@ int luaopen_recur_core(lua_State *L)
     lrecur_open_random(L);
     lrecur_open_runtime(L);
     lrecur_open_rnn(L);
+    lrecur_open_bf16(L);
     lrecur_open_nn(L);
     lrecur_open_attention(L);
     lrecur_open_optim(L);

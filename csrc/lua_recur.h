@@ -16,6 +16,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "recur/rnn.h"
 #include "recur/tensor.h"
 
 #define RECUR_TENSOR_MT "recur.Tensor"
@@ -116,6 +117,23 @@ void lrecur_open_tensor_ops(lua_State *L);
 /* The methods table of tensors (the metatable's __index), pushed on the stack. */
 void lrecur_push_tensor_methods(lua_State *L);
 void lrecur_open_rnn(lua_State *L);
+void lrecur_open_bf16(lua_State *L);
+
+/* core.rnn_layer's forward with bf16 products and float32 everything else, for training
+ * (lua_bf16.c, csrc/bf16_rnn.h): the bf16 matrices at arg (and arg + 1 for the gru),
+ * checked against the layer; the workspace in bytes; the forward, which fills hn, cn
+ * from h0, c0 and the saved buffer as recur_rnn_forward_f32 does. */
+typedef struct {
+    const uint32_t *w, *whh;
+} lrecur_bf16_layer;
+void lrecur_bf16_layer_check(lua_State *L, const char *op, int arg, recur_rnn_cell cell, int D,
+                             int H, lrecur_bf16_layer *out);
+size_t lrecur_bf16_layer_work(recur_rnn_cell cell, int T, int B, int D, int H);
+void lrecur_bf16_layer_forward(const lrecur_bf16_layer *wts, recur_rnn_cell cell, float *y,
+                               float *hn, float *cn, float *saved, const float *x,
+                               const float *b_ih, const float *b_hh, const float *h0,
+                               const float *c0, const int64_t *lengths, int reverse, int T, int B,
+                               int D, int H, void *work);
 void lrecur_open_nn(lua_State *L);
 void lrecur_open_attention(lua_State *L);
 void lrecur_open_optim(lua_State *L);

@@ -5,13 +5,16 @@
  *     opts: reset_after (a boolean, gru only, default true), reverse (a boolean,
  *           default false), dtype ("float32" default | "float64"); any other key is
  *           an error. These are checked here alone: nn.Recurrent passes them on.
- *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths [, y_out])
+ *   local y, hn, cn = layer:forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths [, y_out
+ *                                   [, bf16_w, bf16_w_hh]])
  *     x (T,B,D); w_ih (G*H,D), w_hh (G*H,H); b_ih, b_hh (G*H) or nil (no bias);
  *     h0, c0 (B,H) or nil for zeros (c0 only for lstm); lengths nil or an int64 tensor
  *     (B) with values in 1..T. Returns y (T,B,H), new hn (B,H), new cn (B,H) (nil unless
  *     lstm), and keeps x and the parameters (user values) for backward. y is y_out,
  *     overwritten, when y_out is given, fits and shares no storage with x (see
- *     lrecur_push_result), else a new tensor.
+ *     lrecur_push_result), else a new tensor. With bf16_w (core.bf16_matrix of
+ *     [w_ih w_hh], or of w_ih with bf16_w_hh for the gru; float32 layers), the forward's
+ *     products run in bf16 (csrc/bf16_rnn.h) and backward stays float32.
  *   local gx, gh0, gc0 = layer:backward(gy, ghn, gcn, gw_ih, gw_hh, gb_ih, gb_hh,
  *                                       bptt_truncate [, gx_out])
  *     For the last forward (an error before any; may be repeated). gy (T,B,H) or nil;
@@ -204,7 +207,7 @@ static int rnn_layer_forward(lua_State *L)
     rnn_layer *l = check_layer(L);
     const int D = l->D, H = l->H, GH = l->G * l->H;
     const int lstm = l->cell == RECUR_RNN_LSTM;
-    lua_settop(L, 10);
+    lua_settop(L, 12);
     recur_tensor *x = check_arg(L, op, 2, "x", l, 3, (int64_t[]){-1, -1, D});
     if (x->size[0] < 1 || x->size[1] < 1)
         luaL_error(L, "%s: x expected (T,B,%d) with T, B >= 1, got T=%I, B=%I", op, D,
@@ -234,6 +237,12 @@ static int rnn_layer_forward(lua_State *L)
         }
     }
 
+    lrecur_bf16_layer bf16 = {NULL, NULL};
+    if (!lua_isnil(L, 11)) {
+        if (l->dtype != RECUR_FLOAT32) luaL_error(L, "%s: bf16 products need a float32 layer", op);
+        lrecur_bf16_layer_check(L, op, 11, l->cell, D, H, &bf16);
+    }
+
     /* Lua allocations first: any of them may run a finalizer, which may use this very
      * layer (another forward reallocates its buffers); after them nothing can. */
     /* every element of y is written (zeros past a sequence's length) */
@@ -259,9 +268,13 @@ static int rnn_layer_forward(lua_State *L)
     size_t es = recur_dtype_size(l->dtype);
     void *saved = reserve(L, op, &l->saved, &l->saved_bytes, recur_rnn_saved_size(l->cell, T, B, H) * es);
     void *work = reserve(L, op, &l->work, &l->work_bytes,
-                         recur_rnn_forward_workspace_size(l->cell, B, D, H) * es);
+                         bf16.w ? lrecur_bf16_layer_work(l->cell, T, B, D, H)
+                                : recur_rnn_forward_workspace_size(l->cell, B, D, H) * es);
 
-    if (l->dtype == RECUR_FLOAT32)
+    if (bf16.w)
+        lrecur_bf16_layer_forward(&bf16, l->cell, ptr(y), ptr(hn), ptr(cn), saved, ptr(x), ptr(b_ih),
+                                  ptr(b_hh), ptr(h0), ptr(c0), lengths, l->reverse, T, B, D, H, work);
+    else if (l->dtype == RECUR_FLOAT32)
         recur_rnn_forward_f32(l->cell, ptr(y), ptr(hn), ptr(cn), saved, ptr(x), ptr(w_ih), ptr(w_hh),
                         ptr(b_ih), ptr(b_hh), ptr(h0), ptr(c0), lengths, l->reverse, T, B, D, H,
                         work);

@@ -7,7 +7,8 @@
 --                       from one), the checkpoint directory (created, locked, probed),
 --                       the optimizer, recur.train.Trainer with the last/best
 --                       checkpoints, the JSON log, exact resume and the NaN stop
---   job.evaluate(opts)  {checkpoint, data}: the kind's measures, one line
+--   job.evaluate(opts)  {checkpoint, data, precision}: the kind's measures, one line
+--                       (precision "bf16" or "int8": the model's set_precision, inference in bf16, int8)
 --   job.predict(opts)   {checkpoint, data, ...}: one output per input, written out
 --
 -- Settings come from the options given, else the checkpoint's (--resume: the
@@ -312,10 +313,16 @@ end
 
 -- {checkpoint, data}: the task's measures of the checkpoint on the file, one line.
 function job.evaluate(opts)
-  util.check_opts("eval", opts, {checkpoint = true, data = true, out = true})
-  local out = opts.out
-  opts.out = nil
+  util.check_opts("eval", opts, {checkpoint = true, data = true, out = true, precision = true})
+  local out, precision = opts.out, opts.precision
+  opts.out, opts.precision = nil, nil
   local task, model, info = loaded(opts)
+  if precision ~= nil then
+    if not model.set_precision then
+      error(string.format("%s: --precision applies to language models, not a %s model", task.kind, task.kind), 0)
+    end
+    model:set_precision(precision)
+  end
   -- a progress bar over the batches of a pass, for the tasks that take one: on a
   -- terminal it redraws, elsewhere a line every 50 batches (a short file prints none)
   local function progress(total)

@@ -83,7 +83,7 @@ local function flag(key) return "--" .. key:gsub("_", "-") end
 
 local GENERATE_OPTIONS = {length = true, temperature = true, top_k = true, top_p = true, prime = true,
   banned = true, stop_id = true, beam = true, length_penalty = true, ban_unk = true, stop_at_eos = true,
-  min_length = true}
+  min_length = true, precision = true}
 
 local function refuse(key, why)
   error(string.format("lm.generate: %s (%s) %s", key, flag(key), why), 0)
@@ -165,9 +165,12 @@ end
 -- model starts where its training stream starts a line (tokenizer:start_ids()), a
 -- char model from a random character, as char-rnn does. Each token is decoded after
 -- the one before it, so words are joined by the tokenizer's space.
+-- precision ("fp32" | "bf16" | "int8"): the model's set_precision, kept after the call; nil
+-- leaves the model's as it is.
 function lm.generate(model, tokenizer, opts, emit)
   opts = util.check_opts("lm.generate", opts, GENERATE_OPTIONS)
   check_generate_options(opts)
+  if opts.precision ~= nil and opts.precision ~= model.precision then model:set_precision(opts.precision) end
   local banned, stop_id = with_markers(tokenizer, opts)
   local length, min_length = opts.length or 200, opts.min_length or 0
   emit = emit or function() end

@@ -26,15 +26,23 @@
 -- chooses the inputs, then the chunk's forward and backward run on them (the
 -- paper's gradient: no gradient through the choice), and the state carried on is the
 -- one the fed inputs leave.
+-- set_precision("bf16" | "int8" | "fp32" [, {training = true}]): inference (forward
+-- and step in evaluation mode: the evaluation, generation) with the rnn's and the
+-- decoder's weights in bfloat16 and float32 sums, or in int8 (recur.nn.bf16); training
+-- stays float32 unless training = true ("bf16": the forward products of training in
+-- bf16 from the float32 weights, rounded anew each forward; backward in float32).
+-- Default "fp32"; not saved in checkpoints (a property of the run, not of the model).
 -- Memory between forward and backward: the embedding output (T*B*E), the rnn's saved activations (about 6*L*T*B*H floats for the LSTM), its
 -- output (T*B*H) and the logits and their gradient (2*T*B*V). The embedding output,
 -- the logits and the decoder's input gradient are buffers kept from step to step
 -- (see Linear): the logits forward returns are overwritten by the next forward or
 -- step of the same shape, so clone them to keep them.
+local core = require "recur.core"
 local nn = require "recur.nn"
 local util = require "recur.nn.util"
 local Model = require "recur.models.Model"
 local scheduled = require "recur.models.scheduled"
+local bf16 = require "recur.nn.bf16"
 
 local LanguageModel = util.class("LanguageModel", Model)
 LanguageModel.kind = "lm"
@@ -106,7 +114,7 @@ function LanguageModel:forward(x, state)
   local y, hn, cn = self.rnn:forward(self._emb_d, state.h, state.c)
   self._y = y
   self._y_d = self.drop_out:forward(y)
-  self.logits = self.decoder:forward(self._y_d)
+  self.logits = self:_decode(self._y_d)
   return self.logits, {h = hn, c = cn}
 end
 
@@ -144,6 +152,42 @@ function LanguageModel:batch_loss(batch, state)
   return self.criterion:forward(logits, batch.y), batch.y:numel(), next_state
 end
 
+function LanguageModel:set_precision(precision, opts)
+  bf16.check(NAME .. ":set_precision", precision, self.dtype)
+  self.train_bf16 = bf16.check_training(NAME .. ":set_precision", precision, opts)
+  self.rnn:set_precision(precision, opts)
+  self.precision = precision
+  bf16.drop(self)
+  return self
+end
+
+-- Training changes the weights: the bf16 copies are made again after it.
+function LanguageModel:train(mode)
+  Model.train(self, mode)
+  if self.training then bf16.drop(self) end
+  return self
+end
+
+-- The decoder's logits for y (..., H), in bf16 or int8 when inference is.
+function LanguageModel:_decode(y)
+  local p = bf16.active(self)
+  if p then
+    return bf16.linear(self, "decoder", y, self.decoder.weight, self.decoder.bias, "_bf16_logits", p)
+  end
+  if self.train_bf16 and self.training then
+    -- training in bf16: the decoder's forward product too (its backward is Linear's)
+    local w = self.decoder.weight
+    local K = w:size(2)
+    local size = y:size()
+    size[#size] = w:size(1)
+    local out = core.bf16_linear(y:reshape(y:numel() // K, K), bf16.repacked(self, "decoder", w), self.decoder.bias,
+      self._bf16_train_logits)
+    self._bf16_train_logits = out
+    return out:view(size)
+  end
+  return self.decoder:forward(y)
+end
+
 -- decoder.weight and its gradient become the encoder's tensors (see the header).
 function LanguageModel:_tie()
   self.decoder.weight = self.encoder.weight
@@ -168,6 +212,7 @@ function LanguageModel:load_state_dict(t, opts)
         .. "decoder.weight differ (a state of an untied model?)", 2)
     end
   end
+  bf16.drop(self)
   return Model.load_state_dict(self, t, opts)
 end
 
@@ -183,7 +228,7 @@ function LanguageModel:step(ids, state)
   local x = self.encoder:forward(ids:view(B))       -- (B,E)
   local y = self.rnn:step(x, h, c)                  -- (B,H), the top layer's h
   state.h, state.c = h, c
-  return self.decoder:forward(y), state
+  return self:_decode(y), state
 end
 
 return LanguageModel

@@ -15,6 +15,14 @@
 -- step(x_t, h, c) -> h, c: one step for generation, x_t (B,D), h and c (B,H)
 --   updated in place.
 --
+-- set_precision("bf16" | "int8" | "fp32" [, {training = true}]) -> self: "bf16" runs
+--   forward and step in evaluation mode with bfloat16 weights and float32 sums, "int8"
+--   with int8 weights (recur.nn.bf16; not the classic gru); training mode stays
+--   float32, and backward needs a float32 forward. With training = true ("bf16"
+--   only), training mode's forward runs its products in bf16 too (the weights are
+--   rounded anew at every forward; the float32 weights are the ones trained) and
+--   backward stays float32. Default "fp32".
+--
 -- Parameters (PyTorch's layout, gate blocks stacked i,f,g,o for the LSTM and r,z,n
 -- for the GRU): weight_ih (G*H,D), weight_hh (G*H,H), bias_ih (G*H), bias_hh (G*H),
 -- each name followed by opts.suffix (the stacked classes use "_l0", "_l1_reverse", ...).
@@ -24,6 +32,7 @@ local core = require "recur.core"
 local util = require "recur.nn.util"
 local Module = require "recur.nn.Module"
 local schemes = require "recur.nn.init_schemes"
+local bf16 = require "recur.nn.bf16"
 
 local Recurrent = util.class("Recurrent", Module)
 
@@ -116,6 +125,50 @@ local function check_state(op, what, s, dtype, B, H)
   return s:contiguous()
 end
 
+function Recurrent:set_precision(precision, opts)
+  local op = "Recurrent:set_precision"
+  bf16.check(op, precision, self.dtype)
+  self.train_bf16 = bf16.check_training(op, precision, opts)
+  if precision ~= "fp32" and self.cell == "gru" and not self.reset_after then
+    error(op .. ": " .. precision .. " inference has no classic gru (reset_after = false)", 2)
+  end
+  self.precision = precision
+  bf16.drop(self)
+  return self
+end
+
+-- Training changes the weights: the bf16 copies are made again after it.
+function Recurrent:train(mode)
+  Module.train(self, mode)
+  if self.training then bf16.drop(self) end
+  return self
+end
+
+-- The kernel's packed weights: bf16 [w_ih w_hh] (a step is one product), the gru's
+-- and int8's apart.
+function Recurrent:_bf16_weights()
+  local w_ih, w_hh = self:weights()
+  local p = bf16.active(self)
+  if self.cell == "gru" or p == "int8" then
+    return bf16.matrix(self, "w_ih", w_ih, nil, p), bf16.matrix(self, "w_hh", w_hh, nil, p)
+  end
+  return bf16.matrix(self, "w", w_ih, w_hh), nil
+end
+
+-- The bf16 or int8 inference forward (forward's checks done): new hn, cn as in float32.
+function Recurrent:_forward_bf16(x, h0, c0, lengths)
+  local w_ih, w_hh, b_ih, b_hh = self:weights()
+  local B, H = x:size(2), self.hidden_size
+  local hn = h0 and h0:clone() or core.zeros({B, H}, "float32")
+  local cn = nil
+  if self.cell == "lstm" then cn = c0 and c0:clone() or core.zeros({B, H}, "float32") end
+  local w, w2 = self:_bf16_weights()
+  local y = core.bf16_rnn_forward(self.cell, self.reverse, x, w, w2, b_ih, b_hh, hn, cn, lengths, self.output)
+  self.output = y
+  self._bf16_forward = true
+  return y, hn, cn
+end
+
 function Recurrent:forward(x, h0, c0, lengths)
   local op = "Recurrent(" .. self.cell .. ")"
   util.check_input(op, "input", x, self.dtype, 3)
@@ -131,10 +184,21 @@ function Recurrent:forward(x, h0, c0, lengths)
       or lengths:numel() ~= B) then
     error(op .. ": lengths must be an int64 tensor with one length per batch entry (" .. B .. ")", 2)
   end
+  if bf16.active(self) then return self:_forward_bf16(x:contiguous(), h0, c0, lengths) end
+  self._bf16_forward = false
   local w_ih, w_hh, b_ih, b_hh = self:weights()
+  local w16, w16_hh
+  if self.train_bf16 and self.training then
+    -- the optimizer changed the weights in place since the last forward: round them anew
+    if self.cell == "gru" then
+      w16, w16_hh = bf16.repacked(self, "train_ih", w_ih), bf16.repacked(self, "train_hh", w_hh)
+    else
+      w16 = bf16.repacked(self, "train", w_ih, w_hh)
+    end
+  end
   -- y goes into the previous output's block when the shape allows (not when x is it)
   local y, hn, cn = self:_layer():forward(x:contiguous(), w_ih, w_hh, b_ih, b_hh, h0, c0, lengths,
-                                          self.output)
+                                          self.output, w16, w16_hh)
   self._h0_given, self._c0_given = h0 ~= nil, c0 ~= nil
   self.output = y
   return y, hn, cn
@@ -142,6 +206,7 @@ end
 
 function Recurrent:backward(_, gy, ghn, gcn)
   if not self._core then error("Recurrent: backward before forward", 2) end
+  if self._bf16_forward then error("Recurrent: backward after an evaluation-mode forward in " .. tostring(self.precision) .. " (inference only; training mode runs a forward backward can follow)", 2) end
   local gw_ih, gw_hh, gb_ih, gb_hh = self:weight_grads()
   local gx, gh0, gc0 = self._core:backward(gy:contiguous(), ghn and ghn:contiguous(),
     gcn and gcn:contiguous(), gw_ih, gw_hh, gb_ih, gb_hh, self.bptt_truncate, self.grad_input)
@@ -151,6 +216,16 @@ end
 
 function Recurrent:step(x_t, h, c)
   local w_ih, w_hh, b_ih, b_hh = self:weights()
+  if bf16.active(self) and util.is_tensor(x_t) and x_t:dim() == 2 then
+    -- one step is a forward of length 1 that updates h and c in place
+    local B, H = x_t:size(1), self.hidden_size
+    h = h or core.zeros({B, H}, "float32")
+    if self.cell == "lstm" then c = c or core.zeros({B, H}, "float32") end
+    local w, w2 = self:_bf16_weights()
+    core.bf16_rnn_forward(self.cell, false, x_t:contiguous():view(1, B, x_t:size(2)), w, w2, b_ih, b_hh, h, c, nil,
+      false)
+    return h, c
+  end
   return self:_layer():step(x_t, w_ih, w_hh, b_ih, b_hh, h, c)
 end
 

@@ -27,6 +27,10 @@
 --   x_t (B,D), h and c (L,B,H) updated in place, y_t (B,H) the top layer's new h.
 --   Dropout is not applied (generation runs the evaluation model).
 --
+-- set_precision(precision [, {training = true}]) -> self: every layer's
+--   (nn.Recurrent:set_precision): forward and step in evaluation mode with bfloat16
+--   ("bf16") or int8 weights, and with training = true the training forward in bf16.
+--
 -- The y it returns is a buffer, overwritten by the next forward with the same T and B
 -- (as torch/nn's output; clone it to keep it): a bidirectional stack concatenates
 -- each layer's two directions into a (T,B,2H) buffer it keeps per layer, and a
@@ -231,6 +235,18 @@ function Stack:backward(_, gy, ghn, gcn)
   end
   if self.batch_first then g = g:transpose(1, 2):contiguous() end
   return g, gh0, gc0
+end
+
+function Stack:set_precision(precision, opts)
+  local name = getmetatable(self).__name
+  for k = 1, self.num_layers do
+    for d = 1, self.num_directions do
+      local ok, err = pcall(self.layers[k][d].set_precision, self.layers[k][d], precision, opts)
+      if not ok then error(name .. ":set_precision: layer " .. k .. ": " .. tostring(err):gsub("^Recurrent:set_precision: ", ""), 2) end
+    end
+  end
+  self.precision = precision
+  return self
 end
 
 function Stack:step(x_t, h, c)

@@ -11,7 +11,7 @@ local task = {kind = "lm"}
 
 task.OPTIONS = {level = true, embed = true, seq_len = true, bptt_truncate = true, test_data = true,
   test_frac = true, min_freq = true, max_vocab = true, ngram = true, tie_weights = true, sampling_prob = true,
-  sampling = true}
+  sampling = true, precision = true}
 task.DEFAULTS = {level = "char", layers = 2, hidden = 128, embed = 64, batch = 50, seq_len = 50, ngram = 0}
 task.ARCH = {"level", "model", "layers", "hidden", "embed", "dropout", "bptt_truncate", "tie_weights"}
 task.LOOP = {"seq_len"}
@@ -86,6 +86,9 @@ local function stream_batcher(ids, B, T)
 end
 
 function task.prepare(s, opts, info)
+  if opts.precision ~= nil and opts.precision ~= "fp32" and info then
+    error("lm: --precision " .. tostring(opts.precision) .. " applies to a fresh run, not to --resume or --init-from", 0)
+  end
   local ngram = type(s.ngram) == "number" and math.tointeger(s.ngram) or nil
   if not ngram or ngram < 0 then error("lm: --ngram must be a non-negative integer, got " .. tostring(s.ngram), 0) end
   local tokenizer, train_ids, val_ids, test_ids = task.prepare_data{
@@ -109,7 +112,10 @@ function task.build(s, P)
     cell = s.model, dropout = s.dropout, bptt_truncate = s.bptt_truncate}
   if s.tie_weights then config.tie_weights = true end
   config.sampling_prob, config.sampling = s.sampling_prob, s.sampling
-  return LanguageModel(config)
+  local model = LanguageModel(config)
+  -- precision "bf16": the forward products of training (and evaluation) in bf16
+  if s.precision ~= nil and s.precision ~= "fp32" then model:set_precision(s.precision, {training = true}) end
+  return model
 end
 
 function task.describe(s, P, model)

@@ -1,0 +1,287 @@
+/* Inference forward with bfloat16 weights (see bf16_rnn.h).
+ *
+ * lstm and rnn: each step is one product, [x_t h_{t-1}] [w_ih w_hh]^T from the biases,
+ * so nothing of size T*B*G*H is written or read back (the float32 kernels' input
+ * projection over all steps is 52 MB at (T,B,H) = (100,64,512) for an LSTM). The gru's n
+ * gate needs w_in x_t apart from w_hn h: its input projection comes first, one product
+ * of T*B rows split by rows over the threads. The time loop is split by the batch as
+ * the fp32 kernels split it (each thread its own sequences through every step, no
+ * synchronisation between steps), or, for a batch too small to split (batch-1
+ * generation), is one loop whose products are split by columns when large. */
+#include <string.h>
+
+#include <omp.h>
+
+#include "bf16.h"
+#include "bf16_int8.h"
+#include "bf16_rnn.h"
+#include "rnn_math.h"
+
+/* Fewest sequences per thread in a batch split. */
+#define BF16_MIN_ROWS 8
+
+/* The pointwise rows, as in rnn_generic.h, compiled for AVX-512 and AVX2 as well. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define BF16_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef BF16_CLONES
+#define BF16_CLONES
+#endif
+
+/* The rows also write what the float32 backward reads (rnn_generic.h's saved buffer)
+ * when s is given: the gate activations into s (G*H) and the extra row into e (H).
+ * Inference passes NULL and skips those stores (a tenth of an LSTM row's time). */
+
+/* lstm: a holds the i, f, g, o pre-activations; c, h updated in place, y gets h; e
+ * gets c_{t-1} */
+#define LSTM_COLUMN(j)                                                                     \
+    const float i = rnn_sigmoidf(a[j]), f = rnn_sigmoidf(a[H + j]);                      \
+    const float g = rnn_tanhf(a[2 * H + j]), o = rnn_sigmoidf(a[3 * H + j]);             \
+    const float cp = c[j], cn = f * cp + i * g, hv = o * rnn_tanhf(cn);                  \
+    c[j] = cn;                                                                           \
+    h[j] = hv;                                                                           \
+    y[j] = hv
+
+BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, float *restrict h,
+                                 float *restrict y, float *restrict s, float *restrict e, int H)
+{
+    if (!s) {
+        for (int j = 0; j < H; j++) {
+            LSTM_COLUMN(j);
+        }
+        return;
+    }
+    for (int j = 0; j < H; j++) {
+        LSTM_COLUMN(j);
+        s[j] = i;
+        s[H + j] = f;
+        s[2 * H + j] = g;
+        s[3 * H + j] = o;
+        e[j] = cp;
+    }
+}
+
+/* gru (reset after): a holds x w_ih^T + binit, gh holds h w_hh^T; e gets W_hn h + b_hn */
+#define GRU_COLUMN(j)                                                                      \
+    const float r = rnn_sigmoidf(a[j] + gh[j]);                                          \
+    const float z = rnn_sigmoidf(a[H + j] + gh[H + j]);                                  \
+    const float hn = gh[2 * H + j] + bhn[j];                                             \
+    const float n = rnn_tanhf(a[2 * H + j] + r * hn);                                    \
+    const float hv = (1 - z) * n + z * h[j];                                             \
+    h[j] = hv;                                                                           \
+    y[j] = hv
+
+BF16_CLONES static void gru_row(const float *restrict a, const float *restrict gh,
+                                const float *restrict bhn, float *restrict h, float *restrict y,
+                                float *restrict s, float *restrict e, int H)
+{
+    if (!s) {
+        for (int j = 0; j < H; j++) {
+            GRU_COLUMN(j);
+        }
+        return;
+    }
+    for (int j = 0; j < H; j++) {
+        GRU_COLUMN(j);
+        s[j] = r;
+        s[H + j] = z;
+        s[2 * H + j] = n;
+        e[j] = hn;
+    }
+}
+
+/* rnn: s gets h_t */
+BF16_CLONES static void rnn_row(recur_rnn_cell cell, const float *restrict a, float *restrict h,
+                                float *restrict y, float *restrict s, int H)
+{
+    for (int j = 0; j < H; j++) {
+        float hv = cell == RECUR_RNN_TANH ? rnn_tanhf(a[j]) : cell == RECUR_RNN_RELU ? (a[j] > 0 ? a[j] : 0) : a[j];
+        h[j] = hv;
+        y[j] = hv;
+        if (s) s[j] = hv;
+    }
+}
+
+typedef struct {
+    recur_rnn_cell cell;
+    float *y, *h, *c;
+    float *yspare; /* (B,H): where a step without y writes its output */
+    /* what backward reads, (T,B,G*H), (T,B,H), (T,B,H) (rnn_generic.h's saved buffer),
+     * or NULL */
+    float *sact, *sextra, *shprev;
+    const float *x;
+    float *act;   /* lstm, rnn: (B,G*H) one step's pre-activations; gru: (T,B,G*H) */
+    float *gh;    /* gru: (B,G*H) the recurrent product */
+    uint32_t *ab; /* lstm, rnn: (B, pairs of D + pairs of H) [x_t h] rounded; gru: (B,
+                   * pairs of H) h rounded */
+    const uint32_t *w, *whh;
+    const float *binit, *bhn;
+    const int64_t *lengths;
+    int reverse, T, B, D, H;
+} bf16_fwd;
+
+/* One step's nonlinearities and state update for sequences b0..b0+nb-1 at time t:
+ * act (nb,G*H) the pre-activations (the gru: input side), gh (nb,G*H) the gru's
+ * recurrent product. */
+static void pointwise(const bf16_fwd *f, const float *act, const float *gh, int t, int b0, int nb)
+{
+    const recur_rnn_cell cell = f->cell;
+    const int H = f->H, GH = recur_rnn_gates(cell) * H;
+    const size_t row = (size_t)t * f->B + b0;
+    for (int i = 0; i < nb; i++) {
+        float *h_i = f->h + (size_t)(b0 + i) * H;
+        float *y_i = f->y ? f->y + (row + i) * H : f->yspare + (size_t)(b0 + i) * H;
+        if (f->lengths && t >= f->lengths[b0 + i]) {
+            memset(y_i, 0, (size_t)H * sizeof(float));
+            continue;
+        }
+        const float *a = act + (size_t)i * GH;
+        float *s_i = f->sact ? f->sact + (row + i) * GH : NULL;
+        float *e_i = f->sact ? f->sextra + (row + i) * H : NULL;
+        if (cell == RECUR_RNN_LSTM) lstm_row(a, f->c + (size_t)(b0 + i) * H, h_i, y_i, s_i, e_i, H);
+        else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, s_i, e_i, H);
+        else rnn_row(cell, a, h_i, y_i, s_i, H);
+    }
+}
+
+/* The time loop for sequences b0..b0+nb-1. */
+static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
+{
+    const recur_rnn_cell cell = f->cell;
+    const int T = f->T, B = f->B, D = f->D, H = f->H, GH = recur_rnn_gates(cell) * H;
+    const int gru = cell == RECUR_RNN_GRU, DP = bf16_pairs(D), HP = bf16_pairs(H);
+    const int ldab = gru ? HP : DP + HP, hoff = gru ? 0 : DP; /* where h's pairs start */
+    const float *h = f->h + (size_t)b0 * H;
+    float *gh = f->gh + (size_t)b0 * GH;
+    uint32_t *ab = f->ab + (size_t)b0 * ldab;
+    for (int step = 0; step < T; step++) {
+        const int t = f->reverse ? T - 1 - step : step;
+        const size_t row = (size_t)t * B + b0;
+        float *act;
+        if (f->shprev) memcpy(f->shprev + row * H, h, (size_t)nb * H * sizeof(float));
+        bf16_convert_rows(ab + hoff, ldab, h, H, nb, H);
+        if (gru) {
+            act = f->act + row * GH;
+            bf16_gemm(nb, GH, 2 * HP, ab, f->whh, NULL, 0, gh, GH, par);
+        } else {
+            /* binit + [x_t h] [w_ih w_hh]^T in one product */
+            act = f->act + (size_t)b0 * GH;
+            bf16_convert_rows(ab, ldab, f->x + row * D, D, nb, D);
+            bf16_gemm(nb, GH, 2 * ldab, ab, f->w, f->binit, 0, act, GH, par);
+        }
+        pointwise(f, act, gh, t, b0, nb);
+    }
+}
+
+size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
+{
+    const size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
+    const size_t DP = bf16_pairs(D), HP = bf16_pairs(H);
+    size_t n = (size_t)B * H; /* floats and pairs, 4 bytes each; yspare first */
+    if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
+    else n += (size_t)B * GH + (size_t)B * (DP + HP);
+    return n * 4 + 128;
+}
+
+void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *saved,
+                      const float *x, const uint32_t *w, const uint32_t *whh, const float *binit,
+                      const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
+                      int H, void *work)
+{
+    // y is (T,B,H) or NULL, h and c are (B,H), x is (T,B,D)
+    if (T <= 0 || B <= 0 || H <= 0) return;
+    const int GH = recur_rnn_gates(cell) * H, DP = bf16_pairs(D), gru = cell == RECUR_RNN_GRU;
+    const size_t TB = (size_t)T * B;
+    const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+    float *spare = work;
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare, .x = x,
+                  .act = spare + (size_t)B * H, .w = w, .whh = whh,
+                  .binit = binit, .bhn = bhn, .lengths = lengths, .reverse = reverse, .T = T,
+                  .B = B, .D = D, .H = H};
+    if (saved) {
+        f.sact = saved;
+        f.sextra = saved + TB * GH;
+        f.shprev = f.sextra + (cell == RECUR_RNN_LSTM || gru ? TB * H : 0);
+    }
+    if (gru) {
+        /* the gru's n gate needs W_in x and W_hn h apart: the input projection of every
+         * step first, one product of T*B rows, split by rows over the threads */
+        f.gh = f.act + TB * GH;
+        uint32_t *xb = (uint32_t *)(f.gh + (size_t)B * GH);
+        f.ab = xb + TB * DP;
+        const int M = T * B;
+        if (nth > 1 && M >= 2 * BF16_MIN_ROWS) {
+#pragma omp parallel num_threads(nth)
+            {
+                const int p = omp_get_thread_num(), np = omp_get_num_threads();
+                const int m0 = (int)((int64_t)M * p / np), m1 = (int)((int64_t)M * (p + 1) / np);
+                bf16_convert_rows(xb + (size_t)m0 * DP, DP, x + (size_t)m0 * D, D, m1 - m0, D);
+                bf16_gemm(m1 - m0, GH, 2 * DP, xb + (size_t)m0 * DP, w, binit, 0,
+                          f.act + (size_t)m0 * GH, GH, 0);
+            }
+        } else {
+            bf16_convert_rows(xb, DP, x, D, M, D);
+            bf16_gemm(M, GH, 2 * DP, xb, w, binit, 0, f.act, GH,
+                      nth > 1 && (int64_t)M * GH * D >= BF16_PAR_MIN);
+        }
+    } else {
+        f.gh = f.act;
+        f.ab = (uint32_t *)(f.act + (size_t)B * GH);
+    }
+
+    const int split = nth > 1 && B >= 2 * BF16_MIN_ROWS ? (nth < B / BF16_MIN_ROWS ? nth : B / BF16_MIN_ROWS) : 1;
+    if (split > 1) {
+#pragma omp parallel num_threads(split)
+        {
+            const int p = omp_get_thread_num(), np = omp_get_num_threads();
+            const int b0 = (int)((int64_t)B * p / np), b1 = (int)((int64_t)B * (p + 1) / np);
+            forward_rows(&f, b0, b1 - b0, 0);
+        }
+    } else {
+        const int64_t K = gru ? H : D + H;
+        forward_rows(&f, 0, B, nth > 1 && (int64_t)B * GH * K >= BF16_PAR_MIN);
+    }
+}
+
+/* ---- int8 ---------------------------------------------------------------------- */
+
+size_t i8_rnn_workspace_size(recur_rnn_cell cell, int B, int D, int H)
+{
+    const size_t GH = (size_t)recur_rnn_gates(cell) * H;
+    /* yspare, act, gh, the two row scales (floats); the quantized rows (bytes) */
+    size_t floats = (size_t)B * H + 2 * (size_t)B * GH + 2 * (size_t)B;
+    size_t bytes = (size_t)B * 4 * (i8_quads(D) + i8_quads(H));
+    return floats * 4 + bytes + 128;
+}
+
+void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const float *x,
+                    const i8_matrix *wih, const i8_matrix *whh, const float *binit,
+                    const float *bhn, const int64_t *lengths, int reverse, int T, int B, int D,
+                    int H, void *work)
+{
+    // y is (T,B,H) or NULL, h and c are (B,H), x is (T,B,D)
+    if (T <= 0 || B <= 0 || H <= 0) return;
+    const int GH = recur_rnn_gates(cell) * H, gru = cell == RECUR_RNN_GRU;
+    float *spare = work;
+    bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare, .x = x, .bhn = bhn,
+                  .lengths = lengths, .reverse = reverse, .T = T, .B = B, .D = D, .H = H};
+    float *act = spare + (size_t)B * H, *gh = act + (size_t)B * GH;
+    float *xs = gh + (size_t)B * GH, *hs = xs + B;
+    uint8_t *xq = (uint8_t *)(hs + B), *hq = xq + (size_t)B * 4 * i8_quads(D);
+    const int par = !omp_in_parallel() && omp_get_max_threads() > 1 &&
+                    (int64_t)B * GH * (D + H) >= BF16_PAR_MIN;
+    for (int step = 0; step < T; step++) {
+        const int t = reverse ? T - 1 - step : step;
+        const size_t row = (size_t)t * B;
+        /* act = binit + x_t w_ih^T, then h w_hh^T onto it (the gru: into gh) */
+        for (int b = 0; b < B; b++) memcpy(act + (size_t)b * GH, binit, (size_t)GH * sizeof(float));
+        i8_quantize_rows(xq, xs, x + row * D, D, B, D);
+        i8_gemm(B, GH, D, xq, xs, wih->packed, wih->scale, wih->rowsum, act, GH, par);
+        i8_quantize_rows(hq, hs, h, H, B, H);
+        if (gru) memset(gh, 0, (size_t)B * GH * sizeof(float));
+        i8_gemm(B, GH, H, hq, hs, whh->packed, whh->scale, whh->rowsum, gru ? gh : act, GH, par);
+        pointwise(&f, act, gh, t, 0, B);
+    }
+}
