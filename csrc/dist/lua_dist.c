@@ -54,6 +54,16 @@ static int initialised(void)
     return flag && !done;
 }
 
+static void check_mpi(lua_State *L, const char *op, int rc)
+{
+    if (rc == MPI_SUCCESS) return;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = 0;
+    msg[len] = '\0';
+    luaL_error(L, "%s: MPI error %d: %s", op, rc, len ? msg : "unknown");
+}
+
 static double timeout_seconds = 600;
 
 static double now_seconds(void)
@@ -69,14 +79,8 @@ static void wait_for(lua_State *L, const char *op, MPI_Request *req)
 {
     double start = now_seconds(), pause = 0;
     for (;;) {
-        int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
-        if (rc != MPI_SUCCESS) {
-            char msg[MPI_MAX_ERROR_STRING];
-            int len = 0;
-            if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = 0;
-            msg[len] = '\0';
-            luaL_error(L, "%s: MPI error %d: %s", op, rc, len ? msg : "unknown");
-        }
+        int done = 0;
+        check_mpi(L, op, MPI_Test(req, &done, MPI_STATUS_IGNORE));
         if (done) return;
         double waited = now_seconds() - start;
         if (timeout_seconds > 0 && waited > timeout_seconds) {
@@ -99,15 +103,6 @@ static void need_init(lua_State *L, const char *op)
     if (!initialised()) luaL_error(L, "%s: MPI is not initialised (call dist.init() first)", op);
 }
 
-static void check_mpi(lua_State *L, const char *op, int rc)
-{
-    if (rc == MPI_SUCCESS) return;
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = 0;
-    msg[len] = '\0';
-    luaL_error(L, "%s: MPI error %d: %s", op, rc, len ? msg : "unknown");
-}
 
 /* Element strides must be the contiguous ones: the collectives read one flat block. */
 static int is_contiguous(const recur_tensor *t)
