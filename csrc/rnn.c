@@ -1,12 +1,15 @@
 /* Fused recurrent kernels (see rnn.h). The kernels are written once in rnn_generic.h
  * over a `real` type and compiled here for float and for double. */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <omp.h>
 
 #include "blas.h"
 #include "recur/rnn.h"
+#include "recur/runtime.h"
 #include "rnn_gemm.h"
 #include "rnn_math.h"
 
@@ -42,6 +45,207 @@
 
 #define RNN_CONCAT_(a, b) a##b
 #define RNN_CONCAT(a, b) RNN_CONCAT_(a, b)
+
+/* ---- threads on a busy machine ------------------------------------------------
+ *
+ * When another process keeps a core busy, a thread of ours is descheduled now and then
+ * for a whole time slice (milliseconds), and every call that waits for it, at a
+ * barrier or at the end of a parallel region, waits that long: a small model then ran
+ * 10x slower on 2 threads than on 1. libgomp reads its wait policy once, before recur
+ * is loaded, so the cure has to be recur's own: each forward and backward call is
+ * timed, and a bandit per call shape (kernel, cell, sizes) keeps a running mean of the
+ * log of its time on one thread and on the whole team, runs the faster and tries the
+ * other every `period` calls (4, doubling up to 256 while the other stays slower, back
+ * to 4 whenever the choice changes). The team in force is set for OpenMP and OpenBLAS
+ * both, so the work between the recurrent calls (losses, output layers, the
+ * optimiser, generation's softmax) follows the same choice. A quiet machine loses one
+ * call in up to 256 to a probe on one thread; a busy one, one call in up to 256 to a
+ * late team.
+ *
+ * Results do not depend on the choice: the kernels give the same bits on any team
+ * where they do today (the batch split gives every sequence the same arithmetic). */
+#define ADAPT_SLOTS 64
+#define ADAPT_PERIOD_MIN 4
+#define ADAPT_PERIOD_MAX 256
+#define ADAPT_ALPHA 0.3 /* weight of a new time in the running mean of log times */
+
+typedef struct {
+    uint64_t key;
+    double lt[2];  /* running mean of log seconds: [0] one thread, [1] the team */
+    int n[2];      /* times seen */
+    int since, period;
+} rnn_adapt_slot;
+
+static pthread_mutex_t adapt_lock = PTHREAD_MUTEX_INITIALIZER;
+static rnn_adapt_slot adapt_slots[ADAPT_SLOTS];
+static int team;          /* the user's team: recur_threads_set, else OpenMP's default */
+static int in_force;      /* the team OpenMP and OpenBLAS have now */
+static int adapt_on = 1;
+static double adapt_fake[2] = {-1, -1};
+
+/* Sets OpenMP's and OpenBLAS's thread counts, unless they are n already. */
+static void adapt_apply(int n)
+{
+    if (n == in_force) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+    in_force = n;
+}
+
+static void adapt_init(void)
+{
+    if (team == 0) team = in_force = omp_get_max_threads();
+}
+
+void recur_threads_set(int n)
+{
+    pthread_mutex_lock(&adapt_lock);
+    team = n;
+    in_force = 0; /* forces adapt_apply to set both */
+    adapt_apply(n);
+    memset(adapt_slots, 0, sizeof adapt_slots); /* times of another team say nothing */
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+int recur_threads_get(void)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    int n = team;
+    pthread_mutex_unlock(&adapt_lock);
+    return n;
+}
+
+int recur_threads_in_force(void)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    int n = in_force;
+    pthread_mutex_unlock(&adapt_lock);
+    return n;
+}
+
+void recur_threads_adapt(int on)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    adapt_on = on != 0;
+    if (!adapt_on) adapt_apply(team);
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+int recur_threads_adapt_enabled(void)
+{
+    return adapt_on;
+}
+
+void recur_threads_adapt_fake(double one, double full)
+{
+    pthread_mutex_lock(&adapt_lock);
+    /* fake times and the clock's do not mix; new fake times keep the old ones, so that
+     * a spec can change the machine's load under the controller */
+    if ((one < 0) != (adapt_fake[0] < 0)) memset(adapt_slots, 0, sizeof adapt_slots);
+    adapt_fake[0] = one;
+    adapt_fake[1] = full;
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+/* One timed call: its slot (NULL: not adapted), the mode it runs in (0 one thread,
+ * 1 the team), whether that is a probe of the slower mode, and when it started. */
+typedef struct {
+    rnn_adapt_slot *slot;
+    int mode, probe;
+    double start;
+} rnn_adapt_call;
+
+static double adapt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int adapt_best(const rnn_adapt_slot *s)
+{
+    return s->lt[0] < s->lt[1] ? 0 : 1;
+}
+
+/* Picks the team for a call of shape key and sets it. The team runs first (twice: the
+ * first call pays for starting the threads and is forgotten), then one thread once. */
+static rnn_adapt_call rnn_adapt_begin(uint64_t key)
+{
+    rnn_adapt_call c = {NULL, 1, 0, 0};
+    if (omp_in_parallel()) return c;
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    if (adapt_on && team > 1) {
+        key |= 1; /* 0 marks a free slot */
+        /* open addressing from the key's home slot; a full table recycles the home */
+        const unsigned home = (unsigned)(key >> 58) % ADAPT_SLOTS;
+        rnn_adapt_slot *s = NULL;
+        for (unsigned i = 0; i < ADAPT_SLOTS && !s; i++) {
+            rnn_adapt_slot *t = &adapt_slots[(home + i) % ADAPT_SLOTS];
+            if (t->key == key || t->key == 0) s = t;
+        }
+        if (!s) s = &adapt_slots[home];
+        if (s->key != key) {
+            memset(s, 0, sizeof *s);
+            s->key = key;
+            s->period = ADAPT_PERIOD_MIN;
+        }
+        if (s->n[1] < 2) c.mode = 1;
+        else if (s->n[0] < 1) c.mode = 0;
+        else if (++s->since >= s->period) {
+            s->since = 0;
+            c.mode = !adapt_best(s);
+            c.probe = 1;
+        } else {
+            c.mode = adapt_best(s);
+        }
+        c.slot = s;
+        adapt_apply(c.mode ? team : 1);
+    }
+    pthread_mutex_unlock(&adapt_lock);
+    if (c.slot) c.start = adapt_now();
+    return c;
+}
+
+static void rnn_adapt_end(const rnn_adapt_call *c)
+{
+    if (!c->slot) return;
+    double dt = adapt_now() - c->start;
+    pthread_mutex_lock(&adapt_lock);
+    rnn_adapt_slot *s = c->slot;
+    if (adapt_fake[c->mode] >= 0) dt = adapt_fake[c->mode];
+    double l = log(dt > 1e-9 ? dt : 1e-9);
+    int m = c->mode, had_both = s->n[0] > 0 && s->n[1] > 1, before = adapt_best(s);
+    /* the team's first time (thread start-up) is replaced by its second; a probe's time
+     * replaces what is known of its mode, which is stale by then */
+    if (s->n[m] == 0 || (m == 1 && s->n[1] == 1) || c->probe) s->lt[m] = l;
+    else s->lt[m] += ADAPT_ALPHA * (l - s->lt[m]);
+    s->n[m]++;
+    if (had_both) {
+        int after = adapt_best(s);
+        if (after != before) s->period = ADAPT_PERIOD_MIN, s->since = 0;
+        else if (c->probe && s->period < ADAPT_PERIOD_MAX) s->period *= 2;
+    }
+    /* what runs until the next recurrent call: the faster mode, not a probe's */
+    if (s->n[0] > 0 && s->n[1] > 1) adapt_apply(adapt_best(s) ? team : 1);
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+/* A call's shape as a key for rnn_adapt_begin. */
+static uint64_t rnn_adapt_key(int kind, int dtype, recur_rnn_cell cell, int T, int B, int D, int H,
+                              int extra)
+{
+    uint64_t k = 1469598103934665603ull;
+    const int64_t v[] = {kind, dtype, cell, T, B, D, H, extra};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) k = (k ^ (uint64_t)v[i]) * 1099511628211ull;
+    /* splitmix64's finaliser: every input bit reaches the top bits (the home slot) */
+    k = (k ^ (k >> 30)) * 0xBF58476D1CE4E5B9ull;
+    k = (k ^ (k >> 27)) * 0x94D049BB133111EBull;
+    return k ^ (k >> 31);
+}
 
 int recur_rnn_gates(recur_rnn_cell cell)
 {
