@@ -56,7 +56,9 @@
  * timed, and a bandit per call shape (kernel, cell, sizes) keeps a running mean of the
  * log of its time on one thread and on the whole team, runs the faster and tries the
  * other every `period` calls (4, doubling up to 256 while the other stays slower, back
- * to 4 whenever the choice changes). The team in force is set for OpenMP and OpenBLAS
+ * to 4 whenever the choice changes). On a busy machine any call can be descheduled
+ * for a time slice, one thread or two, so one slow call moves the mean by at most a
+ * factor 4^0.3, and the choice changes only for a mode 10% faster. The team in force is set for OpenMP and OpenBLAS
  * both, so the work between the recurrent calls (losses, output layers, the
  * optimiser, generation's softmax) follows the same choice. A quiet machine loses one
  * call in up to 256 to a probe on one thread; a busy one, one call in up to 256 to a
@@ -68,12 +70,15 @@
 #define ADAPT_PERIOD_MIN 4
 #define ADAPT_PERIOD_MAX 256
 #define ADAPT_ALPHA 0.3 /* weight of a new time in the running mean of log times */
+#define ADAPT_CLIMB 1.3862943611198906 /* log 4: the most one time counts above the mean */
+#define ADAPT_MARGIN 0.09531017980432486 /* log 1.1 */
 
 typedef struct {
     uint64_t key;
     double lt[2];  /* running mean of log seconds: [0] one thread, [1] the team */
     int n[2];      /* times seen */
     int since, period;
+    int cur;       /* the mode chosen, once both have times */
 } rnn_adapt_slot;
 
 static pthread_mutex_t adapt_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -165,10 +170,6 @@ static double adapt_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int adapt_best(const rnn_adapt_slot *s)
-{
-    return s->lt[0] < s->lt[1] ? 0 : 1;
-}
 
 /* Picks the team for a call of shape key and sets it. The team runs first (twice: the
  * first call pays for starting the threads and is forgotten), then one thread once. */
@@ -197,10 +198,10 @@ static rnn_adapt_call rnn_adapt_begin(uint64_t key)
         else if (s->n[0] < 1) c.mode = 0;
         else if (++s->since >= s->period) {
             s->since = 0;
-            c.mode = !adapt_best(s);
+            c.mode = !s->cur;
             c.probe = 1;
         } else {
-            c.mode = adapt_best(s);
+            c.mode = s->cur;
         }
         c.slot = s;
         adapt_apply(c.mode ? team : 1);
@@ -218,19 +219,27 @@ static void rnn_adapt_end(const rnn_adapt_call *c)
     rnn_adapt_slot *s = c->slot;
     if (adapt_fake[c->mode] >= 0) dt = adapt_fake[c->mode];
     double l = log(dt > 1e-9 ? dt : 1e-9);
-    int m = c->mode, had_both = s->n[0] > 0 && s->n[1] > 1, before = adapt_best(s);
+    const int m = c->mode, had_both = s->n[0] > 0 && s->n[1] > 1;
     /* the team's first time (thread start-up) is replaced by its second; a probe's time
      * replaces what is known of its mode, which is stale by then */
-    if (s->n[m] == 0 || (m == 1 && s->n[1] == 1) || c->probe) s->lt[m] = l;
-    else s->lt[m] += ADAPT_ALPHA * (l - s->lt[m]);
-    s->n[m]++;
-    if (had_both) {
-        int after = adapt_best(s);
-        if (after != before) s->period = ADAPT_PERIOD_MIN, s->since = 0;
-        else if (c->probe && s->period < ADAPT_PERIOD_MAX) s->period *= 2;
+    if (s->n[m] == 0 || (m == 1 && s->n[1] == 1) || c->probe) {
+        s->lt[m] = l;
+    } else {
+        double d = l - s->lt[m];
+        s->lt[m] += ADAPT_ALPHA * (d < ADAPT_CLIMB ? d : ADAPT_CLIMB);
     }
-    /* what runs until the next recurrent call: the faster mode, not a probe's */
-    if (s->n[0] > 0 && s->n[1] > 1) adapt_apply(adapt_best(s) ? team : 1);
+    s->n[m]++;
+    if (!had_both) {
+        if (s->n[0] > 0 && s->n[1] > 1) s->cur = s->lt[0] < s->lt[1] ? 0 : 1;
+    } else if (s->lt[!s->cur] < s->lt[s->cur] - ADAPT_MARGIN) {
+        s->cur = !s->cur;
+        s->period = ADAPT_PERIOD_MIN;
+        s->since = 0;
+    } else if (c->probe && s->period < ADAPT_PERIOD_MAX) {
+        s->period *= 2;
+    }
+    /* what runs until the next recurrent call: the mode chosen, not a probe's */
+    if (s->n[0] > 0 && s->n[1] > 1) adapt_apply(s->cur ? team : 1);
     pthread_mutex_unlock(&adapt_lock);
 }
 
