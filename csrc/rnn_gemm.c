@@ -8,7 +8,9 @@
  * blocks as equal as possible of at most 6 (25 rows: five of 5; 7: 4 and 3), so that no
  * block is a lone row whose two chains would wait on their own latency (unless M is 1).
  * With 32 columns the AVX2 kernel runs as two halves of 16. */
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rnn_gemm.h"
@@ -214,6 +216,129 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
     }
 }
 
+/* ---- C += A^T B (rnn_gemm_tn) ---------------------------------------------------- */
+
+#define TN_MR 12  /* rows of C per packed block of A */
+#define TN_KC 256 /* values of k per block: a panel of B is 32 KB, in L1 */
+
+/* C (mr,32) += Ap (kc,TN_MR)^T Bp (kc,32) for the first mr rows of the block; columns
+ * past ncols neither read nor written. The rows past mr are zeros in Ap. */
+__attribute__((target("avx512f"), noinline)) static void
+tn_kernel_avx512(int mr, int kc, const float *Ap, const float *Bp, float *C, int ldc, int ncols)
+{
+    const __mmask16 m0 = ncols >= 16 ? 0xFFFF : (__mmask16)((1u << ncols) - 1);
+    const __mmask16 m1 = ncols >= 32 ? 0xFFFF : ncols > 16 ? (__mmask16)((1u << (ncols - 16)) - 1) : 0;
+    __m512 c0[TN_MR], c1[TN_MR];
+    for (int i = 0; i < TN_MR; i++) {
+        c0[i] = i < mr ? _mm512_maskz_loadu_ps(m0, C + (size_t)i * ldc) : _mm512_setzero_ps();
+        c1[i] = i < mr ? _mm512_maskz_loadu_ps(m1, C + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(Bp + (size_t)k * RNN_PANEL);
+        const __m512 b1 = _mm512_load_ps(Bp + (size_t)k * RNN_PANEL + 16);
+        const float *a = Ap + (size_t)k * TN_MR;
+        for (int i = 0; i < TN_MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm512_mask_storeu_ps(C + (size_t)i * ldc, m0, c0[i]);
+        _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16, m1, c1[i]);
+    }
+}
+
+/* The same for 6 rows (a half of Ap's 12, from row r0) and 16 columns (half a panel,
+ * Bp's rows RNN_PANEL apart). */
+__attribute__((target("avx2,fma"), noinline)) static void
+tn_kernel_avx2(int mr, int kc, const float *Ap, const float *Bp, float *C, int ldc, int ncols)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols - 8), lane);
+    __m256 c0[6], c1[6];
+    for (int i = 0; i < 6; i++) {
+        c0[i] = i < mr ? _mm256_maskload_ps(C + (size_t)i * ldc, m0) : _mm256_setzero_ps();
+        c1[i] = i < mr ? _mm256_maskload_ps(C + (size_t)i * ldc + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_load_ps(Bp + (size_t)k * RNN_PANEL);
+        const __m256 b1 = _mm256_load_ps(Bp + (size_t)k * RNN_PANEL + 8);
+        const float *a = Ap + (size_t)k * TN_MR;
+        for (int i = 0; i < 6; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm256_maskstore_ps(C + (size_t)i * ldc, m0, c0[i]);
+        _mm256_maskstore_ps(C + (size_t)i * ldc + 8, m1, c1[i]);
+    }
+}
+
+void rnn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                 int ldc, int part, int parts)
+{
+    // A is (K,M), B is (K,N), C is (M,N); this share: blocks of TN_MR rows of C
+    const int nblk = (M + TN_MR - 1) / TN_MR, npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
+    const int blk0 = (int)((int64_t)nblk * part / parts), blk1 = (int)((int64_t)nblk * (part + 1) / parts);
+    if (blk1 <= blk0 || N <= 0 || K <= 0) return;
+    const int kcmax = K < TN_KC ? K : TN_KC, avx512 = cpu_level() == 3;
+    /* a block of B in panels, and one of A; 64-byte aligned for the aligned loads */
+    float *Bp = aligned_alloc(64, (size_t)npanel * RNN_PANEL * kcmax * sizeof(float));
+    float *Ap = aligned_alloc(64, ((size_t)TN_MR * kcmax * sizeof(float) + 63) / 64 * 64);
+    if (!Bp || !Ap) {
+        /* no memory for the blocks: the same chains, unblocked and slow */
+        for (int i = blk0 * TN_MR; i < M && i < blk1 * TN_MR; i++)
+            for (int n = 0; n < N; n++) {
+                float acc = C[(size_t)i * ldc + n];
+                for (int k = 0; k < K; k++)
+                    acc = fmaf(A[(size_t)k * lda + i], B[(size_t)k * ldb + n], acc);
+                C[(size_t)i * ldc + n] = acc;
+            }
+        free(Bp), free(Ap);
+        return;
+    }
+    for (int k0 = 0; k0 < K; k0 += TN_KC) {
+        const int kc = K - k0 < TN_KC ? K - k0 : TN_KC;
+        for (int p = 0; p < npanel; p++) {
+            const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+            float *dst = Bp + (size_t)p * kc * RNN_PANEL;
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (size_t)(k0 + k) * ldb + n0;
+                float *d = dst + (size_t)k * RNN_PANEL;
+                memcpy(d, src, (size_t)nc * sizeof(float));
+                for (int c = nc; c < RNN_PANEL; c++) d[c] = 0;
+            }
+        }
+        for (int blk = blk0; blk < blk1; blk++) {
+            const int i0 = blk * TN_MR, mr = M - i0 < TN_MR ? M - i0 : TN_MR;
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (size_t)(k0 + k) * lda + i0;
+                float *d = Ap + (size_t)k * TN_MR;
+                for (int r = 0; r < TN_MR; r++) d[r] = r < mr ? src[r] : 0;
+            }
+            for (int p = 0; p < npanel; p++) {
+                const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+                const float *P = Bp + (size_t)p * kc * RNN_PANEL;
+                float *C_ip = C + (size_t)i0 * ldc + n0;
+                if (avx512) {
+                    tn_kernel_avx512(mr, kc, Ap, P, C_ip, ldc, nc);
+                } else {
+                    for (int h = 0; h < 2 && h * 16 < nc; h++)
+                        for (int r0 = 0; r0 < mr; r0 += 6)
+                            tn_kernel_avx2(mr - r0 < 6 ? mr - r0 : 6, kc, Ap + r0, P + h * 16,
+                                           C_ip + (size_t)r0 * ldc + h * 16, ldc, nc - h * 16);
+                }
+            }
+        }
+    }
+    free(Bp);
+    free(Ap);
+}
+
 #else /* no x86-64 kernels: the callers use BLAS */
 
 int rnn_gemm_packed_available(void)
@@ -225,6 +350,13 @@ int rnn_gemm_use_level(int want)
 {
     (void)want;
     return 0;
+}
+
+void rnn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                 int ldc, int part, int parts)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)ldc,
+        (void)part, (void)parts;
 }
 
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,

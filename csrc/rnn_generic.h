@@ -845,6 +845,20 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
 static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N, int K,
                           const real *A, int lda, const real *B, int ldb, real *C, int ldc)
 {
+#if RNN_PACKED
+    /* the weight gradients, dW += dG^T x: recur's own blocked kernel, whose results do
+     * not depend on the split (csrc/rnn_gemm.h) */
+    if (ta == CblasTrans && rnn_gemm_packed_available()) {
+        int nth = parts == 1 ? rnn_gemm_threads(M, N, K) : 1;
+        if (nth > 1) {
+#pragma omp parallel num_threads(nth)
+            rnn_gemm_tn(M, N, K, A, lda, B, ldb, C, ldc, omp_get_thread_num(), omp_get_num_threads());
+        } else {
+            rnn_gemm_tn(M, N, K, A, lda, B, ldb, C, ldc, part, parts);
+        }
+        return;
+    }
+#endif
     if (parts == 1)
         FN(gemm_rows)(ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL);
     else

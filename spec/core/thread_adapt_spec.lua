@@ -31,7 +31,7 @@ local function run(p)
   local gw_ih, gw_hh = recur.zeros({G * H, D}, "float32"), recur.zeros({G * H, H}, "float32")
   local gb_ih, gb_hh = recur.zeros({G * H}, "float32"), recur.zeros({G * H}, "float32")
   local gx = p.layer:backward(p.gy, nil, nil, gw_ih, gw_hh, gb_ih, gb_hh)
-  return {y = y, hn = hn, cn = cn, gx = gx, gb_ih = gb_ih}
+  return {y = y, hn = hn, cn = cn, gx = gx, gw_ih = gw_ih, gw_hh = gw_hh, gb_ih = gb_ih}
 end
 
 local function same_bits(a, b)
