@@ -220,6 +220,7 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
 
 #define TN_MR 12  /* rows of C per packed block of A */
 #define TN_KC 256 /* values of k per block: a panel of B is 32 KB, in L1 */
+#define TN_MB 8   /* blocks of A packed at a time: 96 KB, in L2 */
 
 /* C (mr,32) += Ap (kc,TN_MR)^T Bp (kc,32) for the first mr rows of the block; columns
  * past ncols neither read nor written. The rows past mr are zeros in Ap. */
@@ -288,7 +289,7 @@ void rnn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, i
     const int kcmax = K < TN_KC ? K : TN_KC, avx512 = cpu_level() == 3;
     /* a block of B in panels, and one of A; 64-byte aligned for the aligned loads */
     float *Bp = aligned_alloc(64, (size_t)npanel * RNN_PANEL * kcmax * sizeof(float));
-    float *Ap = aligned_alloc(64, ((size_t)TN_MR * kcmax * sizeof(float) + 63) / 64 * 64);
+    float *Ap = aligned_alloc(64, ((size_t)TN_MB * TN_MR * kcmax * sizeof(float) + 63) / 64 * 64);
     if (!Bp || !Ap) {
         /* no memory for the blocks: the same chains, unblocked and slow */
         for (int i = blk0 * TN_MR; i < M && i < blk1 * TN_MR; i++)
@@ -313,24 +314,37 @@ void rnn_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, i
                 for (int c = nc; c < RNN_PANEL; c++) d[c] = 0;
             }
         }
-        for (int blk = blk0; blk < blk1; blk++) {
-            const int i0 = blk * TN_MR, mr = M - i0 < TN_MR ? M - i0 : TN_MR;
-            for (int k = 0; k < kc; k++) {
-                const float *src = A + (size_t)(k0 + k) * lda + i0;
-                float *d = Ap + (size_t)k * TN_MR;
-                for (int r = 0; r < TN_MR; r++) d[r] = r < mr ? src[r] : 0;
+        /* TN_MB blocks of A packed (96 KB, in L2), then each panel of B (in L1) against
+         * all of them */
+        for (int bb = blk0; bb < blk1; bb += TN_MB) {
+            const int nb = blk1 - bb < TN_MB ? blk1 - bb : TN_MB;
+            for (int j = 0; j < nb; j++) {
+                const int i0 = (bb + j) * TN_MR, mr = M - i0 < TN_MR ? M - i0 : TN_MR;
+                for (int k = 0; k < kc; k++) {
+                    const float *src = A + (size_t)(k0 + k) * lda + i0;
+                    float *d = Ap + ((size_t)j * kcmax + k) * TN_MR;
+                    if (mr == TN_MR) {
+                        memcpy(d, src, TN_MR * sizeof(float));
+                    } else {
+                        for (int r = 0; r < TN_MR; r++) d[r] = r < mr ? src[r] : 0;
+                    }
+                }
             }
             for (int p = 0; p < npanel; p++) {
                 const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
                 const float *P = Bp + (size_t)p * kc * RNN_PANEL;
-                float *C_ip = C + (size_t)i0 * ldc + n0;
-                if (avx512) {
-                    tn_kernel_avx512(mr, kc, Ap, P, C_ip, ldc, nc);
-                } else {
-                    for (int h = 0; h < 2 && h * 16 < nc; h++)
-                        for (int r0 = 0; r0 < mr; r0 += 6)
-                            tn_kernel_avx2(mr - r0 < 6 ? mr - r0 : 6, kc, Ap + r0, P + h * 16,
-                                           C_ip + (size_t)r0 * ldc + h * 16, ldc, nc - h * 16);
+                for (int j = 0; j < nb; j++) {
+                    const int i0 = (bb + j) * TN_MR, mr = M - i0 < TN_MR ? M - i0 : TN_MR;
+                    const float *Aj = Ap + (size_t)j * kcmax * TN_MR;
+                    float *C_ip = C + (size_t)i0 * ldc + n0;
+                    if (avx512) {
+                        tn_kernel_avx512(mr, kc, Aj, P, C_ip, ldc, nc);
+                    } else {
+                        for (int h = 0; h < 2 && h * 16 < nc; h++)
+                            for (int r0 = 0; r0 < mr; r0 += 6)
+                                tn_kernel_avx2(mr - r0 < 6 ? mr - r0 : 6, kc, Aj + r0, P + h * 16,
+                                               C_ip + (size_t)r0 * ldc + h * 16, ldc, nc - h * 16);
+                    }
                 }
             }
         }
