@@ -24,6 +24,10 @@
  * (T,B,G*H) = (20,16,128) the split already halved an LSTM's time on 2 threads; at
  * (10,16,64) it lost. */
 #define RNN_SPLIT_MIN 32768
+/* Fewest rows of a backward product over all T*B rows for recur's blocked kernel
+ * (float32), and fewest rows per step for the packed per-step products: below, BLAS. */
+#define RNN_BLOCKED_MIN_ROWS 16
+#define RNN_PACKED_MIN_ROWS 4
 /* Multiply-adds from which a GEMM over all T*B rows is split over the threads by us. */
 #define RNN_GEMM_SPLIT_MIN (1 << 22)
 

@@ -44,11 +44,23 @@ static FN(rnn_saved) FN(saved_layout)(recur_rnn_cell cell, real *saved, int T, i
  * and a great deal on a busy one.
  * With init (N) given, every row of C is first set to it and beta is 1: OpenBLAS
  * zeroes C in a pass of its own for beta = 0, so a row worth starting from (the biases)
- * costs nothing more. */
+ * costs nothing more. float runs recur's blocked kernel instead of BLAS (its results
+ * are the same on any number of threads, and it needs no zeroing pass either). */
 static void FN(gemm_share)(int part, int parts, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M,
                            int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
-                           real beta, real *C, int ldc, const real *init)
+                           real beta, real *C, int ldc, const real *init, int own)
 {
+#if RNN_PACKED
+    /* own (float): recur's blocked kernel, whose results do not depend on the split
+     * (csrc/rnn_gemm.h); it shares the rows out in blocks of its own */
+    if (own && alpha == 1 && rnn_gemm_packed_available()) {
+        rnn_gemm_blocked(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, init,
+                         beta != 0, C, ldc, part, parts);
+        return;
+    }
+#else
+    (void)own;
+#endif
     int m0 = (int)((int64_t)M * part / parts), m1 = (int)((int64_t)M * (part + 1) / parts);
     /* row m of op(A) is row m of A, or column m when A is transposed */
     const real *A_k = ta == CblasNoTrans ? A + (size_t)m0 * lda : A + m0;
@@ -61,15 +73,15 @@ static void FN(gemm_share)(int part, int parts, CBLAS_TRANSPOSE ta, CBLAS_TRANSP
 
 static void FN(gemm_rows)(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
                           real alpha, const real *A, int lda, const real *B, int ldb, real beta,
-                          real *C, int ldc, const real *init)
+                          real *C, int ldc, const real *init, int own)
 {
     int nth = rnn_gemm_threads(M, N, K);
     if (nth > 1) {
 #pragma omp parallel num_threads(nth)
         FN(gemm_share)(omp_get_thread_num(), omp_get_num_threads(), ta, tb, M, N, K, alpha, A, lda,
-                       B, ldb, beta, C, ldc, init);
+                       B, ldb, beta, C, ldc, init, own);
     } else {
-        FN(gemm_share)(0, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, init);
+        FN(gemm_share)(0, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, init, own);
     }
 }
 
@@ -122,6 +134,19 @@ static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int
         rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, NULL, accumulate, C, ldc, par);
         return;
     }
+    if (M >= RNN_PACKED_MIN_ROWS && rnn_gemm_packed_available()) {
+        /* a lone step (step(), T = 1): the blocked kernel, whose sums are the packed
+         * kernel's, so that step() gives forward's bits */
+        if (par) {
+#pragma omp parallel
+            rnn_gemm_blocked(0, op.trans, M, op.N, op.K, A, lda, op.w, op.ldw, NULL, accumulate, C,
+                             ldc, omp_get_thread_num(), omp_get_num_threads());
+        } else {
+            rnn_gemm_blocked(0, op.trans, M, op.N, op.K, A, lda, op.w, op.ldw, NULL, accumulate, C,
+                             ldc, 0, 1);
+        }
+        return;
+    }
 #endif
     (void)par; /* BLAS threads its GEMMs itself */
     GEMM(CblasRowMajor, CblasNoTrans, op.trans ? CblasTrans : CblasNoTrans, M, op.N, op.K, 1, A,
@@ -141,7 +166,7 @@ static float *FN(packed_space)(real *workspace, size_t used)
 static int FN(use_packed)(int T, int rows)
 {
 #if RNN_PACKED
-    return T > 1 && rows >= 4 && rnn_gemm_packed_available();
+    return T > 1 && rows >= RNN_PACKED_MIN_ROWS && rnn_gemm_packed_available();
 #else
     (void)T, (void)rows;
     return 0;
@@ -484,7 +509,7 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
         /* the input projection of all steps at once, with the biases:
          * act = binit + x w_ih^T, (T*B,D) x (D,G*H) */
         FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 1, f.s.act, GH,
-                      binit);
+                      binit, B >= RNN_PACKED_MIN_ROWS);
     }
 
     /* one parallel region for all the steps (or none: then BLAS and the pointwise
@@ -845,24 +870,15 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
 static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N, int K,
                           const real *A, int lda, const real *B, int ldb, real *C, int ldc)
 {
-#if RNN_PACKED
-    /* the weight gradients, dW += dG^T x: recur's own blocked kernel, whose results do
-     * not depend on the split (csrc/rnn_gemm.h) */
-    if (ta == CblasTrans && rnn_gemm_packed_available()) {
-        int nth = parts == 1 ? rnn_gemm_threads(M, N, K) : 1;
-        if (nth > 1) {
-#pragma omp parallel num_threads(nth)
-            rnn_gemm_tn(M, N, K, A, lda, B, ldb, C, ldc, omp_get_thread_num(), omp_get_num_threads());
-        } else {
-            rnn_gemm_tn(M, N, K, A, lda, B, ldb, C, ldc, part, parts);
-        }
-        return;
-    }
-#endif
+    /* float's blocked kernel for the weight gradients, and for dx unless it has only a
+     * few rows (a short sequence at batch 1: packing w_ih would cost three times the
+     * memory traffic of BLAS's GEMV, which reads it once) */
+    const int own = ta == CblasTrans || M >= RNN_BLOCKED_MIN_ROWS;
     if (parts == 1)
-        FN(gemm_rows)(ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL);
+        FN(gemm_rows)(ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL, own);
     else
-        FN(gemm_share)(part, parts, ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL);
+        FN(gemm_share)(part, parts, ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL,
+                       own);
 }
 
 /* The parameter gradients (and dx unless the steps did it) over all T*B rows at once,

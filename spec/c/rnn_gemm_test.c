@@ -5,8 +5,8 @@
  * then AVX2).
  * The bound is a float product's rounding: K * 2^-23 times the sum of |a b| terms.
  * Also checks that columns past N and rows' padding are left untouched. And the
- * weight-gradient kernel C += A^T B: against double, and bit for bit against one
- * fmaf chain per element, whichever instruction set and however the rows are shared. */
+ * blocked kernel over many rows: against double, and bit for bit against one fmaf chain
+ * per element, whichever instruction set and however the rows are shared. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,17 +63,23 @@ static int check(int M, int N, int K, int trans, int accumulate, unsigned seed)
     return bad;
 }
 
-/* rnn_gemm_tn: C += A^T B with A (K,M), B (K,N), in `parts` shares; against double,
- * and every element exactly the one FMA chain over k that the header promises. */
-static int check_tn(int M, int N, int K, int parts, unsigned seed)
+/* rnn_gemm_blocked: C = op(A) op(B) + S in `parts` shares; against double, and every
+ * element exactly the one FMA chain over k that the header promises. acc: 0 from
+ * zeros, 1 onto C, 2 from a bias row. */
+static int check_blocked(int M, int N, int K, int ta, int tb, int acc, int parts, unsigned seed)
 {
-    const int lda = M + 3, ldb = N + 2, ldc = N + 5;
-    float *A = malloc(sizeof(float) * K * lda), *B = malloc(sizeof(float) * K * ldb);
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    const int arows = ta ? K : M, brows = tb ? N : K;
+    float *A = malloc(sizeof(float) * arows * lda), *B = malloc(sizeof(float) * brows * ldb);
     float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
-    for (int i = 0; i < K * lda; i++) A[i] = rnd(&seed);
-    for (int i = 0; i < K * ldb; i++) B[i] = rnd(&seed);
+    float *bias = malloc(sizeof(float) * N);
+    for (int i = 0; i < arows * lda; i++) A[i] = rnd(&seed);
+    for (int i = 0; i < brows * ldb; i++) B[i] = rnd(&seed);
     for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = rnd(&seed);
-    for (int part = 0; part < parts; part++) rnn_gemm_tn(M, N, K, A, lda, B, ldb, C, ldc, part, parts);
+    for (int n = 0; n < N; n++) bias[n] = rnd(&seed);
+    for (int part = 0; part < parts; part++)
+        rnn_gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, acc == 2 ? bias : NULL, acc == 1, C, ldc,
+                         part, parts);
     int bad = 0;
     for (int i = 0; i < M; i++) {
         for (int n = 0; n < ldc; n++) {
@@ -82,22 +88,24 @@ static int check_tn(int M, int N, int K, int parts, unsigned seed)
                 if (got != C0[i * ldc + n]) bad++;
                 continue;
             }
-            double want = C0[i * ldc + n], mag = fabs(want);
-            float chain = C0[i * ldc + n];
+            float chain = acc == 1 ? C0[i * ldc + n] : acc == 2 ? bias[n] : 0;
+            double want = chain, mag = fabs(want);
             for (int k = 0; k < K; k++) {
-                want += (double)A[k * lda + i] * B[k * ldb + n];
-                mag += fabs((double)A[k * lda + i] * B[k * ldb + n]);
-                chain = fmaf(A[k * lda + i], B[k * ldb + n], chain);
+                float a = ta ? A[k * lda + i] : A[i * lda + k], b = tb ? B[n * ldb + k] : B[k * ldb + n];
+                want += (double)a * b;
+                mag += fabs((double)a * b);
+                chain = fmaf(a, b, chain);
             }
             if (!(fabs(got - want) <= (K + 1) * 0x1p-23 * mag) || got != chain) {
                 if (bad < 3)
-                    printf("tn M=%d N=%d K=%d parts=%d: C[%d][%d] = %.9g, want %.9g (chain %.9g)\n",
-                           M, N, K, parts, i, n, got, want, chain);
+                    printf("blocked M=%d N=%d K=%d ta=%d tb=%d acc=%d parts=%d: C[%d][%d] = %.9g, "
+                           "want %.9g (chain %.9g)\n",
+                           M, N, K, ta, tb, acc, parts, i, n, got, want, chain);
                 bad++;
             }
         }
     }
-    free(A), free(B), free(C), free(C0);
+    free(A), free(B), free(C), free(C0), free(bias);
     return bad;
 }
 
@@ -122,16 +130,20 @@ int main(void)
                             failures += check(M, Ns[a], Ks[b], t, acc, seed++) != 0;
                             runs++;
                         }
-        /* the weight-gradient kernel: row counts around its 12-row (and 6-row) blocks,
-         * K across its 256 blocks, shares of rows as threads take them */
-        static const int tnM[] = {1, 5, 6, 7, 12, 13, 25, 40};
-        static const int tnK[] = {1, 7, 256, 300, 600};
-        for (size_t a = 0; a < sizeof tnM / sizeof *tnM; a++)
-            for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n++)
-                for (size_t b = 0; b < sizeof tnK / sizeof *tnK; b++) {
-                    failures += check_tn(tnM[a], Ns[n], tnK[b], 1 + (int)(a % 3), seed++) != 0;
-                    runs++;
-                }
+        /* the blocked kernel: row counts around its 12-row (and 6-row) blocks and past
+         * its 8 packed blocks, K across its 256 blocks (and 0), every layout and start,
+         * shares of rows as threads take them */
+        static const int bkM[] = {1, 5, 6, 7, 12, 13, 25, 100};
+        static const int bkK[] = {0, 1, 7, 256, 300, 600};
+        for (size_t a = 0; a < sizeof bkM / sizeof *bkM; a++)
+            for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n += 2)
+                for (size_t b = 0; b < sizeof bkK / sizeof *bkK; b++)
+                    for (int t = 0; t < 4; t++) {
+                        failures += check_blocked(bkM[a], Ns[n], bkK[b], t & 1, t >> 1,
+                                                  (int)((a + b + t) % 3), 1 + (int)((a + t) % 3),
+                                                  seed++) != 0;
+                        runs++;
+                    }
         printf("packed kernels (%s): %d products checked\n", level == 3 ? "AVX-512" : "AVX2",
                runs);
         runs = 0;
