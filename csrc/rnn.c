@@ -57,12 +57,14 @@
  * barrier or at the end of a parallel region, waits that long: a small model then ran
  * 10x slower on 2 threads than on 1. libgomp reads its wait policy once, before recur
  * is loaded, so the cure has to be recur's own: each forward and backward call is
- * timed, and a bandit per call shape (kernel, cell, sizes) keeps a running mean of the
- * log of its time on one thread and on the whole team, runs the faster and tries the
- * other every `period` calls (4, doubling up to 256 while the other stays slower, back
- * to 4 whenever the choice changes). On a busy machine any call can be descheduled
- * for a time slice, one thread or two, so one slow call moves the mean by at most a
- * factor 4^0.3, and the choice changes only for a mode 10% faster. The team in force is set for OpenMP and OpenBLAS
+ * timed, and a bandit per call shape (kernel, cell, sizes) keeps the last three times
+ * of each call on one thread and on the whole team, runs the faster by their medians
+ * and tries the other once the calls since the last try have taken 32 times what the
+ * other took last (and 4 calls at least): a try costs at most about 3% on a quiet
+ * machine (one thread instead of the team) and on a busy one (a team call there took
+ * 32 ms instead of 0.6 on one thread, at batch-1 generation). On a busy machine any
+ * call can be descheduled for a time slice, one thread or two: a median does not move
+ * for one such call, and the choice changes only for a mode 10% faster. The team in force is set for OpenMP and OpenBLAS
  * both, so the work between the recurrent calls (losses, output layers, the
  * optimiser, generation's softmax) follows the same choice. A quiet machine loses one
  * call in up to 256 to a probe on one thread; a busy one, one call in up to 256 to a
@@ -71,19 +73,43 @@
  * Results do not depend on the choice: the kernels give the same bits on any team
  * where they do today (the batch split gives every sequence the same arithmetic). */
 #define ADAPT_SLOTS 64
-#define ADAPT_PERIOD_MIN 4
-#define ADAPT_PERIOD_MAX 256
-#define ADAPT_ALPHA 0.3 /* weight of a new time in the running mean of log times */
-#define ADAPT_CLIMB 1.3862943611198906 /* log 4: the most one time counts above the mean */
+#define ADAPT_TRY_CALLS 4 /* fewest calls between two tries of the other mode */
+#define ADAPT_TRY_BUDGET 32 /* and their time: this many of the other mode's time */
 #define ADAPT_MARGIN 0.09531017980432486 /* log 1.1 */
 
 typedef struct {
     uint64_t key;
-    double lt[2];  /* running mean of log seconds: [0] one thread, [1] the team */
-    int n[2];      /* times seen */
-    int since, period;
-    int cur;       /* the mode chosen, once both have times */
+    double lt[2][3]; /* the last 3 log seconds: [0] one thread, [1] the team */
+    int n[2];        /* times in lt (at most 3), and where the next goes */
+    int at[2];
+    int calls;       /* calls since the last try of the other mode */
+    double spent;    /* and their seconds */
+    int cur;         /* the mode chosen, once both have times */
+    int warm;        /* the team's first call, which starts its threads, is over */
 } rnn_adapt_slot;
+
+/* What a mode's times say: the median of the last three (one call descheduled for a
+ * time slice, on a busy machine, moves nothing), the mean of two, or the one. */
+static double adapt_estimate(const rnn_adapt_slot *s, int m)
+{
+    const double *t = s->lt[m];
+    if (s->n[m] == 1) return t[0];
+    if (s->n[m] == 2) return 0.5 * (t[0] + t[1]);
+    double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
+    return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
+}
+
+static void adapt_forget(rnn_adapt_slot *s, int m)
+{
+    s->n[m] = s->at[m] = 0;
+}
+
+static void adapt_push(rnn_adapt_slot *s, int m, double l)
+{
+    s->lt[m][s->at[m]] = l;
+    s->at[m] = (s->at[m] + 1) % 3;
+    if (s->n[m] < 3) s->n[m]++;
+}
 
 static pthread_mutex_t adapt_lock = PTHREAD_MUTEX_INITIALIZER;
 static rnn_adapt_slot adapt_slots[ADAPT_SLOTS];
@@ -196,12 +222,11 @@ static rnn_adapt_call rnn_adapt_begin(uint64_t key)
         if (s->key != key) {
             memset(s, 0, sizeof *s);
             s->key = key;
-            s->period = ADAPT_PERIOD_MIN;
         }
-        if (s->n[1] < 2) c.mode = 1;
+        if (s->n[1] < 1) c.mode = 1;
         else if (s->n[0] < 1) c.mode = 0;
-        else if (++s->since >= s->period) {
-            s->since = 0;
+        else if (s->calls >= ADAPT_TRY_CALLS &&
+                 s->spent >= ADAPT_TRY_BUDGET * exp(adapt_estimate(s, !s->cur))) {
             c.mode = !s->cur;
             c.probe = 1;
         } else {
@@ -223,27 +248,36 @@ static void rnn_adapt_end(const rnn_adapt_call *c)
     rnn_adapt_slot *s = c->slot;
     if (adapt_fake[c->mode] >= 0) dt = adapt_fake[c->mode];
     double l = log(dt > 1e-9 ? dt : 1e-9);
-    const int m = c->mode, had_both = s->n[0] > 0 && s->n[1] > 1;
-    /* the team's first time (thread start-up) is replaced by its second; a probe's time
-     * replaces what is known of its mode, which is stale by then */
-    if (s->n[m] == 0 || (m == 1 && s->n[1] == 1) || c->probe) {
-        s->lt[m] = l;
-    } else {
-        double d = l - s->lt[m];
-        s->lt[m] += ADAPT_ALPHA * (d < ADAPT_CLIMB ? d : ADAPT_CLIMB);
+    const int m = c->mode, had_both = s->warm && s->n[0] > 0;
+    /* the team's first time (thread start-up) is forgotten; a probe's time replaces
+     * what is known of its mode, which is stale by then */
+    if (m == 1 && !s->warm) {
+        s->warm = 1;
+        pthread_mutex_unlock(&adapt_lock);
+        return;
     }
-    s->n[m]++;
+    if (c->probe) adapt_forget(s, m);
+    adapt_push(s, m, l);
     if (!had_both) {
-        if (s->n[0] > 0 && s->n[1] > 1) s->cur = s->lt[0] < s->lt[1] ? 0 : 1;
-    } else if (s->lt[!s->cur] < s->lt[s->cur] - ADAPT_MARGIN) {
+        if (s->n[0] > 0 && s->n[1] > 0) {
+            s->cur = adapt_estimate(s, 0) < adapt_estimate(s, 1) ? 0 : 1;
+            s->calls = -1; /* this call is not one of those that pay for the next try */
+            s->spent = -dt;
+        }
+    } else if (adapt_estimate(s, !s->cur) < adapt_estimate(s, s->cur) - ADAPT_MARGIN) {
         s->cur = !s->cur;
-        s->period = ADAPT_PERIOD_MIN;
-        s->since = 0;
-    } else if (c->probe && s->period < ADAPT_PERIOD_MAX) {
-        s->period *= 2;
+        s->calls = 0;
+        s->spent = 0;
+    }
+    if (c->probe) {
+        s->calls = 0;
+        s->spent = 0;
+    } else {
+        s->calls++;
+        s->spent += dt;
     }
     /* what runs until the next recurrent call: the mode chosen, not a probe's */
-    if (s->n[0] > 0 && s->n[1] > 1) adapt_apply(s->cur ? team : 1);
+    if (s->n[0] > 0 && s->n[1] > 0) adapt_apply(s->cur ? team : 1);
     pthread_mutex_unlock(&adapt_lock);
 }
 

@@ -56,19 +56,21 @@ describe("the team on a busy machine", function()
   it("is one thread when the team is slower, and the team again when a probe finds it faster", function()
     local p = problem()
     -- the team runs the first two calls of each shape, one thread the third; from then
-    -- on the faster, and the other every 4 calls or more (a probe)
+    -- on the faster, and the other once the calls since the last try took 32 times
+    -- what the other took last (a probe)
     recur.thread_adapt_fake(0.001, 0.010)
     for _ = 1, 4 do run(p) end
     assert.are.same({enabled = true, threads = 1}, recur.thread_adapt())
     -- what runs between the recurrent calls follows: OpenBLAS's count too
     assert.are.equal(1, recur.blas_info().threads)
     assert.are.equal(2, recur.get_num_threads()) -- the user's setting is unchanged
-    -- the load goes away: one thread is slow now, but the team's time on record is
-    -- still the loaded one, until the probe in the 7th call measures it again
+    -- the load goes away: one thread is slow now (10 ms), but the team's time on
+    -- record is still the loaded one (10 ms), until the probe after 32 * 10 ms of calls
+    -- measures it again
     recur.thread_adapt_fake(0.010, 0.001)
-    for _ = 5, 6 do run(p) end
+    for _ = 1, 30 do run(p) end
     assert.are.equal(1, recur.thread_adapt().threads)
-    run(p)
+    for _ = 1, 4 do run(p) end
     assert.are.same({enabled = true, threads = 2}, recur.thread_adapt())
     assert.are.equal(2, recur.blas_info().threads)
   end)
@@ -97,7 +99,7 @@ describe("the team on a busy machine", function()
     local team = run(p)
     assert.are.equal(2, recur.thread_adapt().threads)
     recur.thread_adapt_fake(0.001, 0.010)
-    for _ = 1, 3 do run(p) end
+    for _ = 1, 34 do run(p) end -- until the probe of one thread (see above)
     local one = run(p)
     assert.are.equal(1, recur.thread_adapt().threads)
     same_bits(team, one)
