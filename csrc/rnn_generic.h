@@ -12,8 +12,11 @@
  * float32 with the packed kernels (csrc/rnn_gemm.h, RNN_PACKED): w_ih and w_hh are
  * packed once per call and every step does its own input projection (forward) and input
  * gradient (backward) against them, so that nothing runs between the time loop and
- * the call's one parallel region but the parameter gradients. Otherwise the input
- * projection and dx are GEMMs over all T*B rows, before and after the loop. */
+ * the call's one parallel region but the parameter gradients. Otherwise, and when w_ih
+ * is too big to stay in the caches between steps (rnn_project_all), the input
+ * projection and dx are GEMMs over all T*B rows, before and after the loop; in float32
+ * on recur's blocked kernel, whose sums are the per-step kernel's, so that the choice
+ * changes no result. */
 
 #define FN(name) RNN_CONCAT(name, RNN_SUFFIX)
 
@@ -502,10 +505,11 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn};
     const int nth = rnn_split_threads(T, B, G, H), use = FN(use_packed)(T, B / nth);
     float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
-    FN(place_operand)(&f.wih, &space, use);
+    const int all = use && rnn_project_all(GH, D);
+    FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    if (!use) {
+    if (!use || all) {
         /* the input projection of all steps at once, with the biases:
          * act = binit + x w_ih^T, (T*B,D) x (D,G*H) */
         FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 1, f.s.act, GH,
@@ -995,8 +999,9 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
                        : NULL;
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    FN(place_operand)(&f.wih, &space, use && dx);
-    if (gru) FN(place_operand)(&f.wih_n, &space, use && dx);
+    const int all = use && rnn_project_all(GH, D);
+    FN(place_operand)(&f.wih, &space, use && dx && !all);
+    if (gru) FN(place_operand)(&f.wih_n, &space, use && dx && !all);
 
     /* one parallel region for everything (or none, as in forward) */
     if (nth > 1) {
