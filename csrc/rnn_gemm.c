@@ -29,11 +29,22 @@ void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int
     const int p0 = (int)((int64_t)npanel * part / parts);
     const int p1 = (int)((int64_t)npanel * (part + 1) / parts);
     for (int p = p0; p < p1; p++) {
-        for (int k = 0; k < K; k++) {
-            float *dst = packed + ((size_t)p * K + k) * RNN_PANEL;
+        float *dst = packed + (size_t)p * K * RNN_PANEL;
+        const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+        if (trans) {
+            /* a transpose: read each row of W once, straight through */
             for (int c = 0; c < RNN_PANEL; c++) {
-                int n = p * RNN_PANEL + c;
-                dst[c] = n >= N ? 0 : trans ? W[(size_t)n * ldw + k] : W[(size_t)k * ldw + n];
+                const float *w = W + (size_t)(n0 + c) * ldw;
+                if (c < nc)
+                    for (int k = 0; k < K; k++) dst[(size_t)k * RNN_PANEL + c] = w[k];
+                else
+                    for (int k = 0; k < K; k++) dst[(size_t)k * RNN_PANEL + c] = 0;
+            }
+        } else {
+            for (int k = 0; k < K; k++) {
+                float *d = dst + (size_t)k * RNN_PANEL;
+                memcpy(d, W + (size_t)k * ldw + n0, (size_t)nc * sizeof(float));
+                for (int c = nc; c < RNN_PANEL; c++) d[c] = 0;
             }
         }
     }
