@@ -1,5 +1,6 @@
-/* The recurrent kernels' per-step products in float32 against a weight matrix packed
- * once per sequence (csrc/rnn_gemm.c). Not a public header.
+/* The recurrent kernels' products in float32 (csrc/rnn_gemm.c): the per-step ones
+ * against a weight matrix packed once per sequence, and (rnn_gemm_blocked, at the end)
+ * the ones over all T*B rows at once. Not a public header.
  *
  * Every step of a recurrent layer multiplies a few rows (the batch, or a thread's share
  * of it) by the same weights. A BLAS GEMM repacks its whole right operand on every call,
