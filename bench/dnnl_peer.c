@@ -13,10 +13,9 @@
  * weight gradients, as the other peers' layer row), the state starting at zero;
  * infer: forward_inference alone. bfloat16 (infer only): input, weights and output in
  * bf16, bias in f32, the input converted once before timing (a bf16 model's input
- * already is). The weights are given in PyTorch's order of gates converted to
- * nothing: only the time matters here, so they stay random in oneDNN's own ldigo
- * layout and are reordered once, before timing, into the layout each primitive asks
- * for. Times are wall-clock medians of the measured iterations; gflops counts the
+ * already is). Only the time matters here, so the weights are random values in
+ * oneDNN's plain ldigo layout, reordered once, before timing, into the layout (and
+ * type) each primitive asks for: the forward's and, transposed, the backward's. Times are wall-clock medians of the measured iterations; gflops counts the
  * GEMM flops as bench/suite.lua's layer_flops does (forward 2TB*D*GH + 2TB*H*GH,
  * backward twice that). Errors go to stderr with exit status 1.
  */
@@ -306,8 +305,8 @@ int main(int argc, char **argv) {
   getrusage(RUSAGE_SELF, &ru);
   const dnnl_version_t *v = dnnl_version();
   printf("{\"row\": \"layer\", \"impl\": \"onednn\", \"cell\": \"%s\", \"mode\": \"%s\", \"dtype\": \"%s\", "
-         "\"T\": %d, \"B\": %d, \"D\": %d, \"H\": %d, \"threads\": %d, \"iters\": %d, \"ms\": %.4f, "
-         "\"ms_min\": %.4f, \"ms_forward\": %.4f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f, "
+         "\"T\": %d, \"B\": %d, \"D\": %d, \"H\": %d, \"threads\": %d, \"iters\": %d, \"ms\": %.9g, "
+         "\"ms_min\": %.9g, \"ms_forward\": %.9g, \"gflops\": %.9g, \"peak_rss_mb\": %.1f, "
          "\"isa\": \"%s\", \"impl_forward\": \"%s\", \"impl_backward\": \"%s\", \"onednn_version\": \"%d.%d.%d\"}\n",
          o.cell, o.mode, o.dtype, o.T, o.B, o.D, o.H, o.threads, o.iters, s * 1e3, tmin * 1e3, fs * 1e3,
          flops / s / 1e9, ru.ru_maxrss / 1024.0, isa_name(dnnl_get_effective_cpu_isa()), impl_name(fpd),

@@ -190,9 +190,9 @@ end
 -- A C program of bench/ (peak.c, dnnl_peer.c) compiled into root/build/bench/ when its
 -- binary is missing or older than its source. Returns the binary's path, or nil and
 -- why not (for dnnl_peer.c: libdnnl-dev is not installed; oneDNN is a peer, never a
--- dependency). CC overrides the compiler.
+-- dependency). cc: the compiler (default $CC or cc).
 suite.TOOLS = {peak = {"-O2", "-pthread"}, dnnl_peer = {"-O2", "-fopenmp", "LIBS", "-ldnnl", "-lm"}}
-function suite.tool(root, name)
+function suite.tool(root, name, cc)
   local flags = assert(suite.TOOLS[name], "suite.tool: unknown tool " .. tostring(name))
   local src, bin = root .. "/bench/" .. name .. ".c", root .. "/build/bench/" .. name
   local fresh = os.execute(string.format("test -x %s && ! test %s -nt %s", bin, src, bin))
@@ -202,7 +202,7 @@ function suite.tool(root, name)
     if f == "LIBS" then into = libs elseif into then into[#into + 1] = f else pre[#pre + 1] = f end
   end
   os.execute("mkdir -p " .. root .. "/build/bench")
-  local cmd = suite.command_line(suite.concat({os.getenv("CC") or "cc"}, pre, {src}, libs, {"-o", bin}))
+  local cmd = suite.command_line(suite.concat({cc or os.getenv("CC") or "cc"}, pre, {src}, libs, {"-o", bin}))
   local p = assert(io.popen(cmd .. " 2>&1", "r"))
   local out = p:read("a")
   if not p:close() then
