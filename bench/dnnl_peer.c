@@ -3,7 +3,7 @@
  * line per call. oneDNN is only a peer: recur neither builds nor links against it;
  * bench/suite.lua compiles this file on demand when libdnnl-dev is installed:
  *
- *   cc -O2 -fopenmp bench/dnnl_peer.c -ldnnl -o build/bench/dnnl_peer
+ *   cc -O2 -fopenmp bench/dnnl_peer.c -ldnnl -lm -o build/bench/dnnl_peer
  *   build/bench/dnnl_peer layer --cell lstm --T 100 --B 64 --D 512 --H 512
  *       [--mode train|infer] [--dtype float32|bfloat16] [--threads 2] [--iters 5]
  *       [--warmup 1] [--seed N (ignored)]
@@ -15,9 +15,11 @@
  * bf16, bias in f32, the input converted once before timing (a bf16 model's input
  * already is). Only the time matters here, so the weights are random values in
  * oneDNN's plain ldigo layout, reordered once, before timing, into the layout (and
- * type) each primitive asks for: the forward's and, transposed, the backward's. Times are wall-clock medians of the measured iterations; gflops counts the
- * GEMM flops as bench/suite.lua's layer_flops does (forward 2TB*D*GH + 2TB*H*GH,
- * backward twice that). Errors go to stderr with exit status 1.
+ * type) each primitive asks for: the forward's and, transposed, the backward's.
+ * Times are wall-clock medians of the measured iterations (ms_forward: the forward's
+ * part of a training iteration); gflops counts the GEMM flops as bench/suite.lua's
+ * layer_flops does (forward 2TB*D*GH + 2TB*H*GH, backward twice that). Errors go to
+ * stderr with exit status 1.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <oneapi/dnnl/dnnl.h>

@@ -94,15 +94,15 @@ if peak_bin then
 else
   io.stderr:write(peak_err, "\n")
 end
-local peak_line = {}
+local peak_line, seen = {}, {}
 for _, t in ipairs({1, a.threads}) do
-  if peak[t] and not peak_line[t] then
-    peak_line[t] = true
+  if peak[t] and not seen[t] then
+    seen[t] = true
     peak_line[#peak_line + 1] = string.format("%d thread%s %.0f GFLOP/s (best of %d: %.0f)", t, t > 1 and "s" or "",
       peak[t].gflops, peak[t]["repeat"], peak[t].gflops_max)
   end
 end
-print("FMA peak (bench/peak.c, " .. (peak[a.threads] and peak[a.threads].vector_bits or "?") .. "-bit): "
+print("FMA peak (bench/peak.c, " .. (peak[a.threads] and string.format("%d", peak[a.threads].vector_bits) or "?") .. "-bit): "
   .. (#peak_line > 0 and table.concat(peak_line, ", ") or "not measured"))
 print("oneDNN: " .. (dnnl and dnnl or "not measured: " .. tostring(why)))
 print(string.format("recur vs PyTorch%s, %d threads%s%s%s", dnnl and " and oneDNN" or "", a.threads,
