@@ -4,7 +4,7 @@
 -- other, each in its own process, and the ratios of every row.
 --
 --   lua5.4 bench/peer.lua [--threads 2] [--only protocol|layer|generate|wordlm] [--repeat 1]
---                         [--env NAME=value ...] [--torch-env NAME=value ...]
+--                         [--env NAME=value ...] [--torch-env NAME=value ...] [--dnnl-env NAME=value ...]
 --                         [--wait-idle S] [--no-onednn] [--quick] [--output bench/results_peer.json]
 --
 -- First the FMA peak of the machine (bench/peak.c) at 1 and --threads threads: each
@@ -16,7 +16,7 @@
 -- prints n/a. With --repeat N each row runs N times per side, rotating which side
 -- goes first, and the run with the median headline figure is kept. --env sets
 -- variables for every side (e.g. OMP_WAIT_POLICY=PASSIVE), --torch-env for PyTorch's
--- only. --wait-idle S waits before every run (up to S seconds) until the shared
+-- only, --dnnl-env for oneDNN's only. --wait-idle S waits before every run (up to S seconds) until the shared
 -- machine is 90% idle. Ends with the targets of issue 6 (protocol >= 3x at every
 -- size with memory no higher, raw LSTM (100,64,512,512) >= 80% of the sgemm ceiling,
 -- generation >= 3x) and the figures issue 15 is judged by (recur against oneDNN,
@@ -50,6 +50,11 @@ parser:option("--torch-env", "NAME=value for PyTorch's side only (e.g. OMP_WAIT_
     if not s:match("^[%w_]+=") then return nil, "--torch-env expects NAME=value, got '" .. s .. "'" end
     return s
   end)
+parser:option("--dnnl-env", "NAME=value for oneDNN's side only (e.g. OMP_WAIT_POLICY=PASSIVE)"):count("*")
+  :convert(function(s)
+    if not s:match("^[%w_]+=") then return nil, "--dnnl-env expects NAME=value, got '" .. s .. "'" end
+    return s
+  end)
 parser:flag("--quick", "few iterations per row (a smoke test, not a measurement)")
 parser:flag("--no-onednn", "leave oneDNN out even when it is installed")
 parser:option("--output", "JSON results", ROOT .. "/bench/results_peer.json")
@@ -66,6 +71,7 @@ local blas_line, blas_env = suite.same_blas_kernels()
 print(blas_line)
 a.env = suite.concat(a.env, blas_env)
 local torch_env = suite.concat(a.env, a.torch_env)
+local ENV = {recur = a.env, torch = torch_env, onednn = suite.concat(a.env, a.dnnl_env)}
 
 local lua = arg[-1] or "lua5.4"
 local COMMAND = {recur = {lua, ROOT .. "/bench/run.lua"}, torch = {a.python, ROOT .. "/bench/peer_torch.py"}}
@@ -105,9 +111,10 @@ end
 print("FMA peak (bench/peak.c, " .. (peak[a.threads] and string.format("%d", peak[a.threads].vector_bits) or "?") .. "-bit): "
   .. (#peak_line > 0 and table.concat(peak_line, ", ") or "not measured"))
 print("oneDNN: " .. (dnnl and dnnl or "not measured: " .. tostring(why)))
-print(string.format("recur vs PyTorch%s, %d threads%s%s%s", dnnl and " and oneDNN" or "", a.threads,
+print(string.format("recur vs PyTorch%s, %d threads%s%s%s%s", dnnl and " and oneDNN" or "", a.threads,
   #a.env > 0 and ", env " .. table.concat(a.env, " ") or "",
   #a.torch_env > 0 and ", PyTorch's env " .. table.concat(a.torch_env, " ") or "",
+  #a.dnnl_env > 0 and ", oneDNN's env " .. table.concat(a.dnnl_env, " ") or "",
   a.quick and " (quick: not a measurement)" or ""))
 local FMT = "%-26s %-38s %-38s %-30s %7s %7s %5s"
 print(string.format(FMT, "row", "recur", "torch", "onednn", "vs torch", "vs dnnl", "mem"))
@@ -140,7 +147,7 @@ for _, spec in ipairs(suite.rows()) do
       -- rotate which side goes first, so that a drift in the machine's load hits all
       for k = 0, #sides - 1 do
         local side = sides[(i - 1 + k) % #sides + 1]
-        local r, e = run(suite.concat(COMMAND[side], tail), side == "torch" and torch_env or a.env)
+        local r, e = run(suite.concat(COMMAND[side], tail), ENV[side])
         if not r then err = e; break end
         table.insert(runs[side], r)
       end
@@ -255,7 +262,8 @@ if w then
     w.recur.tokens_per_s, w.torch.tokens_per_s, w.speedup, verdict(w.speedup >= 3), w.mem_ratio))
 end
 
-suite.write_json(a.output, {suite = "peer", threads = a.threads, env = a.env, torch_env = a.torch_env, ["repeat"] = a["repeat"],
+suite.write_json(a.output, {suite = "peer", threads = a.threads, env = a.env, torch_env = a.torch_env, dnnl_env = a.dnnl_env,
+                            ["repeat"] = a["repeat"],
                             quick = a.quick, peak = peak, onednn = dnnl and true or false,
                             date = os.date("!%Y-%m-%dT%H:%M:%SZ"), rows = results})
 print("results in " .. a.output)
