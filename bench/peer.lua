@@ -7,9 +7,9 @@
 --                         [--env NAME=value ...] [--torch-env NAME=value ...] [--dnnl-env NAME=value ...]
 --                         [--wait-idle S] [--no-onednn] [--quick] [--output bench/results_peer.json]
 --
--- First the FMA peak of the machine (bench/peak.c) at 1 and --threads threads: each
--- layer row then prints its GEMM GFLOP/s, the fraction of that peak (%pk) and of the
--- sgemm ceiling measured in its own process (%sg).
+-- First the FMA peak of the machine (bench/peak.c) at 1 and --threads threads, the
+-- best of 9 runs: each layer row then prints its GEMM GFLOP/s, the fraction of that
+-- peak (%pk) and of the sgemm ceiling measured in its own process (%sg).
 -- vs torch = PyTorch's time / recur's time (generation: recur's tokens/s / PyTorch's);
 -- vs oneDNN = oneDNN's time / recur's; above 1 recur is faster. mem = recur's peak RSS /
 -- PyTorch's. A side that has no kernel for a row (bf16 where recur or PyTorch lacks it)
@@ -91,7 +91,8 @@ local peak = {}
 local peak_bin, peak_err = suite.tool(ROOT, "peak")
 if peak_bin then
   local threads = a.threads == 1 and "1" or "1," .. a.threads
-  local p = assert(io.popen(suite.command_line({peak_bin, "--threads", threads, "--ms", a.quick and 50 or 300}), "r"))
+  local p = assert(io.popen(suite.command_line({peak_bin, "--threads", threads, "--ms", a.quick and 50 or 200,
+    "--repeat", a.quick and 3 or 9}), "r"))
   for line in p:lines() do
     local ok, r = pcall(cjson.decode, line)
     if ok and type(r) == "table" and r.row == "peak" then peak[r.threads] = r end
@@ -104,8 +105,8 @@ local peak_line, seen = {}, {}
 for _, t in ipairs({1, a.threads}) do
   if peak[t] and not seen[t] then
     seen[t] = true
-    peak_line[#peak_line + 1] = string.format("%d thread%s %.0f GFLOP/s (best of %d: %.0f)", t, t > 1 and "s" or "",
-      peak[t].gflops, peak[t]["repeat"], peak[t].gflops_max)
+    peak_line[#peak_line + 1] = string.format("%d thread%s %.0f GFLOP/s (median of %d: %.0f)", t, t > 1 and "s" or "",
+      peak[t].gflops_max, peak[t]["repeat"], peak[t].gflops)
   end
 end
 print("FMA peak (bench/peak.c, " .. (peak[a.threads] and string.format("%d", peak[a.threads].vector_bits) or "?") .. "-bit): "
@@ -165,7 +166,9 @@ for _, spec in ipairs(suite.rows()) do
       local rec, tor, one = out.recur, out.torch, out.onednn
       out.speedup, out.speedup_onednn = speedup(rec, tor), speedup(rec, one)
       if not rec.unsupported and not tor.unsupported then out.mem_ratio = rec.peak_rss_mb / tor.peak_rss_mb end
-      local pk = peak[a.threads] and peak[a.threads].gflops
+      -- the peak is what the cores can do: the best of the peak's runs, the others
+      -- having lost time slices to the machine's other users
+      local pk = peak[a.threads] and peak[a.threads].gflops_max
       for _, r in ipairs({rec, tor, one}) do
         if r and r.row == "layer" and r.gflops and pk then r.fraction_of_peak = r.gflops / pk end
       end
