@@ -118,6 +118,19 @@ for _, spec in ipairs(ROWS) do
     end
   end
 end
+-- Issue 15's target: with one core loaded, 2 threads no slower than 1.
+for _, r2 in ipairs(results) do
+  for _, r1 in ipairs(results) do
+    if r2.threads == 2 and r1.threads == 1 and r1.side == r2.side
+        and suite.describe(r1.quiet) == suite.describe(r2.quiet) then
+      local f1, _, higher = suite.figure(r1.loaded)
+      local f2 = suite.figure(r2.loaded)
+      local ratio = higher and f1 / f2 or f2 / f1 -- above 1: 2 threads slower
+      print(string.format("%s, %s, loaded: 2 threads no slower than 1: %.2fx the 1-thread time (%s)",
+        suite.describe(r2.quiet), r2.side, ratio, ratio <= 1 and "met" or "MISSED"))
+    end
+  end
+end
 suite.write_json(a.output, {suite = "busy", load = LOAD[a.load], ["repeat"] = a["repeat"], quick = a.quick,
                             date = os.date("!%Y-%m-%dT%H:%M:%SZ"), rows = results})
 print("slowdown = loaded time / quiet time (generation: quiet tokens/s / loaded)")
