@@ -58,6 +58,7 @@ def parse_args(argv):
     sp.add_argument("--vocab", type=int, default=65)
     sp.add_argument("--tokens", type=int, default=2000)
     sp.add_argument("--greedy", action="store_true", help="argmax instead of sampling at temperature 1")
+    sp.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
 
     # Zaremba et al.'s medium PTB model (bench/suite.lua's suite.WORDLM)
     sp = sub.add_parser("wordlm")
@@ -309,6 +310,8 @@ def row_wordlm(a):
 
 def row_generate(a):
     model = CharLM(a.vocab, a.embed, a.hidden, a.layers).eval()
+    if a.dtype == "bfloat16":
+        model = model.to(torch.bfloat16)
     warmup = 20 if a.warmup is None else a.warmup
     g = torch.Generator().manual_seed(a.seed)
     with torch.no_grad():
@@ -318,7 +321,7 @@ def row_generate(a):
             if i == warmup:
                 t0 = time.perf_counter()
             logits, state = model(token, state)
-            scores = logits[0, 0]
+            scores = logits[0, 0].float()
             if a.greedy:
                 nxt = int(torch.argmax(scores))
             else:
@@ -326,7 +329,7 @@ def row_generate(a):
             token[0, 0] = nxt
         seconds = time.perf_counter() - t0
     emit({"row": "generate", "layers": a.layers, "hidden": a.hidden, "embed": a.embed, "vocab": a.vocab,
-          "tokens": a.tokens, "greedy": a.greedy, "seconds": seconds, "tokens_per_s": a.tokens / seconds,
+          "dtype": a.dtype, "tokens": a.tokens, "greedy": a.greedy, "seconds": seconds, "tokens_per_s": a.tokens / seconds,
           "us_per_token": seconds / a.tokens * 1e6})
 
 

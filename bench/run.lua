@@ -2,7 +2,8 @@
 --
 --   lua5.4 bench/run.lua protocol --layers 2 --hidden 256 [--iters 30] [--phases]
 --   lua5.4 bench/run.lua layer --cell lstm --T 100 --B 64 --D 512 --H 512 [--iters 5]
---   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy]
+--   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy] [--dtype bfloat16]
+--   lua5.4 bench/run.lua wordlm [--iters 10]
 --   lua5.4 bench/run.lua all [--quick]   every row, each in its own process: a table,
 --                                        and bench/results.json
 -- Every row takes --threads N (default 2), --warmup N and --seed N.
@@ -162,20 +163,26 @@ end
 
 -- The layer's forward + backward (--mode infer: forward alone, in evaluation mode)
 -- and its GEMMs alone are timed alternately, so that a change in the shared machine's
--- load falls on both. --dtype bfloat16 asks the layer for that dtype; a build of recur
--- without it answers with a row marked unsupported, which bench/peer.lua prints as such.
+-- load falls on both. --dtype bfloat16 (inference) runs the layer with
+-- set_precision("bf16"); a build of recur without it answers with a row marked
+-- unsupported, which bench/peer.lua prints as such.
 local function row_layer(a)
   local T, B, D, H = a.T, a.B, a.D, a.H
   local class, G = table.unpack(CELLS[a.cell])
   local mode, train = a.mode, a.mode == "train"
-  local ok, m = pcall(recur.nn[class], D, H, a.dtype ~= "float32" and {dtype = a.dtype} or nil)
-  if not ok then
-    return {row = "layer", cell = a.cell, mode = mode, dtype = a.dtype, T = T, B = B, D = D, H = H,
-            unsupported = tostring(m)}
-  end
-  if not train then m:evaluate() end
+  local m = recur.nn[class](D, H)
   local x, gy = recur.randn(T, B, D), recur.randn(T, B, H)
-  if a.dtype ~= "float32" then x = x:to(a.dtype) end
+  if not train then m:evaluate() end
+  if a.dtype == "bfloat16" then
+    -- recur's bf16 path: weights in bf16, activations in fp32, inference only
+    local ok, err = false, "this recur has no bf16 path (set_precision)"
+    if m.set_precision then ok, err = pcall(m.set_precision, m, "bf16") end
+    if train or not ok then
+      return {row = "layer", cell = a.cell, mode = mode, dtype = a.dtype, T = T, B = B, D = D, H = H,
+              unsupported = train and "bf16 is for inference" or tostring(err)}
+    end
+    m:forward(x) -- packs the bf16 weights, once
+  end
   local gemms, sgemm_flops = sgemm_set(T, B, D, H, G, mode)
   local flops = suite.layer_flops(T, B, D, H, G, mode)
   assert(math.abs(sgemm_flops - flops) <= 1e-9 * flops, "layer: the ceiling's GEMMs do not add up to the layer's flops")
@@ -250,6 +257,13 @@ local function row_generate(a)
   local model = LanguageModel{vocab_size = a.vocab, embed = a.embed, hidden = a.hidden, layers = a.layers,
                               cell = "lstm", dropout = 0}
   model:evaluate()
+  if a.dtype == "bfloat16" then
+    local ok, err = false, "this recur has no bf16 path (set_precision)"
+    if model.set_precision then ok, err = pcall(model.set_precision, model, "bf16") end
+    if not ok then
+      return {row = "generate", layers = a.layers, hidden = a.hidden, dtype = a.dtype, unsupported = tostring(err)}
+    end
+  end
   local opts = {temperature = a.greedy and 0 or 1}
   local ids = recur.zeros({1}, "int64")
   ids:set(1, 1)
@@ -264,7 +278,7 @@ local function row_generate(a)
   end
   local seconds = recur.now() - t0
   return {row = "generate", layers = a.layers, hidden = a.hidden, embed = a.embed, vocab = a.vocab,
-          tokens = a.tokens, greedy = a.greedy, seconds = seconds, tokens_per_s = a.tokens / seconds,
+          dtype = a.dtype, tokens = a.tokens, greedy = a.greedy, seconds = seconds, tokens_per_s = a.tokens / seconds,
           us_per_token = seconds / a.tokens * 1e6}
 end
 
@@ -334,6 +348,7 @@ g:option("--embed", "embedding size", 64):convert(positive("--embed"))
 g:option("--vocab", "vocabulary size", 65):convert(positive("--vocab"))
 g:option("--tokens", "tokens measured", 2000):convert(positive("--tokens"))
 g:flag("--greedy", "argmax instead of sampling at temperature 1")
+g:option("--dtype", "float32 | bfloat16 (the model's set_precision(\"bf16\"))", "float32"):choices({"float32", "bfloat16"})
 local w = common(parser:command("wordlm", "Zaremba et al.'s medium word-level LSTM LM, one training iteration"))
 for _, k in ipairs({"layers", "hidden", "vocab", "batch", "seq"}) do
   w:option("--" .. k, nil, suite.WORDLM[k]):convert(positive("--" .. k))

@@ -17,7 +17,8 @@ end
 
 -- torch-rnn's grid; the three layer shapes for each cell, training (forward +
 -- backward), then inference (forward alone) for the LSTM and GRU and bf16 LSTM
--- inference; batch-1 generation; Zaremba et al.'s medium word-level model.
+-- inference; batch-1 generation in fp32 and bf16; Zaremba et al.'s medium
+-- word-level model.
 function suite.rows()
   local rows = {}
   for _, L in ipairs({1, 2, 3}) do
@@ -33,6 +34,7 @@ function suite.rows()
     rows[#rows + 1] = layer_row("lstm", shape, "--mode", "infer", "--dtype", "bfloat16")
   end
   rows[#rows + 1] = {"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000}
+  rows[#rows + 1] = {"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000, "--dtype", "bfloat16"}
   rows[#rows + 1] = {"wordlm"}
   return rows
 end
@@ -160,7 +162,7 @@ function suite.describe(r)
   end
   if r.row == "wordlm" then return string.format("wordlm %dx%d V=%d", r.layers, r.hidden, r.vocab) end
   if r.row == "peak" then return string.format("peak fma %d thr", r.threads) end
-  return string.format("generate L=%d H=%d", r.layers, r.hidden)
+  return string.format("generate L=%d H=%d%s", r.layers, r.hidden, r.dtype == "bfloat16" and " bf16" or "")
 end
 
 -- The row's headline figure as a number, its unit, and whether more is better.

@@ -19,9 +19,9 @@ describe("bench suite", function()
     assert.equals("Lua 5.4", _VERSION)
   end)
 
-  it("lists torch-rnn's 3x3 grid, the layer shapes for training and inference, generation and wordlm", function()
+  it("lists torch-rnn's 3x3 grid, the layer shapes for training and inference, generation in fp32 and bf16, wordlm", function()
     local rows = suite.rows()
-    assert.equals(29, #rows)
+    assert.equals(30, #rows)
     local grid, shapes = {}, {}
     for _, r in ipairs(rows) do
       if r[1] == "protocol" then grid[r[3] .. "x" .. r[5]] = true end
@@ -40,10 +40,11 @@ describe("bench suite", function()
       assert.is_true(shapes["lstm:" .. shape .. ":infer:bfloat16"])
     end
     assert.same({"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000}, rows[28])
-    assert.same({"wordlm"}, rows[29])
+    assert.same({"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000, "--dtype", "bfloat16"}, rows[29])
+    assert.same({"wordlm"}, rows[30])
     -- oneDNN measures the layer rows only
     assert.same({"recur", "torch", "onednn"}, suite.sides(rows[10]))
-    assert.same({"recur", "torch"}, suite.sides(rows[29]))
+    assert.same({"recur", "torch"}, suite.sides(rows[30]))
     assert.is_nil(suite.flag(rows[10], "--mode"))
   end)
 
@@ -143,6 +144,14 @@ describe("bench suite", function()
     assert.is_nil(err)
     assert.equals("bfloat16", r.dtype)
     assert.is_true(type(r.unsupported) == "string" or r.ms > 0)
+  end)
+
+  it("marks a bf16 generate row unsupported, or measures it", function()
+    local r, err = suite.run({LUA, "bench/run.lua", "generate", "--layers", 1, "--hidden", 8, "--tokens", 10,
+                              "--dtype", "bfloat16", "--threads", 1}, ENV)
+    assert.is_nil(err)
+    assert.equals("bfloat16", r.dtype)
+    assert.is_true(type(r.unsupported) == "string" or r.tokens_per_s > 0)
   end)
 
   it("runs a wordlm row at toy sizes", function()
