@@ -57,6 +57,7 @@ parser:option("--dnnl-env", "NAME=value for oneDNN's side only (e.g. OMP_WAIT_PO
   end)
 parser:flag("--quick", "few iterations per row (a smoke test, not a measurement)")
 parser:flag("--no-onednn", "leave oneDNN out even when it is installed")
+parser:option("--sides", "the sides to run, comma-separated (default recur,torch,onednn)", "recur,torch,onednn")
 parser:option("--output", "JSON results", ROOT .. "/bench/results_peer.json")
 parser:option("--python", "the Python with PyTorch 1.13", "/usr/bin/python3")
 local a = parser:parse()
@@ -78,6 +79,17 @@ local COMMAND = {recur = {lua, ROOT .. "/bench/run.lua"}, torch = {a.python, ROO
 local dnnl, why = nil, "left out (--no-onednn)"
 if not a.no_onednn then dnnl, why = suite.tool(ROOT, "dnnl_peer") end
 if dnnl then COMMAND.onednn = {dnnl} end
+local wanted = {}
+for side in a.sides:gmatch("[^,]+") do
+  if side ~= "recur" and side ~= "torch" and side ~= "onednn" then
+    parser:error("--sides takes recur, torch and onednn, got '" .. side .. "'")
+  end
+  wanted[side] = true
+end
+if not wanted.recur then parser:error("--sides must include recur (every ratio is against it)") end
+for side in pairs(COMMAND) do
+  if not wanted[side] then COMMAND[side] = nil end
+end
 
 local function run(argv, env)
   local idle = a.wait_idle > 0 and suite.wait_idle(a.wait_idle, 0.9) or nil
@@ -166,7 +178,7 @@ for _, spec in ipairs(suite.rows()) do
       end
       local rec, tor, one = out.recur, out.torch, out.onednn
       out.speedup, out.speedup_onednn = speedup(rec, tor), speedup(rec, one)
-      if not rec.unsupported and not tor.unsupported then out.mem_ratio = rec.peak_rss_mb / tor.peak_rss_mb end
+      if tor and not rec.unsupported and not tor.unsupported then out.mem_ratio = rec.peak_rss_mb / tor.peak_rss_mb end
       -- the peak is what the cores can do: the best of the peak's runs, the others
       -- having lost time slices to the machine's other users
       local pk = peak[a.threads] and peak[a.threads].gflops_max
@@ -179,7 +191,10 @@ for _, spec in ipairs(suite.rows()) do
         return suite.format(r, pk)
       end
       local function ratio(x) return x and string.format("%6.2fx", x) or "-" end
-      local shown = rec.unsupported and (tor.unsupported and one or tor) or rec
+      local shown = rec
+      for _, r in ipairs({tor, one}) do
+        if shown.unsupported and r and not r.unsupported then shown = r end
+      end
       print(string.format(FMT, suite.describe(shown), cell(rec), cell(tor), cell(one), ratio(out.speedup),
         ratio(out.speedup_onednn), out.mem_ratio and string.format("%5.2f", out.mem_ratio) or "-"))
       io.stdout:flush()
@@ -190,7 +205,7 @@ end
 
 print("")
 for _, p in ipairs(results) do
-  local r, t = p.recur, p.torch
+  local r, t = p.recur, p.torch or {}
   if t.blas_core and r.blas_core and t.blas_core:lower() ~= r.blas_core:lower() then
     print(string.format("WARNING: OpenBLAS kernels differ: recur %s, PyTorch %s", r.blas_core, t.blas_core))
     break
@@ -200,7 +215,10 @@ end
 -- A result's row, found by its row kind and fields.
 local function find(kind, fields)
   for _, p in ipairs(results) do
-    local r = p.recur.unsupported and (p.onednn or p.torch) or p.recur
+    local r = p.recur
+    for _, o in ipairs({p.torch, p.onednn}) do
+      if r.unsupported and o and not o.unsupported then r = o end
+    end
     local match = r.row == kind
     for k, v in pairs(fields) do match = match and r[k] == v end
     if match then return p end
@@ -211,7 +229,7 @@ end
 local function verdict(ok) return ok and "met" or "MISSED" end
 local worst_speed, worst_mem, nproto = math.huge, 0, 0
 for _, p in ipairs(results) do
-  if p.recur.row == "protocol" then
+  if p.recur.row == "protocol" and p.speedup then
     nproto = nproto + 1
     worst_speed = math.min(worst_speed, p.speedup)
     worst_mem = math.max(worst_mem, p.mem_ratio)
@@ -219,12 +237,12 @@ for _, p in ipairs(results) do
 end
 print("issue 6 (the earlier targets):")
 local lstm = find("layer", {cell = "lstm", mode = "train", T = 100, B = 64, D = 512, H = 512})
-if lstm then
+if lstm and lstm.torch then
   print(string.format("  raw LSTM (100,64,512,512) at >= 80%% of the sgemm ceiling: %.1f%% (%s); PyTorch %.1f%%",
     100 * lstm.recur.fraction_of_sgemm, verdict(lstm.recur.fraction_of_sgemm >= 0.8), 100 * lstm.torch.fraction_of_sgemm))
 end
 local gen = find("generate", {dtype = "float32"})
-if gen then
+if gen and gen.speedup then
   print(string.format("  batch-1 generation >= 3x PyTorch: %.2fx (%s)", gen.speedup, verdict(gen.speedup >= 3)))
 end
 if nproto > 0 then
@@ -272,9 +290,9 @@ if lstm and lstm.recur.fraction_of_peak then
     100 * lstm.recur.fraction_of_peak, verdict(lstm.recur.fraction_of_peak >= 0.85)))
 end
 local gen16 = find("generate", {dtype = "bfloat16"})
-if gen then
+if gen and gen.speedup then
   print(string.format("  batch-1 generation >= 10x PyTorch: fp32 %.2fx (%s)", gen.speedup, verdict(gen.speedup >= 10)))
-  if gen16 and not gen16.recur.unsupported then
+  if gen16 and gen16.torch and not gen16.recur.unsupported then
     -- against PyTorch at its best, whichever of its fp32 and bf16 runs was faster
     local best = math.max(gen.torch.tokens_per_s, gen16.torch.unsupported and 0 or gen16.torch.tokens_per_s)
     local x = gen16.recur.tokens_per_s / best
@@ -283,7 +301,7 @@ if gen then
   end
 end
 local w = find("wordlm", {})
-if w then
+if w and w.speedup then
   print(string.format("  wordlm (Zaremba medium) >= 3x PyTorch: recur %.0f tokens/s, PyTorch %.0f: %.2fx (%s); memory ratio %.2f",
     w.recur.tokens_per_s, w.torch.tokens_per_s, w.speedup, verdict(w.speedup >= 3), w.mem_ratio))
 end
