@@ -2,6 +2,8 @@
  * which OpenBLAS kernels run, and the block cache of freed tensor memory.
  *
  *   set_num_threads(n), get_num_threads()
+ *   thread_adapt([on]) -> {enabled, threads}   one thread on a busy machine (runtime.h)
+ *   thread_adapt_fake(one, full)               specs: the times the controller sees
  *   blas_info() -> {config, parallel, threads, core, core_repaired}
  *   set_cache_limit(bytes)   frees what the cache holds above it at once
  *   cache_bytes()            bytes the cache holds
@@ -16,13 +18,12 @@
 
 int recur_get_num_threads(void)
 {
-    return omp_get_max_threads();
+    return recur_threads_get();
 }
 
 void recur_set_num_threads(int n)
 {
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    recur_threads_set(n);
 }
 
 static int l_set_num_threads(lua_State *L)
@@ -37,6 +38,34 @@ static int l_get_num_threads(lua_State *L)
 {
     lua_pushinteger(L, recur_get_num_threads());
     return 1;
+}
+
+/* thread_adapt(on): whether the team shrinks to one thread on a busy machine (see
+ * include/recur/runtime.h); thread_adapt() leaves it. Returns {enabled, threads}, the
+ * team in force now. */
+static int l_thread_adapt(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1)) recur_threads_adapt(lua_toboolean(L, 1));
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, recur_threads_adapt_enabled());
+    lua_setfield(L, -2, "enabled");
+    lua_pushinteger(L, recur_threads_in_force());
+    lua_setfield(L, -2, "threads");
+    return 1;
+}
+
+/* thread_adapt_fake(one, full): for specs, the seconds the controller sees every
+ * recurrent call take on one thread and on the team; no arguments: the clock again. */
+static int l_thread_adapt_fake(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        recur_threads_adapt_fake(-1, -1);
+        return 0;
+    }
+    double one = luaL_checknumber(L, 1), full = luaL_checknumber(L, 2);
+    if (!(one > 0 && full > 0)) luaL_error(L, "thread_adapt_fake: times must be positive seconds");
+    recur_threads_adapt_fake(one, full);
+    return 0;
 }
 
 /* recur.set_cache_limit(bytes): how much freed tensor memory is kept for reuse. */
@@ -97,6 +126,7 @@ static int l_blas_info(lua_State *L)
 
 static const luaL_Reg runtime_functions[] = {
     {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
+    {"thread_adapt", l_thread_adapt}, {"thread_adapt_fake", l_thread_adapt_fake},
     {"blas_info", l_blas_info}, {"set_cache_limit", l_set_cache_limit},
     {"cache_bytes", l_cache_bytes}, {"cache_clear", l_cache_clear}, {NULL, NULL}};
 

@@ -1,12 +1,15 @@
 /* Fused recurrent kernels (see rnn.h). The kernels are written once in rnn_generic.h
  * over a `real` type and compiled here for float and for double. */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <omp.h>
 
 #include "blas.h"
 #include "recur/rnn.h"
+#include "recur/runtime.h"
 #include "rnn_gemm.h"
 #include "rnn_math.h"
 
@@ -21,6 +24,10 @@
  * (T,B,G*H) = (20,16,128) the split already halved an LSTM's time on 2 threads; at
  * (10,16,64) it lost. */
 #define RNN_SPLIT_MIN 32768
+/* Fewest rows of a backward product over all T*B rows for recur's blocked kernel
+ * (float32), and fewest rows per step for the packed per-step products: below, BLAS. */
+#define RNN_BLOCKED_MIN_ROWS 16
+#define RNN_PACKED_MIN_ROWS 4
 /* Multiply-adds from which a GEMM over all T*B rows is split over the threads by us. */
 #define RNN_GEMM_SPLIT_MIN (1 << 22)
 
@@ -42,6 +49,250 @@
 
 #define RNN_CONCAT_(a, b) a##b
 #define RNN_CONCAT(a, b) RNN_CONCAT_(a, b)
+
+/* ---- threads on a busy machine ------------------------------------------------
+ *
+ * When another process keeps a core busy, a thread of ours is descheduled now and then
+ * for a whole time slice (milliseconds), and every call that waits for it, at a
+ * barrier or at the end of a parallel region, waits that long: a small model then ran
+ * 10x slower on 2 threads than on 1. libgomp reads its wait policy once, before recur
+ * is loaded, so the cure has to be recur's own: each forward and backward call is
+ * timed, and a bandit per call shape (kernel, cell, sizes) keeps the last three times
+ * of each call on one thread and on the whole team, runs the faster by their medians
+ * and tries the other once the calls since the last try have taken 32 times what the
+ * other took last (and 4 calls at least): a try costs at most about 3% on a quiet
+ * machine (one thread instead of the team) and on a busy one (a team call there took
+ * 32 ms instead of 0.6 on one thread, at batch-1 generation). On a busy machine any
+ * call can be descheduled for a time slice, one thread or two: a median does not move
+ * for one such call, and the choice changes only for a mode 10% faster. The team in force is set for OpenMP and OpenBLAS
+ * both, so the work between the recurrent calls (losses, output layers, the
+ * optimiser, generation's softmax) follows the same choice. A quiet machine loses one
+ * call in up to 256 to a probe on one thread; a busy one, one call in up to 256 to a
+ * late team.
+ *
+ * Results do not depend on the choice: the kernels give the same bits on any team
+ * where they do today (the batch split gives every sequence the same arithmetic). */
+#define ADAPT_SLOTS 64
+#define ADAPT_TRY_CALLS 4 /* fewest calls between two tries of the other mode */
+#define ADAPT_TRY_BUDGET 32 /* and their time: this many of the other mode's time */
+#define ADAPT_MARGIN 0.09531017980432486 /* log 1.1 */
+
+typedef struct {
+    uint64_t key;
+    double lt[2][3]; /* the last 3 log seconds: [0] one thread, [1] the team */
+    int n[2];        /* times in lt (at most 3), and where the next goes */
+    int at[2];
+    int calls;       /* calls since the last try of the other mode */
+    double spent;    /* and their seconds */
+    int cur;         /* the mode chosen, once both have times */
+    int warm;        /* the team's first call, which starts its threads, is over */
+} rnn_adapt_slot;
+
+/* What a mode's times say: the median of the last three (one call descheduled for a
+ * time slice, on a busy machine, moves nothing), the mean of two, or the one. */
+static double adapt_estimate(const rnn_adapt_slot *s, int m)
+{
+    const double *t = s->lt[m];
+    if (s->n[m] == 1) return t[0];
+    if (s->n[m] == 2) return 0.5 * (t[0] + t[1]);
+    double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
+    return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
+}
+
+static void adapt_forget(rnn_adapt_slot *s, int m)
+{
+    s->n[m] = s->at[m] = 0;
+}
+
+static void adapt_push(rnn_adapt_slot *s, int m, double l)
+{
+    s->lt[m][s->at[m]] = l;
+    s->at[m] = (s->at[m] + 1) % 3;
+    if (s->n[m] < 3) s->n[m]++;
+}
+
+static pthread_mutex_t adapt_lock = PTHREAD_MUTEX_INITIALIZER;
+static rnn_adapt_slot adapt_slots[ADAPT_SLOTS];
+static int team;          /* the user's team: recur_threads_set, else OpenMP's default */
+static int in_force;      /* the team OpenMP and OpenBLAS have now */
+static int adapt_on = 1;
+static double adapt_fake[2] = {-1, -1};
+
+/* Sets OpenMP's and OpenBLAS's thread counts, unless they are n already. */
+static void adapt_apply(int n)
+{
+    if (n == in_force) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+    in_force = n;
+}
+
+static void adapt_init(void)
+{
+    if (team == 0) team = in_force = omp_get_max_threads();
+}
+
+void recur_threads_set(int n)
+{
+    pthread_mutex_lock(&adapt_lock);
+    team = n;
+    in_force = 0; /* forces adapt_apply to set both */
+    adapt_apply(n);
+    memset(adapt_slots, 0, sizeof adapt_slots); /* times of another team say nothing */
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+int recur_threads_get(void)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    int n = team;
+    pthread_mutex_unlock(&adapt_lock);
+    return n;
+}
+
+int recur_threads_in_force(void)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    int n = in_force;
+    pthread_mutex_unlock(&adapt_lock);
+    return n;
+}
+
+void recur_threads_adapt(int on)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    adapt_on = on != 0;
+    if (!adapt_on) adapt_apply(team);
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+int recur_threads_adapt_enabled(void)
+{
+    return adapt_on;
+}
+
+void recur_threads_adapt_fake(double one, double full)
+{
+    pthread_mutex_lock(&adapt_lock);
+    /* fake times and the clock's do not mix; new fake times keep the old ones, so that
+     * a spec can change the machine's load under the controller */
+    if ((one < 0) != (adapt_fake[0] < 0)) memset(adapt_slots, 0, sizeof adapt_slots);
+    adapt_fake[0] = one;
+    adapt_fake[1] = full;
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+/* One timed call: its slot (NULL: not adapted), the mode it runs in (0 one thread,
+ * 1 the team), whether that is a probe of the slower mode, and when it started. */
+typedef struct {
+    rnn_adapt_slot *slot;
+    int mode, probe;
+    double start;
+} rnn_adapt_call;
+
+static double adapt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+
+/* Picks the team for a call of shape key and sets it. The team runs first (twice: the
+ * first call pays for starting the threads and is forgotten), then one thread once. */
+static rnn_adapt_call rnn_adapt_begin(uint64_t key)
+{
+    rnn_adapt_call c = {NULL, 1, 0, 0};
+    if (omp_in_parallel()) return c;
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    if (adapt_on && team > 1) {
+        key |= 1; /* 0 marks a free slot */
+        /* open addressing from the key's home slot; a full table recycles the home */
+        const unsigned home = (unsigned)(key >> 58) % ADAPT_SLOTS;
+        rnn_adapt_slot *s = NULL;
+        for (unsigned i = 0; i < ADAPT_SLOTS && !s; i++) {
+            rnn_adapt_slot *t = &adapt_slots[(home + i) % ADAPT_SLOTS];
+            if (t->key == key || t->key == 0) s = t;
+        }
+        if (!s) s = &adapt_slots[home];
+        if (s->key != key) {
+            memset(s, 0, sizeof *s);
+            s->key = key;
+        }
+        if (s->n[1] < 1) c.mode = 1;
+        else if (s->n[0] < 1) c.mode = 0;
+        else if (s->calls >= ADAPT_TRY_CALLS &&
+                 s->spent >= ADAPT_TRY_BUDGET * exp(adapt_estimate(s, !s->cur))) {
+            c.mode = !s->cur;
+            c.probe = 1;
+        } else {
+            c.mode = s->cur;
+        }
+        c.slot = s;
+        adapt_apply(c.mode ? team : 1);
+    }
+    pthread_mutex_unlock(&adapt_lock);
+    if (c.slot) c.start = adapt_now();
+    return c;
+}
+
+static void rnn_adapt_end(const rnn_adapt_call *c)
+{
+    if (!c->slot) return;
+    double dt = adapt_now() - c->start;
+    pthread_mutex_lock(&adapt_lock);
+    rnn_adapt_slot *s = c->slot;
+    if (adapt_fake[c->mode] >= 0) dt = adapt_fake[c->mode];
+    double l = log(dt > 1e-9 ? dt : 1e-9);
+    const int m = c->mode, had_both = s->warm && s->n[0] > 0;
+    /* the team's first time (thread start-up) is forgotten; a probe's time replaces
+     * what is known of its mode, which is stale by then */
+    if (m == 1 && !s->warm) {
+        s->warm = 1;
+        pthread_mutex_unlock(&adapt_lock);
+        return;
+    }
+    if (c->probe) adapt_forget(s, m);
+    adapt_push(s, m, l);
+    if (!had_both) {
+        if (s->n[0] > 0 && s->n[1] > 0) {
+            s->cur = adapt_estimate(s, 0) < adapt_estimate(s, 1) ? 0 : 1;
+            s->calls = -1; /* this call is not one of those that pay for the next try */
+            s->spent = -dt;
+        }
+    } else if (adapt_estimate(s, !s->cur) < adapt_estimate(s, s->cur) - ADAPT_MARGIN) {
+        s->cur = !s->cur;
+        s->calls = 0;
+        s->spent = 0;
+    }
+    if (c->probe) {
+        s->calls = 0;
+        s->spent = 0;
+    } else {
+        s->calls++;
+        s->spent += dt;
+    }
+    /* what runs until the next recurrent call: the mode chosen, not a probe's */
+    if (s->n[0] > 0 && s->n[1] > 0) adapt_apply(s->cur ? team : 1);
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+/* A call's shape as a key for rnn_adapt_begin. */
+static uint64_t rnn_adapt_key(int kind, int dtype, recur_rnn_cell cell, int T, int B, int D, int H,
+                              int extra)
+{
+    uint64_t k = 1469598103934665603ull;
+    const int64_t v[] = {kind, dtype, cell, T, B, D, H, extra};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) k = (k ^ (uint64_t)v[i]) * 1099511628211ull;
+    /* splitmix64's finaliser: every input bit reaches the top bits (the home slot) */
+    k = (k ^ (k >> 30)) * 0xBF58476D1CE4E5B9ull;
+    k = (k ^ (k >> 27)) * 0x94D049BB133111EBull;
+    return k ^ (k >> 31);
+}
 
 int recur_rnn_gates(recur_rnn_cell cell)
 {
@@ -87,6 +338,19 @@ static int rnn_gemm_threads(int M, int N, int K)
     if (nth <= 1 || omp_in_parallel() || openblas_get_parallel() == 1) return 1;
     if ((int64_t)M * N * K < RNN_GEMM_SPLIT_MIN || M < 2 * RNN_MIN_ROWS) return 1;
     return nth;
+}
+
+/* Whether the input projection (and dx) run over all T*B rows at once on the blocked
+ * kernel rather than in every step against packed w_ih: when w_ih (G*H,D) is too big
+ * to stay in the caches from one step to the next, every step would stream all of it
+ * from memory for a few rows. At (T,B,D,H) = (50,32,1024,1024), w_ih 16 MB, an LSTM
+ * layer's training step took 10-18% less time on one core; at (100,64,512,512), 4 MB,
+ * the steps were 6% faster. The sums are the same either way (csrc/rnn_gemm.h). */
+#define RNN_PROJECT_ALL_BYTES ((size_t)8 << 20)
+
+static int rnn_project_all(int GH, int D)
+{
+    return (size_t)GH * D * sizeof(float) > RNN_PROJECT_ALL_BYTES;
 }
 
 /* Whether a pointwise pass over `rows` rows is worth an OpenMP loop (only outside the

@@ -8,7 +8,9 @@
  * blocks as equal as possible of at most 6 (25 rows: five of 5; 7: 4 and 3), so that no
  * block is a lone row whose two chains would wait on their own latency (unless M is 1).
  * With 32 columns the AVX2 kernel runs as two halves of 16. */
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rnn_gemm.h"
@@ -27,11 +29,22 @@ void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int
     const int p0 = (int)((int64_t)npanel * part / parts);
     const int p1 = (int)((int64_t)npanel * (part + 1) / parts);
     for (int p = p0; p < p1; p++) {
-        for (int k = 0; k < K; k++) {
-            float *dst = packed + ((size_t)p * K + k) * RNN_PANEL;
+        float *dst = packed + (size_t)p * K * RNN_PANEL;
+        const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+        if (trans) {
+            /* a transpose: read each row of W once, straight through */
             for (int c = 0; c < RNN_PANEL; c++) {
-                int n = p * RNN_PANEL + c;
-                dst[c] = n >= N ? 0 : trans ? W[(size_t)n * ldw + k] : W[(size_t)k * ldw + n];
+                const float *w = W + (size_t)(n0 + c) * ldw;
+                if (c < nc)
+                    for (int k = 0; k < K; k++) dst[(size_t)k * RNN_PANEL + c] = w[k];
+                else
+                    for (int k = 0; k < K; k++) dst[(size_t)k * RNN_PANEL + c] = 0;
+            }
+        } else {
+            for (int k = 0; k < K; k++) {
+                float *d = dst + (size_t)k * RNN_PANEL;
+                memcpy(d, W + (size_t)k * ldw + n0, (size_t)nc * sizeof(float));
+                for (int c = nc; c < RNN_PANEL; c++) d[c] = 0;
             }
         }
     }
@@ -214,6 +227,177 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
     }
 }
 
+/* ---- blocked products over many rows (rnn_gemm_blocked) -------------------------- */
+
+#define BK_MR 12  /* rows of C per packed block of A */
+#define BK_KC 256 /* values of k per block: a panel of B is 32 KB, in L1 */
+#define BK_MB 8   /* blocks of A packed at a time: 96 KB, in L2 */
+
+/* C (mr,32) = Ap (kc,BK_MR)^T Bp (kc,32) + S for the first mr rows of the block, where
+ * row i of S is at S + i*lds (lds = 0: one row for all, a bias), or zeros when S is
+ * NULL; columns past ncols neither read nor written. The rows past mr are zeros in Ap. */
+__attribute__((target("avx512f"), noinline)) static void
+bk_kernel_avx512(int mr, int kc, const float *Ap, const float *Bp, const float *S, size_t lds,
+                 float *C, int ldc, int ncols)
+{
+    const __mmask16 m0 = ncols >= 16 ? 0xFFFF : (__mmask16)((1u << ncols) - 1);
+    const __mmask16 m1 = ncols >= 32 ? 0xFFFF : ncols > 16 ? (__mmask16)((1u << (ncols - 16)) - 1) : 0;
+    __m512 c0[BK_MR], c1[BK_MR];
+    for (int i = 0; i < BK_MR; i++) {
+        const int live = S && i < mr;
+        c0[i] = live ? _mm512_maskz_loadu_ps(m0, S + i * lds) : _mm512_setzero_ps();
+        c1[i] = live ? _mm512_maskz_loadu_ps(m1, S + i * lds + 16) : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(Bp + (size_t)k * RNN_PANEL);
+        const __m512 b1 = _mm512_load_ps(Bp + (size_t)k * RNN_PANEL + 16);
+        const float *a = Ap + (size_t)k * BK_MR;
+        for (int i = 0; i < BK_MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm512_mask_storeu_ps(C + (size_t)i * ldc, m0, c0[i]);
+        _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16, m1, c1[i]);
+    }
+}
+
+/* The same for 6 rows (of Ap's 12, Ap pointing at the first) and 16 columns (half a
+ * panel, Bp's rows RNN_PANEL apart). */
+__attribute__((target("avx2,fma"), noinline)) static void
+bk_kernel_avx2(int mr, int kc, const float *Ap, const float *Bp, const float *S, size_t lds,
+               float *C, int ldc, int ncols)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols - 8), lane);
+    __m256 c0[6], c1[6];
+    for (int i = 0; i < 6; i++) {
+        const int live = S && i < mr;
+        c0[i] = live ? _mm256_maskload_ps(S + i * lds, m0) : _mm256_setzero_ps();
+        c1[i] = live ? _mm256_maskload_ps(S + i * lds + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_load_ps(Bp + (size_t)k * RNN_PANEL);
+        const __m256 b1 = _mm256_load_ps(Bp + (size_t)k * RNN_PANEL + 8);
+        const float *a = Ap + (size_t)k * BK_MR;
+        for (int i = 0; i < 6; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm256_maskstore_ps(C + (size_t)i * ldc, m0, c0[i]);
+        _mm256_maskstore_ps(C + (size_t)i * ldc + 8, m1, c1[i]);
+    }
+}
+
+/* Element (m,k) of op(A) and (k,n) of op(B). */
+static inline float op_a(int ta, const float *A, int lda, int m, int k)
+{
+    return ta ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k];
+}
+
+static inline float op_b(int tb, const float *B, int ldb, int k, int n)
+{
+    return tb ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
+}
+
+void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, const float *bias, int accumulate, float *C, int ldc,
+                      int part, int parts)
+{
+    // op(A) is (M,K), op(B) is (K,N), C is (M,N); this share: blocks of BK_MR rows of C
+    const int nblk = (M + BK_MR - 1) / BK_MR, npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
+    const int blk0 = (int)((int64_t)nblk * part / parts), blk1 = (int)((int64_t)nblk * (part + 1) / parts);
+    const int m0 = blk0 * BK_MR, m1 = blk1 * BK_MR < M ? blk1 * BK_MR : M;
+    if (m1 <= m0 || N <= 0) return;
+    if (K <= 0) { /* no products: C = S */
+        for (int i = m0; i < m1; i++)
+            for (int n = 0; n < N; n++)
+                C[(size_t)i * ldc + n] = bias ? bias[n] : accumulate ? C[(size_t)i * ldc + n] : 0;
+        return;
+    }
+    const int kcmax = K < BK_KC ? K : BK_KC, avx512 = cpu_level() == 3;
+    /* a block of B in panels, and BK_MB of A; 64-byte aligned for the aligned loads */
+    float *Bp = aligned_alloc(64, (size_t)npanel * RNN_PANEL * kcmax * sizeof(float));
+    float *Ap = aligned_alloc(64, ((size_t)BK_MB * BK_MR * kcmax * sizeof(float) + 63) / 64 * 64);
+    if (!Bp || !Ap) {
+        /* no memory for the blocks: the same chains, unblocked and slow */
+        for (int i = m0; i < m1; i++)
+            for (int n = 0; n < N; n++) {
+                float acc = bias ? bias[n] : accumulate ? C[(size_t)i * ldc + n] : 0;
+                for (int k = 0; k < K; k++)
+                    acc = fmaf(op_a(ta, A, lda, i, k), op_b(tb, B, ldb, k, n), acc);
+                C[(size_t)i * ldc + n] = acc;
+            }
+        free(Bp), free(Ap);
+        return;
+    }
+    for (int k0 = 0; k0 < K; k0 += BK_KC) {
+        const int kc = K - k0 < BK_KC ? K - k0 : BK_KC;
+        for (int p = 0; p < npanel; p++) {
+            const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+            float *dst = Bp + (size_t)p * kc * RNN_PANEL;
+            for (int k = 0; k < kc; k++) {
+                float *d = dst + (size_t)k * RNN_PANEL;
+                if (!tb) memcpy(d, B + (size_t)(k0 + k) * ldb + n0, (size_t)nc * sizeof(float));
+                else
+                    for (int c = 0; c < nc; c++) d[c] = B[(size_t)(n0 + c) * ldb + k0 + k];
+                for (int c = nc; c < RNN_PANEL; c++) d[c] = 0;
+            }
+        }
+        /* BK_MB blocks of A packed (96 KB, in L2), then each panel of B (in L1) against
+         * all of them */
+        for (int bb = blk0; bb < blk1; bb += BK_MB) {
+            const int nb = blk1 - bb < BK_MB ? blk1 - bb : BK_MB;
+            for (int j = 0; j < nb; j++) {
+                const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
+                float *d = Ap + (size_t)j * kcmax * BK_MR;
+                if (ta) {
+                    for (int k = 0; k < kc; k++) {
+                        const float *src = A + (size_t)(k0 + k) * lda + i0;
+                        if (mr == BK_MR) memcpy(d + (size_t)k * BK_MR, src, BK_MR * sizeof(float));
+                        else
+                            for (int r = 0; r < BK_MR; r++) d[(size_t)k * BK_MR + r] = r < mr ? src[r] : 0;
+                    }
+                } else {
+                    for (int r = 0; r < BK_MR; r++) {
+                        const float *src = A + (size_t)(i0 + r) * lda + k0;
+                        for (int k = 0; k < kc; k++) d[(size_t)k * BK_MR + r] = r < mr ? src[k] : 0;
+                    }
+                }
+            }
+            for (int p = 0; p < npanel; p++) {
+                const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+                const float *P = Bp + (size_t)p * kc * RNN_PANEL;
+                for (int j = 0; j < nb; j++) {
+                    const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
+                    const float *Aj = Ap + (size_t)j * kcmax * BK_MR;
+                    float *C_ip = C + (size_t)i0 * ldc + n0;
+                    /* the first block of k starts from S, the others from C */
+                    const float *S = k0 > 0 || (!bias && accumulate) ? C_ip : bias ? bias + n0 : NULL;
+                    const size_t lds = k0 > 0 || !bias ? (size_t)ldc : 0;
+                    if (avx512) {
+                        bk_kernel_avx512(mr, kc, Aj, P, S, lds, C_ip, ldc, nc);
+                    } else {
+                        for (int h = 0; h < 2 && h * 16 < nc; h++)
+                            for (int r0 = 0; r0 < mr; r0 += 6)
+                                bk_kernel_avx2(mr - r0 < 6 ? mr - r0 : 6, kc, Aj + r0, P + h * 16,
+                                               S ? S + r0 * lds + h * 16 : NULL, lds,
+                                               C_ip + (size_t)r0 * ldc + h * 16, ldc, nc - h * 16);
+                    }
+                }
+            }
+        }
+    }
+    free(Bp);
+    free(Ap);
+}
+
 #else /* no x86-64 kernels: the callers use BLAS */
 
 int rnn_gemm_packed_available(void)
@@ -225,6 +409,14 @@ int rnn_gemm_use_level(int want)
 {
     (void)want;
     return 0;
+}
+
+void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, const float *bias, int accumulate, float *C, int ldc,
+                      int part, int parts)
+{
+    (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb,
+        (void)bias, (void)accumulate, (void)C, (void)ldc, (void)part, (void)parts;
 }
 
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,

@@ -1,5 +1,6 @@
-/* The recurrent kernels' per-step products in float32 against a weight matrix packed
- * once per sequence (csrc/rnn_gemm.c). Not a public header.
+/* The recurrent kernels' products in float32 (csrc/rnn_gemm.c): the per-step ones
+ * against a weight matrix packed once per sequence, and (rnn_gemm_blocked, at the end)
+ * the ones over all T*B rows at once. Not a public header.
  *
  * Every step of a recurrent layer multiplies a few rows (the batch, or a thread's share
  * of it) by the same weights. A BLAS GEMM repacks its whole right operand on every call,
@@ -43,5 +44,20 @@ void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int
  * parallel region). */
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par);
+
+/* The products over all T*B rows at once: C (M,N) = op(A) (M,K) op(B) (K,N) + S, with
+ * S the row bias (N) repeated when bias is given, else C when accumulate, else 0; A is
+ * stored (K,M) when ta (op(A) = A^T) else (M,K), B (N,K) when tb else (K,N), row-major
+ * with row strides lda, ldb; C with ldc. Used for the weight gradients (dW += dG^T x),
+ * and for the input projection and dx where the steps do not do them. K may be large
+ * (T*B) and M too, so this is a blocked GEMM: 256 values of k at a time, the block of
+ * op(B) packed into panels, op(A) packed 12 rows at a time, and a 12 x 32 (AVX-512) or
+ * 6 x 16 (AVX2) block of C in registers. Every element of C is one FMA chain over k in
+ * order, starting from S, whatever the instruction set, the blocking or the split: the
+ * rows of C are shared out as `part` of `parts` (0, 1: all), so that results do not
+ * depend on the thread count. Only where rnn_gemm_packed_available(). */
+void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, const float *bias, int accumulate, float *C, int ldc,
+                      int part, int parts);
 
 #endif

@@ -12,8 +12,11 @@
  * float32 with the packed kernels (csrc/rnn_gemm.h, RNN_PACKED): w_ih and w_hh are
  * packed once per call and every step does its own input projection (forward) and input
  * gradient (backward) against them, so that nothing runs between the time loop and
- * the call's one parallel region but the parameter gradients. Otherwise the input
- * projection and dx are GEMMs over all T*B rows, before and after the loop. */
+ * the call's one parallel region but the parameter gradients. Otherwise, and when w_ih
+ * is too big to stay in the caches between steps (rnn_project_all), the input
+ * projection and dx are GEMMs over all T*B rows, before and after the loop; in float32
+ * on recur's blocked kernel, whose sums are the per-step kernel's, so that the choice
+ * changes no result. */
 
 #define FN(name) RNN_CONCAT(name, RNN_SUFFIX)
 
@@ -44,11 +47,23 @@ static FN(rnn_saved) FN(saved_layout)(recur_rnn_cell cell, real *saved, int T, i
  * and a great deal on a busy one.
  * With init (N) given, every row of C is first set to it and beta is 1: OpenBLAS
  * zeroes C in a pass of its own for beta = 0, so a row worth starting from (the biases)
- * costs nothing more. */
+ * costs nothing more. float runs recur's blocked kernel instead of BLAS (its results
+ * are the same on any number of threads, and it needs no zeroing pass either). */
 static void FN(gemm_share)(int part, int parts, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M,
                            int N, int K, real alpha, const real *A, int lda, const real *B, int ldb,
-                           real beta, real *C, int ldc, const real *init)
+                           real beta, real *C, int ldc, const real *init, int own)
 {
+#if RNN_PACKED
+    /* own (float): recur's blocked kernel, whose results do not depend on the split
+     * (csrc/rnn_gemm.h); it shares the rows out in blocks of its own */
+    if (own && alpha == 1 && rnn_gemm_packed_available()) {
+        rnn_gemm_blocked(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, init,
+                         beta != 0, C, ldc, part, parts);
+        return;
+    }
+#else
+    (void)own;
+#endif
     int m0 = (int)((int64_t)M * part / parts), m1 = (int)((int64_t)M * (part + 1) / parts);
     /* row m of op(A) is row m of A, or column m when A is transposed */
     const real *A_k = ta == CblasNoTrans ? A + (size_t)m0 * lda : A + m0;
@@ -61,15 +76,15 @@ static void FN(gemm_share)(int part, int parts, CBLAS_TRANSPOSE ta, CBLAS_TRANSP
 
 static void FN(gemm_rows)(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
                           real alpha, const real *A, int lda, const real *B, int ldb, real beta,
-                          real *C, int ldc, const real *init)
+                          real *C, int ldc, const real *init, int own)
 {
     int nth = rnn_gemm_threads(M, N, K);
     if (nth > 1) {
 #pragma omp parallel num_threads(nth)
         FN(gemm_share)(omp_get_thread_num(), omp_get_num_threads(), ta, tb, M, N, K, alpha, A, lda,
-                       B, ldb, beta, C, ldc, init);
+                       B, ldb, beta, C, ldc, init, own);
     } else {
-        FN(gemm_share)(0, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, init);
+        FN(gemm_share)(0, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, init, own);
     }
 }
 
@@ -122,6 +137,19 @@ static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int
         rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, NULL, accumulate, C, ldc, par);
         return;
     }
+    if (M >= RNN_PACKED_MIN_ROWS && rnn_gemm_packed_available()) {
+        /* a lone step (step(), T = 1): the blocked kernel, whose sums are the packed
+         * kernel's, so that step() gives forward's bits */
+        if (par) {
+#pragma omp parallel
+            rnn_gemm_blocked(0, op.trans, M, op.N, op.K, A, lda, op.w, op.ldw, NULL, accumulate, C,
+                             ldc, omp_get_thread_num(), omp_get_num_threads());
+        } else {
+            rnn_gemm_blocked(0, op.trans, M, op.N, op.K, A, lda, op.w, op.ldw, NULL, accumulate, C,
+                             ldc, 0, 1);
+        }
+        return;
+    }
 #endif
     (void)par; /* BLAS threads its GEMMs itself */
     GEMM(CblasRowMajor, CblasNoTrans, op.trans ? CblasTrans : CblasNoTrans, M, op.N, op.K, 1, A,
@@ -141,7 +169,7 @@ static float *FN(packed_space)(real *workspace, size_t used)
 static int FN(use_packed)(int T, int rows)
 {
 #if RNN_PACKED
-    return T > 1 && rows >= 4 && rnn_gemm_packed_available();
+    return T > 1 && rows >= RNN_PACKED_MIN_ROWS && rnn_gemm_packed_available();
 #else
     (void)T, (void)rows;
     return 0;
@@ -462,6 +490,9 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
         }
         return;
     }
+    /* the team for this call (or one thread, on a busy machine: see rnn_adapt_begin) */
+    const rnn_adapt_call call =
+        rnn_adapt_begin(rnn_adapt_key(0, sizeof(real), cell, T, B, D, H, reverse));
     const int G = recur_rnn_gates(cell), GH = G * H, classic = cell == RECUR_RNN_GRU_CLASSIC;
     real *gh = workspace;              /* (B,G*H) recurrent product of one step */
     real *binit = gh + (size_t)B * GH; /* (G*H) */
@@ -474,14 +505,15 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn};
     const int nth = rnn_split_threads(T, B, G, H), use = FN(use_packed)(T, B / nth);
     float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
-    FN(place_operand)(&f.wih, &space, use);
+    const int all = use && rnn_project_all(GH, D);
+    FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    if (!use) {
+    if (!use || all) {
         /* the input projection of all steps at once, with the biases:
          * act = binit + x w_ih^T, (T*B,D) x (D,G*H) */
         FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 1, f.s.act, GH,
-                      binit);
+                      binit, B >= RNN_PACKED_MIN_ROWS);
     }
 
     /* one parallel region for all the steps (or none: then BLAS and the pointwise
@@ -492,6 +524,7 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
     } else {
         FN(forward_share)(&f, 0, 1, gh, rnn_parallel_rows(B, G, H));
     }
+    rnn_adapt_end(&call);
 }
 
 void FN(recur_rnn_step)(recur_rnn_cell cell, real *h, real *c, const real *x, const real *w_ih,
@@ -841,10 +874,15 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
 static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N, int K,
                           const real *A, int lda, const real *B, int ldb, real *C, int ldc)
 {
+    /* float's blocked kernel for the weight gradients, and for dx unless it has only a
+     * few rows (a short sequence at batch 1: packing w_ih would cost three times the
+     * memory traffic of BLAS's GEMV, which reads it once) */
+    const int own = ta == CblasTrans || M >= RNN_BLOCKED_MIN_ROWS;
     if (parts == 1)
-        FN(gemm_rows)(ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL);
+        FN(gemm_rows)(ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL, own);
     else
-        FN(gemm_share)(part, parts, ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL);
+        FN(gemm_share)(part, parts, ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL,
+                       own);
 }
 
 /* The parameter gradients (and dx unless the steps did it) over all T*B rows at once,
@@ -931,6 +969,8 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
             for (size_t i = 0; i < BH; i++) dc0[i] += dcn[i];
         return;
     }
+    const rnn_adapt_call call = rnn_adapt_begin(
+        rnn_adapt_key(1, sizeof(real), cell, T, B, D, H, reverse + 2 * (bptt_truncate + 1)));
     const int G = recur_rnn_gates(cell), GH = G * H;
     const size_t TB = (size_t)T * B;
     const int gru = cell == RECUR_RNN_GRU, classic = cell == RECUR_RNN_GRU_CLASSIC;
@@ -959,8 +999,9 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
                        : NULL;
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    FN(place_operand)(&f.wih, &space, use && dx);
-    if (gru) FN(place_operand)(&f.wih_n, &space, use && dx);
+    const int all = use && rnn_project_all(GH, D);
+    FN(place_operand)(&f.wih, &space, use && dx && !all);
+    if (gru) FN(place_operand)(&f.wih_n, &space, use && dx && !all);
 
     /* one parallel region for everything (or none, as in forward) */
     if (nth > 1) {
@@ -969,6 +1010,7 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
     } else {
         FN(backward_share)(&f, 0, 1, rnn_parallel_rows((int64_t)B * S, G, H));
     }
+    rnn_adapt_end(&call);
 }
 
 #undef FN

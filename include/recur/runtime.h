@@ -14,6 +14,24 @@ RECUR_BEGIN_DECLS
  * changed. Call it before any BLAS call. */
 const char *recur_blas_repair_core(void);
 
+/* Threads (csrc/rnn.c). recur_threads_set(n) sets the team for OpenMP and OpenBLAS
+ * together; recur_threads_get() returns it. On a machine whose cores are busy with
+ * other work a team of n can be slower than one thread (a thread that was descheduled
+ * holds up the others), so recur times its recurrent kernels at both sizes, per call
+ * shape, and runs each call, and the work after it, with whichever was faster,
+ * re-trying the other now and then. Results are the same either way.
+ * recur_threads_adapt(0) keeps the whole team; recur_threads_in_force() is the team
+ * in use now. recur_threads_adapt_fake(one, full), for tests: the controller sees
+ * every call take `one` seconds on one thread and `full` on the team instead of the
+ * clock's times (negative: the clock again); going from the clock to fake times or
+ * back forgets what was measured. */
+void recur_threads_set(int n);
+int recur_threads_get(void);
+void recur_threads_adapt(int on);
+int recur_threads_adapt_enabled(void);
+int recur_threads_in_force(void);
+void recur_threads_adapt_fake(double one, double full);
+
 RECUR_END_DECLS
 
 #endif

@@ -4,7 +4,9 @@
  * row, and row strides wider than the rows; for each kernel the CPU can run (AVX-512,
  * then AVX2).
  * The bound is a float product's rounding: K * 2^-23 times the sum of |a b| terms.
- * Also checks that columns past N and rows' padding are left untouched. */
+ * Also checks that columns past N and rows' padding are left untouched. And the
+ * blocked kernel over many rows: against double, and bit for bit against one fmaf chain
+ * per element, whichever instruction set and however the rows are shared. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +63,52 @@ static int check(int M, int N, int K, int trans, int accumulate, unsigned seed)
     return bad;
 }
 
+/* rnn_gemm_blocked: C = op(A) op(B) + S in `parts` shares; against double, and every
+ * element exactly the one FMA chain over k that the header promises. acc: 0 from
+ * zeros, 1 onto C, 2 from a bias row. */
+static int check_blocked(int M, int N, int K, int ta, int tb, int acc, int parts, unsigned seed)
+{
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    const int arows = ta ? K : M, brows = tb ? N : K;
+    float *A = malloc(sizeof(float) * arows * lda), *B = malloc(sizeof(float) * brows * ldb);
+    float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+    float *bias = malloc(sizeof(float) * N);
+    for (int i = 0; i < arows * lda; i++) A[i] = rnd(&seed);
+    for (int i = 0; i < brows * ldb; i++) B[i] = rnd(&seed);
+    for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = rnd(&seed);
+    for (int n = 0; n < N; n++) bias[n] = rnd(&seed);
+    for (int part = 0; part < parts; part++)
+        rnn_gemm_blocked(ta, tb, M, N, K, A, lda, B, ldb, acc == 2 ? bias : NULL, acc == 1, C, ldc,
+                         part, parts);
+    int bad = 0;
+    for (int i = 0; i < M; i++) {
+        for (int n = 0; n < ldc; n++) {
+            float got = C[i * ldc + n];
+            if (n >= N) {
+                if (got != C0[i * ldc + n]) bad++;
+                continue;
+            }
+            float chain = acc == 1 ? C0[i * ldc + n] : acc == 2 ? bias[n] : 0;
+            double want = chain, mag = fabs(want);
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[k * lda + i] : A[i * lda + k], b = tb ? B[n * ldb + k] : B[k * ldb + n];
+                want += (double)a * b;
+                mag += fabs((double)a * b);
+                chain = fmaf(a, b, chain);
+            }
+            if (!(fabs(got - want) <= (K + 1) * 0x1p-23 * mag) || got != chain) {
+                if (bad < 3)
+                    printf("blocked M=%d N=%d K=%d ta=%d tb=%d acc=%d parts=%d: C[%d][%d] = %.9g, "
+                           "want %.9g (chain %.9g)\n",
+                           M, N, K, ta, tb, acc, parts, i, n, got, want, chain);
+                bad++;
+            }
+        }
+    }
+    free(A), free(B), free(C), free(C0), free(bias);
+    return bad;
+}
+
 int main(void)
 {
     static const int Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 64, 100, 128};
@@ -82,6 +130,20 @@ int main(void)
                             failures += check(M, Ns[a], Ks[b], t, acc, seed++) != 0;
                             runs++;
                         }
+        /* the blocked kernel: row counts around its 12-row (and 6-row) blocks and past
+         * its 8 packed blocks, K across its 256 blocks (and 0), every layout and start,
+         * shares of rows as threads take them */
+        static const int bkM[] = {1, 5, 6, 7, 12, 13, 25, 100};
+        static const int bkK[] = {0, 1, 7, 256, 300, 600};
+        for (size_t a = 0; a < sizeof bkM / sizeof *bkM; a++)
+            for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n += 2)
+                for (size_t b = 0; b < sizeof bkK / sizeof *bkK; b++)
+                    for (int t = 0; t < 4; t++) {
+                        failures += check_blocked(bkM[a], Ns[n], bkK[b], t & 1, t >> 1,
+                                                  (int)((a + b + t) % 3), 1 + (int)((a + t) % 3),
+                                                  seed++) != 0;
+                        runs++;
+                    }
         printf("packed kernels (%s): %d products checked\n", level == 3 ? "AVX-512" : "AVX2",
                runs);
         runs = 0;

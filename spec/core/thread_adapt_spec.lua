@@ -1,0 +1,115 @@
+-- The team size on a busy machine (csrc/rnn.c, "threads on a busy machine"): the
+-- recurrent kernels time every call on one thread and on the whole team and run the
+-- faster. recur.thread_adapt_fake(one, full) makes the controller see those times
+-- instead of the clock's, so these specs do not depend on the machine's load. They
+-- check that a slow team is dropped for one thread and a fast one kept, that the
+-- choice holds for the work after the call too (OpenMP's and OpenBLAS's counts), that
+-- recur.thread_adapt(false) keeps the team, and that the results are the same bits
+-- whichever team ran.
+local recur = require "recur"
+local core = recur.core
+
+-- An LSTM layer in float32 large enough that the time loops split the batch over two
+-- threads (T*B*G*H >= 32768, at least 8 sequences per thread: csrc/rnn.c).
+local T, B, D, H, G = 4, 20, 6, 110, 4
+
+local function problem()
+  recur.manual_seed(11)
+  local p = {layer = core.rnn_layer("lstm", D, H, {dtype = "float32"})}
+  p.x = recur.randn({T, B, D}, "float32")
+  p.w_ih = recur.randn({G * H, D}, "float32"):mul(0.3)
+  p.w_hh = recur.randn({G * H, H}, "float32"):mul(0.1)
+  p.b_ih = recur.randn({G * H}, "float32"):mul(0.1)
+  p.b_hh = recur.randn({G * H}, "float32"):mul(0.1)
+  p.gy = recur.randn({T, B, H}, "float32")
+  return p
+end
+
+-- One forward and backward; its outputs and input gradient.
+local function run(p)
+  local y, hn, cn = p.layer:forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh)
+  local gw_ih, gw_hh = recur.zeros({G * H, D}, "float32"), recur.zeros({G * H, H}, "float32")
+  local gb_ih, gb_hh = recur.zeros({G * H}, "float32"), recur.zeros({G * H}, "float32")
+  local gx = p.layer:backward(p.gy, nil, nil, gw_ih, gw_hh, gb_ih, gb_hh)
+  return {y = y, hn = hn, cn = cn, gx = gx, gw_ih = gw_ih, gw_hh = gw_hh, gb_ih = gb_ih}
+end
+
+local function same_bits(a, b)
+  for name, t in pairs(a) do
+    assert(t:dtype() == "float32" and (t - b[name]):abs():max() == 0, name .. " differs")
+  end
+end
+
+describe("the team on a busy machine", function()
+  local threads
+  before_each(function()
+    threads = recur.get_num_threads()
+    recur.set_num_threads(2)
+    recur.thread_adapt(true)
+  end)
+  after_each(function()
+    recur.thread_adapt_fake()
+    recur.thread_adapt(true)
+    recur.set_num_threads(threads)
+  end)
+
+  it("is one thread when the team is slower, and the team again when a probe finds it faster", function()
+    local p = problem()
+    -- the team runs the first two calls of each shape, one thread the third; from then
+    -- on the faster, and the other once the calls since the last try took 32 times
+    -- what the other took last (a probe)
+    recur.thread_adapt_fake(0.001, 0.010)
+    for _ = 1, 4 do run(p) end
+    assert.are.same({enabled = true, threads = 1}, recur.thread_adapt())
+    -- what runs between the recurrent calls follows: OpenBLAS's count too
+    assert.are.equal(1, recur.blas_info().threads)
+    assert.are.equal(2, recur.get_num_threads()) -- the user's setting is unchanged
+    -- the load goes away: one thread is slow now (10 ms), but the team's time on
+    -- record is still the loaded one (10 ms), until the probe after 32 * 10 ms of calls
+    -- measures it again
+    recur.thread_adapt_fake(0.010, 0.001)
+    for _ = 1, 30 do run(p) end
+    assert.are.equal(1, recur.thread_adapt().threads)
+    for _ = 1, 4 do run(p) end
+    assert.are.same({enabled = true, threads = 2}, recur.thread_adapt())
+    assert.are.equal(2, recur.blas_info().threads)
+  end)
+
+  it("keeps a team that is faster", function()
+    local p = problem()
+    recur.thread_adapt_fake(0.010, 0.001)
+    for _ = 1, 6 do
+      run(p)
+      assert.are.equal(2, recur.thread_adapt().threads)
+    end
+  end)
+
+  it("keeps the whole team when turned off", function()
+    local p = problem()
+    recur.thread_adapt_fake(0.001, 0.010)
+    assert.are.same({enabled = false, threads = 2}, recur.thread_adapt(false))
+    for _ = 1, 4 do run(p) end
+    assert.are.same({enabled = false, threads = 2}, recur.thread_adapt())
+  end)
+
+  it("changes no result", function()
+    local p = problem()
+    recur.thread_adapt_fake(0.010, 0.001)
+    for _ = 1, 3 do run(p) end
+    local team = run(p)
+    assert.are.equal(2, recur.thread_adapt().threads)
+    recur.thread_adapt_fake(0.001, 0.010)
+    for _ = 1, 34 do run(p) end -- until the probe of one thread (see above)
+    local one = run(p)
+    assert.are.equal(1, recur.thread_adapt().threads)
+    same_bits(team, one)
+    -- and both are what a process pinned to one thread computes
+    recur.set_num_threads(1)
+    same_bits(run(p), one)
+  end)
+
+  it("rejects times that are not positive", function()
+    assert.has_error(function() recur.thread_adapt_fake(0, 1) end,
+      "thread_adapt_fake: times must be positive seconds")
+  end)
+end)
