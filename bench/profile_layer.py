@@ -13,7 +13,8 @@ from (addr2line, then the source line: W_hh or W_ih): recur's packed products, s
 forward's input projection, the forward's per-step recurrent product, the backward's
 per-step recurrent product (dh += dG W_hh) and input gradient (dx_t = dG_t W_ih);
 OpenBLAS's sgemm (the weight gradients dW_ih, dW_hh over all T*B rows); the pointwise
-gate passes; packing the weights; OpenMP's barriers; the kernel (page faults,
+gate passes; recur's blocked kernel over all T*B rows (the weight gradients, and
+where the weights are large the input projection and dx); packing the weights; OpenMP's barriers; the kernel (page faults,
 scheduling); the rest. Samples taken while the input is drawn are left out.
 Percentages are of the samples of recur's process (CPU time, all threads), not of
 wall-clock time.
@@ -57,6 +58,16 @@ def classify(frames, lines):
         return None
     if "openblas" in leaf_dso:
         return "weight-gradient GEMMs (OpenBLAS sgemm: dW_ih, dW_hh)"
+    if leaf_sym.startswith(("bk_kernel", "rnn_gemm_blocked")):
+        # recur's blocked kernel: the products over all T*B rows
+        for ip, sym, _ in frames:
+            if sym.startswith("param_grads"):
+                src = lines.get(ip, "")
+                what = "dW_hh" if "dw_hh" in src else "dW_ih" if "dw_ih" in src else "dx" if "dx" in src else src
+                return "backward: %s over all T*B rows (blocked)" % what
+        if any(s.startswith("gemm_rows") for s in syms):
+            return "input projection (forward) or dx over all T*B rows, parallel (blocked)"
+        return "blocked product, caller unknown"
     if leaf_sym.startswith(("panel_avx", "kernel_avx", "rnn_gemm_packed")):
         for i, (ip, sym, _) in enumerate(frames):
             via_step = any(s.startswith("step_gemm") for s in syms[:i])
@@ -117,7 +128,8 @@ def main():
         if frames:
             samples.append(frames)
     # the call sites inside backward_rows, as the source lines they are on
-    sites = sorted({ip for f in samples for ip, sym, dso in f if sym.startswith("backward_rows") and dso.endswith("core.so")})
+    sites = sorted({ip for f in samples for ip, sym, dso in f
+                    if sym.startswith(("backward_rows", "param_grads")) and dso.endswith("core.so")})
     lines = {}
     if sites:
         out = run(["addr2line", "-e", so] + [hex(ip - 1) for ip in sites]).split("\n")
