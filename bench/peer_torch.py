@@ -4,6 +4,7 @@ the same way with PyTorch's own modules (no torch.jit), one JSON line per call.
     /usr/bin/python3 bench/peer_torch.py protocol --layers 2 --hidden 256 [--iters 30]
     /usr/bin/python3 bench/peer_torch.py layer --cell lstm --T 100 --B 64 --D 512 --H 512
     /usr/bin/python3 bench/peer_torch.py generate --layers 2 --hidden 512 --tokens 2000
+    /usr/bin/python3 bench/peer_torch.py wordlm [--iters 10]
 
 --threads N (default 2) sets torch.set_num_threads and, before torch loads, the
 OpenMP and OpenBLAS thread counts. Timings are wall-clock medians over the measured
@@ -46,6 +47,8 @@ def parse_args(argv):
     for k in ("T", "B", "D", "H"):
         sp.add_argument("--" + k, type=int, required=True)
     sp.add_argument("--iters", type=int, default=5)
+    sp.add_argument("--mode", choices=["train", "infer"], default="train")
+    sp.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
 
     sp = sub.add_parser("generate")
     common(sp)
@@ -55,6 +58,20 @@ def parse_args(argv):
     sp.add_argument("--vocab", type=int, default=65)
     sp.add_argument("--tokens", type=int, default=2000)
     sp.add_argument("--greedy", action="store_true", help="argmax instead of sampling at temperature 1")
+    sp.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+
+    # Zaremba et al.'s medium PTB model (bench/suite.lua's suite.WORDLM)
+    sp = sub.add_parser("wordlm")
+    common(sp)
+    sp.add_argument("--layers", type=int, default=2)
+    sp.add_argument("--hidden", type=int, default=650)
+    sp.add_argument("--vocab", type=int, default=10000)
+    sp.add_argument("--batch", type=int, default=20)
+    sp.add_argument("--seq", type=int, default=35)
+    sp.add_argument("--dropout", type=float, default=0.5)
+    sp.add_argument("--lr", type=float, default=1.0)
+    sp.add_argument("--clip", type=float, default=5.0)
+    sp.add_argument("--iters", type=int, default=10)
     return p.parse_args(argv)
 
 
@@ -163,13 +180,13 @@ def row_protocol(a):
           "final_loss": float(loss)})
 
 
-def layer_gemms(T, B, D, H, G):
+def layer_gemms(T, B, D, H, G, mode="train"):
     """The layer's GEMMs as (M, N, K, trans_a, trans_b, count), forward then backward,
     as a fused kernel does them: input projection for all steps, one recurrent product
     per step; backward the recurrent product per step, then dx, dW_ih, dW_hh each as
-    one GEMM over all T*B rows."""
+    one GEMM over all T*B rows. mode "infer": the forward two."""
     GH = G * H
-    return [
+    gemms = [
         (T * B, GH, D, False, True, 1),   # x (TB,D) @ W_ih^T (D,GH)
         (B, GH, H, False, True, T),       # h_{t-1} (B,H) @ W_hh^T (H,GH)
         (B, H, GH, False, False, T),      # dG_t (B,GH) @ W_hh (GH,H)
@@ -177,13 +194,14 @@ def layer_gemms(T, B, D, H, G):
         (GH, D, T * B, True, False, 1),   # dW_ih += dG^T (GH,TB) @ x (TB,D)
         (GH, H, T * B, True, False, 1),   # dW_hh += dG^T (GH,TB) @ h (TB,H)
     ]
+    return gemms[:2] if mode == "infer" else gemms
 
 
-def sgemm_set(T, B, D, H, G):
+def sgemm_set(T, B, D, H, G, mode="train"):
     """The layer's GEMMs on random operands through torch.mm (OpenBLAS): a function
     that runs them all once, and their total flops."""
     ops = []
-    for M, N, K, ta, tb, count in layer_gemms(T, B, D, H, G):
+    for M, N, K, ta, tb, count in layer_gemms(T, B, D, H, G, mode):
         a = torch.randn(K, count * M) if ta else torch.randn(count * M, K)
         b = torch.randn(N, K) if tb else torch.randn(K, N)
         c = torch.empty(count * M, N)
@@ -198,43 +216,102 @@ def sgemm_set(T, B, D, H, G):
             for a_s, c_s in steps:
                 torch.mm(a_s, b, out=c_s)
 
-    return once, sum(2.0 * M * N * K * count for M, N, K, _, _, count in layer_gemms(T, B, D, H, G))
+    return once, sum(2.0 * M * N * K * count for M, N, K, _, _, count in layer_gemms(T, B, D, H, G, mode))
 
 
 def row_layer(a):
-    # the layer's forward + backward and its GEMMs alone are timed alternately, so
-    # that a change in the shared machine's load falls on both
+    # the layer's forward + backward (--mode infer: forward alone under no_grad) and its
+    # GEMMs alone are timed alternately, so that a change in the shared machine's load
+    # falls on both; --dtype bfloat16 runs the module and its input in bf16
     T, B, D, H = a.T, a.B, a.D, a.H
     cls, G = {"lstm": (nn.LSTM, 4), "gru": (nn.GRU, 3), "rnn": (nn.RNN, 1)}[a.cell]
-    m = cls(D, H)
-    x = torch.randn(T, B, D, requires_grad=True)
-    gy = torch.randn(T, B, H)
-    gemms, flops = sgemm_set(T, B, D, H, G)
-    assert abs(flops - 3 * (2.0 * T * B * D * G * H + 2.0 * T * B * H * G * H)) < 1e-6 * flops
+    train = a.mode == "train"
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[a.dtype]
+    m = cls(D, H).to(dtype)
+    x = torch.randn(T, B, D, requires_grad=train).to(dtype)
+    gy = torch.randn(T, B, H).to(dtype)
+    gemms, flops = sgemm_set(T, B, D, H, G, a.mode)
+    forward = 2.0 * T * B * D * G * H + 2.0 * T * B * H * G * H
+    assert abs(flops - (3 * forward if train else forward)) < 1e-6 * flops
     warmup = 1 if a.warmup is None else a.warmup
     times, gemm_times = [], []
-    for i in range(warmup + a.iters):
-        t0 = time.perf_counter()
-        y, _ = m(x)
-        y.backward(gy)
-        t1 = time.perf_counter()
-        x.grad = None
-        m.zero_grad(set_to_none=False)
-        t2 = time.perf_counter()
-        gemms()
-        t3 = time.perf_counter()
-        if i >= warmup:
-            times.append(t1 - t0)
-            gemm_times.append(t3 - t2)
+    try:
+        for i in range(warmup + a.iters):
+            t0 = time.perf_counter()
+            if train:
+                y, _ = m(x)
+                y.backward(gy)
+            else:
+                with torch.no_grad():
+                    y, _ = m(x)
+            t1 = time.perf_counter()
+            x.grad = None
+            m.zero_grad(set_to_none=False)
+            t2 = time.perf_counter()
+            gemms()
+            t3 = time.perf_counter()
+            if i >= warmup:
+                times.append(t1 - t0)
+                gemm_times.append(t3 - t2)
+    except RuntimeError as e:  # a dtype this build has no kernel for
+        emit({"row": "layer", "cell": a.cell, "mode": a.mode, "dtype": a.dtype, "T": T, "B": B, "D": D, "H": H,
+              "unsupported": str(e).splitlines()[0]})
+        return
     s = median(times)
     gflops, sgemm = flops / s / 1e9, flops / median(gemm_times) / 1e9
-    emit({"row": "layer", "cell": a.cell, "T": T, "B": B, "D": D, "H": H, "iters": a.iters,
-          "ms": s * 1000.0, "ms_min": min(times) * 1000.0, "gflops": gflops,
+    emit({"row": "layer", "cell": a.cell, "mode": a.mode, "dtype": a.dtype, "T": T, "B": B, "D": D, "H": H,
+          "iters": a.iters, "ms": s * 1000.0, "ms_min": min(times) * 1000.0, "gflops": gflops,
           "sgemm_ms": median(gemm_times) * 1000.0, "sgemm_gflops": sgemm, "fraction_of_sgemm": gflops / sgemm})
+
+
+class WordLM(nn.Module):
+    """Zaremba et al. (2014) medium, as PyTorch's word_language_model builds it:
+    Embedding(V,H) -> dropout -> LSTM(H,H,L, dropout between layers) -> dropout -> Linear(H,V)."""
+
+    def __init__(self, V, H, L, p):
+        super().__init__()
+        self.drop = nn.Dropout(p)
+        self.encoder = nn.Embedding(V, H)
+        self.rnn = nn.LSTM(H, H, num_layers=L, dropout=p)
+        self.decoder = nn.Linear(H, V)
+
+    def forward(self, x, state=None):
+        y, state = self.rnn(self.drop(self.encoder(x)), state)
+        return self.decoder(self.drop(y)), state
+
+
+def row_wordlm(a):
+    # one iteration = zero_grad, forward, cross-entropy, backward, clip, SGD, on
+    # synthetic ids uniform over the vocabulary; the state is carried (detached)
+    B, T, V = a.batch, a.seq, a.vocab
+    model = WordLM(V, a.hidden, a.layers, a.dropout).train()
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr)
+    warmup = 2 if a.warmup is None else a.warmup
+    state, times, loss = None, [], None
+    for i in range(warmup + a.iters):
+        x, y = torch.randint(0, V, (T, B)), torch.randint(0, V, (T, B))
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.view(-1, V), y.reshape(-1))
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+        opt.step()
+        state = tuple(s.detach() for s in state)
+        t1 = time.perf_counter()
+        if i >= warmup:
+            times.append((t1 - t0) * 1000.0)
+    ms = median(times)
+    emit({"row": "wordlm", "layers": a.layers, "hidden": a.hidden, "vocab": V, "batch": B, "seq": T,
+          "dropout": a.dropout, "iters": a.iters, "warmup": warmup, "ms_per_iter": ms,
+          "ms_mean": sum(times) / len(times), "ms_min": min(times), "tokens_per_s": B * T / (ms / 1000.0),
+          "final_loss": float(loss)})
 
 
 def row_generate(a):
     model = CharLM(a.vocab, a.embed, a.hidden, a.layers).eval()
+    if a.dtype == "bfloat16":
+        model = model.to(torch.bfloat16)
     warmup = 20 if a.warmup is None else a.warmup
     g = torch.Generator().manual_seed(a.seed)
     with torch.no_grad():
@@ -244,7 +321,7 @@ def row_generate(a):
             if i == warmup:
                 t0 = time.perf_counter()
             logits, state = model(token, state)
-            scores = logits[0, 0]
+            scores = logits[0, 0].float()
             if a.greedy:
                 nxt = int(torch.argmax(scores))
             else:
@@ -252,8 +329,8 @@ def row_generate(a):
             token[0, 0] = nxt
         seconds = time.perf_counter() - t0
     emit({"row": "generate", "layers": a.layers, "hidden": a.hidden, "embed": a.embed, "vocab": a.vocab,
-          "tokens": a.tokens, "greedy": a.greedy, "seconds": seconds, "tokens_per_s": a.tokens / seconds,
+          "dtype": a.dtype, "tokens": a.tokens, "greedy": a.greedy, "seconds": seconds, "tokens_per_s": a.tokens / seconds,
           "us_per_token": seconds / a.tokens * 1e6})
 
 
-{"protocol": row_protocol, "layer": row_layer, "generate": row_generate}[ARGS.row](ARGS)
+{"protocol": row_protocol, "layer": row_layer, "generate": row_generate, "wordlm": row_wordlm}[ARGS.row](ARGS)

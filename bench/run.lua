@@ -2,7 +2,8 @@
 --
 --   lua5.4 bench/run.lua protocol --layers 2 --hidden 256 [--iters 30] [--phases]
 --   lua5.4 bench/run.lua layer --cell lstm --T 100 --B 64 --D 512 --H 512 [--iters 5]
---   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy]
+--   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy] [--dtype bfloat16]
+--   lua5.4 bench/run.lua wordlm [--iters 10]
 --   lua5.4 bench/run.lua all [--quick]   every row, each in its own process: a table,
 --                                        and bench/results.json
 -- Every row takes --threads N (default 2), --warmup N and --seed N.
@@ -136,9 +137,9 @@ local CELLS = {lstm = {"LSTM", 4}, gru = {"GRU", 3}, rnn = {"RNN", 1}}
 
 -- The layer's GEMMs (suite.layer_gemms) on random operands: a function that runs
 -- them all once, and their total flops.
-local function sgemm_set(T, B, D, H, G)
+local function sgemm_set(T, B, D, H, G, mode)
   local ops, flops = {}, 0
-  for _, g in ipairs(suite.layer_gemms(T, B, D, H, G)) do
+  for _, g in ipairs(suite.layer_gemms(T, B, D, H, G, mode)) do
     local M, N, K, ta, tb, count = table.unpack(g)
     -- operands stored as BLAS reads them: a^T is kept (K,M), b^T is kept (N,K)
     local a = ta and recur.randn(K, count * M) or recur.randn(count * M, K)
@@ -160,15 +161,30 @@ local function sgemm_set(T, B, D, H, G)
   end, flops
 end
 
--- The layer's forward + backward and its GEMMs alone are timed alternately, so that a
--- change in the shared machine's load falls on both.
+-- The layer's forward + backward (--mode infer: forward alone, in evaluation mode)
+-- and its GEMMs alone are timed alternately, so that a change in the shared machine's
+-- load falls on both. --dtype bfloat16 (inference) runs the layer with
+-- set_precision("bf16"); a build of recur without it answers with a row marked
+-- unsupported, which bench/peer.lua prints as such.
 local function row_layer(a)
   local T, B, D, H = a.T, a.B, a.D, a.H
   local class, G = table.unpack(CELLS[a.cell])
+  local mode, train = a.mode, a.mode == "train"
   local m = recur.nn[class](D, H)
   local x, gy = recur.randn(T, B, D), recur.randn(T, B, H)
-  local gemms, sgemm_flops = sgemm_set(T, B, D, H, G)
-  local flops = suite.layer_flops(T, B, D, H, G)
+  if not train then m:evaluate() end
+  if a.dtype == "bfloat16" then
+    -- recur's bf16 path: weights in bf16, activations in fp32, inference only
+    local ok, err = false, "this recur has no bf16 path (set_precision)"
+    if m.set_precision then ok, err = pcall(m.set_precision, m, "bf16") end
+    if train or not ok then
+      return {row = "layer", cell = a.cell, mode = mode, dtype = a.dtype, T = T, B = B, D = D, H = H,
+              unsupported = train and "bf16 is for inference" or tostring(err)}
+    end
+    m:forward(x) -- packs the bf16 weights, once
+  end
+  local gemms, sgemm_flops = sgemm_set(T, B, D, H, G, mode)
+  local flops = suite.layer_flops(T, B, D, H, G, mode)
   assert(math.abs(sgemm_flops - flops) <= 1e-9 * flops, "layer: the ceiling's GEMMs do not add up to the layer's flops")
   local warmup = a.warmup or 1
   local times, gemm_times = {}, {}
@@ -176,9 +192,9 @@ local function row_layer(a)
   for i = 1, warmup + a.iters do
     local t0 = recur.now()
     m:forward(x)
-    m:backward(x, gy)
+    if train then m:backward(x, gy) end
     local t1 = recur.now()
-    m:zero_grad()
+    if train then m:zero_grad() end
     local t2 = recur.now()
     gemms()
     local t3 = recur.now()
@@ -189,9 +205,48 @@ local function row_layer(a)
   end
   local s = median(times)
   local gflops, sgemm = flops / s / 1e9, flops / median(gemm_times) / 1e9
-  return {row = "layer", cell = a.cell, T = T, B = B, D = D, H = H, iters = a.iters, ms = s * 1000,
-          ms_min = min(times) * 1000, gflops = gflops, sgemm_ms = median(gemm_times) * 1000,
+  return {row = "layer", cell = a.cell, mode = mode, dtype = a.dtype, T = T, B = B, D = D, H = H, iters = a.iters,
+          ms = s * 1000, ms_min = min(times) * 1000, gflops = gflops, sgemm_ms = median(gemm_times) * 1000,
           sgemm_gflops = sgemm, fraction_of_sgemm = gflops / sgemm}
+end
+
+-- ---- wordlm -----------------------------------------------------------------------
+
+-- Zaremba et al.'s medium model (suite.WORDLM) on synthetic word ids (uniform over
+-- the vocabulary: the time of an iteration does not depend on the text). One
+-- iteration = zero_grad, forward with dropout, cross-entropy, backward, clip, SGD;
+-- the hidden state is carried from batch to batch.
+local function row_wordlm(a)
+  local LanguageModel = require "recur.models.LanguageModel"
+  local B, T, V = a.batch, a.seq, a.vocab
+  local model = LanguageModel{vocab_size = V, embed = a.hidden, hidden = a.hidden, layers = a.layers,
+                              cell = "lstm", dropout = a.dropout}
+  model:train()
+  local optimizer = recur.optim.SGD(model, {lr = a.lr})
+  local _, grads = model:parameters()
+  math.randomseed(a.seed)
+  local function ids()
+    local t = {}
+    for i = 1, T * B do t[i] = math.random(1, V) end -- ids are 1-based
+    return recur.tensor(t, "int64"):view(T, B)
+  end
+  local warmup = a.warmup or 2
+  local times, state, loss = {}, nil, nil
+  collectgarbage()
+  for i = 1, warmup + a.iters do
+    local batch = {x = ids(), y = ids()}
+    local t0 = recur.now()
+    model:zero_grad()
+    loss, state = model:train_step(batch, state)
+    recur.optim.clip_grad_norm(grads, a.clip)
+    optimizer:step()
+    local t1 = recur.now()
+    if i > warmup then times[#times + 1] = (t1 - t0) * 1000 end
+  end
+  local ms = median(times)
+  return {row = "wordlm", layers = a.layers, hidden = a.hidden, vocab = V, batch = B, seq = T, dropout = a.dropout,
+          iters = a.iters, warmup = warmup, ms_per_iter = ms, ms_mean = mean(times), ms_min = min(times),
+          tokens_per_s = B * T / (ms / 1000), final_loss = loss}
 end
 
 -- ---- generate ---------------------------------------------------------------------
@@ -202,6 +257,13 @@ local function row_generate(a)
   local model = LanguageModel{vocab_size = a.vocab, embed = a.embed, hidden = a.hidden, layers = a.layers,
                               cell = "lstm", dropout = 0}
   model:evaluate()
+  if a.dtype == "bfloat16" then
+    local ok, err = false, "this recur has no bf16 path (set_precision)"
+    if model.set_precision then ok, err = pcall(model.set_precision, model, "bf16") end
+    if not ok then
+      return {row = "generate", layers = a.layers, hidden = a.hidden, dtype = a.dtype, unsupported = tostring(err)}
+    end
+  end
   local opts = {temperature = a.greedy and 0 or 1}
   local ids = recur.zeros({1}, "int64")
   ids:set(1, 1)
@@ -216,7 +278,7 @@ local function row_generate(a)
   end
   local seconds = recur.now() - t0
   return {row = "generate", layers = a.layers, hidden = a.hidden, embed = a.embed, vocab = a.vocab,
-          tokens = a.tokens, greedy = a.greedy, seconds = seconds, tokens_per_s = a.tokens / seconds,
+          dtype = a.dtype, tokens = a.tokens, greedy = a.greedy, seconds = seconds, tokens_per_s = a.tokens / seconds,
           us_per_token = seconds / a.tokens * 1e6}
 end
 
@@ -277,6 +339,8 @@ local l = common(parser:command("layer", "one recurrent layer, forward + backwar
 l:option("--cell", "lstm | gru | rnn"):choices({"lstm", "gru", "rnn"}):count(1)
 for _, k in ipairs({"T", "B", "D", "H"}) do l:option("--" .. k):convert(positive("--" .. k)):count(1) end
 l:option("--iters", "measured iterations", 5):convert(positive("--iters"))
+l:option("--mode", "train (forward + backward) | infer (forward alone)", "train"):choices({"train", "infer"})
+l:option("--dtype", "float32 | bfloat16", "float32"):choices({"float32", "bfloat16"})
 local g = common(parser:command("generate", "batch-1 token generation"))
 g:option("--layers", "LSTM layers", 2):convert(positive("--layers"))
 g:option("--hidden", "hidden size", 512):convert(positive("--hidden"))
@@ -284,6 +348,15 @@ g:option("--embed", "embedding size", 64):convert(positive("--embed"))
 g:option("--vocab", "vocabulary size", 65):convert(positive("--vocab"))
 g:option("--tokens", "tokens measured", 2000):convert(positive("--tokens"))
 g:flag("--greedy", "argmax instead of sampling at temperature 1")
+g:option("--dtype", "float32 | bfloat16 (the model's set_precision(\"bf16\"))", "float32"):choices({"float32", "bfloat16"})
+local w = common(parser:command("wordlm", "Zaremba et al.'s medium word-level LSTM LM, one training iteration"))
+for _, k in ipairs({"layers", "hidden", "vocab", "batch", "seq"}) do
+  w:option("--" .. k, nil, suite.WORDLM[k]):convert(positive("--" .. k))
+end
+w:option("--dropout", nil, suite.WORDLM.dropout):convert(tonumber)
+w:option("--lr", "SGD's learning rate", suite.WORDLM.lr):convert(tonumber)
+w:option("--clip", "gradient norm clipped at", suite.WORDLM.clip):convert(tonumber)
+w:option("--iters", "measured iterations", 10):convert(positive("--iters"))
 local all = common(parser:command("all", "every row, each in its own process"))
 all:option("--output", "where the JSON results go (default bench/results.json)")
 all:flag("--quick", "few iterations per row (a smoke test, not a measurement)")
@@ -294,6 +367,6 @@ recur.manual_seed(a.seed)
 if a.row == "all" then
   run_all(a)
 else
-  local row = ({protocol = row_protocol, layer = row_layer, generate = row_generate})[a.row](a)
+  local row = ({protocol = row_protocol, layer = row_layer, generate = row_generate, wordlm = row_wordlm})[a.row](a)
   emit(row, a.threads)
 end

@@ -7,7 +7,18 @@ local cjson = require "cjson"
 
 local suite = {}
 
--- torch-rnn's grid, the three layer shapes for each cell, batch-1 generation.
+-- The three layer shapes (T,B,D,H) of issue 6.
+suite.SHAPES = {{100, 64, 512, 512}, {50, 32, 1024, 1024}, {100, 1, 256, 256}}
+
+local function layer_row(cell, shape, ...)
+  return suite.concat({"layer", "--cell", cell, "--T", shape[1], "--B", shape[2], "--D", shape[3], "--H", shape[4]},
+    {...})
+end
+
+-- torch-rnn's grid; the three layer shapes for each cell, training (forward +
+-- backward), then inference (forward alone) for the LSTM and GRU and bf16 LSTM
+-- inference; batch-1 generation in fp32 and bf16; Zaremba et al.'s medium
+-- word-level model.
 function suite.rows()
   local rows = {}
   for _, L in ipairs({1, 2, 3}) do
@@ -15,13 +26,32 @@ function suite.rows()
       rows[#rows + 1] = {"protocol", "--layers", L, "--hidden", H}
     end
   end
-  for _, shape in ipairs({{100, 64, 512, 512}, {50, 32, 1024, 1024}, {100, 1, 256, 256}}) do
-    for _, cell in ipairs({"lstm", "gru", "rnn"}) do
-      rows[#rows + 1] = {"layer", "--cell", cell, "--T", shape[1], "--B", shape[2], "--D", shape[3], "--H", shape[4]}
-    end
+  for _, shape in ipairs(suite.SHAPES) do
+    for _, cell in ipairs({"lstm", "gru", "rnn"}) do rows[#rows + 1] = layer_row(cell, shape) end
+  end
+  for _, shape in ipairs(suite.SHAPES) do
+    for _, cell in ipairs({"lstm", "gru"}) do rows[#rows + 1] = layer_row(cell, shape, "--mode", "infer") end
+    rows[#rows + 1] = layer_row("lstm", shape, "--mode", "infer", "--dtype", "bfloat16")
   end
   rows[#rows + 1] = {"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000}
+  rows[#rows + 1] = {"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000, "--dtype", "bfloat16"}
+  rows[#rows + 1] = {"wordlm"}
   return rows
+end
+
+-- The value of a flag in a row (an argv tail), or nil.
+function suite.flag(row, name)
+  for i = 2, #row - 1 do
+    if row[i] == name then return row[i + 1] end
+  end
+  return nil
+end
+
+-- The implementations that measure a row: recur and PyTorch every row, oneDNN (the
+-- second peer, bench/dnnl_peer.c) the layer rows.
+function suite.sides(row)
+  if row[1] == "layer" then return {"recur", "torch", "onednn"} end
+  return {"recur", "torch"}
 end
 
 -- The GEMMs of one recurrent layer's forward and backward as {M, N, K, trans_a,
@@ -29,9 +59,9 @@ end
 -- projection of all steps at once, one recurrent product per step; backward, one
 -- recurrent product per step, then dx, dW_ih, dW_hh each over all T*B rows.
 -- (The classic GRU splits the recurrent product in two; the flops are the same.)
-function suite.layer_gemms(T, B, D, H, G)
+function suite.layer_gemms(T, B, D, H, G, mode)
   local GH = G * H
-  return {
+  local gemms = {
     {T * B, GH, D, false, true, 1},   -- x (TB,D) @ W_ih^T (D,GH)
     {B, GH, H, false, true, T},       -- h_{t-1} (B,H) @ W_hh^T (H,GH), per step
     {B, H, GH, false, false, T},      -- dG_t (B,GH) @ W_hh (GH,H), per step
@@ -39,15 +69,25 @@ function suite.layer_gemms(T, B, D, H, G)
     {GH, D, T * B, true, false, 1},   -- dW_ih += dG^T (GH,TB) @ x (TB,D)
     {GH, H, T * B, true, false, 1},   -- dW_hh += dG^T (GH,TB) @ h (TB,H)
   }
+  if mode == "infer" then return {gemms[1], gemms[2]} end -- forward alone
+  return gemms
 end
 
--- The flops the layer row counts: forward 2TB*D*GH + 2TB*H*GH, backward twice that.
-function suite.layer_flops(T, B, D, H, G)
-  return 3 * (2.0 * T * B * D * G * H + 2.0 * T * B * H * G * H)
+-- The flops the layer row counts: forward 2TB*D*GH + 2TB*H*GH, backward twice that
+-- (mode "infer": the forward alone).
+function suite.layer_flops(T, B, D, H, G, mode)
+  local forward = 2.0 * T * B * D * G * H + 2.0 * T * B * H * G * H
+  return mode == "infer" and forward or 3 * forward
 end
+
+-- Zaremba et al. (2014)'s medium PTB model, the wordlm row's defaults: 2 LSTM layers
+-- of 650, embedding 650, vocabulary 10000, batch 20 x 35 steps, dropout 0.5, plain SGD
+-- (lr 1) with the gradient norm clipped at 5.
+suite.WORDLM = {layers = 2, hidden = 650, vocab = 10000, batch = 20, seq = 35, dropout = 0.5, lr = 1, clip = 5}
 
 -- Flags that make a row a smoke test rather than a measurement.
-suite.QUICK = {protocol = {"--iters", 3}, layer = {"--iters", 1}, generate = {"--tokens", 100}}
+suite.QUICK = {protocol = {"--iters", 3}, layer = {"--iters", 1}, generate = {"--tokens", 100},
+               wordlm = {"--iters", 2}}
 
 -- The lists one after the other (an argv from pieces).
 function suite.concat(...)
@@ -116,24 +156,62 @@ end
 
 function suite.describe(r)
   if r.row == "protocol" then return string.format("protocol L=%d H=%d", r.layers, r.hidden) end
-  if r.row == "layer" then return string.format("%s (%d,%d,%d,%d)", r.cell, r.T, r.B, r.D, r.H) end
-  return string.format("generate L=%d H=%d", r.layers, r.hidden)
+  if r.row == "layer" then
+    local mode = (r.mode == "infer" and " inf" or "") .. (r.dtype == "bfloat16" and " bf16" or "")
+    return string.format("%s%s (%d,%d,%d,%d)", r.cell, mode, r.T, r.B, r.D, r.H)
+  end
+  if r.row == "wordlm" then return string.format("wordlm %dx%d V=%d", r.layers, r.hidden, r.vocab) end
+  if r.row == "peak" then return string.format("peak fma %d thr", r.threads) end
+  return string.format("generate L=%d H=%d%s", r.layers, r.hidden, r.dtype == "bfloat16" and " bf16" or "")
 end
 
 -- The row's headline figure as a number, its unit, and whether more is better.
 function suite.figure(r)
   if r.row == "protocol" then return r.ms_per_iter, "ms/iter", false end
   if r.row == "layer" then return r.ms, "ms", false end
+  if r.row == "wordlm" then return r.ms_per_iter, "ms/iter", false end
+  if r.row == "peak" then return r.gflops, "GFLOP/s", true end
   return r.tokens_per_s, "tok/s", true
 end
 
-function suite.format(r)
+-- peak: the FMA peak row of the same run at the row's thread count (fraction of peak
+-- is printed when given).
+function suite.format(r, peak)
   if r.row == "protocol" then return string.format("%9.1f ms/iter", r.ms_per_iter) end
   if r.row == "layer" then
-    return string.format("%9.1f ms %6.1f GFLOP/s, sgemm %6.1f: %3.0f%%", r.ms, r.gflops, r.sgemm_gflops,
-      100 * r.fraction_of_sgemm)
+    local s = string.format("%8.1f ms %5.0f GF/s", r.ms, r.gflops)
+    if peak then s = s .. string.format(" %3.0f%%pk", 100 * r.gflops / peak) end
+    if r.sgemm_gflops then s = s .. string.format(" %3.0f%%sg", 100 * r.fraction_of_sgemm) end
+    return s
   end
+  if r.row == "wordlm" then return string.format("%7.1f ms/iter %6.0f tok/s", r.ms_per_iter, r.tokens_per_s) end
+  if r.row == "peak" then return string.format("%7.1f GFLOP/s", r.gflops) end
   return string.format("%9.0f tokens/s", r.tokens_per_s)
+end
+
+-- A C program of bench/ (peak.c, dnnl_peer.c) compiled into root/build/bench/ when its
+-- binary is missing or older than its source. Returns the binary's path, or nil and
+-- why not (for dnnl_peer.c: libdnnl-dev is not installed; oneDNN is a peer, never a
+-- dependency). cc: the compiler (default $CC or cc).
+suite.TOOLS = {peak = {"-O2", "-pthread"}, dnnl_peer = {"-O2", "-fopenmp", "LIBS", "-ldnnl", "-lm"}}
+function suite.tool(root, name, cc)
+  local flags = assert(suite.TOOLS[name], "suite.tool: unknown tool " .. tostring(name))
+  local src, bin = root .. "/bench/" .. name .. ".c", root .. "/build/bench/" .. name
+  local fresh = os.execute(string.format("test -x %s && ! test %s -nt %s", bin, src, bin))
+  if fresh then return bin end
+  local pre, libs, into = {}, {}, nil
+  for _, f in ipairs(flags) do
+    if f == "LIBS" then into = libs elseif into then into[#into + 1] = f else pre[#pre + 1] = f end
+  end
+  os.execute("mkdir -p " .. root .. "/build/bench")
+  local cmd = suite.command_line(suite.concat({cc or os.getenv("CC") or "cc"}, pre, {src}, libs, {"-o", bin}))
+  local p = assert(io.popen(cmd .. " 2>&1", "r"))
+  local out = p:read("a")
+  if not p:close() then
+    return nil, string.format("'%s' failed%s:\n%s", cmd,
+      name == "dnnl_peer" and " (oneDNN is not installed? apt-get install libdnnl-dev)" or "", out)
+  end
+  return bin
 end
 
 -- Fraction of the machine's CPU time that was idle over the next `seconds` (from
