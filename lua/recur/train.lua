@@ -268,15 +268,28 @@ function Trainer:_sync_rng()
   core.set_rng_state(self:_collective("broadcast_string", self.rank == 0 and core.get_rng_state() or nil, 0))
 end
 
--- train_step on this rank's streams, with dropout drawing the whole batch's masks
--- (nn.Dropout.streams), so that the ranks drop what one process would.
-function Trainer:_shard_step(batch)
-  local first, count = Shard.range(self.batcher.global_streams, self.rank, self.size)
-  Dropout.streams = {first = first, count = count, total = self.batcher.global_streams}
-  local ok, loss, hidden, n = pcall(self.model.train_step, self.model, batch, self.hidden)
-  Dropout.streams = nil
-  if not ok then error(loss, 0) end
-  return loss, hidden, n
+-- The model's train_step on the batch: loss, next state, target count. Data-parallel,
+-- on this rank's streams (none: 0, nil, 0), with dropout drawing the whole batch's
+-- masks (nn.Dropout.streams), so that the ranks drop what one process would.
+function Trainer:_step(batch)
+  local loss, hidden, count
+  if not self.dist then
+    loss, hidden, count = self.model:train_step(batch, self.hidden)
+  else
+    local total = self.batcher.global_streams
+    self.global_streams = total
+    if self.batcher.streams == 0 then return 0, nil, 0 end
+    local first, n = Shard.range(total, self.rank, self.size)
+    Dropout.streams = {first = first, count = n, total = total}
+    local ok
+    ok, loss, hidden, count = pcall(self.model.train_step, self.model, batch, self.hidden)
+    Dropout.streams = nil
+    if not ok then error(loss, 0) end
+  end
+  if math.type(count) ~= "integer" then
+    error("train: the model's train_step returned no target count (loss, state, count)", 0)
+  end
+  return loss, hidden, count
 end
 
 -- A recur.dist call, timed (summary.comm_seconds).
@@ -301,6 +314,8 @@ function Trainer:_allreduce(loss, count)
     if weight ~= 1 then g:mul_(weight) end
     self:_collective("allreduce", g, "sum")
   end
+  -- a rank without streams drew no dropout masks: it takes rank 0's generator
+  if self.global_streams < self.size then self:_sync_rng() end
   return sums:get(1) / total, math.tointeger(total)
 end
 
@@ -330,23 +345,8 @@ function Trainer:run()
       self.on_epoch(self.epoch, self)
     end
     self.model:zero_grad()
-    local loss, hidden, count = 0, nil, 0
-    if self.dist then self.global_streams = self.batcher.global_streams end
-    if not self.dist then
-      loss, hidden, count = self.model:train_step(batch, self.hidden)
-    elseif self.batcher.streams > 0 then
-      loss, hidden, count = self:_shard_step(batch)
-    end
-    if not self.dist or self.batcher.streams > 0 then
-      if math.type(count) ~= "integer" then
-        error("train: the model's train_step returned no target count (loss, state, count)", 0)
-      end
-    end
-    if self.dist then
-      loss, count = self:_allreduce(loss, count)
-      -- a rank without streams drew no dropout masks: it takes rank 0's generator
-      if self.batcher.global_streams < self.size then self:_sync_rng() end
-    end
+    local loss, hidden, count = self:_step(batch)
+    if self.dist then loss, count = self:_allreduce(loss, count) end
     if not finite(loss) then
       error(string.format("train: loss is %s at iteration %d; stopped, the last good checkpoint is kept", show(loss), self.iter + 1), 0)
     end
