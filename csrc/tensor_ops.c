@@ -10,6 +10,11 @@
 #undef I
 
 #include "recur/tensor_ops.h"
+#include "rnn_gemm.h"
+
+/* Products of at least this many multiply-adds run on recur's blocked kernel (below
+ * that, a call's packing costs more than it gains). */
+#define GEMM_OWN_MIN (1 << 20)
 
 /* ------------------------------------------------------------------------------------ */
 /* Broadcasting                                                                          */
@@ -735,7 +740,19 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
                 }
             continue;
         }
-        if (dtype == RECUR_FLOAT32)
+        if (dtype == RECUR_FLOAT32 && alpha == 1 && (beta == 0 || beta == 1) &&
+            (double)M * N * K >= GEMM_OWN_MIN && rnn_gemm_packed_available()) {
+            /* recur's blocked kernel (csrc/rnn_gemm.h): AVX-512 where OpenBLAS 0.3.21 runs
+             * its AVX2 kernels, one FMA chain per element whatever the thread count, and
+             * its threads split the rows of c with no BLAS-internal synchronisation (a
+             * language model's output layer and its gradients go through here) */
+            const float *A = (const float *)a + bt * a_bstride, *B = (const float *)b + bt * b_bstride;
+            float *C = (float *)c + bt * c_bstride;
+            int nth = omp_in_parallel() || M < 24 ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(nth)
+            rnn_gemm_blocked(trans_a, trans_b, (int)M, (int)N, (int)K, A, (int)lda, B, (int)ldb, NULL,
+                             beta != 0, C, (int)ldc, omp_get_thread_num(), omp_get_num_threads());
+        } else if (dtype == RECUR_FLOAT32)
             recur_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha,
                         (const float *)a + bt * a_bstride, (int)lda,
                         (const float *)b + bt * b_bstride, (int)ldb, (float)beta,
