@@ -8,13 +8,9 @@
 local helpers = require "spec.support.helpers"
 local recur = require "recur"
 
-local run, one_line_error = helpers.run_recur, helpers.assert_one_line_error
+local one_line_error = helpers.assert_one_line_error
 
-local function ok_run(args)
-  local status, out, err = run(args)
-  assert.are.equal(0, status, args .. "\n" .. err)
-  return out, err
-end
+local ok_run = helpers.run_recur_ok
 
 local SEQ2SEQ = "train --task seq2seq --data data/numbers.tsv --src-level word --hidden 32 --embed 16 --lr 0.01 --threads 1 --quiet"
 

@@ -6,13 +6,9 @@
 local helpers = require "spec.support.helpers"
 local recur = require "recur"
 
-local run, one_line_error = helpers.run_recur, helpers.assert_one_line_error
+local one_line_error = helpers.assert_one_line_error
 
-local function ok_run(args)
-  local status, out, err = run(args)
-  assert.are.equal(0, status, args .. "\n" .. err)
-  return out, err
-end
+local ok_run = helpers.run_recur_ok
 
 local function lines_of(text)
   local out = {}

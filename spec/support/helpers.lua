@@ -110,6 +110,13 @@ end
 
 -- bin/recur with these arguments must fail with one line on stderr, no traceback,
 -- matching the Lua pattern.
+-- `recur <args>` must succeed; returns its stdout and stderr.
+function helpers.run_recur_ok(args)
+  local status, out, err = helpers.run_recur(args)
+  assert.are.equal(0, status, args .. "\n" .. err)
+  return out, err
+end
+
 function helpers.assert_one_line_error(args, pattern)
   local status, _, err = helpers.run_recur(args)
   assert.are_not.equal(0, status, args)
