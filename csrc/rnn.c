@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <omp.h>
 
@@ -343,14 +344,25 @@ static int rnn_gemm_threads(int M, int N, int K)
 /* Whether the input projection (and dx) run over all T*B rows at once on the blocked
  * kernel rather than in every step against packed w_ih: when w_ih (G*H,D) is too big
  * to stay in the caches from one step to the next, every step would stream all of it
- * from memory for a few rows. At (T,B,D,H) = (50,32,1024,1024), w_ih 16 MB, an LSTM
- * layer's training step took 10-18% less time on one core; at (100,64,512,512), 4 MB,
- * the steps were 6% faster. The sums are the same either way (csrc/rnn_gemm.h). */
+ * for a few rows. With AVX-512 (Zen 5, 1 MB of L2 per core) the per-step kernel kept up
+ * to 8 MB: at (T,B,D,H) = (50,32,1024,1024), w_ih 16 MB, an LSTM layer's training step
+ * took 10-18% less time on one core projecting all rows, and at (100,64,512,512), 4 MB,
+ * the steps were 6% faster. The AVX2 per-step kernel (Zen 3, 512 KB of L2) runs a
+ * step's few rows at 40-65 GFLOP/s against the blocked kernel's 70-77, so there every
+ * w_ih that L2 cannot hold is projected at once: (100,64,512,512) on one core, 1311-1371
+ * ms -> 1212-1247. The sums are the same either way (csrc/rnn_gemm.h). */
 #define RNN_PROJECT_ALL_BYTES ((size_t)8 << 20)
 
 static int rnn_project_all(int GH, int D)
 {
-    return (size_t)GH * D * sizeof(float) > RNN_PROJECT_ALL_BYTES;
+    static size_t limit; /* looked up once; threads that race store the same value */
+    size_t lim = __atomic_load_n(&limit, __ATOMIC_RELAXED);
+    if (!lim) {
+        long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        lim = rnn_gemm_use_level(0) == 3 ? RNN_PROJECT_ALL_BYTES : l2 > 0 ? (size_t)l2 : (size_t)512 << 10;
+        __atomic_store_n(&limit, lim, __ATOMIC_RELAXED);
+    }
+    return (size_t)GH * D * sizeof(float) > lim;
 }
 
 /* Whether a pointwise pass over `rows` rows is worth an OpenMP loop (only outside the
