@@ -44,14 +44,16 @@ static int check(int M, int N, int K, int trans, int accumulate, unsigned seed)
                 if (got != C0[i * ldc + n]) bad++;
                 continue;
             }
-            double want = accumulate == 1 ? C0[i * ldc + n] : accumulate == 2 ? bias[n] : 0;
-            double mag = fabs(want);
+            float chain = accumulate == 1 ? C0[i * ldc + n] : accumulate == 2 ? bias[n] : 0;
+            double want = chain, mag = fabs(want);
             for (int k = 0; k < K; k++) {
-                double w = trans ? W[n * ldw + k] : W[k * ldw + n];
+                float w = trans ? W[n * ldw + k] : W[k * ldw + n];
                 want += (double)A[i * lda + k] * w;
                 mag += fabs((double)A[i * lda + k] * w);
+                chain = fmaf(A[i * lda + k], w, chain);
             }
-            if (!(fabs(got - want) <= (K + 1) * 0x1p-23 * mag)) {
+            /* and bit for bit the one FMA chain of the header */
+            if (!(fabs(got - want) <= (K + 1) * 0x1p-23 * mag) || got != chain) {
                 if (bad < 3)
                     printf("M=%d N=%d K=%d trans=%d acc=%d: C[%d][%d] = %.9g, want %.9g\n", M, N,
                            K, trans, accumulate, i, n, got, want);

@@ -74,10 +74,13 @@ describe("float32 recurrent layers", function()
       end)
     end
 
-    for _, D in ipairs({6, 8300}) do
-      it(cell .. ": step() gives forward's bits from 4 sequences up, D = " .. D, function()
+    -- from 4 sequences up step() runs the blocked kernel (below it, BLAS: forward's
+    -- packed kernels and step() may differ in the last bits there)
+    for _, case in ipairs({{B = 5, D = 6}, {B = 5, D = 8300}, {B = 4, D = 13}}) do
+      local B, D = case.B, case.D
+      it(cell .. ": step() gives forward's bits, B = " .. B .. ", D = " .. D, function()
         if not kernels() then return end
-        local p = problem(cell, 4, 5, D, 256 // GATES[cell])
+        local p = problem(cell, 4, B, D, 256 // GATES[cell])
         local layer = core.rnn_layer(cell, p.D, p.H, {dtype = "float32"})
         local y = layer:forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh, p.h0, p.c0)
         local h, c = p.h0:clone(), p.c0 and p.c0:clone()
