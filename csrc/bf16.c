@@ -52,12 +52,14 @@ size_t bf16_packed_size(int N, int K)
 static uint32_t exponent_range(const uint32_t *pairs, size_t n)
 {
     unsigned lo = 255, hi = 0;
-    for (size_t i = 0; i < n; i++)
-        for (int half = 0; half < 2; half++) {
-            const unsigned v = (unsigned)(pairs[i] >> 16 * half) & 0x7fffu, e = v >> 7;
-            lo = v && e < lo ? e : lo;
-            hi = e > hi ? e : hi;
-        }
+    for (size_t i = 0; i < n; i++) {
+        const unsigned v0 = pairs[i] & 0x7fffu, v1 = pairs[i] >> 16 & 0x7fffu;
+        const unsigned e0 = v0 >> 7, e1 = v1 >> 7, l0 = v0 ? e0 : 255, l1 = v1 ? e1 : 255;
+        lo = l0 < lo ? l0 : lo;
+        lo = l1 < lo ? l1 : lo;
+        hi = e0 > hi ? e0 : hi;
+        hi = e1 > hi ? e1 : hi;
+    }
     return lo | hi << 8;
 }
 
@@ -439,14 +441,15 @@ static int fused_exact(int M, int N, int KP, const uint32_t *Ab, const uint32_t 
         return 0;
     const float *S = bias ? bias : accumulate ? C : NULL;
     const int rows = bias ? 1 : M;
+    unsigned outside = 0;
     for (int i = 0; S && i < rows; i++)
         for (int n = 0; n < N; n++) {
             uint32_t u;
             memcpy(&u, S + (size_t)i * ldc + n, sizeof u);
             const uint32_t e = u >> 23 & 255;
-            if ((u & 0x7fffffffu) != 0 && (e < 127 - 102 || e == 255)) return 0;
+            outside |= ((u & 0x7fffffffu) != 0) & ((e < 127 - 102) | (e == 255));
         }
-    return 1;
+    return !outside;
 }
 
 /* Columns of block j: panels nb*j .. nb*j+nb-1 (the last block may have fewer). */
