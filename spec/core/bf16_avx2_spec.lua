@@ -19,13 +19,21 @@ local function bits(t)
   return out
 end
 
--- Runs f on the AVX2 kernel and on the portable one; the kernel is the best one again after.
+-- Switches back to the kernel named (core.bf16_kernel()'s name).
+local function restore(kernel)
+  if kernel == "avx512" then core.bf16_use_fast(true)
+  elseif kernel == "avx2" then core.bf16_use_fast("avx2")
+  else core.bf16_use_fast(false) end
+end
+
+-- Runs f on the AVX2 kernel and on the portable one; the kernel that ran before runs again after.
 local function both(f)
+  local before = core.bf16_kernel()
   assert(core.bf16_use_fast("avx2"))
   local ok, avx2 = pcall(f)
   core.bf16_use_fast(false)
   local ok2, portable = pcall(f)
-  core.bf16_use_fast(true)
+  restore(before)
   assert(ok, avx2)
   assert(ok2, portable)
   return avx2, portable
@@ -65,8 +73,9 @@ for _, M in ipairs({1, 2, 5, 7, 64}) do
   end
 end
 
+local kernel = core.bf16_kernel()
 local avx2 = core.bf16_use_fast("avx2")
-core.bf16_use_fast(true)
+restore(kernel)
 local it_avx2 = avx2 and it or pending
 
 describe("bf16 AVX2 kernel", function()
