@@ -4,7 +4,12 @@
  * 16-lane vectors each) and runs q over the pairs of the inner dimension: per pair it
  * loads NP*2 vectors of packed weights and broadcasts each row's pair of A. Batch-1
  * generation has one row: four panels at a time give it eight independent chains, where
- * one panel's two would wait on their own latency. */
+ * one panel's two would wait on their own latency.
+ *
+ * Without AVX-512 BF16, an AVX2 kernel does the same with 8-lane vectors: it widens each
+ * bfloat16 to a float32 (a shift or a mask of the packed pair) and multiplies and adds
+ * in float32, which is the portable kernel's arithmetic itself; see kernel_avx2 for the
+ * two ways it runs, both giving the portable kernel's bits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,9 +35,32 @@ float bf16_to_float(uint16_t b)
     return x;
 }
 
-size_t bf16_packed_size(int N, int K)
+/* The panels' pairs; the range word follows them. */
+static size_t panels_size(int N, int K)
 {
     return (size_t)(N + BF16_PANEL - 1) / BF16_PANEL * BF16_PANEL * (size_t)bf16_pairs(K);
+}
+
+size_t bf16_packed_size(int N, int K)
+{
+    return panels_size(N, K) + 1;
+}
+
+/* The smallest and the largest biased exponent of the nonzero bfloat16 among n pairs,
+ * as min | max << 8 (255 | 0 << 8 when all are zero). bf16_from_float makes subnormals
+ * zero, so a nonzero value has an exponent of at least 1. */
+static uint32_t exponent_range(const uint32_t *pairs, size_t n)
+{
+    unsigned lo = 255, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned v0 = pairs[i] & 0x7fffu, v1 = pairs[i] >> 16 & 0x7fffu;
+        const unsigned e0 = v0 >> 7, e1 = v1 >> 7, l0 = v0 ? e0 : 255, l1 = v1 ? e1 : 255;
+        lo = l0 < lo ? l0 : lo;
+        lo = l1 < lo ? l1 : lo;
+        hi = e0 > hi ? e0 : hi;
+        hi = e1 > hi ? e1 : hi;
+    }
+    return lo | hi << 8;
 }
 
 static uint32_t pair(float lo, float hi)
@@ -71,6 +99,8 @@ void bf16_pack(uint32_t *packed, const float *W1, int K1, const float *W2, int K
                 }
             }
         }
+    const size_t n = panels_size(N, 2 * KP);
+    packed[n] = exponent_range(packed, n);
 }
 
 static void convert_rows_fast(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K);
@@ -79,7 +109,7 @@ void bf16_convert_rows(uint32_t *Ab, int ldab, const float *A, int lda, int M, i
 {
     // A is (M,K), Ab is (M, bf16_pairs(K)) with rows ldab apart
     const int KP = bf16_pairs(K);
-    if (bf16_fast()) {
+    if (bf16_level() == BF16_AVX512) {
         convert_rows_fast(Ab, ldab, A, lda, M, K);
         return;
     }
@@ -122,35 +152,37 @@ static void panel_c(int M, int KP, const uint32_t *Ab, const uint32_t *P, float 
 
 #define BF16_TARGET "avx512bf16,avx512f,avx512bw,avx512vl"
 
-/* -1 not looked up yet, 0 off, 1 on */
-static int fast = -1;
-
-static int lookup_fast(void)
+/* The best kernel the CPU has: BF16_AVX512, BF16_AVX2 or BF16_PORTABLE. */
+static int cpu_level(void)
 {
     __builtin_cpu_init();
-    const char *env = getenv("RECUR_BF16_FAST");
-    if (env && strcmp(env, "0") == 0) return 0;
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+    if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        return BF16_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return BF16_AVX2;
+    return BF16_PORTABLE;
 }
 
-int bf16_fast(void)
+/* the kernel that runs; -1 not looked up yet */
+static int level = -1;
+
+int bf16_level(void)
 {
-    int f = __atomic_load_n(&fast, __ATOMIC_RELAXED);
-    if (f < 0) {
-        f = lookup_fast();
-        __atomic_store_n(&fast, f, __ATOMIC_RELAXED);
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        const char *env = getenv("RECUR_BF16_FAST");
+        l = env && strcmp(env, "0") == 0 ? BF16_PORTABLE : cpu_level();
+        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
     }
-    return f;
+    return l;
 }
 
 int bf16_use_fast(int on)
 {
-    __builtin_cpu_init();
-    int f = on && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl");
-    __atomic_store_n(&fast, f, __ATOMIC_RELAXED);
-    return f;
+    int l = on ? cpu_level() : BF16_PORTABLE;
+    if (on == BF16_AVX2 && l > BF16_AVX2) l = BF16_AVX2;
+    __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    return bf16_fast();
 }
 
 /* vcvtneps2bf16 rounds as bf16_from_float does (to nearest even, NaN made quiet,
@@ -245,22 +277,123 @@ panels_avx512(int NP, int M, int KP, const uint32_t *Ab, const uint32_t *P, floa
     }
 }
 
-#else /* no AVX-512 kernel */
+/* ---- AVX2 and FMA ---- */
 
-static void convert_rows_fast(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K)
+#define AVX2_TARGET "avx2,fma"
+
+/* Rows per AVX2 kernel when M > 1: two rows of a panel's four vectors are eight chains
+ * in twelve registers (the sums, the rows' widened pairs); three rows would spill. */
+#define AVX2_MR 2
+
+/* ftz (the portable kernel's) on 8 lanes: |s| below FLT_MIN becomes the zero of s's
+ * sign, by masks (the MXCSR's flush-to-zero would flush the products too); NaN fails the
+ * ordered compare and stays. */
+__attribute__((target(AVX2_TARGET), always_inline)) static inline __m256 ftz_avx2(__m256 s)
 {
-    (void)Ab, (void)ldab, (void)A, (void)lda, (void)M, (void)K;
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 tiny = _mm256_cmp_ps(_mm256_and_ps(s, magnitude), _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ);
+    return _mm256_andnot_ps(_mm256_and_ps(tiny, magnitude), s);
 }
 
-int bf16_fast(void)
+/* C (MR, NV*8) from pairs q = 0..KP-1: vector v is columns 8v..8v+7, lanes 8(v%4).. of
+ * panel v/4 (P's panels KP*32 pairs apart); columns past ncols neither read nor written.
+ * A bfloat16 is the high half of its float32, so the pair (w[k] low, w[k+1] high)
+ * widens to w[k+1] by masking the low half off and to w[k] by a shift.
+ * fused = 0 takes the portable kernel's steps in its order: per pair, multiply, add,
+ * ftz for w[k+1], then for w[k]. fused = 1 takes one FMA per product and no ftz, half the
+ * instructions; bf16_gemm asks for it only where it gives the same bits (fused_exact). */
+__attribute__((target(AVX2_TARGET), always_inline)) static inline void
+kernel_avx2(const int fused, const int MR, const int NV, int KP, const uint32_t *Ab,
+            const uint32_t *P, float *C, int ldc, int ncols, const float *bias, int accumulate)
 {
-    return 0;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 acc[AVX2_MR][8];
+    __m256i mask[8];
+    for (int v = 0; v < NV; v++) mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols - 8 * v), lane);
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) {
+            const float *S = bias ? bias + 8 * v : C + (size_t)i * ldc + 8 * v; /* where sums start */
+            if (!bias && !accumulate) acc[i][v] = _mm256_setzero_ps();
+            else if (ncols >= 8 * (v + 1)) acc[i][v] = _mm256_loadu_ps(S);
+            else acc[i][v] = _mm256_maskload_ps(S, mask[v]);
+        }
+    const size_t panel = (size_t)KP * BF16_PANEL;
+    for (int q = 0; q < KP; q++) {
+        __m256 a1[AVX2_MR], a0[AVX2_MR];
+        for (int i = 0; i < MR; i++) {
+            const __m256i a = _mm256_castps_si256(_mm256_broadcast_ss((const float *)(Ab + (size_t)i * KP + q)));
+            a1[i] = _mm256_castsi256_ps(_mm256_and_si256(a, high));
+            a0[i] = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16));
+        }
+        for (int v = 0; v < NV; v++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(P + (v / 4) * panel + (size_t)q * BF16_PANEL + 8 * (v % 4)));
+            const __m256 w1 = _mm256_castsi256_ps(_mm256_and_si256(w, high));
+            const __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+            for (int i = 0; i < MR; i++) {
+                if (fused) {
+                    acc[i][v] = _mm256_fmadd_ps(a1[i], w1, acc[i][v]);
+                    acc[i][v] = _mm256_fmadd_ps(a0[i], w0, acc[i][v]);
+                } else {
+                    acc[i][v] = ftz_avx2(_mm256_add_ps(acc[i][v], _mm256_mul_ps(a1[i], w1)));
+                    acc[i][v] = ftz_avx2(_mm256_add_ps(acc[i][v], _mm256_mul_ps(a0[i], w0)));
+                }
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) {
+            float *C_iv = C + (size_t)i * ldc + 8 * v;
+            if (ncols >= 8 * (v + 1)) _mm256_storeu_ps(C_iv, acc[i][v]);
+            else _mm256_maskstore_ps(C_iv, mask[v], acc[i][v]);
+        }
+}
+
+/* NP (1 or 2) panels' columns of C for all M rows. One row (batch-1 generation) takes
+ * both panels at once: eight chains, which the FMAs' latency (4 cycles, 2 a cycle on
+ * Zen 3) needs; more rows take a panel at a time, AVX2_MR rows at a time. */
+#define AVX2_KERNEL(MR, NV, A_i, P_h, C_i, n, b)                                             \
+    (fused ? kernel_avx2(1, MR, NV, KP, A_i, P_h, C_i, ldc, n, b, accumulate)                  \
+           : kernel_avx2(0, MR, NV, KP, A_i, P_h, C_i, ldc, n, b, accumulate))
+
+__attribute__((target(AVX2_TARGET), noinline)) static void
+panels_avx2(int fused, int NP, int M, int KP, const uint32_t *Ab, const uint32_t *P, float *C,
+            int ldc, int ncols, const float *bias, int accumulate)
+{
+    if (M == 1) {
+        if (NP == 2) AVX2_KERNEL(1, 8, Ab, P, C, ncols, bias);
+        else AVX2_KERNEL(1, 4, Ab, P, C, ncols, bias);
+        return;
+    }
+    for (int h = 0; h < NP; h++) {
+        const uint32_t *P_h = P + (size_t)h * KP * BF16_PANEL;
+        const int n = ncols - h * BF16_PANEL < BF16_PANEL ? ncols - h * BF16_PANEL : BF16_PANEL;
+        const float *b = bias ? bias + h * BF16_PANEL : NULL;
+        for (int i = 0; i < M; i += AVX2_MR) {
+            const uint32_t *A_i = Ab + (size_t)i * KP;
+            float *C_i = C + (size_t)i * ldc + h * BF16_PANEL;
+            if (M - i >= 2) AVX2_KERNEL(2, 4, A_i, P_h, C_i, n, b);
+            else AVX2_KERNEL(1, 4, A_i, P_h, C_i, n, b);
+        }
+    }
+}
+
+#else /* no AVX-512 or AVX2 kernel */
+
+int bf16_level(void)
+{
+    return BF16_PORTABLE;
 }
 
 int bf16_use_fast(int on)
 {
     (void)on;
     return 0;
+}
+
+static void convert_rows_fast(uint32_t *Ab, int ldab, const float *A, int lda, int M, int K)
+{
+    (void)Ab, (void)ldab, (void)A, (void)lda, (void)M, (void)K;
 }
 
 static void panels_avx512(int NP, int M, int KP, const uint32_t *Ab, const uint32_t *P, float *C,
@@ -270,22 +403,73 @@ static void panels_avx512(int NP, int M, int KP, const uint32_t *Ab, const uint3
         (void)accumulate;
 }
 
+static void panels_avx2(int fused, int NP, int M, int KP, const uint32_t *Ab, const uint32_t *P,
+                        float *C, int ldc, int ncols, const float *bias, int accumulate)
+{
+    (void)fused, (void)NP, (void)M, (void)KP, (void)Ab, (void)P, (void)C, (void)ldc, (void)ncols,
+        (void)bias, (void)accumulate;
+}
+
 #endif
+
+int bf16_fast(void)
+{
+    return bf16_level() != BF16_PORTABLE;
+}
+
+/* 1 when an FMA per product and no ftz give the portable kernel's bits for this
+ * product, which holds when the bfloat16 exponents are in a range no trained network
+ * leaves (the caller then takes the AVX2 kernel's fused form):
+ * - every product is exact in float32, so an FMA rounds what the portable kernel's add
+ *   rounds: a nonzero product of bfloat16 a = m_a 2^(e_a-7), w = m_w 2^(e_w-7) (m 8
+ *   bits) is m_a m_w 2^(e_a+e_w-14), 16 bits, at least 2^(e_a+e_w) and below
+ *   2^(e_a+e_w+2): normal when e_a + e_w >= -111 and finite when e_a + e_w <= 126;
+ * - no sum falls below FLT_MIN, so ftz never changes one: every product and every
+ *   starting value (bias or C; zero, or at least 2^-102 and finite) is a multiple of
+ *   2^-125, hence so is every sum rounded to float32 (a float32 of magnitude at least
+ *   2^-102 is a multiple of its ulp, itself one of 2^-125; a smaller one is exact), and
+ *   a nonzero multiple of 2^-125 is above FLT_MIN = 2^-126.
+ * Zero products and zero sums are the same bits either way (IEEE signs of exact sums);
+ * infinities, NaN or tinier values send the product to the unfused form. */
+static int fused_exact(int M, int N, int KP, const uint32_t *Ab, const uint32_t *packed,
+                       const float *bias, int accumulate, const float *C, int ldc)
+{
+    const uint32_t ra = exponent_range(Ab, (size_t)M * KP), rw = packed[panels_size(N, 2 * KP)];
+    const unsigned amin = ra & 255, amax = ra >> 8, wmin = rw & 255, wmax = rw >> 8;
+    /* biased exponents: e_a + e_w >= -111 and <= 126 */
+    if (amin + wmin < 127 + 127 - 111 || amax + wmax > 127 + 127 + 126 || amax == 255 || wmax == 255)
+        return 0;
+    const float *S = bias ? bias : accumulate ? C : NULL;
+    const int rows = bias ? 1 : M;
+    unsigned outside = 0;
+    for (int i = 0; S && i < rows; i++)
+        for (int n = 0; n < N; n++) {
+            uint32_t u;
+            memcpy(&u, S + (size_t)i * ldc + n, sizeof u);
+            const uint32_t e = u >> 23 & 255;
+            outside |= ((u & 0x7fffffffu) != 0) & ((e < 127 - 102) | (e == 255));
+        }
+    return !outside;
+}
 
 /* Columns of block j: panels nb*j .. nb*j+nb-1 (the last block may have fewer). */
 static void gemm_block(int j, int nb, int M, int N, int KP, const uint32_t *Ab,
                        const uint32_t *packed, const float *bias, int accumulate, float *C, int ldc,
-                       int use_fast)
+                       int level, int fused)
 {
     const int n0 = nb * j * BF16_PANEL, ncols = N - n0 < nb * BF16_PANEL ? N - n0 : nb * BF16_PANEL;
+    const int np = (ncols + BF16_PANEL - 1) / BF16_PANEL;
     const uint32_t *P = packed + (size_t)nb * j * KP * BF16_PANEL;
     const float *b = bias ? bias + n0 : NULL;
-    if (use_fast) {
-        panels_avx512((ncols + BF16_PANEL - 1) / BF16_PANEL, M, KP, Ab, P, C + n0, ldc, ncols, b,
-                      accumulate);
+    if (level == BF16_AVX512) {
+        panels_avx512(np, M, KP, Ab, P, C + n0, ldc, ncols, b, accumulate);
         return;
     }
-    for (int h = 0; h * BF16_PANEL < ncols; h++) {
+    if (level == BF16_AVX2) {
+        panels_avx2(fused, np, M, KP, Ab, P, C + n0, ldc, ncols, b, accumulate);
+        return;
+    }
+    for (int h = 0; h < np; h++) {
         const int n = ncols - h * BF16_PANEL;
         panel_c(M, KP, Ab, P + (size_t)h * KP * BF16_PANEL, C + n0 + h * BF16_PANEL, ldc,
                 n < BF16_PANEL ? n : BF16_PANEL, b ? b + h * BF16_PANEL : NULL, accumulate);
@@ -297,15 +481,16 @@ void bf16_gemm(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
 {
     // Ab is (M, bf16_pairs(K)), packed is bf16_packed_size(N, K), C is (M,N) rows ldc apart
     if (M <= 0 || N <= 0) return;
-    const int use_fast = bf16_fast(), nb = M == 1 && use_fast ? 4 : 2;
+    const int level = bf16_level(), nb = M == 1 && level == BF16_AVX512 ? 4 : 2;
     const int KP = bf16_pairs(K), nblock = (N + nb * BF16_PANEL - 1) / (nb * BF16_PANEL);
+    const int fused = level == BF16_AVX2 && fused_exact(M, N, KP, Ab, packed, bias, accumulate, C, ldc);
     /* not an if() clause: even a one-thread region costs microseconds per step */
     if (par && nblock > 1) {
 #pragma omp parallel for schedule(static)
         for (int j = 0; j < nblock; j++)
-            gemm_block(j, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, use_fast);
+            gemm_block(j, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, level, fused);
     } else {
         for (int j = 0; j < nblock; j++)
-            gemm_block(j, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, use_fast);
+            gemm_block(j, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, level, fused);
     }
 }

@@ -6,16 +6,19 @@
  * (to nearest, ties to even) and packed; the left operand is rounded row by row as it
  * comes; every product and sum is float32. On a CPU with AVX-512 BF16 each
  * vdpbf16ps does 32 such multiply-adds and the weights take half the bytes of float32,
- * which is what batch-1 generation, bound by reading the weights, gains from.
+ * which is what batch-1 generation, bound by reading the weights, gains from. On a CPU
+ * with AVX2 and FMA but not AVX-512 BF16 (Zen 3, Haswell to Alder Lake), an AVX2 kernel
+ * widens the bfloat16 to float32 in registers and does 8 multiply-adds an instruction.
  *
- * The arithmetic is vdpbf16ps's exactly, in both the AVX-512 kernel and the portable C
- * one: for each output, over the pairs (k, k+1) of the inner dimension in order, first
- * acc += a[k+1]*w[k+1] and then acc += a[k]*w[k], each a float32 sum rounded to nearest
- * (the product of two bfloat16 is exact in float32), with results below FLT_MIN flushed
- * to zero. So the two kernels give the same bits (spec/core/bf16_spec.lua), and results
- * do not depend on the thread count. (The one difference: a single product below
- * FLT_MIN, 1e-38, which no trained network has, is rounded by the C kernel and kept
- * exact inside the instruction's fused sum.)
+ * The arithmetic is vdpbf16ps's exactly, in the AVX-512 kernel, the AVX2 one and the
+ * portable C one: for each output, over the pairs (k, k+1) of the inner dimension in
+ * order, first acc += a[k+1]*w[k+1] and then acc += a[k]*w[k], each a float32 sum
+ * rounded to nearest (the product of two bfloat16 is exact in float32), with results
+ * below FLT_MIN flushed to zero. So the kernels give the same bits
+ * (spec/core/bf16_spec.lua, spec/core/bf16_avx2_spec.lua), and results do not depend on
+ * the thread count. (The one difference: a single product below FLT_MIN, 1e-38, which
+ * no trained network has, is rounded by the C and AVX2 kernels and kept exact inside
+ * the AVX-512 instruction's fused sum.)
  *
  * Letters: M rows of the left operand A (M,K); W is (N,K) as PyTorch stores a layer's
  * weight, and C (M,N) = A W^T. */
@@ -40,8 +43,10 @@ static inline int bf16_pairs(int K)
 }
 
 /* uint32 elements (bfloat16 pairs) of a packed (N,K) operand: N rounded up to whole
- * panels, times bf16_pairs(K). Panel p, pair q holds 32 lanes, lane c = column p*32+c
- * as (w[k] low half, w[k+1] high half), k = 2q; zeros past N and K. */
+ * panels, times bf16_pairs(K), and one word more. Panel p, pair q holds 32 lanes, lane
+ * c = column p*32+c as (w[k] low half, w[k+1] high half), k = 2q; zeros past N and K.
+ * The last word holds the range of the weights' exponents, which the AVX2 kernel reads
+ * (bf16.c, fused_exact). */
 size_t bf16_packed_size(int N, int K);
 
 /* Packs [W1 W2] rounded to bfloat16, W1 (N,K1) and W2 (N,K2) (or NULL and K2 = 0) side
@@ -62,12 +67,18 @@ void bf16_convert_rows(uint32_t *Ab, int ldab, const float *A, int lda, int M, i
 void bf16_gemm(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
                const float *bias, int accumulate, float *C, int ldc, int par);
 
-/* 1 when the CPU has AVX-512 BF16 (and the fast kernel is not switched off). */
+/* The kernels, best first; bf16_level() says which one runs: the best the CPU has
+ * (AVX-512 BF16; else AVX2 and FMA; else the portable C one), unless switched. */
+enum { BF16_PORTABLE = 0, BF16_AVX2 = 2, BF16_AVX512 = 3 };
+int bf16_level(void);
+
+/* 1 when a vector kernel runs (AVX-512 BF16 or AVX2), 0 for the portable C one. */
 int bf16_fast(void);
 
-/* Switches the AVX-512 kernel off (on = 0: the portable C kernel runs everywhere, for
- * tests) or back on where the CPU has it. RECUR_BF16_FAST=0 in the environment at the
- * first call switches it off too. Returns bf16_fast(). */
+/* Switches the kernels (bfloat16 and int8 alike): on = 0 the portable C kernel
+ * everywhere (for tests), 1 the best the CPU has, BF16_AVX2 the AVX2 one even where
+ * AVX-512 BF16 is there (for tests). RECUR_BF16_FAST=0 in the environment at the first
+ * call selects the portable kernel too. Returns bf16_fast(). */
 int bf16_use_fast(int on);
 
 #endif

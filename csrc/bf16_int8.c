@@ -3,7 +3,12 @@
  * One panel of 64 columns at a time, four vectors of sixteen int32 sums per row of A:
  * per quad of the inner dimension, four loads of packed weights (256 bytes) and one
  * broadcast of the row's four uint8 values. At batch 1 a product is a read of the
- * weights: (2048,512) took 12 us on one Zen 5 core against bf16's 24 us. */
+ * weights: (2048,512) took 12 us on one Zen 5 core against bf16's 24 us.
+ *
+ * Without AVX-512 VNNI, an AVX2 kernel widens the bytes to 16 bits (the row's uint8 by
+ * zero, the weights' int8 by sign) and multiplies pairs with vpmaddwd into int32; its
+ * sums are the same integers (vpmaddubsw would saturate at 16 bits), and the scaling
+ * after them is the portable kernel's own (finish). */
 #include <string.h>
 
 #include "bf16.h"
@@ -96,11 +101,13 @@ static void panel_c(int M, int KQ, const uint8_t *Aq, const float *ascale, const
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-int i8_fast(void)
+/* The int8 kernel that runs, as bf16_level() (whose switch it follows). */
+static int i8_level(void)
 {
-    /* bf16_fast() holds the switch (bf16_use_fast and RECUR_BF16_FAST); every CPU with
-     * AVX-512 BF16 so far has VNNI too, but ask */
-    return bf16_fast() && __builtin_cpu_supports("avx512vnni");
+    const int l = bf16_level();
+    /* every CPU with AVX-512 BF16 so far has VNNI too, but ask */
+    if (l == BF16_AVX512 && !__builtin_cpu_supports("avx512vnni")) return BF16_AVX2;
+    return l;
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static void
@@ -127,11 +134,65 @@ panel_avx512(int M, int KQ, const uint8_t *Aq, const float *ascale, const int8_t
     }
 }
 
+/* Rows of A per AVX2 kernel when M > 1 (two rows of 16 columns: eight sums, four
+ * widened weight vectors in registers). */
+#define I8_AVX2_MR 2
+
+/* The sums of rows 0..MR-1 for columns c0..c0+4NV-1 of a panel into acc (MR rows of
+ * I8_PANEL). A vector holds 4 columns' 4 products of a quad as 16-bit values; vpmaddwd
+ * adds them in pairs, so each column has two int32 lanes, added at the end. */
+__attribute__((target("avx2"), always_inline)) static inline void
+kernel_i8_avx2(const int MR, const int NV, int KQ, const uint8_t *Aq, const int8_t *P, int c0,
+               int32_t acc[][I8_PANEL])
+{
+    __m256i sum[I8_AVX2_MR][8];
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) sum[i][v] = _mm256_setzero_si256();
+    for (int q = 0; q < KQ; q++) {
+        const int8_t *w = P + ((size_t)q * I8_PANEL + c0) * 4;
+        __m256i a[I8_AVX2_MR];
+        for (int i = 0; i < MR; i++) {
+            int32_t a4;
+            memcpy(&a4, Aq + ((size_t)i * KQ + q) * 4, sizeof a4);
+            a[i] = _mm256_cvtepu8_epi16(_mm_set1_epi32(a4)); /* a[4q..4q+3] four times */
+        }
+        for (int v = 0; v < NV; v++) {
+            const __m256i w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 16 * v)));
+            for (int i = 0; i < MR; i++)
+                sum[i][v] = _mm256_add_epi32(sum[i][v], _mm256_madd_epi16(a[i], w16));
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        int32_t lanes[64];
+        for (int v = 0; v < NV; v++) _mm256_storeu_si256((__m256i *)(lanes + 8 * v), sum[i][v]);
+        for (int c = 0; c < 4 * NV; c++) acc[i][c0 + c] = lanes[2 * c] + lanes[2 * c + 1];
+    }
+}
+
+/* One row takes 32 columns at a time (eight chains of sums); more rows 16 columns of
+ * two rows. */
+__attribute__((target("avx2"), noinline)) static void
+panel_avx2(int M, int KQ, const uint8_t *Aq, const float *ascale, const int8_t *P,
+           const float *scale, const int32_t *rowsum, float *C, int ldc, int ncols)
+{
+    int32_t acc[I8_AVX2_MR][I8_PANEL];
+    for (int m = 0; m < M; m += I8_AVX2_MR) {
+        const int mr = M - m < I8_AVX2_MR ? M - m : I8_AVX2_MR;
+        const uint8_t *A_m = Aq + (size_t)m * KQ * 4;
+        for (int c0 = 0; c0 < ncols; c0 += mr == 1 ? 32 : 16) {
+            if (mr == 1) kernel_i8_avx2(1, 8, KQ, A_m, P, c0, acc);
+            else kernel_i8_avx2(2, 4, KQ, A_m, P, c0, acc);
+        }
+        for (int i = 0; i < mr; i++)
+            finish(C + (size_t)(m + i) * ldc, acc[i], ncols, ascale[m + i], scale, rowsum);
+    }
+}
+
 #else
 
-int i8_fast(void)
+static int i8_level(void)
 {
-    return 0;
+    return BF16_PORTABLE;
 }
 
 static void panel_avx512(int M, int KQ, const uint8_t *Aq, const float *ascale, const int8_t *P,
@@ -140,15 +201,27 @@ static void panel_avx512(int M, int KQ, const uint8_t *Aq, const float *ascale, 
     panel_c(M, KQ, Aq, ascale, P, scale, rowsum, C, ldc, ncols);
 }
 
+static void panel_avx2(int M, int KQ, const uint8_t *Aq, const float *ascale, const int8_t *P,
+                       const float *scale, const int32_t *rowsum, float *C, int ldc, int ncols)
+{
+    panel_c(M, KQ, Aq, ascale, P, scale, rowsum, C, ldc, ncols);
+}
+
 #endif
+
+int i8_fast(void)
+{
+    return i8_level() != BF16_PORTABLE;
+}
 
 static void gemm_panel(int p, int M, int N, int KQ, const uint8_t *Aq, const float *ascale,
                        const int8_t *packed, const float *scale, const int32_t *rowsum, float *C,
-                       int ldc, int fast)
+                       int ldc, int level)
 {
     const int n0 = p * I8_PANEL, ncols = N - n0 < I8_PANEL ? N - n0 : I8_PANEL;
     const int8_t *P = packed + (size_t)p * KQ * I8_PANEL * 4;
-    if (fast) panel_avx512(M, KQ, Aq, ascale, P, scale + n0, rowsum + n0, C + n0, ldc, ncols);
+    if (level == BF16_AVX512) panel_avx512(M, KQ, Aq, ascale, P, scale + n0, rowsum + n0, C + n0, ldc, ncols);
+    else if (level == BF16_AVX2) panel_avx2(M, KQ, Aq, ascale, P, scale + n0, rowsum + n0, C + n0, ldc, ncols);
     else panel_c(M, KQ, Aq, ascale, P, scale + n0, rowsum + n0, C + n0, ldc, ncols);
 }
 
@@ -157,13 +230,13 @@ void i8_gemm(int M, int N, int K, const uint8_t *Aq, const float *ascale, const 
 {
     // Aq is (M, 4 i8_quads(K)), packed is i8_packed_size(N, K), C is (M,N) rows ldc apart
     if (M <= 0 || N <= 0) return;
-    const int KQ = i8_quads(K), npanel = (N + I8_PANEL - 1) / I8_PANEL, fast = i8_fast();
+    const int KQ = i8_quads(K), npanel = (N + I8_PANEL - 1) / I8_PANEL, level = i8_level();
     if (par && npanel > 1) {
 #pragma omp parallel for schedule(static)
         for (int p = 0; p < npanel; p++)
-            gemm_panel(p, M, N, KQ, Aq, ascale, packed, scale, rowsum, C, ldc, fast);
+            gemm_panel(p, M, N, KQ, Aq, ascale, packed, scale, rowsum, C, ldc, level);
     } else {
         for (int p = 0; p < npanel; p++)
-            gemm_panel(p, M, N, KQ, Aq, ascale, packed, scale, rowsum, C, ldc, fast);
+            gemm_panel(p, M, N, KQ, Aq, ascale, packed, scale, rowsum, C, ldc, level);
     }
 }

@@ -1,11 +1,11 @@
-/* Products against int8 weights (AVX-512 VNNI, vpdpbusd) for generation
+/* Products against int8 weights (AVX-512 VNNI vpdpbusd, or AVX2 vpmaddwd) for generation
  * (csrc/bf16_int8.c), the next step down from bf16.h. Not a public header.
  *
  * Each weight row n is scaled to [-127, 127] and rounded (scale s_n = max |w_n| / 127);
  * each row of the left operand likewise when it comes (s_a, the dynamic per-row scale),
  * kept as q + 128 in a uint8 for the instruction (unsigned times signed). The products
- * are int32 sums, exact: C += s_n s_a (sum_k (q_a + 128) q_w - 128 sum_k q_w). The AVX-512
- * and the portable C kernels give the same bits. A product reads a quarter of float32's
+ * are int32 sums, exact: C += s_n s_a (sum_k (q_a + 128) q_w - 128 sum_k q_w). The AVX-512,
+ * AVX2 and portable C kernels give the same bits. A product reads a quarter of float32's
  * bytes; the rounding costs more than bf16's (7 bits and a sign per value, against 8
  * significant bits, and a scale shared by a row).
  *
@@ -48,8 +48,8 @@ typedef struct {
     const int32_t *rowsum;
 } i8_matrix;
 
-/* 1 when the CPU has AVX-512 VNNI (and the fast kernel is on); switched as bf16.h's
- * bf16_use_fast switches both (RECUR_BF16_FAST=0 too). */
+/* 1 when a vector kernel runs: AVX-512 VNNI, or else AVX2 (the same integer sums with
+ * vpmaddwd); switched as bf16.h's bf16_use_fast switches both (RECUR_BF16_FAST=0 too). */
 int i8_fast(void);
 
 #endif

@@ -1,16 +1,23 @@
 /* Lua binding for bfloat16 inference (csrc/bf16.h, csrc/bf16_rnn.h).
  *
- *   core.bf16_fast() -> boolean       the AVX-512 BF16 kernel runs (else the portable one)
- *   core.bf16_use_fast(on) -> boolean switch it off (false: the portable kernel, for
- *                                     tests) or back on where the CPU has it
+ *   core.bf16_fast() -> boolean       a vector kernel runs for bf16 and int8 products
+ *                                     (AVX-512 BF16 and VNNI, or AVX2 and FMA), else the
+ *                                     portable C one; all give the same bits
+ *   core.bf16_kernel() -> name        the bf16 kernel that runs: "avx512", "avx2" or
+ *                                     "portable"
+ *   core.bf16_use_fast(on) -> boolean switch the vector kernels off (false: the portable
+ *                                     kernel, for tests), back on where the CPU has one
+ *                                     (true), or to AVX2 even where AVX-512 BF16 is there
+ *                                     ("avx2", for tests); returns bf16_fast()
  *   core.bf16_round(t) -> t'          a new float32 tensor: t's values rounded to bfloat16
  *   core.bf16_matrix(w [, w2]) -> m   w (N,K) float32 rounded and packed once, for
  *                                     y = x w^T; with w2 (N,K2), [w w2] (a layer's w_ih
  *                                     and w_hh side by side); m:size() -> N, K [, K2];
  *                                     m:repack(w [, w2]) refills it in place
- *   core.bf16_linear(x, m, bias [, out]) -> y
+ *   core.bf16_linear(x, m, bias [, out [, accumulate]]) -> y
  *                                     x (M,K) float32, bias (N) or nil: y (M,N) =
- *                                     x w^T + bias, into out when it fits
+ *                                     x w^T + bias, into out when it fits; with
+ *                                     accumulate, y = out + x w^T (out (M,N), bias nil)
  *   core.bf16_rnn_forward(cell, reverse, x, w, w_hh, b_ih, b_hh, h, c, lengths [, y])
  *                                     -> y: one layer's inference forward: cell "lstm" |
  *                                     "gru" (reset after) | "rnn_tanh" | "rnn_relu" |
@@ -226,10 +233,24 @@ static int l_bf16_fast(lua_State *L)
     return 1;
 }
 
+static int l_bf16_kernel(lua_State *L)
+{
+    const int level = bf16_level();
+    lua_pushstring(L, level == BF16_AVX512 ? "avx512" : level == BF16_AVX2 ? "avx2" : "portable");
+    return 1;
+}
+
 static int l_bf16_use_fast(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TBOOLEAN);
-    lua_pushboolean(L, bf16_use_fast(lua_toboolean(L, 1)));
+    int on;
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        luaL_checkoption(L, 1, NULL, (const char *const[]){"avx2", NULL});
+        on = BF16_AVX2;
+    } else {
+        luaL_checktype(L, 1, LUA_TBOOLEAN);
+        on = lua_toboolean(L, 1);
+    }
+    lua_pushboolean(L, bf16_use_fast(on));
     return 1;
 }
 
@@ -282,24 +303,31 @@ static void *scratch_reserve(lua_State *L, const char *op, bf16_scratch *s, size
     return s->p;
 }
 
-/* core.bf16_linear(x, m, bias [, out]) */
+/* core.bf16_linear(x, m, bias [, out [, accumulate]]) */
 static int l_bf16_linear(lua_State *L)
 {
     static const char *const op = "bf16_linear";
-    lua_settop(L, 4);
+    lua_settop(L, 5);
     bf16_matrix *m = check_matrix(L, 2);
     if (m->K2) luaL_argerror(L, 2, "a matrix of two weights side by side (a layer's)");
     recur_tensor *x = check_f32(L, op, 1, "x", 2, (int64_t[]){-1, m->K});
     recur_tensor *bias = lua_isnil(L, 3) ? NULL : check_f32(L, op, 3, "bias", 1, (int64_t[]){m->N});
     if (x->size[0] > INT_MAX) luaL_error(L, "%s: x has too many rows", op);
-    const int M = (int)x->size[0];
-    recur_tensor *y = push_out(L, op, 4, 2, (int64_t[]){M, m->N}, x);
+    const int M = (int)x->size[0], accumulate = lua_toboolean(L, 5);
+    recur_tensor *y;
+    if (accumulate) {
+        if (bias) luaL_argerror(L, 3, "nil expected with accumulate");
+        y = check_f32(L, op, 4, "out", 2, (int64_t[]){M, m->N});
+        lua_pushvalue(L, 4);
+    } else {
+        y = push_out(L, op, 4, 2, (int64_t[]){M, m->N}, x);
+    }
     if (M == 0) return 1;
     bf16_scratch *s = lua_touserdata(L, lua_upvalueindex(1));
     uint32_t *xb = scratch_reserve(L, op, s, (size_t)M * bf16_pairs(m->K) * sizeof(uint32_t));
     bf16_convert_rows(xb, bf16_pairs(m->K), recur_data(x), m->K, M, m->K);
     /* columns over the threads when the product is large (bf16_rnn.h) */
-    bf16_gemm(M, m->N, packed_k(m), xb, m->packed, bias ? recur_data(bias) : NULL, 0, recur_data(y), m->N,
+    bf16_gemm(M, m->N, packed_k(m), xb, m->packed, bias ? recur_data(bias) : NULL, accumulate, recur_data(y), m->N,
               recur_get_num_threads() > 1 && (int64_t)M * m->N * m->K >= BF16_PAR_MIN);
     return 1;
 }
@@ -507,6 +535,7 @@ static const luaL_Reg matrix_meta[] = {
 
 static const luaL_Reg bf16_functions[] = {
     {"bf16_fast", l_bf16_fast},
+    {"bf16_kernel", l_bf16_kernel},
     {"bf16_use_fast", l_bf16_use_fast},
     {"bf16_round", l_bf16_round},
     {"bf16_matrix", bf16_matrix_new},

@@ -2,8 +2,9 @@
 -- the rounding against hand-computed values and a Lua implementation of round to
 -- nearest even; the products against a Lua emulation of vdpbf16ps's arithmetic
 -- (exact, bit for bit) and against float32 within the bound bfloat16's 8-bit
--- significand gives; the AVX-512 kernel against the portable one (exact; on a CPU
--- without AVX-512 BF16 both are the portable one); the layer forward against the
+-- significand gives; the vector kernel (AVX-512 BF16, else AVX2) against the portable
+-- one (exact; on a CPU with neither both are the portable one; bf16_avx2_spec.lua takes
+-- the AVX2 kernel through the corners); the layer forward against the
 -- float32 kernels fed the same rounded operands, step against forward, padded batches
 -- and the reverse direction against their definitions, one thread against two; the
 -- errors.
