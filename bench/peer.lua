@@ -299,6 +299,14 @@ if gen and gen.speedup then
     print(string.format("  batch-1 generation in bf16 >= 10x PyTorch (its faster of fp32 and bf16): %.2fx (%s)", x,
       verdict(x >= 10)))
   end
+  local gen8 = find("generate", {dtype = "int8"})
+  if gen8 and gen8.torch and not gen8.recur.unsupported then
+    -- against PyTorch's int8 (dynamic quantization) or its fp32, whichever was faster
+    local best = math.max(gen.torch.tokens_per_s, gen8.torch.unsupported and 0 or gen8.torch.tokens_per_s)
+    local x = gen8.recur.tokens_per_s / best
+    print(string.format("  batch-1 generation in int8 >= 10x PyTorch (its faster of fp32 and int8): %.2fx (%s)", x,
+      verdict(x >= 10)))
+  end
 end
 local w = find("wordlm", {})
 if w and w.speedup then

@@ -58,7 +58,7 @@ def parse_args(argv):
     sp.add_argument("--vocab", type=int, default=65)
     sp.add_argument("--tokens", type=int, default=2000)
     sp.add_argument("--greedy", action="store_true", help="argmax instead of sampling at temperature 1")
-    sp.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    sp.add_argument("--dtype", choices=["float32", "bfloat16", "int8"], default="float32")
 
     # Zaremba et al.'s medium PTB model (bench/suite.lua's suite.WORDLM)
     sp = sub.add_parser("wordlm")
@@ -312,6 +312,10 @@ def row_generate(a):
     model = CharLM(a.vocab, a.embed, a.hidden, a.layers).eval()
     if a.dtype == "bfloat16":
         model = model.to(torch.bfloat16)
+    elif a.dtype == "int8":
+        # PyTorch's own int8 path for recurrent models: dynamic quantization of the LSTM
+        # and the output layer (int8 weights, activations quantized per call)
+        model = torch.quantization.quantize_dynamic(model, {nn.LSTM, nn.Linear}, dtype=torch.qint8)
     warmup = 20 if a.warmup is None else a.warmup
     g = torch.Generator().manual_seed(a.seed)
     with torch.no_grad():

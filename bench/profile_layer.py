@@ -58,7 +58,7 @@ def classify(frames, lines):
         return None
     if "openblas" in leaf_dso:
         return "weight-gradient GEMMs (OpenBLAS sgemm: dW_ih, dW_hh)"
-    if leaf_sym.startswith(("bk_kernel", "rnn_gemm_blocked")):
+    if leaf_sym.startswith(("bk_kernel", "b2_kernel", "rnn_gemm_blocked", "blocked_avx2")):
         # recur's blocked kernel: the products over all T*B rows
         for ip, sym, _ in frames:
             if sym.startswith("param_grads"):

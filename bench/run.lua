@@ -2,7 +2,7 @@
 --
 --   lua5.4 bench/run.lua protocol --layers 2 --hidden 256 [--iters 30] [--phases]
 --   lua5.4 bench/run.lua layer --cell lstm --T 100 --B 64 --D 512 --H 512 [--iters 5]
---   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy] [--dtype bfloat16]
+--   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy] [--dtype bfloat16|int8]
 --   lua5.4 bench/run.lua wordlm [--iters 10]
 --   lua5.4 bench/run.lua all [--quick]   every row, each in its own process: a table,
 --                                        and bench/results.json
@@ -257,9 +257,11 @@ local function row_generate(a)
   local model = LanguageModel{vocab_size = a.vocab, embed = a.embed, hidden = a.hidden, layers = a.layers,
                               cell = "lstm", dropout = 0}
   model:evaluate()
-  if a.dtype == "bfloat16" then
-    local ok, err = false, "this recur has no bf16 path (set_precision)"
-    if model.set_precision then ok, err = pcall(model.set_precision, model, "bf16") end
+  if a.dtype ~= "float32" then
+    local ok, err = false, "this recur has no bf16 or int8 path (set_precision)"
+    if model.set_precision then
+      ok, err = pcall(model.set_precision, model, a.dtype == "bfloat16" and "bf16" or a.dtype)
+    end
     if not ok then
       return {row = "generate", layers = a.layers, hidden = a.hidden, dtype = a.dtype, unsupported = tostring(err)}
     end
@@ -348,7 +350,8 @@ g:option("--embed", "embedding size", 64):convert(positive("--embed"))
 g:option("--vocab", "vocabulary size", 65):convert(positive("--vocab"))
 g:option("--tokens", "tokens measured", 2000):convert(positive("--tokens"))
 g:flag("--greedy", "argmax instead of sampling at temperature 1")
-g:option("--dtype", "float32 | bfloat16 (the model's set_precision(\"bf16\"))", "float32"):choices({"float32", "bfloat16"})
+g:option("--dtype", "float32 | bfloat16 | int8 (the model's set_precision(\"bf16\" | \"int8\"))", "float32")
+  :choices({"float32", "bfloat16", "int8"})
 local w = common(parser:command("wordlm", "Zaremba et al.'s medium word-level LSTM LM, one training iteration"))
 for _, k in ipairs({"layers", "hidden", "vocab", "batch", "seq"}) do
   w:option("--" .. k, nil, suite.WORDLM[k]):convert(positive("--" .. k))

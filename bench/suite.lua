@@ -17,7 +17,7 @@ end
 
 -- torch-rnn's grid; the three layer shapes for each cell, training (forward +
 -- backward), then inference (forward alone) for the LSTM and GRU and bf16 LSTM
--- inference; batch-1 generation in fp32 and bf16; Zaremba et al.'s medium
+-- inference; batch-1 generation in fp32, bf16 and int8; Zaremba et al.'s medium
 -- word-level model.
 function suite.rows()
   local rows = {}
@@ -35,6 +35,7 @@ function suite.rows()
   end
   rows[#rows + 1] = {"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000}
   rows[#rows + 1] = {"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000, "--dtype", "bfloat16"}
+  rows[#rows + 1] = {"generate", "--layers", 2, "--hidden", 512, "--tokens", 2000, "--dtype", "int8"}
   rows[#rows + 1] = {"wordlm"}
   return rows
 end
@@ -162,7 +163,8 @@ function suite.describe(r)
   end
   if r.row == "wordlm" then return string.format("wordlm %dx%d V=%d", r.layers, r.hidden, r.vocab) end
   if r.row == "peak" then return string.format("peak fma %d thr", r.threads) end
-  return string.format("generate L=%d H=%d%s", r.layers, r.hidden, r.dtype == "bfloat16" and " bf16" or "")
+  return string.format("generate L=%d H=%d%s", r.layers, r.hidden,
+    r.dtype == "bfloat16" and " bf16" or r.dtype == "int8" and " int8" or "")
 end
 
 -- The row's headline figure as a number, its unit, and whether more is better.
