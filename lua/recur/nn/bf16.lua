@@ -3,9 +3,10 @@
 --
 -- A module with set_precision("bf16") (nn.Recurrent, the stacks, LanguageModel) runs
 -- its forward and step in evaluation mode with bfloat16 weights and float32 sums
--- (csrc/bf16.h: vdpbf16ps on CPUs with AVX-512 BF16, the same arithmetic in portable
--- C elsewhere); "int8" with int8 weight rows and inputs quantized per step, int32 sums
--- (csrc/bf16_int8.h: vpdpbusd with AVX-512 VNNI), meant for generation; training mode,
+-- (csrc/bf16.h: vdpbf16ps on CPUs with AVX-512 BF16, the same arithmetic in AVX2 or
+-- portable C elsewhere, the same bits); "int8" with int8 weight rows and inputs
+-- quantized per step, int32 sums (csrc/bf16_int8.h: vpdpbusd with AVX-512 VNNI, else
+-- AVX2 or C), meant for generation; training mode,
 -- and so backward, stay float32.
 -- The packed copies are made at the first bf16 call and made again when a weight is
 -- another tensor (after :to()), after train(true) (training changes the weights) and
