@@ -1,6 +1,7 @@
 /* Fused recurrent kernels (see rnn.h). The kernels are written once in rnn_generic.h
  * over a `real` type and compiled here for float and for double. */
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -318,6 +319,23 @@ static int rnn_slots(int T, int bptt_truncate)
     return bptt_truncate >= 0 && bptt_truncate + 1 < T ? bptt_truncate + 1 : 1;
 }
 
+#define RNN_STREAM_BYTES ((size_t)16 << 20)
+
+/* Whether w_hh is so large that every thread streaming all of it at every step (the
+ * batch split) costs more than a step's synchronisation: then the steps run on all the
+ * threads together, each multiplying every row by its share of the weights' panels
+ * (rnn_gemm_packed's par). Measured on AVX2 only (Zen 3, 32 MB of L3): the LSTM at
+ * (T,B,D,H) = (50,32,1024,1024), w_hh 16 MB, took 384-455 ms for its forward on 2
+ * threads against 479-515 split over the batch, and 1019-1033 ms against 1190-1238 for
+ * forward + backward; at (100,64,512,512), 4 MB, the batch split stayed as fast or
+ * faster. The sums are the same either way. */
+static int rnn_weights_stream(int G, int H)
+{
+    /* not sysconf's L3 size: in a virtual machine it can be the host's (256 MB here,
+     * where the guest has 32 MB) */
+    return rnn_gemm_use_level(0) == 2 && (size_t)G * H * H * sizeof(float) >= RNN_STREAM_BYTES;
+}
+
 /* Threads for a time loop split over the batch (1: no split). Each thread runs its own
  * sub-batch through every step with single-threaded GEMMs (OpenMP OpenBLAS runs
  * serially inside a parallel region), so the steps need no synchronisation. Not with
@@ -327,6 +345,7 @@ static int rnn_split_threads(int T, int B, int G, int H)
     int nth = omp_get_max_threads();
     if (nth <= 1 || omp_in_parallel()) return 1;
     if ((int64_t)T * B * G * H < RNN_SPLIT_MIN || openblas_get_parallel() == 1) return 1;
+    if (rnn_weights_stream(G, H)) return 1;
     int most = B / RNN_MIN_ROWS;
     if (most < 2) return 1;
     return nth < most ? nth : most;
