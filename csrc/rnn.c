@@ -319,7 +319,7 @@ static int rnn_slots(int T, int bptt_truncate)
     return bptt_truncate >= 0 && bptt_truncate + 1 < T ? bptt_truncate + 1 : 1;
 }
 
-#define RNN_STREAM_BYTES ((size_t)16 << 20)
+#define RNN_STREAM_BYTES ((size_t)8 << 20)
 
 /* Whether w_hh is so large that every thread streaming all of it at every step (the
  * batch split) costs more than a step's synchronisation: then the steps run on all the
@@ -327,8 +327,9 @@ static int rnn_slots(int T, int bptt_truncate)
  * (rnn_gemm_packed's par). Measured on AVX2 only (Zen 3, 32 MB of L3): the LSTM at
  * (T,B,D,H) = (50,32,1024,1024), w_hh 16 MB, took 384-455 ms for its forward on 2
  * threads against 479-515 split over the batch, and 1019-1033 ms against 1190-1238 for
- * forward + backward; at (100,64,512,512), 4 MB, the batch split stayed as fast or
- * faster. The sums are the same either way. */
+ * forward + backward; the GRU at (50,32,1024,1024), w_hh 12 MB, 242-279 ms against
+ * 269-362 and 665-673 against 722-792; at (100,64,512,512), 3-4 MB, the batch split
+ * stayed as fast or faster. The sums are the same either way. */
 static int rnn_weights_stream(int G, int H)
 {
     /* not sysconf's L3 size: in a virtual machine it can be the host's (256 MB here,
