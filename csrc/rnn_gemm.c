@@ -105,6 +105,27 @@ kernel_avx512(const int MR, int K, const float *A, int lda, const float *P, floa
     }
 }
 
+/* 16 floats of a row of C at p, as two vectors: whole, or the columns the masks keep
+ * (masked moves are slow on some CPUs: only at the edges). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+load16_avx2(const float *p, int full, __m256i m0, __m256i m1, __m256 *lo, __m256 *hi)
+{
+    *lo = full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m0);
+    *hi = full ? _mm256_loadu_ps(p + 8) : _mm256_maskload_ps(p + 8, m1);
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+store16_avx2(float *p, int full, __m256i m0, __m256i m1, __m256 lo, __m256 hi)
+{
+    if (full) {
+        _mm256_storeu_ps(p, lo);
+        _mm256_storeu_ps(p + 8, hi);
+    } else {
+        _mm256_maskstore_ps(p, m0, lo);
+        _mm256_maskstore_ps(p + 8, m1, hi);
+    }
+}
+
 /* The same for 16 columns, P's rows RNN_PANEL apart (half a panel). */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 kernel_avx2(const int MR, int K, const float *A, int lda, const float *P, float *C, int ldc,
@@ -113,19 +134,15 @@ kernel_avx2(const int MR, int K, const float *A, int lda, const float *P, float 
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols - 8), lane);
-    const int full = ncols >= 16; /* masked moves are slow on some CPUs: only at the edge */
+    const int full = ncols >= 16;
     __m256 c0[MR_MAX], c1[MR_MAX];
     for (int i = 0; i < MR; i++) {
         const float *C_i = bias ? bias : C + (size_t)i * ldc; /* where the sums start */
         if (!bias && !accumulate) {
             c0[i] = _mm256_setzero_ps();
             c1[i] = _mm256_setzero_ps();
-        } else if (full) {
-            c0[i] = _mm256_loadu_ps(C_i);
-            c1[i] = _mm256_loadu_ps(C_i + 8);
         } else {
-            c0[i] = _mm256_maskload_ps(C_i, m0);
-            c1[i] = _mm256_maskload_ps(C_i + 8, m1);
+            load16_avx2(C_i, full, m0, m1, &c0[i], &c1[i]);
         }
     }
     for (int k = 0; k < K; k++) {
@@ -137,16 +154,7 @@ kernel_avx2(const int MR, int K, const float *A, int lda, const float *P, float 
             c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
         }
     }
-    for (int i = 0; i < MR; i++) {
-        float *C_i = C + (size_t)i * ldc;
-        if (full) {
-            _mm256_storeu_ps(C_i, c0[i]);
-            _mm256_storeu_ps(C_i + 8, c1[i]);
-        } else {
-            _mm256_maskstore_ps(C_i, m0, c0[i]);
-            _mm256_maskstore_ps(C_i + 8, m1, c1[i]);
-        }
-    }
+    for (int i = 0; i < MR; i++) store16_avx2(C + (size_t)i * ldc, full, m0, m1, c0[i], c1[i]);
 }
 
 /* One panel's columns of C for all M rows, in row blocks of at most MR_MAX. */
@@ -324,12 +332,8 @@ b2_kernel(int mr, int kc, const float *Ap, const float *Bp, const float *S, size
         if (!S || i >= mr) {
             c0[i] = _mm256_setzero_ps();
             c1[i] = _mm256_setzero_ps();
-        } else if (full) {
-            c0[i] = _mm256_loadu_ps(S + i * lds);
-            c1[i] = _mm256_loadu_ps(S + i * lds + 8);
         } else {
-            c0[i] = _mm256_maskload_ps(S + i * lds, m0);
-            c1[i] = _mm256_maskload_ps(S + i * lds + 8, m1);
+            load16_avx2(S + i * lds, full, m0, m1, &c0[i], &c1[i]);
         }
     }
     for (int k = 0; k < kc; k++) {
@@ -342,16 +346,7 @@ b2_kernel(int mr, int kc, const float *Ap, const float *Bp, const float *S, size
             c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }
     }
-    for (int i = 0; i < mr; i++) {
-        float *C_i = C + (size_t)i * ldc;
-        if (full) {
-            _mm256_storeu_ps(C_i, c0[i]);
-            _mm256_storeu_ps(C_i + 8, c1[i]);
-        } else {
-            _mm256_maskstore_ps(C_i, m0, c0[i]);
-            _mm256_maskstore_ps(C_i + 8, m1, c1[i]);
-        }
-    }
+    for (int i = 0; i < mr; i++) store16_avx2(C + (size_t)i * ldc, full, m0, m1, c0[i], c1[i]);
 }
 
 /* Rows m0..m1-1 of C with the AVX2 shapes; Bp and Ap are blocks of at least
