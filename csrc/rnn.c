@@ -370,7 +370,7 @@ static int rnn_gemm_threads(int M, int N, int K)
  * the steps were 6% faster. The AVX2 per-step kernel (Zen 3, 512 KB of L2) runs a
  * step's few rows at 40-65 GFLOP/s against the blocked kernel's 70-77, so there every
  * w_ih that L2 cannot hold is projected at once: (100,64,512,512) on one core, 1311-1371
- * ms -> 1212-1247. The sums are the same either way (csrc/rnn_gemm.h). */
+ * ms -> 1212-1251. The sums are the same either way (csrc/rnn_gemm.h). */
 #define RNN_PROJECT_ALL_BYTES ((size_t)8 << 20)
 
 static int rnn_project_all(int GH, int D)

@@ -272,6 +272,16 @@ bk_kernel_avx512(int mr, int kc, const float *Ap, const float *Bp, const float *
     }
 }
 
+/* Where a block of C's sums starts for the block of k at k0 (the kernels' S, rows lds
+ * apart): the first block of k from the bias row (lds 0), C (accumulate) or zeros
+ * (NULL), the others from C, where the blocks before left them. */
+static const float *block_start(int k0, const float *bias, int accumulate, int n0, const float *C,
+                                int ldc, size_t *lds)
+{
+    *lds = k0 > 0 || !bias ? (size_t)ldc : 0;
+    return k0 > 0 || (!bias && accumulate) ? C : bias ? bias + n0 : NULL;
+}
+
 /* Rows r0..r0+mr-1 of op(A), k0..k0+kc-1, packed `width` rows side by side: element
  * (r,k) at d[k*width + r], zeros in the rows past mr. */
 static void pack_a_block(float *d, int width, int ta, const float *A, int lda, int r0, int mr,
@@ -311,7 +321,8 @@ static void pack_b_panel(float *d, int width, int tb, const float *B, int ldb, i
  * k (16 KB) stays in Zen 3's 32 KB L1 while the packed rows of A stream past it from
  * L2, B2_MC rows at a time. With the AVX-512 layout (32 columns, half of them per pass,
  * both halves thrashing L1) a dW product of (2048,512,6400) ran at 36 GFLOP/s on one Zen 3
- * core; with these shapes at 70-77, beside OpenBLAS's 72-80 and a peak of 83-89. */
+ * core; with these shapes at 58-77 (the spread is the shared L3's), beside OpenBLAS's
+ * 72-80 and a peak of 83-89. */
 #define B2_MR 6
 #define B2_NR 16
 #define B2_KC 256
@@ -375,9 +386,8 @@ static void blocked_avx2(int ta, int tb, int m0, int m1, int N, int K, const flo
                 for (int j = 0; j < nb; j++) {
                     const int r0 = i0 + j * B2_MR, mr = i0 + mc - r0 < B2_MR ? i0 + mc - r0 : B2_MR;
                     float *C_ip = C + (size_t)r0 * ldc + n0;
-                    /* the first block of k starts from S, the others from C */
-                    const float *S = k0 > 0 || (!bias && accumulate) ? C_ip : bias ? bias + n0 : NULL;
-                    const size_t lds = k0 > 0 || !bias ? (size_t)ldc : 0;
+                    size_t lds;
+                    const float *S = block_start(k0, bias, accumulate, n0, C_ip, ldc, &lds);
                     b2_kernel(mr, kc, Ap + (size_t)j * kc * B2_MR, P, S, lds, C_ip, ldc, nc);
                 }
             }
@@ -459,9 +469,8 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
                     const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
                     const float *Aj = Ap + (size_t)j * kcmax * BK_MR;
                     float *C_ip = C + (size_t)i0 * ldc + n0;
-                    /* the first block of k starts from S, the others from C */
-                    const float *S = k0 > 0 || (!bias && accumulate) ? C_ip : bias ? bias + n0 : NULL;
-                    const size_t lds = k0 > 0 || !bias ? (size_t)ldc : 0;
+                    size_t lds;
+                    const float *S = block_start(k0, bias, accumulate, n0, C_ip, ldc, &lds);
                     bk_kernel_avx512(mr, kc, Aj, P, S, lds, C_ip, ldc, nc);
                 }
             }
