@@ -62,7 +62,11 @@
  * timed, and a bandit per call shape (kernel, cell, sizes) keeps the last three times
  * of each call on one thread and on the whole team, runs the faster by their medians
  * and tries the other once the calls since the last try have taken 32 times what the
- * other took last (and 4 calls at least): a try costs at most about 3% on a quiet
+ * other took last (and 4 calls at least). The first choice waits for three times of
+ * each mode, taken in turn: the first calls of a shape are cold (weights packed,
+ * buffers first touched), and a team chosen against from one cold time was not tried
+ * again for 32 times that time, longer than a whole benchmark (a 3-layer model on 2
+ * threads ran 1.6x slower than with the adaptation off). A try costs at most about 3% on a quiet
  * machine (one thread instead of the team) and on a busy one (a team call there took
  * 32 ms instead of 0.6 on one thread, at batch-1 generation). On a busy machine any
  * call can be descheduled for a time slice, one thread or two: a median does not move
@@ -78,6 +82,7 @@
 #define ADAPT_TRY_CALLS 4 /* fewest calls between two tries of the other mode */
 #define ADAPT_TRY_BUDGET 32 /* and their time: this many of the other mode's time */
 #define ADAPT_MARGIN 0.09531017980432486 /* log 1.1 */
+#define ADAPT_FIRST 3 /* times of each mode before the first choice */
 
 typedef struct {
     uint64_t key;
@@ -86,7 +91,8 @@ typedef struct {
     int at[2];
     int calls;       /* calls since the last try of the other mode */
     double spent;    /* and their seconds */
-    int cur;         /* the mode chosen, once both have times */
+    int cur;         /* the mode chosen */
+    int chosen;      /* whether cur is chosen: both modes have had ADAPT_FIRST times */
     int warm;        /* the team's first call, which starts its threads, is over */
 } rnn_adapt_slot;
 
@@ -203,8 +209,9 @@ static double adapt_now(void)
 }
 
 
-/* Picks the team for a call of shape key and sets it. The team runs first (twice: the
- * first call pays for starting the threads and is forgotten), then one thread once. */
+/* Picks the team for a call of shape key and sets it. The team runs first (its first
+ * call pays for starting the threads and is forgotten), then the two modes in turn
+ * until each has ADAPT_FIRST times. */
 static rnn_adapt_call rnn_adapt_begin(uint64_t key)
 {
     rnn_adapt_call c = {NULL, 1, 0, 0};
@@ -225,8 +232,7 @@ static rnn_adapt_call rnn_adapt_begin(uint64_t key)
             memset(s, 0, sizeof *s);
             s->key = key;
         }
-        if (s->n[1] < 1) c.mode = 1;
-        else if (s->n[0] < 1) c.mode = 0;
+        if (!s->chosen) c.mode = s->n[1] <= s->n[0];
         else if (s->calls >= ADAPT_TRY_CALLS &&
                  s->spent >= ADAPT_TRY_BUDGET * exp(adapt_estimate(s, !s->cur))) {
             c.mode = !s->cur;
@@ -250,7 +256,7 @@ static void rnn_adapt_end(const rnn_adapt_call *c)
     rnn_adapt_slot *s = c->slot;
     if (adapt_fake[c->mode] >= 0) dt = adapt_fake[c->mode];
     double l = log(dt > 1e-9 ? dt : 1e-9);
-    const int m = c->mode, had_both = s->warm && s->n[0] > 0;
+    const int m = c->mode;
     /* the team's first time (thread start-up) is forgotten; a probe's time replaces
      * what is known of its mode, which is stale by then */
     if (m == 1 && !s->warm) {
@@ -260,8 +266,9 @@ static void rnn_adapt_end(const rnn_adapt_call *c)
     }
     if (c->probe) adapt_forget(s, m);
     adapt_push(s, m, l);
-    if (!had_both) {
-        if (s->n[0] > 0 && s->n[1] > 0) {
+    if (!s->chosen) {
+        if (s->n[0] >= ADAPT_FIRST && s->n[1] >= ADAPT_FIRST) {
+            s->chosen = 1;
             s->cur = adapt_estimate(s, 0) < adapt_estimate(s, 1) ? 0 : 1;
             s->calls = -1; /* this call is not one of those that pay for the next try */
             s->spent = -dt;
@@ -278,8 +285,9 @@ static void rnn_adapt_end(const rnn_adapt_call *c)
         s->calls++;
         s->spent += dt;
     }
-    /* what runs until the next recurrent call: the mode chosen, not a probe's */
-    if (s->n[0] > 0 && s->n[1] > 0) adapt_apply(s->cur ? team : 1);
+    /* what runs until the next recurrent call: the mode chosen (the team until then),
+     * not a probe's */
+    adapt_apply(s->chosen && !s->cur ? 1 : team);
     pthread_mutex_unlock(&adapt_lock);
 }
 
