@@ -15,6 +15,7 @@
 #include "bf16.h"
 #include "bf16_int8.h"
 #include "bf16_rnn.h"
+#include "recur/runtime.h"
 #include "rnn_math.h"
 
 /* Fewest sequences per thread in a batch split. */
@@ -194,6 +195,9 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
     if (T <= 0 || B <= 0 || H <= 0) return;
     const int GH = recur_rnn_gates(cell) * H, DP = bf16_pairs(D), gru = cell == RECUR_RNN_GRU;
     const size_t TB = (size_t)T * B;
+    /* the team for this call, or one thread on a busy machine (csrc/threads.c) */
+    const recur_threads_call call =
+        recur_threads_begin(recur_threads_key((int64_t[]){2, cell, T, B, D, H, reverse}, 7));
     const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
     float *spare = work;
     bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare, .x = x,
@@ -243,6 +247,7 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
         const int64_t K = gru ? H : D + H;
         forward_rows(&f, 0, B, nth > 1 && (int64_t)B * GH * K >= BF16_PAR_MIN);
     }
+    recur_threads_end(&call);
 }
 
 /* ---- int8 ---------------------------------------------------------------------- */
@@ -267,6 +272,8 @@ void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const flo
     float *spare = work;
     bf16_fwd f = {.cell = cell, .y = y, .h = h, .c = c, .yspare = spare, .x = x, .bhn = bhn,
                   .lengths = lengths, .reverse = reverse, .T = T, .B = B, .D = D, .H = H};
+    const recur_threads_call call =
+        recur_threads_begin(recur_threads_key((int64_t[]){3, cell, T, B, D, H, reverse}, 7));
     float *act = spare + (size_t)B * H, *gh = act + (size_t)B * GH;
     float *xs = gh + (size_t)B * GH, *hs = xs + B;
     uint8_t *xq = (uint8_t *)(hs + B), *hq = xq + (size_t)B * 4 * i8_quads(D);
@@ -284,4 +291,5 @@ void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const flo
         i8_gemm(B, GH, H, hq, hs, whh->packed, whh->scale, whh->rowsum, gru ? gh : act, GH, par);
         pointwise(&f, act, gh, t, 0, B);
     }
+    recur_threads_end(&call);
 }

@@ -15,11 +15,12 @@
 #include "recur/rnn.h"
 
 /* Multiply-adds of one product from which its columns are split over the threads. A
- * batch-1 step of a 512-unit LSTM is 1M (25 us on one Zen 5 core, bound by reading 2 MB
- * of weights from L3); a fork and join per product cost a few microseconds on an idle
- * machine and, on a busy one, whole time slices (2 threads ran generation 20x slower
- * than 1 on the shared 2-core test machine), so such products run on one thread. */
-#define BF16_PAR_MIN (1 << 22)
+ * batch-1 step of a 512-unit LSTM is 1M (2 MB of bf16 weights read from L3); split
+ * over 2 Zen 5 cores, the 2x512 model generated 10.9k tokens/s against 8.6k on one.
+ * Smaller products gain nothing from a fork and join. On a busy machine, where a
+ * split that waits for a descheduled thread ran 20x slower, the thread adaptation
+ * (csrc/threads.c) gives the call one thread. */
+#define BF16_PAR_MIN (1 << 19)
 
 /* Bytes of workspace for T steps of a batch of B. */
 size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H);

@@ -490,9 +490,9 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
         }
         return;
     }
-    /* the team for this call (or one thread, on a busy machine: see rnn_adapt_begin) */
-    const rnn_adapt_call call =
-        rnn_adapt_begin(rnn_adapt_key(0, sizeof(real), cell, T, B, D, H, reverse));
+    /* the team for this call (or one thread, on a busy machine: csrc/threads.c) */
+    const recur_threads_call call = recur_threads_begin(
+        recur_threads_key((int64_t[]){0, sizeof(real), cell, T, B, D, H, reverse}, 8));
     const int G = recur_rnn_gates(cell), GH = G * H, classic = cell == RECUR_RNN_GRU_CLASSIC;
     real *gh = workspace;              /* (B,G*H) recurrent product of one step */
     real *binit = gh + (size_t)B * GH; /* (G*H) */
@@ -524,7 +524,7 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
     } else {
         FN(forward_share)(&f, 0, 1, gh, rnn_parallel_rows(B, G, H));
     }
-    rnn_adapt_end(&call);
+    recur_threads_end(&call);
 }
 
 void FN(recur_rnn_step)(recur_rnn_cell cell, real *h, real *c, const real *x, const real *w_ih,
@@ -969,8 +969,8 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
             for (size_t i = 0; i < BH; i++) dc0[i] += dcn[i];
         return;
     }
-    const rnn_adapt_call call = rnn_adapt_begin(
-        rnn_adapt_key(1, sizeof(real), cell, T, B, D, H, reverse + 2 * (bptt_truncate + 1)));
+    const recur_threads_call call = recur_threads_begin(recur_threads_key(
+        (int64_t[]){1, sizeof(real), cell, T, B, D, H, reverse + 2 * (bptt_truncate + 1)}, 8));
     const int G = recur_rnn_gates(cell), GH = G * H;
     const size_t TB = (size_t)T * B;
     const int gru = cell == RECUR_RNN_GRU, classic = cell == RECUR_RNN_GRU_CLASSIC;
@@ -1010,7 +1010,7 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
     } else {
         FN(backward_share)(&f, 0, 1, rnn_parallel_rows((int64_t)B * S, G, H));
     }
-    rnn_adapt_end(&call);
+    recur_threads_end(&call);
 }
 
 #undef FN

@@ -5,6 +5,8 @@
 #ifndef RECUR_RUNTIME_H
 #define RECUR_RUNTIME_H
 
+#include <stdint.h>
+
 #include "export.h"
 
 RECUR_BEGIN_DECLS
@@ -14,7 +16,7 @@ RECUR_BEGIN_DECLS
  * changed. Call it before any BLAS call. */
 const char *recur_blas_repair_core(void);
 
-/* Threads (csrc/rnn.c). recur_threads_set(n) sets the team for OpenMP and OpenBLAS
+/* Threads (csrc/threads.c). recur_threads_set(n) sets the team for OpenMP and OpenBLAS
  * together; recur_threads_get() returns it. On a machine whose cores are busy with
  * other work a team of n can be slower than one thread (a thread that was descheduled
  * holds up the others), so recur times its recurrent kernels at both sizes, per call
@@ -31,6 +33,21 @@ void recur_threads_adapt(int on);
 int recur_threads_adapt_enabled(void);
 int recur_threads_in_force(void);
 void recur_threads_adapt_fake(double one, double full);
+
+/* The same choice for a kernel of the host's own (recur's bf16 and int8 kernels use
+ * it too): recur_threads_begin(key) picks the team for a call of the shape `key`
+ * (recur_threads_key over whatever sizes decide the call's time) and sets OpenMP's
+ * and OpenBLAS's counts to it; recur_threads_end(&call), after the call, records its
+ * time. Inside a parallel region, or with the adaptation off, the call is not timed. */
+typedef struct {
+    void *slot; /* the shape's record, NULL when the call is not timed */
+    int mode;   /* 0 one thread, 1 the team */
+    int probe;  /* a try of the mode not chosen */
+    double start;
+} recur_threads_call;
+uint64_t recur_threads_key(const int64_t *v, int n);
+recur_threads_call recur_threads_begin(uint64_t key);
+void recur_threads_end(const recur_threads_call *call);
 
 RECUR_END_DECLS
 

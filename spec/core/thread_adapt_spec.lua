@@ -101,6 +101,36 @@ describe("the team on a busy machine", function()
     end
   end)
 
+  it("chooses for the bf16 and int8 kernels too, and their results do not change", function()
+    -- core.bf16_rnn_forward at batch 1, as generation calls it: bf16 weights, then
+    -- int8 ones (two int8 matrices)
+    recur.manual_seed(3)
+    local Hb, Db = 400, 100 -- 4H(D+H) = 800K multiply-adds: the columns split (BF16_PAR_MIN)
+    local w_ih = recur.randn({4 * Hb, Db}, "float32"):mul(0.1)
+    local w_hh = recur.randn({4 * Hb, Hb}, "float32"):mul(0.1)
+    local b = recur.randn({4 * Hb}, "float32"):mul(0.1)
+    local x = recur.randn({1, 1, Db}, "float32")
+    local kinds = {
+      bf16 = {core.bf16_matrix(w_ih, w_hh), nil},
+      int8 = {core.int8_matrix(w_ih), core.int8_matrix(w_hh)},
+    }
+    for name, m in pairs(kinds) do
+      local function step()
+        local h, c = recur.zeros({1, Hb}, "float32"), recur.zeros({1, Hb}, "float32")
+        local y = core.bf16_rnn_forward("lstm", false, x, m[1], m[2], b, b, h, c, nil)
+        return {y = y, h = h, c = c}
+      end
+      recur.thread_adapt_fake(0.010, 0.001)
+      for _ = 1, 7 do step() end
+      local team = step()
+      assert.are.equal(2, recur.thread_adapt().threads, name)
+      recur.thread_adapt_fake(0.001, 0.010)
+      for _ = 1, 40 do step() end -- until the probe of one thread
+      assert.are.equal(1, recur.thread_adapt().threads, name)
+      same_bits(team, step())
+    end
+  end)
+
   it("keeps the whole team when turned off", function()
     local p = problem()
     recur.thread_adapt_fake(0.001, 0.010)

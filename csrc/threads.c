@@ -1,0 +1,255 @@
+/* The team of threads for each call on a machine whose cores other processes share
+ * (include/recur/runtime.h): recur's recurrent kernels, float and bf16 alike, time
+ * every call on one thread and on the whole team and run the faster.
+ *
+ * When another process keeps a core busy, a thread of ours is descheduled now and then
+ * for a whole time slice (milliseconds), and every call that waits for it, at a
+ * barrier or at the end of a parallel region, waits that long: a small model then ran
+ * 10x slower on 2 threads than on 1. libgomp reads its wait policy once, before recur
+ * is loaded, so the cure has to be recur's own: each forward and backward call is
+ * timed, and a bandit per call shape (kernel, cell, sizes) keeps the last three times
+ * of each call on one thread and on the whole team, runs the faster by their medians
+ * and tries the other once the calls since the last try have taken 32 times what the
+ * other took last (and 4 calls at least). The first choice waits for three times of
+ * each mode, taken in turn: the first calls of a shape are cold (weights packed,
+ * buffers first touched), and a team chosen against from one cold time was not tried
+ * again for 32 times that time, longer than a whole benchmark (a 3-layer model on 2
+ * threads ran 1.6x slower than with the adaptation off). A try costs at most about 3% on a quiet
+ * machine (one thread instead of the team) and on a busy one (a team call there took
+ * 32 ms instead of 0.6 on one thread, at batch-1 generation). On a busy machine any
+ * call can be descheduled for a time slice, one thread or two: a median does not move
+ * for one such call, and the choice changes only for a mode 10% faster. The team in force is set for OpenMP and OpenBLAS
+ * both, so the work between the recurrent calls (losses, output layers, the
+ * optimiser, generation's softmax) follows the same choice. A quiet machine loses one
+ * call in up to 256 to a probe on one thread; a busy one, one call in up to 256 to a
+ * late team.
+ *
+ * Results do not depend on the choice: the kernels give the same bits on any team
+ * where they do today (the batch split gives every sequence the same arithmetic). */
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <omp.h>
+
+#include "blas.h"
+#include "recur/runtime.h"
+
+#define ADAPT_SLOTS 64
+#define ADAPT_TRY_CALLS 4 /* fewest calls between two tries of the other mode */
+#define ADAPT_TRY_BUDGET 32 /* and their time: this many of the other mode's time */
+#define ADAPT_MARGIN 0.09531017980432486 /* log 1.1 */
+#define ADAPT_FIRST 3 /* times of each mode before the first choice */
+
+typedef struct {
+    uint64_t key;
+    double lt[2][3]; /* the last 3 log seconds: [0] one thread, [1] the team */
+    int n[2];        /* times in lt (at most 3), and where the next goes */
+    int at[2];
+    int calls;       /* calls since the last try of the other mode */
+    double spent;    /* and their seconds */
+    int cur;         /* the mode chosen */
+    int chosen;      /* whether cur is chosen: both modes have had ADAPT_FIRST times */
+    int warm;        /* the team's first call, which starts its threads, is over */
+} adapt_slot;
+
+/* What a mode's times say: the median of the last three (one call descheduled for a
+ * time slice, on a busy machine, moves nothing), the mean of two, or the one. */
+static double adapt_estimate(const adapt_slot *s, int m)
+{
+    const double *t = s->lt[m];
+    if (s->n[m] == 1) return t[0];
+    if (s->n[m] == 2) return 0.5 * (t[0] + t[1]);
+    double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
+    return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
+}
+
+static void adapt_forget(adapt_slot *s, int m)
+{
+    s->n[m] = s->at[m] = 0;
+}
+
+static void adapt_push(adapt_slot *s, int m, double l)
+{
+    s->lt[m][s->at[m]] = l;
+    s->at[m] = (s->at[m] + 1) % 3;
+    if (s->n[m] < 3) s->n[m]++;
+}
+
+static pthread_mutex_t adapt_lock = PTHREAD_MUTEX_INITIALIZER;
+static adapt_slot adapt_slots[ADAPT_SLOTS];
+static int team;          /* the user's team: recur_threads_set, else OpenMP's default */
+static int in_force;      /* the team OpenMP and OpenBLAS have now */
+static int adapt_on = 1;
+static double adapt_fake[2] = {-1, -1};
+
+/* Sets OpenMP's and OpenBLAS's thread counts, unless they are n already. */
+static void adapt_apply(int n)
+{
+    if (n == in_force) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+    in_force = n;
+}
+
+static void adapt_init(void)
+{
+    if (team == 0) team = in_force = omp_get_max_threads();
+}
+
+void recur_threads_set(int n)
+{
+    pthread_mutex_lock(&adapt_lock);
+    team = n;
+    in_force = 0; /* forces adapt_apply to set both */
+    adapt_apply(n);
+    memset(adapt_slots, 0, sizeof adapt_slots); /* times of another team say nothing */
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+int recur_threads_get(void)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    int n = team;
+    pthread_mutex_unlock(&adapt_lock);
+    return n;
+}
+
+int recur_threads_in_force(void)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    int n = in_force;
+    pthread_mutex_unlock(&adapt_lock);
+    return n;
+}
+
+void recur_threads_adapt(int on)
+{
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    adapt_on = on != 0;
+    if (!adapt_on) adapt_apply(team);
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+int recur_threads_adapt_enabled(void)
+{
+    return adapt_on;
+}
+
+void recur_threads_adapt_fake(double one, double full)
+{
+    pthread_mutex_lock(&adapt_lock);
+    /* fake times and the clock's do not mix; new fake times keep the old ones, so that
+     * a spec can change the machine's load under the controller */
+    if ((one < 0) != (adapt_fake[0] < 0)) memset(adapt_slots, 0, sizeof adapt_slots);
+    adapt_fake[0] = one;
+    adapt_fake[1] = full;
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+static double adapt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+
+/* Picks the team for a call of shape key and sets it. The team runs first (its first
+ * call pays for starting the threads and is forgotten), then the two modes in turn
+ * until each has ADAPT_FIRST times. */
+recur_threads_call recur_threads_begin(uint64_t key)
+{
+    recur_threads_call c = {NULL, 1, 0, 0};
+    if (omp_in_parallel()) return c;
+    pthread_mutex_lock(&adapt_lock);
+    adapt_init();
+    if (adapt_on && team > 1) {
+        key |= 1; /* 0 marks a free slot */
+        /* open addressing from the key's home slot; a full table recycles the home */
+        const unsigned home = (unsigned)(key >> 58) % ADAPT_SLOTS;
+        adapt_slot *s = NULL;
+        for (unsigned i = 0; i < ADAPT_SLOTS && !s; i++) {
+            adapt_slot *t = &adapt_slots[(home + i) % ADAPT_SLOTS];
+            if (t->key == key || t->key == 0) s = t;
+        }
+        if (!s) s = &adapt_slots[home];
+        if (s->key != key) {
+            memset(s, 0, sizeof *s);
+            s->key = key;
+        }
+        if (!s->chosen) c.mode = s->n[1] <= s->n[0];
+        else if (s->calls >= ADAPT_TRY_CALLS &&
+                 s->spent >= ADAPT_TRY_BUDGET * exp(adapt_estimate(s, !s->cur))) {
+            c.mode = !s->cur;
+            c.probe = 1;
+        } else {
+            c.mode = s->cur;
+        }
+        c.slot = s;
+        adapt_apply(c.mode ? team : 1);
+    }
+    pthread_mutex_unlock(&adapt_lock);
+    if (c.slot) c.start = adapt_now();
+    return c;
+}
+
+void recur_threads_end(const recur_threads_call *c)
+{
+    if (!c->slot) return;
+    double dt = adapt_now() - c->start;
+    pthread_mutex_lock(&adapt_lock);
+    adapt_slot *s = c->slot;
+    if (adapt_fake[c->mode] >= 0) dt = adapt_fake[c->mode];
+    double l = log(dt > 1e-9 ? dt : 1e-9);
+    const int m = c->mode;
+    /* the team's first time (thread start-up) is forgotten; a probe's time replaces
+     * what is known of its mode, which is stale by then */
+    if (m == 1 && !s->warm) {
+        s->warm = 1;
+        pthread_mutex_unlock(&adapt_lock);
+        return;
+    }
+    if (c->probe) adapt_forget(s, m);
+    adapt_push(s, m, l);
+    if (!s->chosen) {
+        if (s->n[0] >= ADAPT_FIRST && s->n[1] >= ADAPT_FIRST) {
+            s->chosen = 1;
+            s->cur = adapt_estimate(s, 0) < adapt_estimate(s, 1) ? 0 : 1;
+            s->calls = -1; /* this call is not one of those that pay for the next try */
+            s->spent = -dt;
+        }
+    } else if (adapt_estimate(s, !s->cur) < adapt_estimate(s, s->cur) - ADAPT_MARGIN) {
+        s->cur = !s->cur;
+        s->calls = 0;
+        s->spent = 0;
+    }
+    if (c->probe) {
+        s->calls = 0;
+        s->spent = 0;
+    } else {
+        s->calls++;
+        s->spent += dt;
+    }
+    /* what runs until the next recurrent call: the mode chosen (the team until then),
+     * not a probe's */
+    adapt_apply(s->chosen && !s->cur ? 1 : team);
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+/* A call's shape as a key: FNV-1a over the values, then splitmix64's finaliser, so
+ * that every input bit reaches the top bits (the home slot). */
+uint64_t recur_threads_key(const int64_t *v, int n)
+{
+    uint64_t k = 1469598103934665603ull;
+    for (int i = 0; i < n; i++) k = (k ^ (uint64_t)v[i]) * 1099511628211ull;
+    k = (k ^ (k >> 30)) * 0xBF58476D1CE4E5B9ull;
+    k = (k ^ (k >> 27)) * 0x94D049BB133111EBull;
+    return k ^ (k >> 31);
+}
