@@ -239,7 +239,9 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
 
 #define BK_MR 12  /* rows of C per packed block of A */
 #define BK_KC 256 /* values of k per block: a panel of B is 32 KB, in L1 */
-#define BK_MB 8   /* blocks of A packed at a time: 96 KB, in L2 */
+#define BK_MB 32  /* blocks of A packed at a time: 384 KB, in a 1 MB L2; B, streamed once per
+                      * 384 rows, is re-read a quarter as often as with 96 (an output
+                      * layer x W^T, 700 x 10000 x 650 on 2 Zen 5 cores: 187 -> 227 GFLOP/s) */
 
 /* C (mr,32) = Ap (kc,BK_MR)^T Bp (kc,32) + S for the first mr rows of the block, where
  * row i of S is at S + i*lds (lds = 0: one row for all, a bias), or zeros when S is
@@ -410,7 +412,22 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
                       const float *B, int ldb, const float *bias, int accumulate, float *C, int ldc,
                       int part, int parts)
 {
-    // op(A) is (M,K), op(B) is (K,N), C is (M,N); this share: blocks of BK_MR rows of C
+    // op(A) is (M,K), op(B) is (K,N), C is (M,N); this share: blocks of BK_MR rows of C,
+    // or panels of its columns when C is wider than tall
+    const int avx512 = cpu_level() == 3, kc_block = avx512 ? BK_KC : B2_KC;
+    if (parts > 1 && N > M) {
+        /* Each share packs all of op(B) when the rows are shared: for an output layer's
+         * logits, (700 x 10000) from (700 x 650) and (650 x 10000), every thread packed
+         * the whole 26 MB of weights. A share of the columns is a narrower product whose
+         * elements are the same chains. */
+        const int width = avx512 ? RNN_PANEL : B2_NR, np = (N + width - 1) / width;
+        const int n0 = (int)((int64_t)np * part / parts) * width;
+        const int n1 = (int)((int64_t)np * (part + 1) / parts) * width;
+        if (n0 >= N) return;
+        rnn_gemm_blocked(ta, tb, M, (n1 < N ? n1 : N) - n0, K, A, lda, tb ? B + (size_t)n0 * ldb : B + n0,
+                         ldb, bias ? bias + n0 : NULL, accumulate, C + n0, ldc, 0, 1);
+        return;
+    }
     const int nblk = (M + BK_MR - 1) / BK_MR, npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
     const int blk0 = (int)((int64_t)nblk * part / parts), blk1 = (int)((int64_t)nblk * (part + 1) / parts);
     const int m0 = blk0 * BK_MR, m1 = blk1 * BK_MR < M ? blk1 * BK_MR : M;
@@ -421,7 +438,6 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
                 C[(size_t)i * ldc + n] = bias ? bias[n] : accumulate ? C[(size_t)i * ldc + n] : 0;
         return;
     }
-    const int avx512 = cpu_level() == 3, kc_block = avx512 ? BK_KC : B2_KC;
     const int kcmax = K < kc_block ? K : kc_block;
     /* a block of B in panels, and the packed blocks of A; 64-byte aligned for the
      * aligned loads */
@@ -454,7 +470,7 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
             const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
             pack_b_panel(Bp + (size_t)p * kc * RNN_PANEL, RNN_PANEL, tb, B, ldb, n0, nc, k0, kc);
         }
-        /* BK_MB blocks of A packed (96 KB, in L2), then each panel of B (in L1) against
+        /* BK_MB blocks of A packed (in L2), then each panel of B (in L1) against
          * all of them */
         for (int bb = blk0; bb < blk1; bb += BK_MB) {
             const int nb = blk1 - bb < BK_MB ? blk1 - bb : BK_MB;

@@ -135,7 +135,7 @@ int main(void)
                             runs++;
                         }
         /* the blocked kernel: row counts around its 12-row (and 6-row) blocks and past
-         * its 8 packed blocks, K across its 256 blocks (and 0), every layout and start,
+         * its packed blocks, K across its 256 blocks (and 0), every layout and start,
          * shares of rows as threads take them */
         static const int bkM[] = {1, 5, 6, 7, 12, 13, 25, 100};
         static const int bkK[] = {0, 1, 7, 256, 300, 600};
@@ -148,6 +148,12 @@ int main(void)
                                                   seed++) != 0;
                         runs++;
                     }
+        /* past the AVX-512 kernel's 32 packed blocks (384 rows) and its column shares */
+        for (int t = 0; t < 8; t++) {
+            failures += check_blocked(400, t & 1 ? 128 : 33, t & 2 ? 300 : 7, t & 1, (t >> 1) & 1,
+                                      t % 3, 1 + t % 3, seed++) != 0;
+            runs++;
+        }
         printf("packed kernels (%s): %d products checked\n", level == 3 ? "AVX-512" : "AVX2",
                runs);
         runs = 0;
