@@ -127,19 +127,27 @@ static int rnn_gemm_threads(int M, int N, int K)
  * the steps were 6% faster. The AVX2 per-step kernel (Zen 3, 512 KB of L2) runs a
  * step's few rows at 40-65 GFLOP/s against the blocked kernel's 70-77, so there every
  * w_ih that L2 cannot hold is projected at once: (100,64,512,512) on one core, 1311-1371
- * ms -> 1212-1251. The sums are the same either way (csrc/rnn_gemm.h). */
+ * ms -> 1212-1251. With few rows per thread and step, a step streams all of w_ih for
+ * them: Zaremba's medium word model (batch 20 on 2 threads, 10 rows each; w_ih 6.8 MB)
+ * ran its two layers' forward in 54 ms per step through the steps and 46 projecting
+ * all rows, the backward in 84 and 73; so with fewer than RNN_PROJECT_ALL_ROWS rows a
+ * w_ih that L2 cannot hold is projected at once there too. The sums are the same
+ * either way (csrc/rnn_gemm.h). */
 #define RNN_PROJECT_ALL_BYTES ((size_t)8 << 20)
+#define RNN_PROJECT_ALL_ROWS 16
 
-static int rnn_project_all(int GH, int D)
+static int rnn_project_all(int GH, int D, int rows)
 {
     static size_t limit; /* looked up once; threads that race store the same value */
     size_t lim = __atomic_load_n(&limit, __ATOMIC_RELAXED);
     if (!lim) {
         long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        lim = rnn_gemm_use_level(0) == 3 ? RNN_PROJECT_ALL_BYTES : l2 > 0 ? (size_t)l2 : (size_t)512 << 10;
+        lim = l2 > 0 ? (size_t)l2 : (size_t)512 << 10;
         __atomic_store_n(&limit, lim, __ATOMIC_RELAXED);
     }
-    return (size_t)GH * D * sizeof(float) > lim;
+    const size_t bytes = (size_t)GH * D * sizeof(float);
+    if (rnn_gemm_use_level(0) == 3 && rows >= RNN_PROJECT_ALL_ROWS) return bytes > RNN_PROJECT_ALL_BYTES;
+    return bytes > lim;
 }
 
 /* Whether a pointwise pass over `rows` rows is worth an OpenMP loop (only outside the

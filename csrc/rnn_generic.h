@@ -505,7 +505,7 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn};
     const int nth = rnn_split_threads(T, B, G, H), use = FN(use_packed)(T, B / nth);
     float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
-    const int all = use && rnn_project_all(GH, D);
+    const int all = use && rnn_project_all(GH, D, B / nth);
     FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
@@ -999,7 +999,7 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
                        : NULL;
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    const int all = use && rnn_project_all(GH, D);
+    const int all = use && rnn_project_all(GH, D, B / nth);
     FN(place_operand)(&f.wih, &space, use && dx && !all);
     if (gru) FN(place_operand)(&f.wih_n, &space, use && dx && !all);
 

@@ -56,9 +56,11 @@ describe("float32 recurrent layers", function()
 
   for _, cell in ipairs({"lstm", "gru", "rnn_tanh"}) do
     -- the last size has w_ih above 8 MB: the input projection and dx run over all rows
-    -- at once rather than in the steps (rnn_project_all in csrc/rnn.c)
+    -- at once rather than in the steps (rnn_project_all in csrc/rnn.c); the one before,
+    -- w_ih 1.2 MB, does so on two threads (10 rows each) and not on one (20 rows)
     for _, size in ipairs({{T = 5, B = 20, D = 7, H = 420 // GATES[cell]}, {T = 6, B = 6, D = 9, H = 37},
                            {T = 3, B = 16, D = 300, H = 700 // GATES[cell]},
+                           {T = 3, B = 20, D = 700, H = 420 // GATES[cell]},
                            {T = 2, B = 16, D = 8300, H = 256 // GATES[cell]}}) do
       local label = string.format("%s (T,B,D,H) = (%d,%d,%d,%d)", cell, size.T, size.B, size.D, size.H)
       it(label .. ": the same bits on one thread and on two", function()
