@@ -158,7 +158,7 @@ def row_protocol(a):
     K = xs.size(0) // T
     model = CharLM(V, a.embed, a.hidden, a.layers)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    warmup = 3 if a.warmup is None else a.warmup
+    warmup = 5 if a.warmup is None else a.warmup
     state, times, loss = None, [], None
     for i in range(warmup + a.iters):
         k = i % K
@@ -233,7 +233,7 @@ def row_layer(a):
     gemms, flops = sgemm_set(T, B, D, H, G, a.mode)
     forward = 2.0 * T * B * D * G * H + 2.0 * T * B * H * G * H
     assert abs(flops - (3 * forward if train else forward)) < 1e-6 * flops
-    warmup = 1 if a.warmup is None else a.warmup
+    warmup = 5 if a.warmup is None else a.warmup
     times, gemm_times = [], []
     try:
         for i in range(warmup + a.iters):
@@ -286,7 +286,7 @@ def row_wordlm(a):
     B, T, V = a.batch, a.seq, a.vocab
     model = WordLM(V, a.hidden, a.layers, a.dropout).train()
     opt = torch.optim.SGD(model.parameters(), lr=a.lr)
-    warmup = 2 if a.warmup is None else a.warmup
+    warmup = 5 if a.warmup is None else a.warmup
     state, times, loss = None, [], None
     for i in range(warmup + a.iters):
         x, y = torch.randint(0, V, (T, B)), torch.randint(0, V, (T, B))

@@ -6,7 +6,9 @@
 --   lua5.4 bench/run.lua wordlm [--iters 10]
 --   lua5.4 bench/run.lua all [--quick]   every row, each in its own process: a table,
 --                                        and bench/results.json
--- Every row takes --threads N (default 2), --warmup N and --seed N.
+-- Every row takes --threads N (default 2), --warmup N and --seed N. The warm-up
+-- (5 iterations, 20 tokens for generate) covers the thread controller's first calls of
+-- each shape, which time one thread against the team (csrc/threads.c).
 --
 -- protocol: torch-rnn's benchmark. A character LSTM language model (embedding 64,
 --   no dropout, vocabulary 65 from tiny Shakespeare) trained on batch 50 x sequence
@@ -81,7 +83,7 @@ local function row_protocol(a)
                               cell = "lstm", dropout = 0}
   local optimizer = recur.optim.Adam(model, {lr = 2e-3})
   local _, grads = model:parameters()
-  local warmup = a.warmup or 3
+  local warmup = a.warmup or 5
   local times, phases = {}, {forward = {}, backward = {}, clip = {}, adam = {}}
   local state, loss
   local now = recur.now
@@ -186,7 +188,7 @@ local function row_layer(a)
   local gemms, sgemm_flops = sgemm_set(T, B, D, H, G, mode)
   local flops = suite.layer_flops(T, B, D, H, G, mode)
   assert(math.abs(sgemm_flops - flops) <= 1e-9 * flops, "layer: the ceiling's GEMMs do not add up to the layer's flops")
-  local warmup = a.warmup or 1
+  local warmup = a.warmup or 5
   local times, gemm_times = {}, {}
   collectgarbage()
   for i = 1, warmup + a.iters do
@@ -230,7 +232,7 @@ local function row_wordlm(a)
     for i = 1, T * B do t[i] = math.random(1, V) end -- ids are 1-based
     return recur.tensor(t, "int64"):view(T, B)
   end
-  local warmup = a.warmup or 2
+  local warmup = a.warmup or 5
   local times, state, loss = {}, nil, nil
   collectgarbage()
   for i = 1, warmup + a.iters do

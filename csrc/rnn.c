@@ -2,9 +2,7 @@
  * over a `real` type and compiled here for float and for double. */
 #include <math.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <omp.h>

@@ -56,11 +56,11 @@ describe("the team on a busy machine", function()
   it("is one thread when the team is slower, and the team again when a probe finds it faster", function()
     local p = problem()
     -- the team runs the first call of each shape (forgotten: it starts the threads),
-    -- then the two modes in turn until each has three times, so the choice falls at
-    -- the seventh call; from then on the faster, and the other once the calls since
-    -- the last try took 32 times what the other took last (a probe)
+    -- then the two modes in turn until each has two times, so the choice falls at the
+    -- fifth call; from then on the faster, and the other once the calls since the last
+    -- try took 32 times what the other took last (a probe)
     recur.thread_adapt_fake(0.001, 0.010)
-    for _ = 1, 6 do run(p) end
+    for _ = 1, 4 do run(p) end
     -- undecided: the team runs between the calls
     assert.are.equal(2, recur.thread_adapt().threads)
     run(p)
@@ -121,7 +121,7 @@ describe("the team on a busy machine", function()
         return {y = y, h = h, c = c}
       end
       recur.thread_adapt_fake(0.010, 0.001)
-      for _ = 1, 7 do step() end
+      for _ = 1, 5 do step() end
       local team = step()
       assert.are.equal(2, recur.thread_adapt().threads, name)
       recur.thread_adapt_fake(0.001, 0.010)
@@ -142,7 +142,7 @@ describe("the team on a busy machine", function()
   it("changes no result", function()
     local p = problem()
     recur.thread_adapt_fake(0.010, 0.001)
-    for _ = 1, 6 do run(p) end
+    for _ = 1, 4 do run(p) end
     local team = run(p)
     assert.are.equal(2, recur.thread_adapt().threads)
     recur.thread_adapt_fake(0.001, 0.010)
