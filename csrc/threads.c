@@ -10,13 +10,13 @@
  * timed, and a bandit per call shape (kernel, cell, sizes) keeps the last three times
  * of each call on one thread and on the whole team, runs the faster by their medians
  * and tries the other once the calls since the last try have taken 32 times what the
- * other took last (and 4 calls at least). The first choice waits for two times of
- * each mode, taken in turn, and goes by the faster of each: the first calls of a shape
- * are cold (weights packed, buffers first touched), and a team chosen against from one
+ * other took last (and 4 calls at least). The first choice waits for three times of
+ * each mode, taken in turn, and goes by their medians: the first calls of a shape are
+ * cold (weights packed, buffers first touched), and a team chosen against from one
  * cold time was not tried again for 32 times that time, longer than a whole benchmark
- * (a 3-layer model on 2 threads ran 1.6x slower than with the adaptation off); a lucky
- * time on a busy machine is outvoted by the medians of the calls that follow. A try
- * costs at most about 3% on a quiet
+ * (a 3-layer model on 2 threads ran 1.6x slower than with the adaptation off); on a
+ * busy machine one team call in a few escapes the wait, and the fastest of two times
+ * would pick the team there. A try costs at most about 3% on a quiet
  * machine (one thread instead of the team) and on a busy one (a team call there took
  * 32 ms instead of 0.6 on one thread, at batch-1 generation). On a busy machine any
  * call can be descheduled for a time slice, one thread or two: a median does not move
@@ -44,7 +44,7 @@
 #define ADAPT_TRY_CALLS 4 /* fewest calls between two tries of the other mode */
 #define ADAPT_TRY_BUDGET 32 /* and their time: this many of the other mode's time */
 #define ADAPT_MARGIN 0.09531017980432486 /* log 1.1 */
-#define ADAPT_FIRST 2 /* times of each mode before the first choice */
+#define ADAPT_FIRST 3 /* times of each mode before the first choice */
 
 typedef struct {
     uint64_t key;
@@ -67,14 +67,6 @@ static double adapt_estimate(const adapt_slot *s, int m)
     if (s->n[m] == 2) return 0.5 * (t[0] + t[1]);
     double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
     return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
-}
-
-/* The fastest of a mode's times: what the first choice goes by. */
-static double adapt_best(const adapt_slot *s, int m)
-{
-    double b = s->lt[m][0];
-    for (int i = 1; i < s->n[m]; i++) b = s->lt[m][i] < b ? s->lt[m][i] : b;
-    return b;
 }
 
 static void adapt_forget(adapt_slot *s, int m)
@@ -231,7 +223,7 @@ void recur_threads_end(const recur_threads_call *c)
     if (!s->chosen) {
         if (s->n[0] >= ADAPT_FIRST && s->n[1] >= ADAPT_FIRST) {
             s->chosen = 1;
-            s->cur = adapt_best(s, 0) < adapt_best(s, 1) ? 0 : 1;
+            s->cur = adapt_estimate(s, 0) < adapt_estimate(s, 1) ? 0 : 1;
             s->calls = -1; /* this call is not one of those that pay for the next try */
             s->spent = -dt;
         }

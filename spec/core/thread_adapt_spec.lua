@@ -56,11 +56,11 @@ describe("the team on a busy machine", function()
   it("is one thread when the team is slower, and the team again when a probe finds it faster", function()
     local p = problem()
     -- the team runs the first call of each shape (forgotten: it starts the threads),
-    -- then the two modes in turn until each has two times, so the choice falls at the
-    -- fifth call; from then on the faster, and the other once the calls since the last
-    -- try took 32 times what the other took last (a probe)
+    -- then the two modes in turn until each has three times, so the choice falls at
+    -- the seventh call, by their medians; from then on the faster, and the other once
+    -- the calls since the last try took 32 times what the other took last (a probe)
     recur.thread_adapt_fake(0.001, 0.010)
-    for _ = 1, 4 do run(p) end
+    for _ = 1, 6 do run(p) end
     -- undecided: the team runs between the calls
     assert.are.equal(2, recur.thread_adapt().threads)
     run(p)
@@ -101,6 +101,22 @@ describe("the team on a busy machine", function()
     end
   end)
 
+  it("does not keep the team for one lucky call on a busy machine", function()
+    -- the team mostly waits for its descheduled thread (10 ms) but once does not
+    -- (1 ms); one thread takes 2 ms: the medians choose one thread
+    local p = problem()
+    recur.thread_adapt_fake(0.002, 0.010)
+    for _ = 1, 3 do run(p) end -- the start-up call, the team, one thread
+    recur.thread_adapt_fake(0.002, 0.001)
+    run(p) -- the team, lucky
+    recur.thread_adapt_fake(0.002, 0.010)
+    for _ = 1, 3 do run(p) end -- one thread, the team, one thread: the choice
+    for _ = 1, 10 do
+      assert.are.equal(1, recur.thread_adapt().threads)
+      run(p)
+    end
+  end)
+
   it("chooses for the bf16 and int8 kernels too, and their results do not change", function()
     -- core.bf16_rnn_forward at batch 1, as generation calls it: bf16 weights, then
     -- int8 ones (two int8 matrices)
@@ -121,7 +137,7 @@ describe("the team on a busy machine", function()
         return {y = y, h = h, c = c}
       end
       recur.thread_adapt_fake(0.010, 0.001)
-      for _ = 1, 5 do step() end
+      for _ = 1, 7 do step() end
       local team = step()
       assert.are.equal(2, recur.thread_adapt().threads, name)
       recur.thread_adapt_fake(0.001, 0.010)
@@ -142,7 +158,7 @@ describe("the team on a busy machine", function()
   it("changes no result", function()
     local p = problem()
     recur.thread_adapt_fake(0.010, 0.001)
-    for _ = 1, 4 do run(p) end
+    for _ = 1, 6 do run(p) end
     local team = run(p)
     assert.are.equal(2, recur.thread_adapt().threads)
     recur.thread_adapt_fake(0.001, 0.010)
