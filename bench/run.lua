@@ -3,7 +3,7 @@
 --   lua5.4 bench/run.lua protocol --layers 2 --hidden 256 [--iters 30] [--phases]
 --   lua5.4 bench/run.lua layer --cell lstm --T 100 --B 64 --D 512 --H 512 [--iters 5]
 --   lua5.4 bench/run.lua generate --layers 2 --hidden 512 --tokens 2000 [--greedy] [--dtype bfloat16|int8]
---   lua5.4 bench/run.lua wordlm [--iters 10]
+--   lua5.4 bench/run.lua wordlm [--iters 10] [--phases]
 --   lua5.4 bench/run.lua all [--quick]   every row, each in its own process: a table,
 --                                        and bench/results.json
 -- Every row takes --threads N (default 2), --warmup N and --seed N. The warm-up
@@ -232,23 +232,56 @@ local function row_wordlm(a)
     for i = 1, T * B do t[i] = math.random(1, V) end -- ids are 1-based
     return recur.tensor(t, "int64"):view(T, B)
   end
+  -- --phases: the parts' own methods, each wrapped in a timer (the iteration runs as
+  -- it does without them; a wrapper costs about a microsecond a call)
+  local spent, parts = {}, {}
+  local function time_method(name, obj, method)
+    local f = obj[method]
+    parts[#parts + 1] = name
+    spent[name] = 0
+    obj[method] = function(...)
+      local t0 = recur.now()
+      local r = table.pack(f(...))
+      spent[name] = spent[name] + (recur.now() - t0)
+      return table.unpack(r, 1, r.n)
+    end
+  end
+  if a.phases then
+    time_method("rnn_forward", model.rnn, "forward")
+    time_method("decoder_forward", model.decoder, "forward")
+    time_method("loss_forward", model.criterion, "forward")
+    time_method("loss_backward", model.criterion, "backward")
+    time_method("decoder_backward", model.decoder, "backward")
+    time_method("rnn_backward", model.rnn, "backward")
+    time_method("clip", recur.optim, "clip_grad_norm")
+    time_method("sgd", optimizer, "step")
+  end
   local warmup = a.warmup or 5
-  local times, state, loss = {}, nil, nil
+  local times, phases, state, loss = {}, {}, nil, nil
   collectgarbage()
   for i = 1, warmup + a.iters do
     local batch = {x = ids(), y = ids()}
+    for _, name in ipairs(parts) do spent[name] = 0 end
     local t0 = recur.now()
     model:zero_grad()
     loss, state = model:train_step(batch, state)
     recur.optim.clip_grad_norm(grads, a.clip)
     optimizer:step()
     local t1 = recur.now()
-    if i > warmup then times[#times + 1] = (t1 - t0) * 1000 end
+    if i > warmup then
+      times[#times + 1] = (t1 - t0) * 1000
+      for _, name in ipairs(parts) do
+        phases[name] = phases[name] or {}
+        table.insert(phases[name], spent[name] * 1000)
+      end
+    end
   end
   local ms = median(times)
-  return {row = "wordlm", layers = a.layers, hidden = a.hidden, vocab = V, batch = B, seq = T, dropout = a.dropout,
-          iters = a.iters, warmup = warmup, ms_per_iter = ms, ms_mean = mean(times), ms_min = min(times),
-          tokens_per_s = B * T / (ms / 1000), final_loss = loss}
+  local row = {row = "wordlm", layers = a.layers, hidden = a.hidden, vocab = V, batch = B, seq = T, dropout = a.dropout,
+               iters = a.iters, warmup = warmup, ms_per_iter = ms, ms_mean = mean(times), ms_min = min(times),
+               tokens_per_s = B * T / (ms / 1000), final_loss = loss}
+  for _, name in ipairs(parts) do row["ms_" .. name] = median(phases[name]) end
+  return row
 end
 
 -- ---- generate ---------------------------------------------------------------------
@@ -362,6 +395,7 @@ w:option("--dropout", nil, suite.WORDLM.dropout):convert(tonumber)
 w:option("--lr", "SGD's learning rate", suite.WORDLM.lr):convert(tonumber)
 w:option("--clip", "gradient norm clipped at", suite.WORDLM.clip):convert(tonumber)
 w:option("--iters", "measured iterations", 10):convert(positive("--iters"))
+w:flag("--phases", "time the layers, the decoder, the loss, clipping and SGD separately")
 local all = common(parser:command("all", "every row, each in its own process"))
 all:option("--output", "where the JSON results go (default bench/results.json)")
 all:flag("--quick", "few iterations per row (a smoke test, not a measurement)")

@@ -173,6 +173,24 @@ describe("bench suite", function()
     assert.is_true(r.final_loss > 0 and r.final_loss < 2 * math.log(20))
   end)
 
+  it("times a wordlm iteration's parts with --phases, and they fit in the iteration", function()
+    local r, err = suite.run({LUA, "bench/run.lua", "wordlm", "--hidden", 8, "--vocab", 20, "--batch", 2, "--seq", 3,
+                              "--iters", 3, "--threads", 1, "--phases"}, ENV)
+    assert.is_nil(err)
+    local sum = 0
+    for _, part in ipairs({"rnn_forward", "decoder_forward", "loss_forward", "loss_backward", "decoder_backward",
+                           "rnn_backward", "clip", "sgd"}) do
+      local ms = r["ms_" .. part]
+      assert.is_true(type(ms) == "number" and ms > 0, part)
+      sum = sum + ms
+    end
+    assert.is_true(sum <= r.ms_mean * 1.5, "the parts add up to more than an iteration")
+    -- the same iteration: the wrapped calls change no result
+    local plain = suite.run({LUA, "bench/run.lua", "wordlm", "--hidden", 8, "--vocab", 20, "--batch", 2, "--seq", 3,
+                             "--iters", 3, "--threads", 1}, ENV)
+    assert.equals(plain.final_loss, r.final_loss)
+  end)
+
   it("builds and runs the FMA peak", function()
     local root = os.tmpname()
     os.remove(root)
