@@ -1,4 +1,5 @@
-/* The public kernels' contract at its edges (include/recur/rnn.h, nn.h, optim.h, tensor_ops.h):
+/* The public kernels' contract at its edges (include/recur/rnn.h, nn.h, optim.h, tensor_ops.h,
+ * and runtime.h's thread choice for a host's own kernels):
  * NULL where a header allows it behaves as documented (optional biases and initial
  * states as zeros, optional gradients skipped or read as zeros), and zero sizes
  * (T=0, B=0, D=0, n=0, ...) write nothing they should not. Every buffer a call must
@@ -418,6 +419,40 @@ static void tensor_ops_edges(void)
     }
 }
 
+/* recur_threads_begin/end for a host's own kernel: a key per shape (the same values the
+ * same key), the team for the shape's first calls, one thread once the fake times make
+ * the team slower, and nothing timed inside a parallel region or with the team of 1. */
+static void threads_for_host_kernels(void)
+{
+    const int64_t a[] = {7, 100, 64}, b[] = {7, 100, 65};
+    CHECK(recur_threads_key(a, 3) == recur_threads_key(a, 3), "a key is a function of its values");
+    CHECK(recur_threads_key(a, 3) != recur_threads_key(b, 3), "another shape, another key");
+    CHECK(recur_threads_key(a, 3) != recur_threads_key(a, 2), "the count of values is part of the key");
+    recur_threads_set(2);
+    recur_threads_adapt(1);
+    recur_threads_adapt_fake(0.001, 0.010);
+    const uint64_t key = recur_threads_key(b, 3);
+    int modes[8];
+    for (int i = 0; i < 8; i++) {
+        recur_threads_call c = recur_threads_begin(key);
+        CHECK(c.slot != NULL, "call %d of a shape is timed", i + 1);
+        modes[i] = c.mode;
+        CHECK(recur_threads_in_force() == (c.mode ? 2 : 1), "call %d runs with the team it chose", i + 1);
+        recur_threads_end(&c);
+    }
+    /* the start-up call and two more on the team, three on one thread, in turn; then
+     * one thread, the faster under these times */
+    static const int want[8] = {1, 1, 0, 1, 0, 1, 0, 0};
+    for (int i = 0; i < 8; i++) CHECK(modes[i] == want[i], "call %d: mode %d, want %d", i + 1, modes[i], want[i]);
+    CHECK(recur_threads_in_force() == 1, "the work after the call runs on one thread too");
+    recur_threads_set(1);
+    recur_threads_call one = recur_threads_begin(key);
+    CHECK(one.slot == NULL && one.mode == 1, "a team of one is not timed");
+    recur_threads_end(&one);
+    recur_threads_adapt_fake(-1, -1);
+    recur_threads_set(2);
+}
+
 int main(void)
 {
     recur_blas_repair_core();
@@ -436,6 +471,7 @@ int main(void)
     nn_edges();
     optim_edges();
     tensor_ops_edges();
+    threads_for_host_kernels();
     printf("C API edges: %d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;
 }
