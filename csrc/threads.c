@@ -9,8 +9,9 @@
  * is loaded, so the cure has to be recur's own: each forward and backward call is
  * timed, and a bandit per call shape (kernel, cell, sizes) keeps the last three times
  * of each call on one thread and on the whole team, runs the faster by their medians
- * and tries the other once the calls since the last try have taken 32 times what the
- * other took last (and 4 calls at least). The first choice waits for three times of
+ * and tries the other once the calls since the last try have taken 32 times the
+ * other's median (and 4 calls at least); a try's time joins the other's last times, and
+ * a try that beat the mode in use is followed by another 4 calls later. The first choice waits for three times of
  * each mode, taken in turn, and goes by their medians: the first calls of a shape are
  * cold (weights packed, buffers first touched), and a team chosen against from one
  * cold time was not tried again for 32 times that time, longer than a whole benchmark
@@ -55,6 +56,7 @@ typedef struct {
     double spent;    /* and their seconds */
     int cur;         /* the mode chosen */
     int chosen;      /* whether cur is chosen: both modes have had ADAPT_FIRST times */
+    int soon;        /* the last try beat cur: the next one comes after ADAPT_TRY_CALLS */
     int warm;        /* the team's first call, which starts its threads, is over */
 } adapt_slot;
 
@@ -67,11 +69,6 @@ static double adapt_estimate(const adapt_slot *s, int m)
     if (s->n[m] == 2) return 0.5 * (t[0] + t[1]);
     double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
     return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
-}
-
-static void adapt_forget(adapt_slot *s, int m)
-{
-    s->n[m] = s->at[m] = 0;
 }
 
 static void adapt_push(adapt_slot *s, int m, double l)
@@ -188,7 +185,7 @@ recur_threads_call recur_threads_begin(uint64_t key)
         }
         if (!s->chosen) c.mode = s->n[1] <= s->n[0];
         else if (s->calls >= ADAPT_TRY_CALLS &&
-                 s->spent >= ADAPT_TRY_BUDGET * exp(adapt_estimate(s, !s->cur))) {
+                 (s->soon || s->spent >= ADAPT_TRY_BUDGET * exp(adapt_estimate(s, !s->cur)))) {
             c.mode = !s->cur;
             c.probe = 1;
         } else {
@@ -211,14 +208,19 @@ void recur_threads_end(const recur_threads_call *c)
     if (adapt_fake[c->mode] >= 0) dt = adapt_fake[c->mode];
     double l = log(dt > 1e-9 ? dt : 1e-9);
     const int m = c->mode;
-    /* the team's first time (thread start-up) is forgotten; a probe's time replaces
-     * what is known of its mode, which is stale by then */
+    /* the team's first time (thread start-up) is forgotten */
     if (m == 1 && !s->warm) {
         s->warm = 1;
         pthread_mutex_unlock(&adapt_lock);
         return;
     }
-    if (c->probe) adapt_forget(s, m);
+    /* A probe's time joins its mode's last ones rather than replacing them: on a busy
+     * machine one team call in a few escapes the wait, and when one such time decided,
+     * the team ran again until two slow calls outvoted it (batch-1 generation on 2
+     * threads with a core taken: 1.3-1.4x the time on one). A probe that beats the
+     * chosen mode is followed by another after ADAPT_TRY_CALLS calls, so that a
+     * machine that has become quiet is seen two probes later. */
+    const int cur = s->cur;
     adapt_push(s, m, l);
     if (!s->chosen) {
         if (s->n[0] >= ADAPT_FIRST && s->n[1] >= ADAPT_FIRST) {
@@ -233,6 +235,7 @@ void recur_threads_end(const recur_threads_call *c)
         s->spent = 0;
     }
     if (c->probe) {
+        s->soon = s->cur == cur && l < adapt_estimate(s, cur) - ADAPT_MARGIN;
         s->calls = 0;
         s->spent = 0;
     } else {
