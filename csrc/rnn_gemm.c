@@ -318,6 +318,14 @@ static void pack_b_panel(float *d, int width, int tb, const float *B, int ldb, i
     }
 }
 
+/* Rows k0..k0+kc-1 of op(B), all N columns, as consecutive panels `width` wide. */
+static void pack_b_block(float *Bp, int width, int tb, const float *B, int ldb, int N, int k0, int kc)
+{
+    for (int n0 = 0; n0 < N; n0 += width)
+        pack_b_panel(Bp + (size_t)n0 * kc, width, tb, B, ldb, n0, N - n0 < width ? N - n0 : width, k0,
+                     kc);
+}
+
 /* The AVX2 blocking has its own shapes: 6 x 16 blocks of C in registers (12 of the 16
  * vector registers), op(B) packed in panels 16 columns wide so that a panel's block of
  * k (16 KB) stays in Zen 3's 32 KB L1 while the packed rows of A stream past it from
@@ -371,10 +379,7 @@ static void blocked_avx2(int ta, int tb, int m0, int m1, int N, int K, const flo
     const int npanel = (N + B2_NR - 1) / B2_NR;
     for (int k0 = 0; k0 < K; k0 += B2_KC) {
         const int kc = K - k0 < B2_KC ? K - k0 : B2_KC;
-        for (int p = 0; p < npanel; p++) {
-            const int n0 = p * B2_NR, nc = N - n0 < B2_NR ? N - n0 : B2_NR;
-            pack_b_panel(Bp + (size_t)p * kc * B2_NR, B2_NR, tb, B, ldb, n0, nc, k0, kc);
-        }
+        pack_b_block(Bp, B2_NR, tb, B, ldb, N, k0, kc);
         for (int i0 = m0; i0 < m1; i0 += B2_MC) {
             const int mc = m1 - i0 < B2_MC ? m1 - i0 : B2_MC, nb = (mc + B2_MR - 1) / B2_MR;
             for (int j = 0; j < nb; j++) {
@@ -466,10 +471,7 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
     }
     for (int k0 = 0; k0 < K; k0 += BK_KC) {
         const int kc = K - k0 < BK_KC ? K - k0 : BK_KC;
-        for (int p = 0; p < npanel; p++) {
-            const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
-            pack_b_panel(Bp + (size_t)p * kc * RNN_PANEL, RNN_PANEL, tb, B, ldb, n0, nc, k0, kc);
-        }
+        pack_b_block(Bp, RNN_PANEL, tb, B, ldb, N, k0, kc);
         /* BK_MB blocks of A packed (in L2), then each panel of B (in L1) against
          * all of them */
         for (int bb = blk0; bb < blk1; bb += BK_MB) {
