@@ -118,6 +118,40 @@ describe("LMBatcher", function()
     check_tensor({ { 10, 22 }, { 11, 23 }, { 12, 24 } }, x)
   end)
 
+  it("checks a tensor's ids and copies them: the caller's tensor or array stays its own", function()
+    local e = err_of(LMBatcher.new, recur.tensor({ 1, 2, 3, 0, 5 }, "int64"), { batch_size = 2, seq_length = 2 })
+    assert.truthy(e:find("LMBatcher.new: id #4 is 0, ids start at 1", 1, true), e)
+    e = err_of(LMBatcher.new, recur.tensor({ 1, 7, 3, 4, 5 }, "int64"), { batch_size = 2, seq_length = 2, vocab_size = 6 })
+    assert.truthy(e:find("LMBatcher.new: id #2 is 7, outside 1..6", 1, true), e)
+    local t = recur.arange(1, 27, 1, "int64")
+    local b = LMBatcher.new(t, { batch_size = 2, seq_length = 3 })
+    t:fill_(1)
+    check_tensor({ { 10, 22 }, { 11, 23 }, { 12, 24 } }, (xy(b:get_batch(4))))
+    local a = stream(26)
+    a[1] = 1.0
+    b = LMBatcher.new(a, { batch_size = 2, seq_length = 3 })
+    assert.are.equal("float", math.type(a[1]))
+    a[2] = 99
+    check_tensor({ { 1, 13 }, { 2, 14 }, { 3, 15 } }, (xy(b:get_batch(1))))
+    assert.are.same({ { 1, 13 }, { 2, 14 }, { 3, 15 } }, (b:get_batch_tables(1)))
+    assert.are.same({ { 11, 23 }, { 12, 24 }, { 13, 25 } }, select(2, b:get_batch_tables(4)))
+  end)
+
+  it("keeps its ids out of the Lua heap (8 bytes an id in a tensor, not 16 in an array)", function()
+    local n = 200000
+    local a = {}
+    for i = 1, n do a[i] = i % 50 + 1 end
+    collectgarbage(); collectgarbage()
+    local before = collectgarbage("count")
+    local b = LMBatcher.new(a, { batch_size = 20, seq_length = 35 })
+    a = nil
+    collectgarbage(); collectgarbage()
+    -- the array alone was n * 16 bytes, 3125 KB
+    assert.is_true(collectgarbage("count") - before < -2500, "Lua heap grew by " .. (collectgarbage("count") - before) .. " KB")
+    -- L = floor((n - 1) / 20) = 9999: stream 2 starts at a[10000]
+    assert.are.same({ 1 % 50 + 1, 10000 % 50 + 1 }, { table.unpack(b:get_batch(1).x:totable()[1], 1, 2) })
+  end)
+
   it("returns fresh tensors that the caller may modify", function()
     local b = LMBatcher.new(stream(26), { batch_size = 2, seq_length = 3 })
     local x, y = xy(b:get_batch(1))

@@ -25,6 +25,18 @@ local Chunks = require("recur.data.chunks")
 
 local LMBatcher = Chunks.extend({})
 
+-- The B streams of the first B*L + 1 ids as one (L+1, B) int64 tensor, D[t][b] =
+-- ids[(b-1)*L + t], copied in C: rows 1..L are the (B, L) block transposed, and row
+-- L+1 holds each stream's last target, the first id of the next stream. Only D is
+-- kept, 8 bytes an id: a Lua array of the ids takes 16, and the tiny Shakespeare
+-- corpus's 1.1M ids once cost a copy of the array and a table per row at load time.
+local function streams(flat, B, L)
+  local D = require("recur").zeros({ L + 1, B }, "int64")
+  D:narrow(1, 1, L):copy_(flat:narrow(1, 1, B * L):view({ B, L }):t())
+  D:narrow(1, L + 1, 1):copy_(flat:narrow(1, 2, B * L):view({ B, L }):narrow(2, L, 1):t())
+  return D
+end
+
 function LMBatcher.new(seq, opts)
   local who = "LMBatcher.new"
   opts = util.check_opts(who, opts, { batch_size = true, seq_length = true, drop_last = true, vocab_size = true })
@@ -35,12 +47,10 @@ function LMBatcher.new(seq, opts)
   local T = util.opt_int(who, opts, "seq_length", nil)
   local V = util.opt_int(who, opts, "vocab_size", nil)
   local drop_last = util.opt_bool(who, opts, "drop_last", false)
-  local arr = ids.as_array(seq, who)
-  local N = #arr
+  local flat = ids.as_tensor(seq, V, who)
+  local N = flat:size(1)
   local L, K = Chunks.layout(who, N, B, T, drop_last, "ids", "positions")
-  local used = table.move(arr, 1, B * L + 1, 1, {})
-  ids.check(used, V, who)
-  return setmetatable({ who = "LMBatcher", ids = used, N = N, B = B, T = T, L = L, K = K,
+  return setmetatable({ who = "LMBatcher", D = streams(flat, B, L), N = N, B = B, T = T, L = L, K = K,
     drop_last = drop_last, pos = 1, identity = { num_ids = N } }, LMBatcher)
 end
 
@@ -54,35 +64,13 @@ end
 
 function LMBatcher:get_batch_tables(k)
   local kk = check_k(self, k)
-  local a, B, L, T = self.ids, self.B, self.L, self.T
-  local first = (kk - 1) * T                 -- positions before this chunk, per stream
-  local Tk = math.min(T, L - first)
-  local x, y = {}, {}
-  for t = 1, Tk do
-    local xr, yr = {}, {}
-    for b = 1, B do
-      local i = (b - 1) * L + first + t
-      xr[b], yr[b] = a[i], a[i + 1]
-    end
-    x[t], y[t] = xr, yr
-  end
-  return x, y
+  local first = (kk - 1) * self.T            -- positions before this chunk, per stream
+  local Tk = math.min(self.T, self.L - first)
+  return self.D:narrow(1, first + 1, Tk):totable(), self.D:narrow(1, first + 2, Tk):totable()
 end
 
--- The streams as one (L+1, B) int64 tensor, D[t][b] = ids[(b-1)*L + t], built on first
--- use: chunk k's x and y are then rows of it, one row apart, copied out of it in C
--- (one big tensor() call costs far less than one per chunk).
+-- chunk k's x and y are rows of D, one row apart (chunks.lua copies them out).
 function LMBatcher:_streams()
-  if self.D == nil then
-    local a, B, L = self.ids, self.B, self.L
-    local rows = {}
-    for t = 1, L + 1 do
-      local r = {}
-      for b = 1, B do r[b] = a[(b - 1) * L + t] end
-      rows[t] = r
-    end
-    self.D = require("recur").tensor(rows, "int64")
-  end
   return self.D, self.D
 end
 
