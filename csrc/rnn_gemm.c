@@ -238,7 +238,7 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
 /* ---- blocked products over many rows (rnn_gemm_blocked) -------------------------- */
 
 #define BK_MR 12  /* rows of C per packed block of A */
-#define BK_KC 256 /* values of k per block: a panel of B is 32 KB, in L1 */
+#define BK_KC 384 /* most values of k per block: a panel of B is at most 48 KB, Zen 5's L1 */
 #define BK_MB 32  /* blocks of A packed at a time: 384 KB, in a 1 MB L2; B, streamed once per
                       * 384 rows, is re-read a quarter as often as with 96 (an output
                       * layer x W^T, 700 x 10000 x 650 on 2 Zen 5 cores: 187 -> 227 GFLOP/s) */
@@ -248,8 +248,13 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
  * NULL; columns past ncols neither read nor written. The rows past mr are zeros in Ap. */
 __attribute__((target("avx512f"), noinline)) static void
 bk_kernel_avx512(int mr, int kc, const float *Ap, const float *Bp, const float *S, size_t lds,
-                 float *C, int ldc, int ncols)
+                 float *C, int ldc, int ncols, const float *next)
 {
+    if (next)
+        for (int i = 0; i < BK_MR; i++) {
+            _mm_prefetch((const char *)(next + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next + (size_t)i * ldc + 16), _MM_HINT_T0);
+        }
     const __mmask16 m0 = ncols >= 16 ? 0xFFFF : (__mmask16)((1u << ncols) - 1);
     const __mmask16 m1 = ncols >= 32 ? 0xFFFF : ncols > 16 ? (__mmask16)((1u << (ncols - 16)) - 1) : 0;
     __m512 c0[BK_MR], c1[BK_MR];
@@ -284,11 +289,61 @@ static const float *block_start(int k0, const float *bias, int accumulate, int n
     return k0 > 0 || (!bias && accumulate) ? C : bias ? bias + n0 : NULL;
 }
 
-/* Rows r0..r0+mr-1 of op(A), k0..k0+kc-1, packed `width` rows side by side: element
- * (r,k) at d[k*width + r], zeros in the rows past mr. */
+/* dst[0..width-1] = src[0..n-1] and zeros after, width and n <= 16. */
+__attribute__((target("avx512f"))) static inline void copy16_avx512(float *dst, int width, const float *src, int n)
+{
+    _mm512_mask_storeu_ps(dst, (__mmask16)((1u << width) - 1), _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), src));
+}
+
+/* dst[c*ldd + r] = src[r*lds + c] for c < cols (<= 16) and r < 16, zeros for the rows
+ * r >= rows; each row of dst is written `width` (<= 16) floats wide. A 16 x 16
+ * transpose in registers: the packers' element-by-element copies ran at about a float
+ * a cycle, a fifth of an output layer's product (700 x 650 by 650 x 10000). */
+__attribute__((target("avx512f"))) static void transpose16_avx512(const float *src, size_t lds, int rows,
+                                                                  int cols, float *dst, size_t ldd,
+                                                                  int width)
+{
+    const __mmask16 in = (__mmask16)((1u << cols) - 1), out = (__mmask16)((1u << width) - 1);
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(in, src + (size_t)i * lds) : _mm512_setzero_ps();
+    /* within each 128-bit lane: pairs of rows interleaved, then groups of four */
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* r[4g+m], lane L: rows 4g..4g+3 of column 4L+m; gather lane L of the four groups */
+    for (int m = 0; m < 4; m++) {
+        const __m512 v = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88), w = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88);
+        const __m512 v2 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xDD), w2 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xDD);
+        t[m] = _mm512_shuffle_f32x4(v, w, 0x88);
+        t[8 + m] = _mm512_shuffle_f32x4(v, w, 0xDD);
+        t[4 + m] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+        t[12 + m] = _mm512_shuffle_f32x4(v2, w2, 0xDD);
+    }
+    for (int c = 0; c < cols; c++) _mm512_mask_storeu_ps(dst + (size_t)c * ldd, out, t[c]);
+}
+
+/* Rows r0..r0+mr-1 of op(A), k0..k0+kc-1, packed `width` (<= 16) rows side by side:
+ * element (r,k) at d[k*width + r], zeros in the rows past mr. */
 static void pack_a_block(float *d, int width, int ta, const float *A, int lda, int r0, int mr,
                          int k0, int kc)
 {
+    if (cpu_level() == 3) {
+        if (ta)
+            for (int k = 0; k < kc; k++) copy16_avx512(d + (size_t)k * width, width, A + (size_t)(k0 + k) * lda + r0, mr);
+        else
+            for (int k = 0; k < kc; k += 16)
+                transpose16_avx512(A + (size_t)r0 * lda + k0 + k, lda, mr, kc - k < 16 ? kc - k : 16,
+                                   d + (size_t)k * width, width, width);
+        return;
+    }
     if (ta) {
         for (int k = 0; k < kc; k++) {
             const float *src = A + (size_t)(k0 + k) * lda + r0;
@@ -309,6 +364,19 @@ static void pack_a_block(float *d, int width, int ta, const float *A, int lda, i
 static void pack_b_panel(float *d, int width, int tb, const float *B, int ldb, int n0, int nc,
                          int k0, int kc)
 {
+    if (cpu_level() == 3 && width % 16 == 0) {
+        for (int c = 0; c < width; c += 16) {
+            const int n = nc - c < 0 ? 0 : nc - c < 16 ? nc - c : 16;
+            if (tb)
+                for (int k = 0; k < kc; k += 16)
+                    transpose16_avx512(B + (size_t)(n0 + c) * ldb + k0 + k, ldb, n, kc - k < 16 ? kc - k : 16,
+                                       d + (size_t)k * width + c, width, 16);
+            else
+                for (int k = 0; k < kc; k++)
+                    copy16_avx512(d + (size_t)k * width + c, 16, B + (size_t)(k0 + k) * ldb + n0 + c, n);
+        }
+        return;
+    }
     for (int k = 0; k < kc; k++) {
         float *row = d + (size_t)k * width;
         if (!tb) memcpy(row, B + (size_t)(k0 + k) * ldb + n0, (size_t)nc * sizeof(float));
@@ -419,7 +487,10 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
 {
     // op(A) is (M,K), op(B) is (K,N), C is (M,N); this share: blocks of BK_MR rows of C,
     // or panels of its columns when C is wider than tall
-    const int avx512 = cpu_level() == 3, kc_block = avx512 ? BK_KC : B2_KC;
+    const int avx512 = cpu_level() == 3;
+    /* K in blocks of at most BK_KC, as equal as can be: 650 = 2 x 325, not 256 + 256 +
+     * 138, since every block of k reads and writes all of C once more */
+    const int nkb = K > 0 ? (K + BK_KC - 1) / BK_KC : 1, kc_block = avx512 ? (K + nkb - 1) / nkb : B2_KC;
     if (parts > 1 && N > M) {
         /* Each share packs all of op(B) when the rows are shared: for an output layer's
          * logits, (700 x 10000) from (700 x 650) and (650 x 10000), every thread packed
@@ -469,8 +540,8 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
         free(Ap);
         return;
     }
-    for (int k0 = 0; k0 < K; k0 += BK_KC) {
-        const int kc = K - k0 < BK_KC ? K - k0 : BK_KC;
+    for (int k0 = 0; k0 < K; k0 += kcmax) {
+        const int kc = K - k0 < kcmax ? K - k0 : kcmax;
         pack_b_block(Bp, RNN_PANEL, tb, B, ldb, N, k0, kc);
         /* BK_MB blocks of A packed (in L2), then each panel of B (in L1) against
          * all of them */
@@ -489,7 +560,11 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
                     float *C_ip = C + (size_t)i0 * ldc + n0;
                     size_t lds;
                     const float *S = block_start(k0, bias, accumulate, n0, C_ip, ldc, &lds);
-                    bk_kernel_avx512(mr, kc, Aj, P, S, lds, C_ip, ldc, nc);
+                    /* the next block's C, if it reads C, to be in L1 by its turn */
+                    const float *next = k0 > 0 || accumulate ? (j + 1 < nb ? C_ip + (size_t)BK_MR * ldc
+                                                                           : C + (size_t)bb * BK_MR * ldc + n0 + RNN_PANEL)
+                                                             : NULL;
+                    bk_kernel_avx512(mr, kc, Aj, P, S, lds, C_ip, ldc, nc, next);
                 }
             }
         }

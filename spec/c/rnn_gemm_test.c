@@ -135,10 +135,11 @@ int main(void)
                             runs++;
                         }
         /* the blocked kernel: row counts around its 12-row (and 6-row) blocks and past
-         * its packed blocks, K across its 256 blocks (and 0), every layout and start,
+         * its packed blocks, K within and across its blocks of at most 384 (385: two
+         * blocks of 193 and 192; 800: three) and 0, every layout and start,
          * shares of rows as threads take them */
         static const int bkM[] = {1, 5, 6, 7, 12, 13, 25, 100};
-        static const int bkK[] = {0, 1, 7, 256, 300, 600};
+        static const int bkK[] = {0, 1, 7, 17, 300, 385, 800};
         for (size_t a = 0; a < sizeof bkM / sizeof *bkM; a++)
             for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n += 2)
                 for (size_t b = 0; b < sizeof bkK / sizeof *bkK; b++)
