@@ -22,34 +22,6 @@ size_t rnn_gemm_packed_size(int N, int K)
     return (size_t)(N + RNN_PANEL - 1) / RNN_PANEL * RNN_PANEL * (size_t)K;
 }
 
-void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int K, int part,
-                   int parts)
-{
-    const int npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
-    const int p0 = (int)((int64_t)npanel * part / parts);
-    const int p1 = (int)((int64_t)npanel * (part + 1) / parts);
-    for (int p = p0; p < p1; p++) {
-        float *dst = packed + (size_t)p * K * RNN_PANEL;
-        const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
-        if (trans) {
-            /* a transpose: read each row of W once, straight through */
-            for (int c = 0; c < RNN_PANEL; c++) {
-                const float *w = W + (size_t)(n0 + c) * ldw;
-                if (c < nc)
-                    for (int k = 0; k < K; k++) dst[(size_t)k * RNN_PANEL + c] = w[k];
-                else
-                    for (int k = 0; k < K; k++) dst[(size_t)k * RNN_PANEL + c] = 0;
-            }
-        } else {
-            for (int k = 0; k < K; k++) {
-                float *d = dst + (size_t)k * RNN_PANEL;
-                memcpy(d, W + (size_t)k * ldw + n0, (size_t)nc * sizeof(float));
-                for (int c = nc; c < RNN_PANEL; c++) d[c] = 0;
-            }
-        }
-    }
-}
-
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
@@ -394,6 +366,19 @@ static void pack_b_block(float *Bp, int width, int tb, const float *B, int ldb, 
                      kc);
 }
 
+void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int K, int part,
+                   int parts)
+{
+    const int npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
+    const int p0 = (int)((int64_t)npanel * part / parts);
+    const int p1 = (int)((int64_t)npanel * (part + 1) / parts);
+    for (int p = p0; p < p1; p++) {
+        const int n0 = p * RNN_PANEL;
+        pack_b_panel(packed + (size_t)p * K * RNN_PANEL, RNN_PANEL, trans, W, ldw, n0,
+                     N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL, 0, K);
+    }
+}
+
 /* The AVX2 blocking has its own shapes: 6 x 16 blocks of C in registers (12 of the 16
  * vector registers), op(B) packed in panels 16 columns wide so that a panel's block of
  * k (16 KB) stays in Zen 3's 32 KB L1 while the packed rows of A stream past it from
@@ -584,6 +569,12 @@ int rnn_gemm_use_level(int want)
 {
     (void)want;
     return 0;
+}
+
+void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int K, int part,
+                   int parts)
+{
+    (void)packed, (void)W, (void)ldw, (void)trans, (void)N, (void)K, (void)part, (void)parts;
 }
 
 void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int lda,
