@@ -405,7 +405,8 @@ static void check_matmul(lua_State *L, const char *op, const recur_tensor *a,
 
 /* c = beta*c + alpha*op(a) op(b) for every matrix of the batch; c is (batch,M,N) or (M,N). */
 static void gemm(lua_State *L, const char *op, recur_tensor *c, recur_tensor *a, recur_tensor *b,
-                 int ta, int tb, double alpha, double beta, int64_t M, int64_t N, int64_t K)
+                 int ta, int tb, double alpha, double beta, int64_t M, int64_t N, int64_t K,
+                 const recur_tensor *bias)
 {
     int nd = c->ndim;
     int64_t batch = nd == 3 ? c->size[0] : 1;
@@ -424,8 +425,9 @@ static void gemm(lua_State *L, const char *op, recur_tensor *c, recur_tensor *a,
     int lc;
     int64_t ldc;
     recur_tensor *target = c;
-    if (!recur_blas_layout(M, N, c->stride[nd - 2], c->stride[nd - 1], &lc, &ldc)) {
-        // c cannot be written in place: work in a contiguous copy, copied back below
+    if (!recur_blas_layout(M, N, c->stride[nd - 2], c->stride[nd - 1], &lc, &ldc) || (bias && lc)) {
+        // c cannot be written in place (or, with a bias row, is a transposed view): work in
+        // a contiguous copy, copied back below
         target = lrecur_push_like(L, op, c);
         if (beta != 0) recur_copy(target, c);
         recur_blas_layout(M, N, target->stride[nd - 2], target->stride[nd - 1], &lc, &ldc);
@@ -433,8 +435,8 @@ static void gemm(lua_State *L, const char *op, recur_tensor *c, recur_tensor *a,
     check_blas_size(L, op, ldc);
     int64_t sc = nd == 3 ? target->stride[0] : 0;
     if (!lc)
-        recur_gemm(c->dtype, batch, M, N, K, alpha, recur_data(a), sa, ta, lda, recur_data(b), sb,
-                   tb, ldb, beta, recur_data(target), sc, ldc);
+        recur_gemm_bias(c->dtype, batch, M, N, K, alpha, recur_data(a), sa, ta, lda, recur_data(b), sb,
+                        tb, ldb, beta, recur_data(target), sc, ldc, bias ? recur_data(bias) : NULL);
     else // c is a transposed view: write c^T = op(b)^T op(a)^T, which BLAS sees row-major
         recur_gemm(c->dtype, batch, N, M, K, alpha, recur_data(b), sb, !tb, ldb, recur_data(a),
                    sa, !ta, lda, beta, recur_data(target), sc, ldc);
@@ -451,7 +453,7 @@ static int l_matmul(lua_State *L)
     int nd = a->ndim;
     recur_tensor *c = lrecur_push_new(L, "matmul", a->dtype, nd, nd == 3 ? size : size + 1);
     int c_idx = lua_gettop(L);
-    gemm(L, "matmul", c, a, b, ta, tb, 1.0, 0.0, M, N, K);
+    gemm(L, "matmul", c, a, b, ta, tb, 1.0, 0.0, M, N, K, NULL);
     lua_pushvalue(L, c_idx);
     return 1;
 }
@@ -462,9 +464,24 @@ static int l_addmm(lua_State *L)
     recur_tensor *b = lrecur_check_tensor(L, 3);
     double alpha = luaL_optnumber(L, 4, 1.0), beta = luaL_optnumber(L, 5, 1.0);
     int ta = opt_bool(L, 6, "addmm", "trans_a"), tb = opt_bool(L, 7, "addmm", "trans_b");
+    recur_tensor *bias = lua_isnoneornil(L, 8) ? NULL : lrecur_check_tensor(L, 8);
     int64_t batch, M, N, K;
     check_matmul(L, "addmm", a, b, ta, tb, &batch, &M, &N, &K);
     lrecur_check_same_dtype(L, "addmm", c, a);
+    if (bias) {
+        lrecur_check_same_dtype(L, "addmm", bias, a);
+        if (bias->ndim != 1 || bias->size[0] != N) {
+            char sb[128];
+            luaL_error(L, "addmm: bias must be 1-D of the %I columns of c, got %s", (lua_Integer)N,
+                       lrecur_shape_str(bias, sb, sizeof sb));
+        }
+        if (bias->storage == c->storage) { /* c's first rows written before the bias is read */
+            recur_tensor *copy = lrecur_push_like(L, "addmm", bias);
+            recur_copy(copy, bias);
+            bias = copy;
+        }
+        bias = lrecur_contiguous(L, bias);
+    }
     int nd = a->ndim;
     int ok = c->ndim == nd && c->size[nd - 2] == M && c->size[nd - 1] == N &&
              (nd == 2 || c->size[0] == batch);
@@ -479,7 +496,7 @@ static int l_addmm(lua_State *L)
         luaL_error(L, "addmm: size mismatch, c is %s but %s @ %s is (%Ix%I)",
                    lrecur_shape_str(c, sc, sizeof sc), sa, sb, (lua_Integer)M, (lua_Integer)N);
     }
-    gemm(L, "addmm", c, a, b, ta, tb, alpha, beta, M, N, K);
+    gemm(L, "addmm", c, a, b, ta, tb, alpha, beta, M, N, K, bias);
     lua_pushvalue(L, 1);
     return 1;
 }

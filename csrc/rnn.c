@@ -215,19 +215,6 @@ size_t recur_rnn_step_workspace_size(recur_rnn_cell cell, int B, int H)
     return recur_rnn_saved_size(cell, 1, B, H) + (size_t)B * H + rnn_forward_base_size(cell, B, H);
 }
 
-/* The float pointwise rows are also compiled for AVX2 (x86-64-v3) and AVX-512
- * (x86-64-v4), the widest the CPU has picked at load time: two and four times the lanes
- * of the portable SSE build (on a Zen 5, AVX-512 halved the LSTM forward pass's time
- * against AVX2). Needs GCC's target_clones (an ifunc, so ELF). */
-#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define RNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-#endif
-#ifndef RNN_CLONES
-#define RNN_CLONES
-#endif
-
 #define real float
 #define RNN_SUFFIX _f32
 #define GEMM recur_sgemm

@@ -271,7 +271,7 @@ __attribute__((target("avx512f"))) static inline void copy16_avx512(float *dst, 
  * r >= rows; each row of dst is written `width` (<= 16) floats wide. A 16 x 16
  * transpose in registers: the packers' element-by-element copies ran at about a float
  * a cycle, a fifth of an output layer's product (700 x 650 by 650 x 10000). */
-__attribute__((target("avx512f"))) static void transpose16_avx512(const float *src, size_t lds, int rows,
+__attribute__((target("avx512f"))) static inline void transpose16_avx512(const float *src, size_t lds, int rows,
                                                                   int cols, float *dst, size_t ldd,
                                                                   int width)
 {
@@ -302,18 +302,41 @@ __attribute__((target("avx512f"))) static void transpose16_avx512(const float *s
     for (int c = 0; c < cols; c++) _mm512_mask_storeu_ps(dst + (size_t)c * ldd, out, t[c]);
 }
 
+/* pack_a_block and pack_b_panel below with AVX-512, in functions of that target so
+ * that the copies inline into their loops. */
+__attribute__((target("avx512f"))) static void pack_a_block_avx512(float *d, int width, int ta, const float *A,
+                                                                   int lda, int r0, int mr, int k0, int kc)
+{
+    if (ta)
+        for (int k = 0; k < kc; k++) copy16_avx512(d + (size_t)k * width, width, A + (size_t)(k0 + k) * lda + r0, mr);
+    else
+        for (int k = 0; k < kc; k += 16)
+            transpose16_avx512(A + (size_t)r0 * lda + k0 + k, lda, mr, kc - k < 16 ? kc - k : 16,
+                               d + (size_t)k * width, width, width);
+}
+
+__attribute__((target("avx512f"))) static void pack_b_panel_avx512(float *d, int width, int tb, const float *B,
+                                                                   int ldb, int n0, int nc, int k0, int kc)
+{
+    for (int c = 0; c < width; c += 16) {
+        const int n = nc - c < 0 ? 0 : nc - c < 16 ? nc - c : 16;
+        if (tb)
+            for (int k = 0; k < kc; k += 16)
+                transpose16_avx512(B + (size_t)(n0 + c) * ldb + k0 + k, ldb, n, kc - k < 16 ? kc - k : 16,
+                                   d + (size_t)k * width + c, width, 16);
+        else
+            for (int k = 0; k < kc; k++)
+                copy16_avx512(d + (size_t)k * width + c, 16, B + (size_t)(k0 + k) * ldb + n0 + c, n);
+    }
+}
+
 /* Rows r0..r0+mr-1 of op(A), k0..k0+kc-1, packed `width` (<= 16) rows side by side:
  * element (r,k) at d[k*width + r], zeros in the rows past mr. */
 static void pack_a_block(float *d, int width, int ta, const float *A, int lda, int r0, int mr,
                          int k0, int kc)
 {
     if (cpu_level() == 3) {
-        if (ta)
-            for (int k = 0; k < kc; k++) copy16_avx512(d + (size_t)k * width, width, A + (size_t)(k0 + k) * lda + r0, mr);
-        else
-            for (int k = 0; k < kc; k += 16)
-                transpose16_avx512(A + (size_t)r0 * lda + k0 + k, lda, mr, kc - k < 16 ? kc - k : 16,
-                                   d + (size_t)k * width, width, width);
+        pack_a_block_avx512(d, width, ta, A, lda, r0, mr, k0, kc);
         return;
     }
     if (ta) {
@@ -337,16 +360,7 @@ static void pack_b_panel(float *d, int width, int tb, const float *B, int ldb, i
                          int k0, int kc)
 {
     if (cpu_level() == 3 && width % 16 == 0) {
-        for (int c = 0; c < width; c += 16) {
-            const int n = nc - c < 0 ? 0 : nc - c < 16 ? nc - c : 16;
-            if (tb)
-                for (int k = 0; k < kc; k += 16)
-                    transpose16_avx512(B + (size_t)(n0 + c) * ldb + k0 + k, ldb, n, kc - k < 16 ? kc - k : 16,
-                                       d + (size_t)k * width + c, width, 16);
-            else
-                for (int k = 0; k < kc; k++)
-                    copy16_avx512(d + (size_t)k * width + c, 16, B + (size_t)(k0 + k) * ldb + n0 + c, n);
-        }
+        pack_b_panel_avx512(d, width, tb, B, ldb, n0, nc, k0, kc);
         return;
     }
     for (int k = 0; k < kc; k++) {

@@ -722,11 +722,40 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
                 const void *b, int64_t b_bstride, int trans_b, int64_t ldb,
                 double beta, void *c, int64_t c_bstride, int64_t ldc)
 {
+    recur_gemm_bias(dtype, batch, M, N, K, alpha, a, a_bstride, trans_a, lda, b, b_bstride, trans_b, ldb,
+                    beta, c, c_bstride, ldc, NULL);
+}
+
+/* c = beta*c + bias, row by row: what BLAS then adds its product to (beta 1). */
+static void gemm_start_from_bias(recur_dtype dtype, int64_t M, int64_t N, double beta, void *c,
+                                 int64_t ldc, const void *bias)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            if (dtype == RECUR_FLOAT32) {
+                float *c_ij = (float *)c + i * ldc + j;
+                *c_ij = (beta == 0 ? 0.0f : (float)beta * *c_ij) + ((const float *)bias)[j];
+            } else {
+                double *c_ij = (double *)c + i * ldc + j;
+                *c_ij = (beta == 0 ? 0.0 : beta * *c_ij) + ((const double *)bias)[j];
+            }
+        }
+}
+
+void recur_gemm_bias(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+                     const void *a, int64_t a_bstride, int trans_a, int64_t lda,
+                     const void *b, int64_t b_bstride, int trans_b, int64_t ldb,
+                     double beta, void *c, int64_t c_bstride, int64_t ldc, const void *bias)
+{
     // op(a) is (M,K), op(b) is (K,N), c is (M,N), each of `batch` matrices
     if (batch <= 0 || M <= 0 || N <= 0 || K < 0) return; /* nothing to write */
     const enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
     for (int64_t bt = 0; bt < batch; bt++) {
+        if (K == 0 && bias) {
+            gemm_start_from_bias(dtype, M, N, beta, (char *)c + bt * c_bstride * recur_dtype_size(dtype), ldc, bias);
+            continue;
+        }
         if (K == 0) { // an empty product: c = beta*c (beta 0 clears NaN too, as BLAS does)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) {
@@ -740,7 +769,14 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
                 }
             continue;
         }
-        if (dtype == RECUR_FLOAT32 && alpha == 1 && (beta == 0 || beta == 1) &&
+        double beta_t = beta;
+        if (bias && !(dtype == RECUR_FLOAT32 && alpha == 1 && beta == 0 && (double)M * N * K >= GEMM_OWN_MIN &&
+                      rnn_gemm_packed_available())) {
+            /* only recur's kernel takes the bias as its sums' start; BLAS adds to it */
+            gemm_start_from_bias(dtype, M, N, beta, (char *)c + bt * c_bstride * recur_dtype_size(dtype), ldc, bias);
+            beta_t = 1;
+        }
+        if (dtype == RECUR_FLOAT32 && alpha == 1 && (beta_t == 0 || beta_t == 1) &&
             (double)M * N * K >= GEMM_OWN_MIN && rnn_gemm_packed_available()) {
             /* recur's blocked kernel (csrc/rnn_gemm.h): AVX-512 where OpenBLAS 0.3.21 runs
              * its AVX2 kernels, one FMA chain per element whatever the thread count, and
@@ -750,17 +786,18 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
             float *C = (float *)c + bt * c_bstride;
             int nth = omp_in_parallel() || M < 24 ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
-            rnn_gemm_blocked(trans_a, trans_b, (int)M, (int)N, (int)K, A, (int)lda, B, (int)ldb, NULL,
-                             beta != 0, C, (int)ldc, omp_get_thread_num(), omp_get_num_threads());
+            rnn_gemm_blocked(trans_a, trans_b, (int)M, (int)N, (int)K, A, (int)lda, B, (int)ldb,
+                             beta_t == 0 ? bias : NULL, beta_t != 0, C, (int)ldc, omp_get_thread_num(),
+                             omp_get_num_threads());
         } else if (dtype == RECUR_FLOAT32)
             recur_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, (float)alpha,
                         (const float *)a + bt * a_bstride, (int)lda,
-                        (const float *)b + bt * b_bstride, (int)ldb, (float)beta,
+                        (const float *)b + bt * b_bstride, (int)ldb, (float)beta_t,
                         (float *)c + bt * c_bstride, (int)ldc);
         else if (dtype == RECUR_FLOAT64)
             recur_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha,
                         (const double *)a + bt * a_bstride, (int)lda,
-                        (const double *)b + bt * b_bstride, (int)ldb, beta,
+                        (const double *)b + bt * b_bstride, (int)ldb, beta_t,
                         (double *)c + bt * c_bstride, (int)ldc);
     }
 }

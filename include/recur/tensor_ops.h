@@ -115,6 +115,15 @@ void recur_gemm(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t 
                 const void *b, int64_t b_bstride, int trans_b, int64_t ldb,
                 double beta, void *c, int64_t c_bstride, int64_t ldc);
 
+/* recur_gemm with a bias row of N values (dtype's, contiguous) added to every row of
+ * every c: c = beta*c + alpha*op(a) op(b) + bias. bias NULL is recur_gemm. A linear
+ * layer's y = x W^T + b in one pass over y: the float32 kernel starts each sum from
+ * b, as PyTorch's addmm does. */
+void recur_gemm_bias(recur_dtype dtype, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+                     const void *a, int64_t a_bstride, int trans_a, int64_t lda,
+                     const void *b, int64_t b_bstride, int trans_b, int64_t ldb,
+                     double beta, void *c, int64_t c_bstride, int64_t ldc, const void *bias);
+
 RECUR_END_DECLS
 
 #endif

@@ -16,6 +16,23 @@ describe("float32 addmm over a million multiply-adds", function()
     return c
   end
 
+  it("adds the bias row in the same product, one answer on any thread count (y = x W^T + b)", function()
+    recur.manual_seed(5)
+    local M, N, K = 70, 300, 130
+    local x, w, bias = recur.randn(M, K), recur.randn(N, K), recur.randn(N):mul(100)
+    local one, two
+    for threads = 1, 2 do
+      recur.set_num_threads(threads)
+      local y = recur.zeros(M, N)
+      recur.core.addmm(y, x, w, 1, 0, false, true, bias)
+      if threads == 1 then one = y else two = y end
+    end
+    assert.are.same(one:totable(), two:totable())
+    local want = recur.zeros(M, N, "float64")
+    recur.core.addmm(want, x:to("float64"), w:to("float64"), 1, 0, false, true, bias:to("float64"))
+    assert.is_true(one:to("float64"):sub(want):abs():max() < 1e-3)
+  end)
+
   for _, case in ipairs({{false, true}, {false, false}, {true, false}}) do
     local ta, tb = case[1], case[2]
     it(string.format("gives one answer on any thread count (ta=%s, tb=%s)", tostring(ta), tostring(tb)), function()

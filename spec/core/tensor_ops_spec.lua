@@ -669,6 +669,36 @@ describe("tensor ops", function()
       end)
     end
 
+    it("adds a bias row to every row of c, in place or into a transposed view", function()
+      for _, dt in ipairs(floats) do
+        local a = recur.tensor({ { 1, 2, 3 }, { 4, 5, 6 } }, dt)
+        local b = recur.tensor({ { 7, 8 }, { 9, 10 }, { 11, 12 } }, dt)
+        local bias = recur.tensor({ 100, -1000 }, dt)
+        local c = recur.tensor({ { 1, 1 }, { 2, -1 } }, dt)
+        recur.addmm(c, a, b, 1, 0, false, false, bias)
+        assert_tensor({ { 158, -936 }, { 239, -846 } }, c, dt)
+        c = recur.tensor({ { 1, 1 }, { 2, -1 } }, dt)
+        recur.addmm(c, a, b, 0.5, 3, false, false, bias) -- 3c + ab/2 + bias
+        assert_tensor({ { 132, -965 }, { 175.5, -926 } }, c, dt)
+        local ct = recur.zeros({ 2, 2 }, dt)
+        recur.addmm(ct:t(), a, b, 1, 0, false, false, bias)
+        assert_tensor({ { 158, 239 }, { -936, -846 } }, ct, dt)
+        -- no products (K = 0): c = beta*c + bias
+        c = recur.tensor({ { 1, 1 }, { 2, -1 } }, dt)
+        recur.addmm(c, recur.zeros({ 2, 0 }, dt), recur.zeros({ 0, 2 }, dt), 1, 2, false, false, bias)
+        assert_tensor({ { 102, -998 }, { 104, -1002 } }, c, dt)
+        -- a bias that is a row of c is read before c is written
+        c = recur.tensor({ { 100, -1000 }, { 0, 0 } }, dt)
+        recur.addmm(c, a, b, 1, 0, false, false, c:select(1, 1))
+        assert_tensor({ { 158, -936 }, { 239, -846 } }, c, dt)
+      end
+      local c = recur.zeros(2, 2)
+      local e = select(2, pcall(recur.addmm, c, recur.ones(2, 3), recur.ones(3, 2), 1, 0, false, false, recur.ones(3)))
+      assert.truthy(tostring(e):find("addmm: bias must be 1-D of the 2 columns of c, got (3)", 1, true), e)
+      e = select(2, pcall(recur.addmm, c, recur.ones(2, 3), recur.ones(3, 2), 1, 0, false, false, recur.ones(2, "float64")))
+      assert.truthy(tostring(e):find("addmm", 1, true), e)
+    end)
+
     it("takes transpose flags and transposed views for a, b and c", function()
       local a = recur.tensor({ { 1, 2, 3 }, { 4, 5, 6 } }, "float64")
       local b = recur.tensor({ { 7, 8 }, { 9, 10 }, { 11, 12 } }, "float64")

@@ -600,8 +600,7 @@ function Seq2Seq:step(ids, state)
   end
   local g = self.generator
   local logits = util.buffer(self, "_step_logits", self.dtype, {B, g.out_features})
-  core.addmm(logits, y, g.weight, 1, 0, false, true)   -- y W^T, as Linear:forward
-  logits:add_(g.bias)
+  core.addmm(logits, y, g.weight, 1, 0, false, true, g.bias)   -- y W^T + b, as Linear:forward
   return logits, state
 end
 

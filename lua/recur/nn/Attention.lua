@@ -165,8 +165,7 @@ function Attention:_score_input(q)
   if not self._additive then return q end
   local ql = self.query_layer
   local p = core.empty({q:size(1), self.attn_size}, self.dtype)
-  core.addmm(p, q, ql.weight, 1, 0, false, true)
-  if ql.bias then p:add_(ql.bias) end
+  core.addmm(p, q, ql.weight, 1, 0, false, true, ql.bias)
   return p
 end
 

@@ -45,8 +45,7 @@ end
 function Linear:forward(x)
   local x2, size, N = self:_flat(x, "input")
   local y = util.buffer(self, "_output", self.dtype, {N, self.out_features}, x2)
-  core.addmm(y, x2, self.weight, 1, 0, false, true)      -- y = x W^T, (N,H)
-  if self.bias then y:add_(self.bias) end
+  core.addmm(y, x2, self.weight, 1, 0, false, true, self.bias)  -- y = x W^T + b, (N,H), one pass
   size[#size] = self.out_features
   self.output = y:view(size)
   return self.output
