@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "recur/attention.h"
 #include "rnn_math.h"
 
@@ -102,13 +103,12 @@ ATTN_PRIMITIVES(double, f64)
                                           int64_t K)                                             \
     {                                                                                            \
         /* e is (B,S), q (B,K), keys (S,B,K) */                                                  \
-        _Pragma("omp parallel for if (S * B * K > ATTN_OMP_MIN)")                                \
-        for (int64_t b = 0; b < B; b++) {                                                        \
+        RECUR_FOR(S * B * K > ATTN_OMP_MIN, b, B, {                                               \
             const int64_t L = attn_len(lengths, b, S);                                           \
             T *e_b = e + b * S;                                                                  \
             attn_seq_dots_##SFX(e_b, 0, q + b * K, keys, b, L, B, K);                            \
             for (int64_t s = L; s < S; s++) e_b[s] = 0;                                          \
-        }                                                                                        \
+        });                                                                                       \
     }                                                                                            \
                                                                                                  \
     ATTN_CLONES                                                                                  \
@@ -117,12 +117,11 @@ ATTN_PRIMITIVES(double, f64)
                                                    int64_t S, int64_t B, int64_t K)              \
     {                                                                                            \
         /* gq and q are (B,K), gkeys and keys (S,B,K), ge (B,S) */                               \
-        _Pragma("omp parallel for if (S * B * K > ATTN_OMP_MIN)")                                \
-        for (int64_t b = 0; b < B; b++) {                                                        \
+        RECUR_FOR(S * B * K > ATTN_OMP_MIN, b, B, {                                               \
             const int64_t L = attn_len(lengths, b, S);                                           \
             attn_seq_combine_##SFX(gq + b * K, ge + b * S, keys, b, L, B, K);                    \
             if (gkeys) attn_seq_spread_##SFX(gkeys, ge + b * S, q + b * K, b, L, B, K);          \
-        }                                                                                        \
+        });                                                                                       \
     }                                                                                            \
                                                                                                  \
     ATTN_CLONES_WIDE                                                                             \
@@ -131,8 +130,7 @@ ATTN_PRIMITIVES(double, f64)
                                                int64_t A)                                        \
     {                                                                                            \
         /* e is (B,S), p (B,A), keys (S,B,A), v (A) */                                           \
-        _Pragma("omp parallel for if (S * B * A > ATTN_OMP_MIN)")                                \
-        for (int64_t b = 0; b < B; b++) {                                                        \
+        RECUR_FOR(S * B * A > ATTN_OMP_MIN, b, B, {                                               \
             const int64_t L = attn_len(lengths, b, S);                                           \
             const T *p_b = p + b * A;                                                            \
             T *e_b = e + b * S;                                                                  \
@@ -148,7 +146,7 @@ ATTN_PRIMITIVES(double, f64)
                 e_b[s] = acc;                                                                    \
             }                                                                                    \
             for (int64_t s = L; s < S; s++) e_b[s] = 0;                                          \
-        }                                                                                        \
+        });                                                                                       \
     }                                                                                            \
                                                                                                  \
     ATTN_CLONES_WIDE                                                                             \
@@ -158,8 +156,7 @@ ATTN_PRIMITIVES(double, f64)
                                                         int64_t S, int64_t B, int64_t A)         \
     {                                                                                            \
         /* gp, p and work are (B,A), gkeys and keys (S,B,A), gv and v (A), ge (B,S) */           \
-        _Pragma("omp parallel for if (S * B * A > ATTN_OMP_MIN)")                                \
-        for (int64_t b = 0; b < B; b++) {                                                        \
+        RECUR_FOR(S * B * A > ATTN_OMP_MIN, b, B, {                                               \
             const int64_t L = attn_len(lengths, b, S);                                           \
             const T *p_b = p + b * A, *ge_b = ge + b * S;                                        \
             T *gp_b = gp + b * A, *w_b = work + b * A;                                           \
@@ -181,7 +178,7 @@ ATTN_PRIMITIVES(double, f64)
                     for (int i = 0; i < n; i++) w_b[a0 + i] += g * t[i];                         \
                 }                                                                                \
             }                                                                                    \
-        }                                                                                        \
+        });                                                                                       \
         for (int64_t b = 0; b < B; b++) attn_axpy_##SFX(gv, 1, work + b * A, A);                 \
     }                                                                                            \
                                                                                                  \
@@ -227,13 +224,12 @@ ATTN_PRIMITIVES(double, f64)
                                        const int64_t *lengths, int64_t S, int64_t B, int64_t H)  \
     {                                                                                            \
         /* c is (B,H), a (B,S), memory (S,B,H) */                                                \
-        _Pragma("omp parallel for if (S * B * H > ATTN_OMP_MIN)")                                \
-        for (int64_t b = 0; b < B; b++) {                                                        \
+        RECUR_FOR(S * B * H > ATTN_OMP_MIN, b, B, {                                               \
             const int64_t L = attn_len(lengths, b, S);                                           \
             T *c_b = c + b * H;                                                                  \
             for (int64_t h = 0; h < H; h++) c_b[h] = 0;                                          \
             attn_seq_combine_##SFX(c_b, a + b * S, memory, b, L, B, H);                          \
-        }                                                                                        \
+        });                                                                                       \
     }                                                                                            \
                                                                                                  \
     ATTN_CLONES                                                                                  \
@@ -242,12 +238,11 @@ ATTN_PRIMITIVES(double, f64)
                                                 int64_t S, int64_t B, int64_t H)                 \
     {                                                                                            \
         /* ga and a are (B,S), gmemory and memory (S,B,H), gc (B,H) */                           \
-        _Pragma("omp parallel for if (S * B * H > ATTN_OMP_MIN)")                                \
-        for (int64_t b = 0; b < B; b++) {                                                        \
+        RECUR_FOR(S * B * H > ATTN_OMP_MIN, b, B, {                                               \
             const int64_t L = attn_len(lengths, b, S);                                           \
             attn_seq_dots_##SFX(ga + b * S, 1, gc + b * H, memory, b, L, B, H);                  \
             if (gmemory) attn_seq_spread_##SFX(gmemory, a + b * S, gc + b * H, b, L, B, H);      \
-        }                                                                                        \
+        });                                                                                       \
     }
 
 ATTN_KERNELS(float, f32, rnn_expf, rnn_tanhf)

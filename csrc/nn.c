@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "recur/nn.h"
 #include "rnn_math.h"
 
@@ -23,13 +24,12 @@
         const int64_t n_ = (n);                                                        \
         const int64_t chunk_ = (n_ + NN_SUM_CHUNKS - 1) / NN_SUM_CHUNKS;               \
         double part_[NN_SUM_CHUNKS];                                                   \
-        _Pragma("omp parallel for if (n_ > NN_OMP_MIN)")                               \
-        for (int c_ = 0; c_ < NN_SUM_CHUNKS; c_++) {                                   \
+        RECUR_FOR(n_ > NN_OMP_MIN, c_, NN_SUM_CHUNKS, {                                           \
             double acc_ = 0.0;                                                         \
             int64_t end_ = (c_ + 1) * chunk_ < n_ ? (c_ + 1) * chunk_ : n_;            \
             for (int64_t i = c_ * chunk_; i < end_; i++) acc_ += (TERM);               \
             part_[c_] = acc_;                                                          \
-        }                                                                              \
+        });                                                                                       \
         (s) = 0.0;                                                                     \
         for (int c_ = 0; c_ < NN_SUM_CHUNKS; c_++) (s) += part_[c_];                   \
     } while (0)
@@ -117,9 +117,8 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
     {                                                                                             \
         /* out is (N,E), ids (N) in 1..V, weight (V,E) */                                         \
         if (N <= 0 || E <= 0) return;                                                             \
-        _Pragma("omp parallel for if (N * E > NN_COPY_OMP_MIN)")                                  \
-        for (int64_t n = 0; n < N; n++)                                                           \
-            memcpy(out + n * E, weight + (ids[n] - 1) * E, (size_t)E * sizeof(T));                \
+        RECUR_FOR(N * E > NN_COPY_OMP_MIN, n, N,                                                  \
+                  memcpy(out + n * E, weight + (ids[n] - 1) * E, (size_t)E * sizeof(T)));         \
     }                                                                                             \
                                                                                                   \
     void recur_embedding_backward_##SFX(T *gweight, const int64_t *ids, const T *gout, int64_t N,       \
@@ -150,14 +149,13 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
                                      int has_ignore, int64_t ignore, int64_t N, int64_t V)        \
     {                                                                                             \
         /* logits is (N,V), targets (N), mask (N) or NULL, lse (N) */                             \
-        _Pragma("omp parallel for schedule(static) if (N * V > NN_OMP_MIN)")                      \
-        for (int64_t n = 0; n < N; n++) {                                                         \
+        RECUR_FOR(N * V > NN_OMP_MIN, n, N, {                                                     \
             if (has_ignore && targets[n] == ignore) { lse[n] = 0; continue; }                     \
             const T *x_n = logits + n * V;                                                        \
             const T maxv = max_##SFX(x_n, V);                                                     \
             double s = sum_exp_shifted_##SFX(x_n, V, maxv);                                       \
             lse[n] = maxv + (T)log(s);                                                            \
-        }                                                                                         \
+        });                                                                                       \
         double ls = 0.0, ws = 0.0;                                                                \
         for (int64_t n = 0; n < N; n++) {                                                         \
             if (has_ignore && targets[n] == ignore) continue;                                     \
@@ -175,8 +173,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
                                       int64_t ignore, double scale, int64_t N, int64_t V)         \
     {                                                                                             \
         /* grad and logits are (N,V), lse, targets and mask (N) */                                \
-        _Pragma("omp parallel for schedule(static) if (N * V > NN_OMP_MIN)")                      \
-        for (int64_t n = 0; n < N; n++) {                                                         \
+        RECUR_FOR(N * V > NN_OMP_MIN, n, N, {                                                     \
             T *g_n = grad + n * V;                                                                \
             const T *x_n = logits + n * V;                                                        \
             double w = mask ? (double)mask[n] : 1.0;                                              \
@@ -188,7 +185,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
             T lse_n = lse[n];                                                                     \
             scaled_exp_shifted_##SFX(g_n, x_n, V, lse_n, sw);                                     \
             g_n[targets[n] - 1] -= sw;                                                            \
-        }                                                                                         \
+        });                                                                                       \
     }                                                                                             \
                                                                                                   \
     /* max(x,0) - x t + log(1 + exp(-|x|)), the loss of one element */                            \
@@ -208,13 +205,12 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
     void recur_bce_with_logits_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n) \
     {                                                                                             \
         T sc = (T)scale;                                                                          \
-        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
-        for (int64_t i = 0; i < n; i++) {                                                         \
+        RECUR_FOR(n > NN_OMP_MIN, i, n, {                                                         \
             /* sigmoid without overflow for either sign of x */                                   \
             T e = EXP(-(x[i] > 0 ? x[i] : -x[i]));                                                \
             T sig = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);                               \
             grad[i] = sc * (sig - t[i]);                                                          \
-        }                                                                                         \
+        });                                                                                       \
     }                                                                                             \
                                                                                                   \
     static inline double squared_diff_##SFX(T x, T t)                                             \
@@ -233,8 +229,7 @@ static void scaled_exp_shifted_f64(double *y, const double *x, int64_t n, double
     void recur_mse_backward_##SFX(T *grad, const T *x, const T *t, double scale, int64_t n)             \
     {                                                                                             \
         T sc = (T)(2.0 * scale);                                                                  \
-        _Pragma("omp parallel for if (n > NN_OMP_MIN)")                                           \
-        for (int64_t i = 0; i < n; i++) grad[i] = sc * (x[i] - t[i]);                             \
+        RECUR_FOR(n > NN_OMP_MIN, i, n, grad[i] = sc * (x[i] - t[i]));                            \
     }
 
 NN_KERNELS(float, f32, expf, logf, log1pf)

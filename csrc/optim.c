@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "parallel.h"
 #include "recur/optim.h"
 
 #define OPTIM_PARALLEL_MIN (1 << 22)
@@ -70,11 +71,10 @@ static int64_t block_len(int64_t n, int64_t lo)
         const sgd_coef_##SFX c = {(T)weight_decay, (T)momentum, (T)(1.0 - dampening), (T)(-lr),   \
                                   weight_decay != 0.0, nesterov, first};                          \
         const int64_t nb = num_blocks(n);                                                         \
-        _Pragma("omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)")                 \
-        for (int64_t b = 0; b < nb; b++) {                                                        \
+        RECUR_FOR(n >= OPTIM_PARALLEL_MIN, b, nb, {                                               \
             int64_t lo = b * OPTIM_BLOCK, len = block_len(n, lo);                                 \
             sgd_block_##SFX(p + lo, g + lo, buf ? buf + lo : NULL, len, &c);                      \
-        }                                                                                         \
+        });                                                                                       \
     }                                                                                             \
                                                                                                   \
     typedef struct {                                                                              \
@@ -123,11 +123,10 @@ static int64_t block_len(int64_t n, int64_t lo)
             .decoupled = decoupled, .l2 = !decoupled && weight_decay != 0.0,                      \
         };                                                                                        \
         const int64_t nb = num_blocks(n);                                                         \
-        _Pragma("omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)")                 \
-        for (int64_t b = 0; b < nb; b++) {                                                        \
+        RECUR_FOR(n >= OPTIM_PARALLEL_MIN, b, nb, {                                               \
             int64_t lo = b * OPTIM_BLOCK, len = block_len(n, lo);                                 \
             adam_block_##SFX(p + lo, g + lo, m + lo, v + lo, vmax ? vmax + lo : NULL, len, &c);   \
-        }                                                                                         \
+        });                                                                                       \
     }                                                                                             \
                                                                                                   \
     typedef struct {                                                                              \
@@ -180,12 +179,11 @@ static int64_t block_len(int64_t n, int64_t lo)
         const rmsprop_coef_##SFX c = {(T)alpha, (T)(1.0 - alpha), (T)eps, (T)weight_decay,        \
                                       (T)momentum, (T)(-lr), weight_decay != 0.0};                \
         const int64_t nb = num_blocks(n);                                                         \
-        _Pragma("omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)")                 \
-        for (int64_t b = 0; b < nb; b++) {                                                        \
+        RECUR_FOR(n >= OPTIM_PARALLEL_MIN, b, nb, {                                               \
             int64_t lo = b * OPTIM_BLOCK, len = block_len(n, lo);                                 \
             rmsprop_block_##SFX(p + lo, g + lo, sq + lo, gavg ? gavg + lo : NULL,                 \
                                 buf ? buf + lo : NULL, len, &c);                                  \
-        }                                                                                         \
+        });                                                                                       \
     }                                                                                             \
                                                                                                   \
     typedef struct {                                                                              \
@@ -214,11 +212,10 @@ static int64_t block_len(int64_t n, int64_t lo)
         /* p, g, sum are (n) */                                                                   \
         const adagrad_coef_##SFX c = {(T)(-clr), (T)eps, (T)weight_decay, weight_decay != 0.0};   \
         const int64_t nb = num_blocks(n);                                                         \
-        _Pragma("omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)")                 \
-        for (int64_t b = 0; b < nb; b++) {                                                        \
+        RECUR_FOR(n >= OPTIM_PARALLEL_MIN, b, nb, {                                               \
             int64_t lo = b * OPTIM_BLOCK, len = block_len(n, lo);                                 \
             adagrad_block_##SFX(p + lo, g + lo, sum + lo, len, &c);                               \
-        }                                                                                         \
+        });                                                                                       \
     }
 
 OPTIM_KERNELS(float, f32, sqrtf)

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "blas.h"
+#include "parallel.h"
 #include "recur/rnn.h"
 #include "recur/runtime.h"
 #include "rnn_gemm.h"
@@ -31,18 +32,9 @@
 /* Multiply-adds from which a GEMM over all T*B rows is split over the threads by us. */
 #define RNN_GEMM_SPLIT_MIN (1 << 22)
 
-/* for (int row_ = 0; row_ < n; row_++) body;  as an OpenMP loop when par. Not an if()
- * clause: a parallel region with if(0) still opens a one-thread team, about 3 us each
- * time, and the time loops run several of them per step on every thread. */
-#define RNN_ROWS(par, n, ...)                                                                  \
-    do {                                                                                       \
-        if (par) {                                                                             \
-            _Pragma("omp parallel for schedule(static)")                                       \
-            for (int row_ = 0; row_ < (n); row_++) __VA_ARGS__;                                \
-        } else {                                                                               \
-            for (int row_ = 0; row_ < (n); row_++) __VA_ARGS__;                                \
-        }                                                                                      \
-    } while (0)
+/* for (row_ = 0; row_ < n; row_++) body;  as an OpenMP loop when par (parallel.h: the
+ * time loops run several of these per step on every thread, most of them serial). */
+#define RNN_ROWS(par, n, ...) RECUR_FOR(par, row_, n, __VA_ARGS__)
 
 /* Columns per thread's share of a bias gradient's column sums. */
 #define RNN_COLSUM_CHUNK 64

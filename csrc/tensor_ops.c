@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include "blas.h"
+#include "parallel.h"
 /* cblas.h pulls in complex.h, whose I would clash with the (O,K,I) sizes below */
 #undef I
 
@@ -52,6 +53,51 @@ typedef void (*row_fn)(void *ctx, int64_t e, int64_t n, char **p, const int64_t 
 
 #define MAX_OPS 3
 
+/* The merged loop nest of nd_foreach, and share id of nt of its flat range. */
+typedef struct {
+    int nd, nops;
+    const int64_t *size, (*step)[RECUR_MAX_DIMS], *inner_stride;
+    char *const *base;
+    row_fn fn;
+    void *ctx;
+    int64_t total;
+} nd_walk;
+
+static void nd_walk_share(const nd_walk *w, int nt, int id)
+{
+    const int nd = w->nd, nops = w->nops;
+    const int64_t *size = w->size, inner = size[nd - 1];
+    int64_t q = w->total / nt, r = w->total % nt;
+    int64_t e = q * id + (id < r ? id : r);
+    int64_t e_end = e + q + (id < r ? 1 : 0);
+    if (e >= e_end) return;
+    int64_t idx[RECUR_MAX_DIMS];
+    char *p[MAX_OPS];
+    int64_t rem = e;
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = rem % size[d];
+        rem /= size[d];
+    }
+    for (int k = 0; k < nops; k++) {
+        p[k] = w->base[k];
+        for (int d = 0; d < nd; d++) p[k] += idx[d] * w->step[k][d];
+    }
+    while (e < e_end) {
+        int64_t n = inner - idx[nd - 1];
+        if (n > e_end - e) n = e_end - e;
+        w->fn(w->ctx, e, n, p, w->inner_stride);
+        e += n;
+        if (e == e_end) break;
+        idx[nd - 1] += n;
+        for (int k = 0; k < nops; k++) p[k] += n * w->step[k][nd - 1];
+        for (int d = nd - 1; d > 0 && idx[d] == size[d]; d--) { // carry
+            idx[d] = 0;
+            idx[d - 1]++;
+            for (int k = 0; k < nops; k++) p[k] += w->step[k][d - 1] - size[d] * w->step[k][d];
+        }
+    }
+}
+
 /* Calls fn over every element of the shape (ndim, size) for nops operands (base
  * pointers, element strides, element sizes), a row at a time. Dims of size 1 are
  * dropped and dims that are contiguous in every operand merged, so a contiguous
@@ -96,41 +142,13 @@ static void nd_foreach(int ndim, const int64_t *size_in, int nops, char *const *
         inner_stride[k] = step[k][nd - 1];
         for (int d = 0; d < nd; d++) step[k][d] *= (int64_t)esize[k];
     }
-    const int64_t inner = size[nd - 1];
-
-    #pragma omp parallel if (parallel_min > 0 && total >= parallel_min)
-    {
-        int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int64_t q = total / nt, r = total % nt;
-        int64_t e = q * id + (id < r ? id : r);
-        int64_t e_end = e + q + (id < r ? 1 : 0);
-        if (e < e_end) {
-            int64_t idx[RECUR_MAX_DIMS];
-            char *p[MAX_OPS];
-            int64_t rem = e;
-            for (int d = nd - 1; d >= 0; d--) {
-                idx[d] = rem % size[d];
-                rem /= size[d];
-            }
-            for (int k = 0; k < nops; k++) {
-                p[k] = base[k];
-                for (int d = 0; d < nd; d++) p[k] += idx[d] * step[k][d];
-            }
-            while (e < e_end) {
-                int64_t n = inner - idx[nd - 1];
-                if (n > e_end - e) n = e_end - e;
-                fn(ctx, e, n, p, inner_stride);
-                e += n;
-                if (e == e_end) break;
-                idx[nd - 1] += n;
-                for (int k = 0; k < nops; k++) p[k] += n * step[k][nd - 1];
-                for (int d = nd - 1; d > 0 && idx[d] == size[d]; d--) { // carry
-                    idx[d] = 0;
-                    idx[d - 1]++;
-                    for (int k = 0; k < nops; k++) p[k] += step[k][d - 1] - size[d] * step[k][d];
-                }
-            }
-        }
+    const nd_walk w = {nd, nops, size, step, inner_stride, base, fn, ctx, total};
+    /* not an if() clause: a region that stays serial still opens a team (parallel.h) */
+    if (parallel_min > 0 && total >= parallel_min) {
+#pragma omp parallel
+        nd_walk_share(&w, omp_get_num_threads(), omp_get_thread_num());
+    } else {
+        nd_walk_share(&w, 1, 0);
     }
 }
 
@@ -558,8 +576,7 @@ int recur_allclose(const recur_tensor *a, const recur_tensor *b, double rtol, do
     {                                                                                       \
         /* x is (O,K,I), out is (O,I) */                                                    \
         const int64_t nb = (I + SUM_BLOCK - 1) / SUM_BLOCK;                                 \
-        _Pragma("omp parallel for if (O * K * I >= RECUR_PARALLEL_MIN_MEMORY) schedule(static)") \
-        for (int64_t ob = 0; ob < O * nb; ob++) {                                           \
+        RECUR_FOR(O * K * I >= RECUR_PARALLEL_MIN_MEMORY, ob, O * nb, {                           \
             const int64_t o = ob / nb, i0 = (ob % nb) * SUM_BLOCK;                          \
             const int64_t w = I - i0 < SUM_BLOCK ? I - i0 : SUM_BLOCK;                      \
             const T *x_o = x + o * K * I + i0;                                              \
@@ -575,7 +592,7 @@ int recur_allclose(const recur_tensor *a, const recur_tensor *b, double rtol, do
                 for (int64_t j = 0; j < w; j++) acc[j] += x_ok[j];                          \
             }                                                                               \
             for (int64_t j = 0; j < w; j++) out_o[j] = mean ? (T)(acc[j] / K) : (T)acc[j];  \
-        }                                                                                   \
+        });                                                                                       \
     }
 
 static double sum_row_f32(const float *x, int64_t n) { return sum_f32(x, n, 1); }
@@ -609,8 +626,7 @@ void recur_sum_dim(recur_dtype dtype, const void *x, void *out, int64_t O, int64
     {                                                                                       \
         /* x is (O,K,I); values and indices are (O,I) */                                    \
         const int64_t nb = (I + SUM_BLOCK - 1) / SUM_BLOCK;                                 \
-        _Pragma("omp parallel for if (O * K * I >= RECUR_PARALLEL_MIN_MEMORY) schedule(static)") \
-        for (int64_t ob = 0; ob < O * nb; ob++) {                                           \
+        RECUR_FOR(O * K * I >= RECUR_PARALLEL_MIN_MEMORY, ob, O * nb, {                           \
             const int64_t o = ob / nb, i0 = (ob % nb) * SUM_BLOCK;                          \
             const int64_t w = I - i0 < SUM_BLOCK ? I - i0 : SUM_BLOCK;                      \
             const T *x_o = x + o * K * I + i0;                                              \
@@ -630,7 +646,7 @@ void recur_sum_dim(recur_dtype dtype, const void *x, void *out, int64_t O, int64
                 if (values) values[o * I + i0 + j] = best[j];                               \
                 if (indices) indices[o * I + i0 + j] = arg[j] + 1;                          \
             }                                                                               \
-        }                                                                                   \
+        });                                                                                       \
     }
 
 DEFINE_MAX_DIM(max_dim_f32, float)
@@ -655,8 +671,7 @@ void recur_max_dim(recur_dtype dtype, const void *x, void *values, int64_t *indi
     static void NAME(const T *x, T *out, int64_t O, int64_t K, int64_t I, int logsm)        \
     {                                                                                       \
         /* x and out are (O,K,I); each (o,i) is one distribution over K */                  \
-        _Pragma("omp parallel for if (O * K * I >= RECUR_PARALLEL_MIN / 4) schedule(static)") \
-        for (int64_t oi = 0; oi < O * I; oi++) {                                            \
+        RECUR_FOR(O * K * I >= RECUR_PARALLEL_MIN / 4, oi, O * I, {                               \
             const int64_t o = oi / I, i = oi % I;                                           \
             const T *x_r = x + o * K * I + i;                                               \
             T *out_r = out + o * K * I + i;                                                 \
@@ -678,7 +693,7 @@ void recur_max_dim(recur_dtype dtype, const void *x, void *values, int64_t *indi
                 const double inv = 1.0 / sum;                                               \
                 for (int64_t k = 0; k < K; k++) out_r[k * I] = (T)(out_r[k * I] * inv);     \
             }                                                                               \
-        }                                                                                   \
+        });                                                                                       \
     }
 
 DEFINE_SOFTMAX(softmax_f32, float, expf)
