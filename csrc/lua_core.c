@@ -17,6 +17,7 @@ int luaopen_recur_core(lua_State *L)
     lrecur_open_rnn(L);
     lrecur_open_bf16(L);
     lrecur_open_nn(L);
+    lrecur_open_decode(L);
     lrecur_open_attention(L);
     lrecur_open_optim(L);
     lrecur_open_sys(L);

@@ -135,6 +135,7 @@ void lrecur_bf16_layer_forward(const lrecur_bf16_layer *wts, recur_rnn_cell cell
                                const float *c0, const int64_t *lengths, int reverse, int T, int B,
                                int D, int H, void *work);
 void lrecur_open_nn(lua_State *L);
+void lrecur_open_decode(lua_State *L);
 void lrecur_open_attention(lua_State *L);
 void lrecur_open_optim(lua_State *L);
 void lrecur_open_sys(lua_State *L);

@@ -150,6 +150,81 @@ describe("decode", function()
     end
   end)
 
+  it("draws what the choice written out in Lua draws, on every path and score layout", function()
+    -- the algorithm as decode.choose states it, in plain Lua: the C choice must draw the
+    -- same ids from the same seed (a swapped comparison, a lost tie rule, a nucleus cut
+    -- one token late or a draw taken before the cut would each part the two)
+    local function reference(scores, opts)
+      local T, banned = opts.temperature or 1, opts.banned
+      local ids, max = {}, -math.huge
+      for id = 1, #scores do
+        if not (banned and banned[id]) then
+          ids[#ids + 1] = id
+          if scores[id] > max then max = scores[id] end
+        end
+      end
+      if T == 0 then
+        for _, id in ipairs(ids) do if scores[id] == max then return id end end
+      end
+      if opts.top_k or opts.top_p then
+        table.sort(ids, function(a, b)
+          if scores[a] ~= scores[b] then return scores[a] > scores[b] end
+          return a < b
+        end)
+        if opts.top_k then for i = #ids, opts.top_k + 1, -1 do ids[i] = nil end end
+      end
+      local w, total = {}, 0
+      for i, id in ipairs(ids) do w[i] = math.exp((scores[id] - max) / T); total = total + w[i] end
+      local count = #ids
+      if opts.top_p and opts.top_p < 1 then
+        local cumulative = 0
+        for i = 1, #ids do
+          cumulative = cumulative + w[i] / total
+          if cumulative >= opts.top_p then count = i; break end
+        end
+        total = 0
+        for i = 1, count do total = total + w[i] end
+      end
+      local r = recur.random_uniform() * total
+      for i = 1, count do
+        r = r - w[i]
+        if r < 0 then return ids[i] end
+      end
+      return ids[count]
+    end
+    recur.manual_seed(21)
+    local wide = recur.randn(40, 3):mul(1.5)
+    local logits = wide:select(2, 2)              -- a strided column of a (40 x 3) tensor
+    local scores = logits:totable()
+    scores[7], scores[19] = scores[3], scores[3]  -- ties, for the order's second key
+    for _, id in ipairs({7, 19}) do logits:set(id, scores[3]) end
+    scores = logits:totable()                     -- as float32 holds them
+    local as64 = recur.tensor(scores, "float64")
+    local cases = {{}, {temperature = 0.6}, {temperature = 0}, {top_k = 5}, {top_k = 40}, {top_p = 0.8},
+                   {top_p = 1}, {top_k = 9, top_p = 0.5, temperature = 1.7}, {banned = {[3] = true, [7] = true}},
+                   {banned = {[3] = true}, top_p = 0.3}, {temperature = 0, banned = {[3] = true}}}
+    for c, opts in ipairs(cases) do
+      for _, input in ipairs({logits, as64, scores}) do
+        recur.manual_seed(100 + c)
+        local want = {}
+        for i = 1, 60 do want[i] = reference(scores, opts) end
+        recur.manual_seed(100 + c)
+        for i = 1, 60 do
+          assert.are.equal(want[i], decode.choose(input, opts), string.format("case %d, draw %d", c, i))
+        end
+      end
+    end
+    -- a row of a 2-D tensor, as decode.generate passes it, and a row out of range
+    local rows = wide:t():contiguous()
+    recur.manual_seed(5)
+    local want = decode.choose(rows:select(1, 3), {top_k = 4})
+    recur.manual_seed(5)
+    assert.are.equal(want, recur.core.choose(rows, 1, 4, 0, nil, 3))
+    assert.has_error(function() recur.core.choose(rows, 1, 0, 0, nil, 4) end)
+    assert.has_error(function() decode.choose(rows) end, "decode: expected a 1-D tensor of scores, got 2-D")
+    assert.has_error(function() decode.choose({1, "2"}) end, "decode: score 2 is a string, not a number")
+  end)
+
   it("banned_with adds one id to a copy of a banned set", function()
     local banned = {[2] = true}
     assert.are.same({[2] = true, [5] = true}, decode.banned_with(banned, 5))

@@ -24,6 +24,7 @@
 #include "tensor_ops.h"
 #include "rnn.h"
 #include "nn.h"
+#include "decode.h"
 #include "attention.h"
 #include "optim.h"
 #include "runtime.h"

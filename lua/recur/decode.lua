@@ -21,14 +21,6 @@ local is_tensor = require("recur.nn.util").is_tensor
 
 local decode = {}
 
-local function as_array(logits)
-  if type(logits) == "table" then return logits end
-  if logits:dim() ~= 1 then
-    error(string.format("decode: expected a 1-D tensor of scores, got %d-D", logits:dim()), 3)
-  end
-  return logits:totable()
-end
-
 local OPTIONS = {temperature = true, top_k = true, top_p = true, banned = true}
 
 local function check_opts(opts)
@@ -47,55 +39,19 @@ local function check_opts(opts)
   return t
 end
 
--- The best allowed id (ties go to the lowest) and its score. A NaN or +inf score
--- (an overflowed model) is an error rather than a token chosen by accident; -inf is a
--- token of probability zero.
-local function best_allowed(scores, banned)
-  if #scores == 0 then error("decode: no scores to choose from", 3) end
-  local best, best_id = -math.huge, nil
-  for id = 1, #scores do
-    local s = scores[id]
-    if not (s < math.huge) then
-      error(string.format("decode: score %d is %s, not a finite number", id, s ~= s and "NaN" or tostring(s)), 3)
-    end
-    if s > best and not (banned and banned[id]) then best, best_id = s, id end
-  end
-  if not best_id then
-    local any_allowed = false
-    for id = 1, #scores do any_allowed = any_allowed or not (banned and banned[id]) end
-    error(any_allowed and "decode: every allowed token has score -inf" or "decode: every token is banned", 3)
-  end
-  return best_id, best
+-- The choice itself is C (core.choose, include/recur/decode.h): it runs once per
+-- generated token. A NaN or +inf score (an overflowed model) is an error rather than
+-- a token chosen by accident; -inf is a token of probability zero.
+local function choose(logits, temperature, top_k, top_p, banned, row)
+  local id, err = core.choose(logits, temperature, top_k or 0, top_p or 0, banned, row)
+  if not id then error(err, 3) end
+  return id
 end
 
 -- The most likely allowed id (ties go to the lowest id).
 function decode.greedy(logits, banned)
-  return (best_allowed(as_array(logits), banned))
-end
-
--- The weights of the plain sampling path, kept from call to call: generation calls
--- choose once per token, and filling a table that already has V slots allocates
--- nothing (choose never yields, so one table serves every caller).
-local scratch = {}
-
--- Sampling from softmax(scores / temperature) over every id: the general path below
--- with the candidates 1..V, without building the candidate list (same arithmetic in
--- the same order, so a seed draws the same ids).
-local function sample_all(scores, temperature)
-  local n = #scores
-  local _, max = best_allowed(scores, nil)
-  local exp, weights, total = math.exp, scratch, 0
-  for id = 1, n do
-    local w = exp((scores[id] - max) / temperature)
-    weights[id] = w
-    total = total + w
-  end
-  local r = core.random_uniform() * total
-  for id = 1, n do
-    r = r - weights[id]
-    if r < 0 then return id end
-  end
-  return n -- rounding left r a hair above zero
+  local id = choose(logits, 0, nil, nil, banned) -- not a tail call: errors name the caller
+  return id
 end
 
 function decode.banned_with(banned, id)
@@ -104,59 +60,14 @@ function decode.banned_with(banned, id)
   return set
 end
 
+-- Candidates are the allowed ids in id order; top_k or top_p orders them by score
+-- (ties: the lower id first), keeps the k best, then the smallest prefix whose
+-- probability reaches top_p. One uniform draw picks among them.
 function decode.choose(logits, opts)
   opts = opts or {}
   local temperature = check_opts(opts)
-  local banned = opts.banned
-  if temperature == 0 then return decode.greedy(logits, banned) end
-  local scores = as_array(logits)
-  if not (banned or opts.top_k or opts.top_p) then return sample_all(scores, temperature) end
-  local _, max = best_allowed(scores, banned)
-
-  -- candidates: allowed ids, sorted by score when top-k or top-p needs an order
-  local ids = {}
-  for id = 1, #scores do
-    if not (banned and banned[id]) then ids[#ids + 1] = id end
-  end
-  if opts.top_k or opts.top_p then
-    table.sort(ids, function(a, b)
-      if scores[a] ~= scores[b] then return scores[a] > scores[b] end
-      return a < b
-    end)
-    if opts.top_k and opts.top_k < #ids then
-      for i = #ids, opts.top_k + 1, -1 do ids[i] = nil end
-    end
-  end
-
-  -- softmax over the candidates at this temperature (max subtracted for stability)
-  local weights, total = {}, 0
-  for i, id in ipairs(ids) do
-    local w = math.exp((scores[id] - max) / temperature)
-    weights[i] = w
-    total = total + w
-  end
-
-  -- nucleus: the smallest prefix (by score) holding probability top_p
-  local count = #ids
-  if opts.top_p and opts.top_p < 1 then
-    local cumulative = 0
-    for i = 1, #ids do
-      cumulative = cumulative + weights[i] / total
-      if cumulative >= opts.top_p then
-        count = i
-        break
-      end
-    end
-    total = 0
-    for i = 1, count do total = total + weights[i] end
-  end
-
-  local r = core.random_uniform() * total
-  for i = 1, count do
-    r = r - weights[i]
-    if r < 0 then return ids[i] end
-  end
-  return ids[count] -- rounding left r a hair above zero
+  local id = choose(logits, temperature, opts.top_k, opts.top_p, opts.banned) -- not a tail call
+  return id
 end
 
 local GENERATE_OPTIONS = {length = true, end_id = true, min_length = true, temperature = true,
@@ -222,16 +133,17 @@ function decode.generate(model, state, first_ids, opts, on_token)
   local banned = opts.banned
   -- before min_length tokens, the end id is banned too
   local early = min_length > 0 and decode.banned_with(banned, end_id) or banned
-  local choice = {temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p}
+  local temperature = check_opts({temperature = opts.temperature, top_k = opts.top_k, top_p = opts.top_p,
+                                  banned = banned})
   local out, done, live = {}, {}, B
   for b = 1, B do out[b] = {} end
   for i = 1, length do
     local logits
     logits, state = model:step(ids, state)
-    choice.banned = i <= min_length and early or banned
+    local banned_now = i <= min_length and early or banned
     for b = 1, B do
       if not done[b] then
-        local id = decode.choose(logits:select(1, b), choice)
+        local id = choose(logits, temperature, opts.top_k, opts.top_p, banned_now, b)
         out[b][i] = id
         if on_token then on_token(b, id, i) end
         if id == end_id then done[b], live = true, live - 1 end

@@ -453,6 +453,36 @@ static void threads_for_host_kernels(void)
     recur_threads_set(2);
 }
 
+/* ---- decode.h ---- */
+
+static void decode_edges(void)
+{
+    recur_choice greedy = {0, 0, 0}, sample = {1, 0, 0};
+    int64_t bad = -7;
+    CHECK(recur_choose(NULL, NULL, 0, &sample, NULL, NULL, &bad) == RECUR_CHOOSE_EMPTY && bad == -7,
+          "choose n=0");
+    CHECK(recur_choose_work_size(0) == 0, "choose work for n=0");
+    /* greedy draws nothing, so needs neither generator nor work */
+    const double s[3] = {1, 3, 3};
+    const unsigned char banned[3] = {0, 1, 0};
+    CHECK(recur_choose(s, NULL, 3, &greedy, NULL, NULL, &bad) == 1, "greedy: ties go to the lower id");
+    CHECK(recur_choose(s, banned, 3, &greedy, NULL, NULL, &bad) == 2, "greedy skips a banned id");
+    const double nan[2] = {0, NAN};
+    CHECK(recur_choose(nan, NULL, 2, &sample, NULL, NULL, &bad) == RECUR_CHOOSE_NOT_FINITE && bad == 1,
+          "choose: NaN at 1, reported before any draw");
+    const unsigned char all[3] = {1, 1, 1};
+    CHECK(recur_choose(s, all, 3, &sample, NULL, NULL, &bad) == RECUR_CHOOSE_ALL_BANNED, "all banned");
+    const double neg[2] = {-INFINITY, -INFINITY};
+    CHECK(recur_choose(neg, NULL, 2, &sample, NULL, NULL, &bad) == RECUR_CHOOSE_ALL_NEG_INF, "all -inf");
+    /* one candidate: drawn whatever the uniform */
+    recur_rng g;
+    recur_rng_seed(&g, 3);
+    double work[8]; /* recur_choose_work_size(2) is 48 bytes */
+    const unsigned char one[2] = {1, 0};
+    CHECK(recur_choose_work_size(2) <= sizeof work, "work size");
+    CHECK(recur_choose(s, one, 2, &sample, &g, work, &bad) == 1, "the one allowed id is drawn");
+}
+
 int main(void)
 {
     recur_blas_repair_core();
@@ -469,6 +499,7 @@ int main(void)
     }
     rnn_f32_edges();
     nn_edges();
+    decode_edges();
     optim_edges();
     tensor_ops_edges();
     threads_for_host_kernels();
