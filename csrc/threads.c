@@ -8,28 +8,24 @@
  * 10x slower on 2 threads than on 1. libgomp reads its wait policy once, before recur
  * is loaded, so the cure has to be recur's own: each forward and backward call is
  * timed, and a bandit per call shape (kernel, cell, sizes) keeps the last three times
- * of each call on one thread and on the whole team, runs the faster by their means
+ * of each call on one thread and on the whole team, runs the faster by their medians
  * and tries the other once the calls since the last try have taken 32 times the
- * other's mean (and 4 calls at least); a try's time joins the other's last times, and
- * a try that beat the mode in use is followed by another 4 calls later. The first
- * choice waits for three times of each mode, taken in turn, and goes by their medians,
- * which then stand for the three on the record: the first calls of a shape are cold
- * (weights packed, buffers first touched), and a team chosen against from one cold
- * time was not tried again for 32 times that time, longer than a whole benchmark (a
- * 3-layer model on 2 threads ran 1.6x slower than with the adaptation off).
- *
- * Means, not medians: what a busy machine costs a team is the rare call that waits a
- * whole time slice for a descheduled thread, and a median of three hides it while most
- * team calls escape. At batch-1 generation with a core taken, team calls of 0.06-0.6 ms
- * and one in a few of 10 ms kept the team for 150-350 calls a layer by their medians
- * (2 threads 1.25x slower than 1 over the run); by their means for 4-26 (0.97x,
- * `bench/busy.lua --repeat 3`). A try costs at most about 3% on a quiet machine (one
- * thread instead of the team) and on a busy one (a team call there took 32 ms instead
- * of 0.6 on one thread, at batch-1 generation); the choice changes only for a mode 10%
- * faster. The team in force is set for OpenMP and OpenBLAS both, so the work between
- * the recurrent calls (losses, output layers, the optimiser, generation's softmax)
- * follows the same choice. A quiet machine loses one call in up to 256 to a probe on
- * one thread; a busy one, one call in up to 256 to a late team.
+ * other's median (and 4 calls at least); a try's time joins the other's last times, and
+ * a try that beat the mode in use is followed by another 4 calls later. The first choice waits for three times of
+ * each mode, taken in turn, and goes by their medians: the first calls of a shape are
+ * cold (weights packed, buffers first touched), and a team chosen against from one
+ * cold time was not tried again for 32 times that time, longer than a whole benchmark
+ * (a 3-layer model on 2 threads ran 1.6x slower than with the adaptation off); on a
+ * busy machine one team call in a few escapes the wait, and the fastest of two times
+ * would pick the team there. A try costs at most about 3% on a quiet
+ * machine (one thread instead of the team) and on a busy one (a team call there took
+ * 32 ms instead of 0.6 on one thread, at batch-1 generation). On a busy machine any
+ * call can be descheduled for a time slice, one thread or two: a median does not move
+ * for one such call, and the choice changes only for a mode 10% faster. The team in force is set for OpenMP and OpenBLAS
+ * both, so the work between the recurrent calls (losses, output layers, the
+ * optimiser, generation's softmax) follows the same choice. A quiet machine loses one
+ * call in up to 256 to a probe on one thread; a busy one, one call in up to 256 to a
+ * late team.
  *
  * Results do not depend on the choice: the kernels give the same bits on any team
  * where they do today (the batch split gives every sequence the same arithmetic). */
@@ -64,19 +60,15 @@ typedef struct {
     int warm;        /* the team's first call, which starts its threads, is over */
 } adapt_slot;
 
-static double adapt_median3(const double *t)
-{
-    double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
-    return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
-}
-
-/* What a mode's times say: the log of the mean of its last (up to three) times; a call
- * that waited a time slice counts at its full cost (see the top). */
+/* What a mode's times say: the median of the last three (one call descheduled for a
+ * time slice, on a busy machine, moves nothing), the mean of two, or the one. */
 static double adapt_estimate(const adapt_slot *s, int m)
 {
-    double sum = 0;
-    for (int i = 0; i < s->n[m]; i++) sum += exp(s->lt[m][i]);
-    return log(sum / s->n[m]);
+    const double *t = s->lt[m];
+    if (s->n[m] == 1) return t[0];
+    if (s->n[m] == 2) return 0.5 * (t[0] + t[1]);
+    double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
+    return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
 }
 
 static void adapt_push(adapt_slot *s, int m, double l)
@@ -232,13 +224,6 @@ void recur_threads_end(const recur_threads_call *c)
     adapt_push(s, m, l);
     if (!s->chosen) {
         if (s->n[0] >= ADAPT_FIRST && s->n[1] >= ADAPT_FIRST) {
-            /* the first calls of a shape are cold: each mode's record becomes the
-             * median of its first three times, and the choice goes by them */
-            for (int k = 0; k < 2; k++) {
-                s->lt[k][0] = adapt_median3(s->lt[k]);
-                s->n[k] = 1;
-                s->at[k] = 1;
-            }
             s->chosen = 1;
             s->cur = adapt_estimate(s, 0) < adapt_estimate(s, 1) ? 0 : 1;
             s->calls = -1; /* this call is not one of those that pay for the next try */

@@ -80,14 +80,12 @@ describe("the team on a busy machine", function()
     assert.are.equal(2, recur.blas_info().threads)
   end)
 
-  it("lets one lucky probe bring the team back only until slow calls push it out", function()
+  it("does not bring the team back for one lucky probe", function()
     -- one thread 8 ms, the team 10.3 ms: one thread is chosen at the seventh call, and
-    -- the team is tried again once the calls since took 32 * 10.3 ms (the 50th run:
-    -- the choosing call itself pays nothing). That try escapes the wait (1 ms, as a team call on a busy
-    -- machine does now and then) and, by the means, brings the team back; its later
-    -- calls wait again (10.3 ms), and the third of them pushes the lucky time out of
-    -- the record: one thread again. A median would hide the slow calls instead (what
-    -- kept batch-1 generation on a loaded machine on the team).
+    -- the team is tried again once the calls since took 32 * 10.3 ms, at the 42nd call
+    -- after (the 49th run); from the choice on the team takes 1 ms, as a team call on
+    -- a busy machine does now and then: the first probe's time does not outvote the
+    -- two slow ones on record, the second, four calls later, does
     local p = problem()
     recur.thread_adapt_fake(0.008, 0.0103)
     for _ = 1, 7 do run(p) end
@@ -96,16 +94,9 @@ describe("the team on a busy machine", function()
     local back
     for i = 8, 70 do
       run(p)
-      if recur.thread_adapt().threads == 2 then back = i break end
+      if not back and recur.thread_adapt().threads == 2 then back = i end
     end
-    assert.are.equal(50, back, "the team came back at run " .. tostring(back))
-    recur.thread_adapt_fake(0.008, 0.0103)
-    local calls = 0
-    repeat
-      run(p)
-      calls = calls + 1
-    until recur.thread_adapt().threads == 1 or calls == 10
-    assert.are.equal(3, calls)
+    assert.is_true(back ~= nil and back >= 52 and back <= 56, "the team came back at run " .. tostring(back))
   end)
 
   it("keeps a team that is faster", function()
