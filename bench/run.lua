@@ -27,7 +27,7 @@
 --   through OpenBLAS, so the fraction can exceed 1.
 -- generate: a 2-layer 512 LSTM language model (random weights) producing tokens one
 --   at a time at batch 1: model:step + recur.decode.choose (temperature 1 sampling,
---   or --greedy).
+--   or --greedy); --phases times the step apart from the choice.
 --
 -- bench/peer_torch.py measures the same rows in PyTorch; bench/peer.lua runs both.
 -- bench/ sits in a checkout: its lua/ and build/ come first (examples/checkout.lua).
@@ -306,17 +306,30 @@ local function row_generate(a)
   ids:set(1, 1)
   local state, t0
   local warmup = a.warmup or 20
+  local now, in_step = recur.now, 0
   collectgarbage()
   for i = 1, warmup + a.tokens do
-    if i == warmup + 1 then t0 = recur.now() end
+    if i == warmup + 1 then t0, in_step = now(), 0 end
     local logits
-    logits, state = model:step(ids, state)
+    if a.phases then
+      local s0 = now()
+      logits, state = model:step(ids, state)
+      in_step = in_step + (now() - s0)
+    else
+      logits, state = model:step(ids, state)
+    end
     ids:set(1, decode.choose(logits:select(1, 1), opts))
   end
-  local seconds = recur.now() - t0
-  return {row = "generate", layers = a.layers, hidden = a.hidden, embed = a.embed, vocab = a.vocab,
-          dtype = a.dtype, tokens = a.tokens, greedy = a.greedy, seconds = seconds, tokens_per_s = a.tokens / seconds,
-          us_per_token = seconds / a.tokens * 1e6}
+  local seconds = now() - t0
+  local row = {row = "generate", layers = a.layers, hidden = a.hidden, embed = a.embed, vocab = a.vocab,
+               dtype = a.dtype, tokens = a.tokens, greedy = a.greedy, seconds = seconds,
+               tokens_per_s = a.tokens / seconds, us_per_token = seconds / a.tokens * 1e6}
+  if a.phases then
+    -- the rest of a token is the choice (decode.choose) and the loop's own work
+    row.us_step = in_step / a.tokens * 1e6
+    row.us_choose = (seconds - in_step) / a.tokens * 1e6
+  end
+  return row
 end
 
 -- ---- all: every row in its own process --------------------------------------------
@@ -385,6 +398,7 @@ g:option("--embed", "embedding size", 64):convert(positive("--embed"))
 g:option("--vocab", "vocabulary size", 65):convert(positive("--vocab"))
 g:option("--tokens", "tokens measured", 2000):convert(positive("--tokens"))
 g:flag("--greedy", "argmax instead of sampling at temperature 1")
+g:flag("--phases", "time model:step apart from the choice of the token (us_step, us_choose)")
 g:option("--dtype", "float32 | bfloat16 | int8 (the model's set_precision(\"bf16\" | \"int8\"))", "float32")
   :choices({"float32", "bfloat16", "int8"})
 local w = common(parser:command("wordlm", "Zaremba et al.'s medium word-level LSTM LM, one training iteration"))

@@ -128,6 +128,13 @@ describe("bench suite", function()
     assert.is_nil(err)
     assert.is_true(r.greedy)
     assert.near(r.tokens / r.seconds, r.tokens_per_s, 1e-9 * r.tokens_per_s)
+    assert.is_nil(r.us_step)
+    -- --phases: the step and the rest of a token, which add up to the token
+    r, err = suite.run({LUA, "bench/run.lua", "generate", "--layers", 1, "--hidden", 8, "--tokens", 10,
+                        "--phases", "--threads", 1}, ENV)
+    assert.is_nil(err)
+    assert.is_true(r.us_step > 0 and r.us_choose > 0)
+    assert.near(r.us_per_token, r.us_step + r.us_choose, 1e-6 * r.us_per_token)
   end)
 
   it("runs a layer row in inference mode, counting the forward's flops", function()
