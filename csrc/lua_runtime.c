@@ -2,8 +2,9 @@
  * which OpenBLAS kernels run, and the block cache of freed tensor memory.
  *
  *   set_num_threads(n), get_num_threads()
- *   thread_adapt([on]) -> {enabled, threads}   one thread on a busy machine (runtime.h)
+ *   thread_adapt([on]) -> {enabled, threads, busy}   one thread on a busy machine (runtime.h)
  *   thread_adapt_fake(one, full)               specs: the times the controller sees
+ *   thread_load_fake(runnable, cores)          specs: the load it reads
  *   blas_info() -> {config, parallel, threads, core, core_repaired}
  *   set_cache_limit(bytes)   frees what the cache holds above it at once
  *   cache_bytes()            bytes the cache holds
@@ -41,17 +42,35 @@ static int l_get_num_threads(lua_State *L)
 }
 
 /* thread_adapt(on): whether the team shrinks to one thread on a busy machine (see
- * include/recur/runtime.h); thread_adapt() leaves it. Returns {enabled, threads}, the
- * team in force now. */
+ * include/recur/runtime.h); thread_adapt() leaves it. Returns {enabled, threads, busy}:
+ * the team in force now, and whether the last readings found other work wanting the
+ * team's cores. */
 static int l_thread_adapt(lua_State *L)
 {
     if (!lua_isnoneornil(L, 1)) recur_threads_adapt(lua_toboolean(L, 1));
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     lua_pushboolean(L, recur_threads_adapt_enabled());
     lua_setfield(L, -2, "enabled");
     lua_pushinteger(L, recur_threads_in_force());
     lua_setfield(L, -2, "threads");
+    lua_pushboolean(L, recur_threads_busy());
+    lua_setfield(L, -2, "busy");
     return 1;
+}
+
+/* thread_load_fake(runnable, cores): for specs, the runnable threads the controller
+ * reads at every call, on a machine of `cores` processors; no arguments: the machine. */
+static int l_thread_load_fake(lua_State *L)
+{
+    if (lua_isnoneornil(L, 1)) {
+        recur_threads_load_fake(-1, 0);
+        return 0;
+    }
+    lua_Integer r = luaL_checkinteger(L, 1), n = luaL_checkinteger(L, 2);
+    if (r < 0 || r > 65536 || n < 1 || n > 65536)
+        luaL_error(L, "thread_load_fake: %I runnable threads on %I processors is not a load", r, n);
+    recur_threads_load_fake((int)r, (int)n);
+    return 0;
 }
 
 /* thread_adapt_fake(one, full): for specs, the seconds the controller sees every
@@ -127,6 +146,7 @@ static int l_blas_info(lua_State *L)
 static const luaL_Reg runtime_functions[] = {
     {"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
     {"thread_adapt", l_thread_adapt}, {"thread_adapt_fake", l_thread_adapt_fake},
+    {"thread_load_fake", l_thread_load_fake},
     {"blas_info", l_blas_info}, {"set_cache_limit", l_set_cache_limit},
     {"cache_bytes", l_cache_bytes}, {"cache_clear", l_cache_clear}, {NULL, NULL}};
 

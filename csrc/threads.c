@@ -1,6 +1,8 @@
 /* The team of threads for each call on a machine whose cores other processes share
  * (include/recur/runtime.h): recur's recurrent kernels, float and bf16 alike, time
- * every call on one thread and on the whole team and run the faster.
+ * every call on one thread and on the whole team and run the faster, and run on one
+ * thread while the machine has more runnable threads than processors (see "an
+ * oversubscribed machine" below).
  *
  * When another process keeps a core busy, a thread of ours is descheduled now and then
  * for a whole time slice (milliseconds), and every call that waits for it, at a
@@ -30,11 +32,14 @@
  * Results do not depend on the choice: the kernels give the same bits on any team
  * where they do today (the batch split gives every sequence the same arithmetic). */
 
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <omp.h>
 
@@ -84,6 +89,11 @@ static int team;          /* the user's team: recur_threads_set, else OpenMP's d
 static int in_force;      /* the team OpenMP and OpenBLAS have now */
 static int adapt_on = 1;
 static double adapt_fake[2] = {-1, -1};
+static int load_cores;             /* online processors; -1: no /proc/loadavg */
+static double load_next;           /* when the next reading may be taken */
+static unsigned load_history;      /* one bit per reading, newest lowest: others want a core */
+static int load_busy;              /* the verdict of the last readings */
+static int load_fake[2] = {-1, 0}; /* specs: runnable threads and processors */
 
 /* Sets OpenMP's and OpenBLAS's thread counts, unless they are n already. */
 static void adapt_apply(int n)
@@ -106,6 +116,8 @@ void recur_threads_set(int n)
     in_force = 0; /* forces adapt_apply to set both */
     adapt_apply(n);
     memset(adapt_slots, 0, sizeof adapt_slots); /* times of another team say nothing */
+    load_history = 0; /* nor readings that counted it */
+    load_busy = 0;
     pthread_mutex_unlock(&adapt_lock);
 }
 
@@ -152,11 +164,105 @@ void recur_threads_adapt_fake(double one, double full)
     pthread_mutex_unlock(&adapt_lock);
 }
 
+void recur_threads_load_fake(int runnable, int cores)
+{
+    pthread_mutex_lock(&adapt_lock);
+    const int fake = runnable >= 0 && cores > 0;
+    /* readings of the machine and fake ones do not mix; new fake readings join the old
+     * ones, so that a spec can change the load under the controller */
+    if (fake != (load_fake[0] >= 0)) {
+        load_history = 0;
+        load_busy = 0;
+        load_next = 0;
+    }
+    load_fake[0] = fake ? runnable : -1;
+    load_fake[1] = cores;
+    pthread_mutex_unlock(&adapt_lock);
+}
+
+int recur_threads_busy(void)
+{
+    pthread_mutex_lock(&adapt_lock);
+    int busy = load_busy;
+    pthread_mutex_unlock(&adapt_lock);
+    return busy;
+}
+
 static double adapt_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- an oversubscribed machine ---------------------------------------------------
+ * Timing alone decides badly when another process holds a core: most team calls then
+ * escape the wait and a few wait a whole time slice (1-10 ms, 25-100 times a call at
+ * batch-1 generation), so the median of a few times says "team" while the mean cost
+ * is several times one thread's; a mean of a few times misjudges the other way on a
+ * quiet machine, where a lone slow call flips a small shape to one thread (both
+ * measured: README, "On a Zen 4"). So the controller also asks the kernel how many
+ * threads are runnable on the whole machine (the fourth field of /proc/loadavg counts
+ * the reader too), at most every LOAD_PERIOD seconds. With the team in use the count
+ * includes our own threads (libgomp's idle workers spin, so they count while a team
+ * is in use), and others want a core when it exceeds the processors. The machine is
+ * busy when LOAD_VOTES of the last four readings say so; then every call runs on one
+ * thread, untimed, and the readings go on with our own share counted as one thread:
+ * others still want a core when the count less one exceeds the processors the rest
+ * of the team would need. Two readings that find room again end it. Where
+ * /proc/loadavg cannot be read the timing alone decides. */
+#define LOAD_PERIOD 0.005
+#define LOAD_VOTES 3
+
+
+/* Runnable threads on the machine, the caller included; -1 when unknown. */
+static int load_runnable(void)
+{
+    if (load_fake[0] >= 0) return load_fake[0];
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    const char *p = buf; /* "0.52 0.58 0.59 3/187 4501": the fourth field's numerator */
+    for (int field = 0; field < 3; field++) {
+        p = strchr(p, ' ');
+        if (!p) return -1;
+        p++;
+    }
+    char *end;
+    long r = strtol(p, &end, 10);
+    return end != p && *end == '/' && r > 0 && r < (1 << 20) ? (int)r : -1;
+}
+
+/* Whether other work keeps the team from having its cores: a reading now and then,
+ * with the lock held. */
+static int load_check(void)
+{
+    const int faked = load_fake[0] >= 0;
+    if (!faked && (load_cores < 0 || adapt_fake[0] >= 0)) return 0; /* fake times: quiet */
+    if (!faked) {
+        double now = adapt_now();
+        if (now < load_next) return load_busy;
+        load_next = now + LOAD_PERIOD;
+        if (load_cores == 0) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            load_cores = n > 0 && n < (1 << 20) ? (int)n : 1;
+        }
+    }
+    const int cores = faked ? load_fake[1] : load_cores;
+    const int r = load_runnable();
+    if (r < 0) {
+        if (!faked) load_cores = -1;
+        return 0;
+    }
+    /* ours: the team, or one thread while the machine is found busy */
+    const int others = load_busy ? r - 1 : r - team;
+    load_history = (load_history << 1 | (others > cores - team)) & 15u;
+    load_busy = __builtin_popcount(load_history) >= LOAD_VOTES;
+    return load_busy;
 }
 
 
@@ -182,6 +288,13 @@ recur_threads_call recur_threads_begin(uint64_t key)
         if (s->key != key) {
             memset(s, 0, sizeof *s);
             s->key = key;
+        }
+        if (load_check()) {
+            /* others want our cores: one thread, and no time recorded, since times on
+             * a loaded machine say nothing of the quiet one */
+            adapt_apply(1);
+            pthread_mutex_unlock(&adapt_lock);
+            return c;
         }
         if (!s->chosen) c.mode = s->n[1] <= s->n[0];
         else if (s->calls >= ADAPT_TRY_CALLS &&

@@ -49,6 +49,7 @@ describe("the team on a busy machine", function()
   end)
   after_each(function()
     recur.thread_adapt_fake()
+    recur.thread_load_fake()
     recur.thread_adapt(true)
     recur.set_num_threads(threads)
   end)
@@ -64,7 +65,7 @@ describe("the team on a busy machine", function()
     -- undecided: the team runs between the calls
     assert.are.equal(2, recur.thread_adapt().threads)
     run(p)
-    assert.are.same({enabled = true, threads = 1}, recur.thread_adapt())
+    assert.are.same({enabled = true, threads = 1, busy = false}, recur.thread_adapt())
     -- what runs between the recurrent calls follows: OpenBLAS's count too
     assert.are.equal(1, recur.blas_info().threads)
     assert.are.equal(2, recur.get_num_threads()) -- the user's setting is unchanged
@@ -76,7 +77,7 @@ describe("the team on a busy machine", function()
     for _ = 1, 30 do run(p) end
     assert.are.equal(1, recur.thread_adapt().threads)
     for _ = 1, 9 do run(p) end
-    assert.are.same({enabled = true, threads = 2}, recur.thread_adapt())
+    assert.are.same({enabled = true, threads = 2, busy = false}, recur.thread_adapt())
     assert.are.equal(2, recur.blas_info().threads)
   end)
 
@@ -170,9 +171,9 @@ describe("the team on a busy machine", function()
   it("keeps the whole team when turned off", function()
     local p = problem()
     recur.thread_adapt_fake(0.001, 0.010)
-    assert.are.same({enabled = false, threads = 2}, recur.thread_adapt(false))
+    assert.are.same({enabled = false, threads = 2, busy = false}, recur.thread_adapt(false))
     for _ = 1, 4 do run(p) end
-    assert.are.same({enabled = false, threads = 2}, recur.thread_adapt())
+    assert.are.same({enabled = false, threads = 2, busy = false}, recur.thread_adapt())
   end)
 
   it("changes no result", function()
@@ -189,6 +190,83 @@ describe("the team on a busy machine", function()
     -- and both are what a process pinned to one thread computes
     recur.set_num_threads(1)
     same_bits(run(p), one)
+  end)
+
+  describe("with the machine's load read", function()
+    -- Besides the times, the controller reads the runnable threads on the machine
+    -- (/proc/loadavg; here recur.thread_load_fake(runnable, cores), read at every
+    -- call). With the team in use our two threads are among them; more runnable than
+    -- processors in three of the last four readings makes the machine busy: one
+    -- thread, whatever the times say. While busy our share is one thread, so the
+    -- readings say busy while more than one thread is runnable on two processors.
+    local p
+    local function forward() return p.layer:forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh) end
+    local function state() return recur.thread_adapt() end
+    before_each(function()
+      p = problem()
+      recur.thread_adapt_fake(0.010, 0.001) -- the team is ten times faster
+    end)
+
+    it("runs one thread while others want the team's cores, and the team again after", function()
+      recur.thread_load_fake(3, 2) -- our two threads and one other
+      forward()
+      forward()
+      assert.are.same({enabled = true, threads = 2, busy = false}, state())
+      forward() -- the third reading of three
+      assert.are.same({enabled = true, threads = 1, busy = true}, state())
+      assert.are.equal(1, recur.blas_info().threads)
+      -- on one thread now: our share is one, and the other process is still there
+      recur.thread_load_fake(2, 2)
+      for _ = 1, 6 do
+        forward()
+        assert.are.same({enabled = true, threads = 1, busy = true}, state())
+      end
+      -- it has gone: two readings of one runnable thread (ours) end it
+      recur.thread_load_fake(1, 2)
+      forward()
+      assert.are.same({enabled = true, threads = 1, busy = true}, state())
+      forward()
+      assert.are.same({enabled = true, threads = 2, busy = false}, state())
+      -- and the readings count the team as ours again: two runnable are ours alone
+      recur.thread_load_fake(2, 2)
+      for _ = 1, 4 do forward() end
+      assert.are.same({enabled = true, threads = 2, busy = false}, state())
+    end)
+
+    it("needs three readings of four, each with more runnable threads than processors", function()
+      recur.thread_load_fake(2, 2) -- our team alone: exactly the processors
+      for _ = 1, 8 do forward() end
+      assert.are.same({enabled = true, threads = 2, busy = false}, state())
+      recur.thread_load_fake(4, 4) -- on four processors: room for two more
+      for _ = 1, 4 do forward() end
+      assert.are.same({enabled = true, threads = 2, busy = false}, state())
+      -- readings busy, quiet, busy, quiet, ...: never three of the last four
+      for i = 1, 9 do
+        recur.thread_load_fake(i % 2 == 1 and 3 or 2, 2)
+        forward()
+        assert.is_false(state().busy, "reading " .. i)
+      end
+      recur.thread_load_fake(5, 4) -- the last four: busy, quiet, busy, busy
+      forward()
+      assert.is_true(state().busy)
+    end)
+
+    it("gives results that do not depend on it", function()
+      recur.thread_load_fake(2, 2)
+      for _ = 1, 7 do forward() end
+      local y2 = forward():clone()
+      recur.thread_load_fake(3, 2)
+      for _ = 1, 3 do forward() end
+      assert.is_true(state().busy)
+      assert.are.equal(0, (forward() - y2):abs():max())
+    end)
+
+    it("rejects a load that is not one", function()
+      assert.has_error(function() recur.thread_load_fake(-1, 2) end,
+        "thread_load_fake: -1 runnable threads on 2 processors is not a load")
+      assert.has_error(function() recur.thread_load_fake(1, 0) end,
+        "thread_load_fake: 1 runnable threads on 0 processors is not a load")
+    end)
   end)
 
   it("rejects times that are not positive", function()
