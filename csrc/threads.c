@@ -92,6 +92,7 @@ static double adapt_fake[2] = {-1, -1};
 static int load_cores;             /* online processors; -1: no /proc/loadavg */
 static double load_next;           /* when the next reading may be taken */
 static unsigned load_history;      /* one bit per reading, newest lowest: others want a core */
+static int load_readings;          /* readings taken, up to 4 */
 static int load_busy;              /* the verdict of the last readings */
 static int load_fake[2] = {-1, 0}; /* specs: runnable threads and processors */
 
@@ -118,6 +119,7 @@ void recur_threads_set(int n)
     memset(adapt_slots, 0, sizeof adapt_slots); /* times of another team say nothing */
     load_history = 0; /* nor readings that counted it */
     load_busy = 0;
+    load_readings = 0;
     pthread_mutex_unlock(&adapt_lock);
 }
 
@@ -173,7 +175,7 @@ void recur_threads_load_fake(int runnable, int cores)
     if (fake != (load_fake[0] >= 0)) {
         load_history = 0;
         load_busy = 0;
-        load_next = 0;
+        load_readings = 0;
     }
     load_fake[0] = fake ? runnable : -1;
     load_fake[1] = cores;
@@ -205,7 +207,8 @@ static double adapt_now(void)
  * threads are runnable on the whole machine (the fourth field of /proc/loadavg counts
  * the reader too), at most every LOAD_PERIOD seconds. With the team in use the count
  * includes our own threads (libgomp's idle workers spin, so they count while a team
- * is in use), and others want a core when it exceeds the processors. The machine is
+ * is in use), and others want a core when it exceeds the processors. The first four
+ * readings are taken at the first four calls. The machine is
  * busy when LOAD_VOTES of the last four readings say so; then every call runs on one
  * thread, untimed, and the readings go on with our own share counted as one thread:
  * others still want a core when the count less one exceeds the processors the rest
@@ -244,8 +247,10 @@ static int load_check(void)
     const int faked = load_fake[0] >= 0;
     if (!faked && (load_cores < 0 || adapt_fake[0] >= 0)) return 0; /* fake times: quiet */
     if (!faked) {
+        /* the first four readings come at once: a benchmark, or a host's first
+         * tokens, should not wait 15 ms for the verdict */
         double now = adapt_now();
-        if (now < load_next) return load_busy;
+        if (now < load_next && load_readings >= 4) return load_busy;
         load_next = now + LOAD_PERIOD;
         if (load_cores == 0) {
             long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -261,6 +266,7 @@ static int load_check(void)
     /* ours: the team, or one thread while the machine is found busy */
     const int others = load_busy ? r - 1 : r - team;
     load_history = (load_history << 1 | (others > cores - team)) & 15u;
+    if (load_readings < 4) load_readings++;
     load_busy = __builtin_popcount(load_history) >= LOAD_VOTES;
     return load_busy;
 }
