@@ -480,22 +480,132 @@ static inline float op_b(int tb, const float *B, int ldb, int k, int n)
     return tb ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
 }
 
+/* A right operand of the blocked product, and where its product goes: C (M,N) =
+ * op(A) op(B) + S, S the bias row, else C when accumulate, else 0. */
+typedef struct {
+    int tb, N;
+    const float *B;
+    int ldb;
+    const float *bias;
+    int accumulate;
+    float *C;
+    int ldc;
+} bk_rhs;
+
+/* Blocks blk0..blk1-1 of BK_MR rows of the products of op(A) with each of the nr right
+ * operands, on AVX-512: for each block of k, every operand's block of op(B) packed
+ * into panels at Bp, then BK_MB blocks of A packed (in L2) at Ap and each panel (in L1)
+ * against all of them. The operands share the packed blocks of A. */
+static void blocked_avx512(int ta, int blk0, int blk1, int M, int K, int kcmax, const float *A,
+                           int lda, const bk_rhs *r, int nr, float *Bp, float *Ap)
+{
+    for (int k0 = 0; k0 < K; k0 += kcmax) {
+        const int kc = K - k0 < kcmax ? K - k0 : kcmax;
+        const float *bp[2]; /* nr is 1 or 2 */
+        for (int o = 0, at = 0; o < nr; o++) {
+            bp[o] = Bp + (size_t)at * kc;
+            pack_b_block(Bp + (size_t)at * kc, RNN_PANEL, r[o].tb, r[o].B, r[o].ldb, r[o].N, k0, kc);
+            at += (r[o].N + RNN_PANEL - 1) / RNN_PANEL * RNN_PANEL;
+        }
+        for (int bb = blk0; bb < blk1; bb += BK_MB) {
+            const int nb = blk1 - bb < BK_MB ? blk1 - bb : BK_MB;
+            for (int j = 0; j < nb; j++) {
+                const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
+                pack_a_block(Ap + (size_t)j * kcmax * BK_MR, BK_MR, ta, A, lda, i0, mr, k0, kc);
+            }
+            for (int o = 0; o < nr; o++) {
+                const int N = r[o].N, ldc = r[o].ldc, reads_c = k0 > 0 || r[o].accumulate;
+                float *C = r[o].C;
+                for (int n0 = 0; n0 < N; n0 += RNN_PANEL) {
+                    const int nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
+                    const float *P = bp[o] + (size_t)n0 * kc;
+                    for (int j = 0; j < nb; j++) {
+                        const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
+                        float *C_ip = C + (size_t)i0 * ldc + n0;
+                        size_t lds;
+                        const float *S = block_start(k0, r[o].bias, r[o].accumulate, n0, C_ip, ldc, &lds);
+                        /* the next block's C, if it reads C, to be in L1 by its turn */
+                        const float *next = !reads_c ? NULL
+                                            : j + 1 < nb ? C_ip + (size_t)BK_MR * ldc
+                                                         : C + (size_t)bb * BK_MR * ldc + n0 + RNN_PANEL;
+                        bk_kernel_avx512(mr, kc, Ap + (size_t)j * kcmax * BK_MR, P, S, lds, C_ip, ldc,
+                                         nc, next);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Share `part` of `parts` of the products of op(A) (M,K) with the nr right operands:
+ * blocks of BK_MR rows of every C. */
+static void blocked_rows(int ta, int M, int K, const float *A, int lda, const bk_rhs *r, int nr,
+                         int part, int parts)
+{
+    const int avx512 = cpu_level() == 3;
+    /* K in blocks of at most BK_KC, as equal as can be: 650 = 2 x 325, not 256 + 256 +
+     * 138, since every block of k reads and writes all of C once more */
+    const int nkb = K > 0 ? (K + BK_KC - 1) / BK_KC : 1, kc_block = avx512 ? (K + nkb - 1) / nkb : B2_KC;
+    const int nblk = (M + BK_MR - 1) / BK_MR;
+    const int blk0 = (int)((int64_t)nblk * part / parts), blk1 = (int)((int64_t)nblk * (part + 1) / parts);
+    const int m0 = blk0 * BK_MR, m1 = blk1 * BK_MR < M ? blk1 * BK_MR : M;
+    if (m1 <= m0) return;
+    if (K <= 0) { /* no products: C = S */
+        for (int o = 0; o < nr; o++)
+            for (int i = m0; i < m1; i++)
+                for (int n = 0; n < r[o].N; n++) {
+                    float *c = r[o].C + (size_t)i * r[o].ldc + n;
+                    *c = r[o].bias ? r[o].bias[n] : r[o].accumulate ? *c : 0;
+                }
+        return;
+    }
+    const int kcmax = K < kc_block ? K : kc_block;
+    /* the blocks of every op(B) in panels, and the packed blocks of A; 64-byte aligned
+     * for the aligned loads */
+    size_t bp_floats = 0;
+    for (int o = 0; o < nr; o++) {
+        const size_t cols = avx512 ? (size_t)(r[o].N + RNN_PANEL - 1) / RNN_PANEL * RNN_PANEL
+                                   : (size_t)(r[o].N + B2_NR - 1) / B2_NR * B2_NR;
+        bp_floats = avx512 ? bp_floats + cols * kcmax : (cols * kcmax > bp_floats ? cols * kcmax : bp_floats);
+    }
+    const size_t ap_floats = (size_t)(avx512 ? BK_MB * BK_MR : B2_MC) * kcmax;
+    float *Bp = aligned_alloc(64, (bp_floats * sizeof(float) + 63) / 64 * 64);
+    float *Ap = aligned_alloc(64, (ap_floats * sizeof(float) + 63) / 64 * 64);
+    if (!Bp || !Ap) {
+        /* no memory for the blocks: the same chains, unblocked and slow */
+        for (int o = 0; o < nr; o++)
+            for (int i = m0; i < m1; i++)
+                for (int n = 0; n < r[o].N; n++) {
+                    float *c = r[o].C + (size_t)i * r[o].ldc + n;
+                    float acc = r[o].bias ? r[o].bias[n] : r[o].accumulate ? *c : 0;
+                    for (int k = 0; k < K; k++)
+                        acc = fmaf(op_a(ta, A, lda, i, k), op_b(r[o].tb, r[o].B, r[o].ldb, k, n), acc);
+                    *c = acc;
+                }
+    } else if (avx512) {
+        blocked_avx512(ta, blk0, blk1, M, K, kcmax, A, lda, r, nr, Bp, Ap);
+    } else {
+        for (int o = 0; o < nr; o++)
+            blocked_avx2(ta, r[o].tb, m0, m1, r[o].N, K, A, lda, r[o].B, r[o].ldb, r[o].bias,
+                         r[o].accumulate, r[o].C, r[o].ldc, Bp, Ap);
+    }
+    free(Bp);
+    free(Ap);
+}
+
 void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, const float *bias, int accumulate, float *C, int ldc,
                       int part, int parts)
 {
     // op(A) is (M,K), op(B) is (K,N), C is (M,N); this share: blocks of BK_MR rows of C,
     // or panels of its columns when C is wider than tall
-    const int avx512 = cpu_level() == 3;
-    /* K in blocks of at most BK_KC, as equal as can be: 650 = 2 x 325, not 256 + 256 +
-     * 138, since every block of k reads and writes all of C once more */
-    const int nkb = K > 0 ? (K + BK_KC - 1) / BK_KC : 1, kc_block = avx512 ? (K + nkb - 1) / nkb : B2_KC;
+    if (N <= 0) return;
     if (parts > 1 && N > M) {
         /* Each share packs all of op(B) when the rows are shared: for an output layer's
          * logits, (700 x 10000) from (700 x 650) and (650 x 10000), every thread packed
          * the whole 26 MB of weights. A share of the columns is a narrower product whose
          * elements are the same chains. */
-        const int width = avx512 ? RNN_PANEL : B2_NR, np = (N + width - 1) / width;
+        const int width = cpu_level() == 3 ? RNN_PANEL : B2_NR, np = (N + width - 1) / width;
         const int n0 = (int)((int64_t)np * part / parts) * width;
         const int n1 = (int)((int64_t)np * (part + 1) / parts) * width;
         if (n0 >= N) return;
@@ -503,73 +613,17 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
                          ldb, bias ? bias + n0 : NULL, accumulate, C + n0, ldc, 0, 1);
         return;
     }
-    const int nblk = (M + BK_MR - 1) / BK_MR, npanel = (N + RNN_PANEL - 1) / RNN_PANEL;
-    const int blk0 = (int)((int64_t)nblk * part / parts), blk1 = (int)((int64_t)nblk * (part + 1) / parts);
-    const int m0 = blk0 * BK_MR, m1 = blk1 * BK_MR < M ? blk1 * BK_MR : M;
-    if (m1 <= m0 || N <= 0) return;
-    if (K <= 0) { /* no products: C = S */
-        for (int i = m0; i < m1; i++)
-            for (int n = 0; n < N; n++)
-                C[(size_t)i * ldc + n] = bias ? bias[n] : accumulate ? C[(size_t)i * ldc + n] : 0;
-        return;
-    }
-    const int kcmax = K < kc_block ? K : kc_block;
-    /* a block of B in panels, and the packed blocks of A; 64-byte aligned for the
-     * aligned loads */
-    const size_t bp_floats = avx512 ? (size_t)npanel * RNN_PANEL * kcmax
-                                    : (size_t)(N + B2_NR - 1) / B2_NR * B2_NR * kcmax;
-    const size_t ap_floats = (size_t)(avx512 ? BK_MB * BK_MR : B2_MC) * kcmax;
-    float *Bp = aligned_alloc(64, (bp_floats * sizeof(float) + 63) / 64 * 64);
-    float *Ap = aligned_alloc(64, (ap_floats * sizeof(float) + 63) / 64 * 64);
-    if (!Bp || !Ap) {
-        /* no memory for the blocks: the same chains, unblocked and slow */
-        for (int i = m0; i < m1; i++)
-            for (int n = 0; n < N; n++) {
-                float acc = bias ? bias[n] : accumulate ? C[(size_t)i * ldc + n] : 0;
-                for (int k = 0; k < K; k++)
-                    acc = fmaf(op_a(ta, A, lda, i, k), op_b(tb, B, ldb, k, n), acc);
-                C[(size_t)i * ldc + n] = acc;
-            }
-        free(Bp), free(Ap);
-        return;
-    }
-    if (!avx512) {
-        blocked_avx2(ta, tb, m0, m1, N, K, A, lda, B, ldb, bias, accumulate, C, ldc, Bp, Ap);
-        free(Bp);
-        free(Ap);
-        return;
-    }
-    for (int k0 = 0; k0 < K; k0 += kcmax) {
-        const int kc = K - k0 < kcmax ? K - k0 : kcmax;
-        pack_b_block(Bp, RNN_PANEL, tb, B, ldb, N, k0, kc);
-        /* BK_MB blocks of A packed (in L2), then each panel of B (in L1) against
-         * all of them */
-        for (int bb = blk0; bb < blk1; bb += BK_MB) {
-            const int nb = blk1 - bb < BK_MB ? blk1 - bb : BK_MB;
-            for (int j = 0; j < nb; j++) {
-                const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
-                pack_a_block(Ap + (size_t)j * kcmax * BK_MR, BK_MR, ta, A, lda, i0, mr, k0, kc);
-            }
-            for (int p = 0; p < npanel; p++) {
-                const int n0 = p * RNN_PANEL, nc = N - n0 < RNN_PANEL ? N - n0 : RNN_PANEL;
-                const float *P = Bp + (size_t)p * kc * RNN_PANEL;
-                for (int j = 0; j < nb; j++) {
-                    const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
-                    const float *Aj = Ap + (size_t)j * kcmax * BK_MR;
-                    float *C_ip = C + (size_t)i0 * ldc + n0;
-                    size_t lds;
-                    const float *S = block_start(k0, bias, accumulate, n0, C_ip, ldc, &lds);
-                    /* the next block's C, if it reads C, to be in L1 by its turn */
-                    const float *next = k0 > 0 || accumulate ? (j + 1 < nb ? C_ip + (size_t)BK_MR * ldc
-                                                                           : C + (size_t)bb * BK_MR * ldc + n0 + RNN_PANEL)
-                                                             : NULL;
-                    bk_kernel_avx512(mr, kc, Aj, P, S, lds, C_ip, ldc, nc, next);
-                }
-            }
-        }
-    }
-    free(Bp);
-    free(Ap);
+    const bk_rhs r = {tb, N, B, ldb, bias, accumulate, C, ldc};
+    blocked_rows(ta, M, K, A, lda, &r, 1, part, parts);
+}
+
+void rnn_gemm_blocked_pair(int ta, int M, int K, const float *A, int lda, int N1, const float *B1,
+                           int ldb1, float *C1, int ldc1, int N2, const float *B2, int ldb2,
+                           float *C2, int ldc2, int accumulate, int part, int parts)
+{
+    const bk_rhs r[2] = {{0, N1, B1, ldb1, NULL, accumulate, C1, ldc1},
+                         {0, N2, B2, ldb2, NULL, accumulate, C2, ldc2}};
+    blocked_rows(ta, M, K, A, lda, r, 2, part, parts);
 }
 
 #else /* no x86-64 kernels: the callers use BLAS */
@@ -604,6 +658,15 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
 {
     (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)accumulate,
         (void)C, (void)ldc, (void)par;
+}
+
+void rnn_gemm_blocked_pair(int ta, int M, int K, const float *A, int lda, int N1, const float *B1,
+                           int ldb1, float *C1, int ldc1, int N2, const float *B2, int ldb2,
+                           float *C2, int ldc2, int accumulate, int part, int parts)
+{
+    (void)ta, (void)M, (void)K, (void)A, (void)lda, (void)N1, (void)B1, (void)ldb1, (void)C1,
+        (void)ldc1, (void)N2, (void)B2, (void)ldb2, (void)C2, (void)ldc2, (void)accumulate,
+        (void)part, (void)parts;
 }
 
 #endif

@@ -885,6 +885,31 @@ static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N,
                        own);
 }
 
+/* dW_ih += dG^T x and dW_hh += dG^T h_{t-1} (dG (M,GH)) from one packing of dG^T
+ * (rnn_gemm_blocked_pair): the same chains as two gemm_part calls. Float's kernels
+ * only; share `part` of `parts`, or all threads when parts is 1. */
+static void FN(weight_grads_pair)(int part, int parts, int GH, int M, const real *dG, const real *x,
+                                  int D, real *dw_ih, const real *hprev, int H, real *dw_hh)
+{
+#if RNN_PACKED
+    if (parts == 1) {
+        const int nth = rnn_gemm_threads(GH, D + H, M);
+        if (nth > 1) {
+#pragma omp parallel num_threads(nth)
+            rnn_gemm_blocked_pair(1, GH, M, dG, GH, D, x, D, dw_ih, D, H, hprev, H, dw_hh, H, 1,
+                                  omp_get_thread_num(), omp_get_num_threads());
+            return;
+        }
+        part = 0;
+    }
+    rnn_gemm_blocked_pair(1, GH, M, dG, GH, D, x, D, dw_ih, D, H, hprev, H, dw_hh, H, 1, part,
+                          parts);
+#else
+    (void)part, (void)parts, (void)GH, (void)M, (void)dG, (void)x, (void)D, (void)dw_ih,
+        (void)hprev, (void)H, (void)dw_hh;
+#endif
+}
+
 /* The parameter gradients (and dx unless the steps did it) over all T*B rows at once,
  * share `part` of `parts`: each product split by rows of its result, the bias sums by
  * columns, so that the shares write disjoint parts and need no synchronisation. */
@@ -913,7 +938,13 @@ static void FN(param_grads)(const FN(rnn_bwd) *f, int part, int parts)
                           dx, D);
         }
     } else {
-        if (dw_ih) FN(gemm_part)(part, parts, CblasTrans, GH, D, M, dG, GH, x, D, dw_ih, D);
+        /* the lstm and the rnn: both weight gradients take dG^T on the left */
+        if (dw_ih && dw_hh && !classic && RNN_PACKED && rnn_gemm_packed_available()) {
+            FN(weight_grads_pair)(part, parts, GH, M, dG, x, D, dw_ih, f->s.hprev, H, dw_hh);
+            dw_hh = NULL;
+        } else if (dw_ih) {
+            FN(gemm_part)(part, parts, CblasTrans, GH, D, M, dG, GH, x, D, dw_ih, D);
+        }
         if (db1) FN(add_colsum)(db1, db2, dG, M, GH, GH, part, parts);
         if (dx) FN(gemm_part)(part, parts, CblasNoTrans, M, D, GH, dG, GH, w_ih, D, dx, D);
     }

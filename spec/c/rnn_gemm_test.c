@@ -111,6 +111,37 @@ static int check_blocked(int M, int N, int K, int ta, int tb, int acc, int parts
     return bad;
 }
 
+/* rnn_gemm_blocked_pair: the same bits as two rnn_gemm_blocked calls (checked above)
+ * for both products, and nothing written past N1, N2. */
+static int check_pair(int M, int K, int N1, int N2, int ta, int acc, int parts, unsigned seed)
+{
+    const int lda = (ta ? M : K) + 1, ld1 = N1 + 3, ld2 = N2 + 1;
+    const int arows = ta ? K : M;
+    float *A = malloc(sizeof(float) * arows * lda);
+    float *B1 = malloc(sizeof(float) * K * ld1), *B2 = malloc(sizeof(float) * K * ld2);
+    float *C1 = malloc(sizeof(float) * M * ld1), *C2 = malloc(sizeof(float) * M * ld2);
+    float *W1 = malloc(sizeof(float) * M * ld1), *W2 = malloc(sizeof(float) * M * ld2);
+    for (int i = 0; i < arows * lda; i++) A[i] = rnd(&seed);
+    for (int i = 0; i < K * ld1; i++) B1[i] = rnd(&seed);
+    for (int i = 0; i < K * ld2; i++) B2[i] = rnd(&seed);
+    for (int i = 0; i < M * ld1; i++) W1[i] = C1[i] = rnd(&seed);
+    for (int i = 0; i < M * ld2; i++) W2[i] = C2[i] = rnd(&seed);
+    for (int part = 0; part < parts; part++) {
+        rnn_gemm_blocked_pair(ta, M, K, A, lda, N1, B1, ld1, C1, ld1, N2, B2, ld2, C2, ld2, acc,
+                              part, parts);
+        rnn_gemm_blocked(ta, 0, M, N1, K, A, lda, B1, ld1, NULL, acc, W1, ld1, part, parts);
+        rnn_gemm_blocked(ta, 0, M, N2, K, A, lda, B2, ld2, NULL, acc, W2, ld2, part, parts);
+    }
+    int bad = 0;
+    for (int i = 0; i < M * ld1; i++) bad += C1[i] != W1[i];
+    for (int i = 0; i < M * ld2; i++) bad += C2[i] != W2[i];
+    if (bad)
+        printf("pair M=%d K=%d N1=%d N2=%d ta=%d acc=%d parts=%d: %d elements differ\n", M, K, N1,
+               N2, ta, acc, parts, bad);
+    free(A), free(B1), free(B2), free(C1), free(C2), free(W1), free(W2);
+    return bad;
+}
+
 int main(void)
 {
     static const int Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 64, 100, 128};
@@ -155,6 +186,18 @@ int main(void)
                                       t % 3, 1 + t % 3, seed++) != 0;
             runs++;
         }
+        /* pairs sharing op(A): the weight gradients' shapes (N1 = D, N2 = H), small and
+         * past the blocks, both layouts, from zeros and onto C, in shares */
+        static const int pM[] = {1, 12, 13, 100, 400}, pN[][2] = {{64, 128}, {33, 7}, {1, 40}, {0, 16}};
+        static const int pK[] = {0, 5, 385};
+        for (size_t a = 0; a < sizeof pM / sizeof *pM; a++)
+            for (size_t n = 0; n < sizeof pN / sizeof *pN; n++)
+                for (size_t b = 0; b < sizeof pK / sizeof *pK; b++)
+                    for (int t = 0; t < 4; t++) {
+                        failures += check_pair(pM[a], pK[b], pN[n][0], pN[n][1], t & 1, t >> 1,
+                                               1 + (int)((a + n + t) % 3), seed++) != 0;
+                        runs++;
+                    }
         printf("packed kernels (%s): %d products checked\n", level == 3 ? "AVX-512" : "AVX2",
                runs);
         runs = 0;
