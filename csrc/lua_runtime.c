@@ -4,12 +4,13 @@
  *   set_num_threads(n), get_num_threads()
  *   thread_adapt([on]) -> {enabled, threads, busy}   one thread on a busy machine (runtime.h)
  *   thread_adapt_fake(one, full)               specs: the times the controller sees
- *   thread_load_fake(runnable, cores)          specs: the load it reads
+ *   thread_load_fake(loadavg, cores)           specs: the /proc/loadavg it reads
  *   blas_info() -> {config, parallel, threads, core, core_repaired}
  *   set_cache_limit(bytes)   frees what the cache holds above it at once
  *   cache_bytes()            bytes the cache holds
  *   cache_clear()            hands every cached block back to the allocator */
 #include <pthread.h>
+#include <string.h>
 
 #include <cblas.h>
 #include <omp.h>
@@ -58,18 +59,22 @@ static int l_thread_adapt(lua_State *L)
     return 1;
 }
 
-/* thread_load_fake(runnable, cores): for specs, the runnable threads the controller
- * reads at every call, on a machine of `cores` processors; no arguments: the machine. */
+/* thread_load_fake(loadavg, cores): for specs, the text the controller reads at every
+ * call as if from /proc/loadavg, on a machine of `cores` processors; no arguments: the
+ * machine. */
 static int l_thread_load_fake(lua_State *L)
 {
     if (lua_isnoneornil(L, 1)) {
-        recur_threads_load_fake(-1, 0);
+        recur_threads_load_fake(NULL, 0);
         return 0;
     }
-    lua_Integer r = luaL_checkinteger(L, 1), n = luaL_checkinteger(L, 2);
-    if (r < 0 || r > 65536 || n < 1 || n > 65536)
-        luaL_error(L, "thread_load_fake: %I runnable threads on %I processors is not a load", r, n);
-    recur_threads_load_fake((int)r, (int)n);
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    if (len > 127 || strlen(text) != len)
+        luaL_error(L, "thread_load_fake: the text is longer than 127 bytes or holds a zero byte");
+    if (n < 1 || n > 65536) luaL_error(L, "thread_load_fake: %I processors is not a machine", n);
+    recur_threads_load_fake(text, (int)n);
     return 0;
 }
 

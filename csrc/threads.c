@@ -94,7 +94,8 @@ static double load_next;           /* when the next reading may be taken */
 static unsigned load_history;      /* one bit per reading, newest lowest: others want a core */
 static int load_readings;          /* readings taken, up to 4 */
 static int load_busy;              /* the verdict of the last readings */
-static int load_fake[2] = {-1, 0}; /* specs: runnable threads and processors */
+static char load_fake[128];        /* specs: what /proc/loadavg says ("": read it) */
+static int load_fake_cores;        /* and the processors */
 
 /* Sets OpenMP's and OpenBLAS's thread counts, unless they are n already. */
 static void adapt_apply(int n)
@@ -166,19 +167,23 @@ void recur_threads_adapt_fake(double one, double full)
     pthread_mutex_unlock(&adapt_lock);
 }
 
-void recur_threads_load_fake(int runnable, int cores)
+void recur_threads_load_fake(const char *loadavg, int cores)
 {
     pthread_mutex_lock(&adapt_lock);
-    const int fake = runnable >= 0 && cores > 0;
+    const int fake = loadavg && cores > 0;
     /* readings of the machine and fake ones do not mix; new fake readings join the old
      * ones, so that a spec can change the load under the controller */
-    if (fake != (load_fake[0] >= 0)) {
+    if (fake != (load_fake[0] != 0)) {
         load_history = 0;
         load_busy = 0;
         load_readings = 0;
     }
-    load_fake[0] = fake ? runnable : -1;
-    load_fake[1] = cores;
+    load_fake[0] = 0;
+    if (fake) {
+        strncpy(load_fake, loadavg[0] ? loadavg : " ", sizeof load_fake - 1);
+        load_fake[sizeof load_fake - 1] = 0;
+    }
+    load_fake_cores = cores;
     pthread_mutex_unlock(&adapt_lock);
 }
 
@@ -221,14 +226,17 @@ static double adapt_now(void)
 /* Runnable threads on the machine, the caller included; -1 when unknown. */
 static int load_runnable(void)
 {
-    if (load_fake[0] >= 0) return load_fake[0];
-    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
     char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return -1;
-    buf[n] = 0;
+    if (load_fake[0]) {
+        memcpy(buf, load_fake, sizeof buf);
+    } else {
+        int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return -1;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) return -1;
+        buf[n] = 0;
+    }
     const char *p = buf; /* "0.52 0.58 0.59 3/187 4501": the fourth field's numerator */
     for (int field = 0; field < 3; field++) {
         p = strchr(p, ' ');
@@ -244,7 +252,7 @@ static int load_runnable(void)
  * with the lock held. */
 static int load_check(void)
 {
-    const int faked = load_fake[0] >= 0;
+    const int faked = load_fake[0] != 0;
     if (!faked && (load_cores < 0 || adapt_fake[0] >= 0)) return 0; /* fake times: quiet */
     if (!faked) {
         /* the first four readings come at once: a benchmark, or a host's first
@@ -257,10 +265,12 @@ static int load_check(void)
             load_cores = n > 0 && n < (1 << 20) ? (int)n : 1;
         }
     }
-    const int cores = faked ? load_fake[1] : load_cores;
+    const int cores = faked ? load_fake_cores : load_cores;
     const int r = load_runnable();
     if (r < 0) {
         if (!faked) load_cores = -1;
+        load_history = 0;
+        load_busy = 0;
         return 0;
     }
     /* ours: the team, or one thread while the machine is found busy */

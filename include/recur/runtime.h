@@ -36,10 +36,11 @@ void recur_threads_adapt_fake(double one, double full);
 /* Besides the times, the controller reads how many threads are runnable on the
  * machine (Linux's /proc/loadavg): while other work wants the cores the team would
  * use, every call runs on one thread (recur_threads_busy() is then 1).
- * recur_threads_load_fake(runnable, cores), for tests: each call reads `runnable` on a
- * machine of `cores` processors (runnable negative: the machine again). With fake
- * times and no fake load the machine counts as quiet. */
-void recur_threads_load_fake(int runnable, int cores);
+ * recur_threads_load_fake(loadavg, cores), for tests: every call reads the text
+ * `loadavg` (up to 127 bytes) as if from /proc/loadavg, on a machine of `cores`
+ * processors (loadavg NULL: the machine again). With fake times and no fake load the
+ * machine counts as quiet. */
+void recur_threads_load_fake(const char *loadavg, int cores);
 int recur_threads_busy(void);
 
 /* The same choice for a kernel of the host's own (recur's bf16 and int8 kernels use

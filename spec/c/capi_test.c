@@ -451,6 +451,28 @@ static void threads_for_host_kernels(void)
     recur_threads_end(&one);
     recur_threads_adapt_fake(-1, -1);
     recur_threads_set(2);
+    /* a host's kernel follows the machine's load too; a fake /proc/loadavg longer than
+     * the controller keeps is cut, not overrun, and NULL or no processors is the
+     * machine again */
+    recur_threads_adapt_fake(0.010, 0.001);
+    char text[300];
+    memset(text, ' ', sizeof text);
+    memcpy(text, "0.50 0.40 0.30 3/187 4501", 25);
+    text[sizeof text - 1] = 0;
+    recur_threads_load_fake(text, 2);
+    for (int i = 0; i < 3; i++) {
+        recur_threads_call c = recur_threads_begin(key);
+        recur_threads_end(&c);
+    }
+    CHECK(recur_threads_busy() == 1, "three readings of 3 runnable on 2 processors: busy");
+    recur_threads_call c = recur_threads_begin(key);
+    CHECK(c.slot == NULL && recur_threads_in_force() == 1, "a busy machine's call runs on one thread, untimed");
+    recur_threads_end(&c);
+    recur_threads_load_fake("0.50 0.40 0.30 3/187 4501", 0);
+    CHECK(recur_threads_busy() == 0, "no processors: the machine again, and its readings start over");
+    recur_threads_load_fake(NULL, 2);
+    recur_threads_adapt_fake(-1, -1);
+    recur_threads_set(2);
 }
 
 /* ---- decode.h ---- */

@@ -193,22 +193,28 @@ describe("the team on a busy machine", function()
   end)
 
   describe("with the machine's load read", function()
-    -- Besides the times, the controller reads the runnable threads on the machine
-    -- (/proc/loadavg; here recur.thread_load_fake(runnable, cores), read at every
-    -- call). With the team in use our two threads are among them; more runnable than
-    -- processors in three of the last four readings makes the machine busy: one
-    -- thread, whatever the times say. While busy our share is one thread, so the
-    -- readings say busy while more than one thread is runnable on two processors.
+    -- Besides the times, the controller reads the runnable threads on the machine,
+    -- the fourth field's numerator in /proc/loadavg (here the text that
+    -- recur.thread_load_fake(text, cores) gives, read at every call). With the team in
+    -- use our two threads are among them; more runnable than processors in three of
+    -- the last four readings makes the machine busy: one thread, whatever the times
+    -- say. While busy our share is one thread, so the readings say busy while more
+    -- than one thread is runnable on two processors.
     local p
     local function forward() return p.layer:forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh) end
     local function state() return recur.thread_adapt() end
+    -- /proc/loadavg with r runnable threads; the averages say the opposite, and the
+    -- thread count and last pid are other numbers, so only the runnable field decides
+    local function loadavg(r, cores)
+      recur.thread_load_fake(string.format("%d.50 %d.25 0.10 %d/%d %d\n", 9 - r, 9 - r, r, 187 + r, 4501), cores)
+    end
     before_each(function()
       p = problem()
       recur.thread_adapt_fake(0.010, 0.001) -- the team is ten times faster
     end)
 
     it("runs one thread while others want the team's cores, and the team again after", function()
-      recur.thread_load_fake(3, 2) -- our two threads and one other
+      loadavg(3, 2) -- our two threads and one other
       forward()
       forward()
       assert.are.same({enabled = true, threads = 2, busy = false}, state())
@@ -216,56 +222,68 @@ describe("the team on a busy machine", function()
       assert.are.same({enabled = true, threads = 1, busy = true}, state())
       assert.are.equal(1, recur.blas_info().threads)
       -- on one thread now: our share is one, and the other process is still there
-      recur.thread_load_fake(2, 2)
+      loadavg(2, 2)
       for _ = 1, 6 do
         forward()
         assert.are.same({enabled = true, threads = 1, busy = true}, state())
       end
       -- it has gone: two readings of one runnable thread (ours) end it
-      recur.thread_load_fake(1, 2)
+      loadavg(1, 2)
       forward()
       assert.are.same({enabled = true, threads = 1, busy = true}, state())
       forward()
       assert.are.same({enabled = true, threads = 2, busy = false}, state())
       -- and the readings count the team as ours again: two runnable are ours alone
-      recur.thread_load_fake(2, 2)
+      loadavg(2, 2)
       for _ = 1, 4 do forward() end
       assert.are.same({enabled = true, threads = 2, busy = false}, state())
     end)
 
     it("needs three readings of four, each with more runnable threads than processors", function()
-      recur.thread_load_fake(2, 2) -- our team alone: exactly the processors
+      loadavg(2, 2) -- our team alone: exactly the processors
       for _ = 1, 8 do forward() end
       assert.are.same({enabled = true, threads = 2, busy = false}, state())
-      recur.thread_load_fake(4, 4) -- on four processors: room for two more
+      loadavg(4, 4) -- on four processors: room for two more
       for _ = 1, 4 do forward() end
       assert.are.same({enabled = true, threads = 2, busy = false}, state())
       -- readings busy, quiet, busy, quiet, ...: never three of the last four
       for i = 1, 9 do
-        recur.thread_load_fake(i % 2 == 1 and 3 or 2, 2)
+        loadavg(i % 2 == 1 and 3 or 2, 2)
         forward()
         assert.is_false(state().busy, "reading " .. i)
       end
-      recur.thread_load_fake(5, 4) -- the last four: busy, quiet, busy, busy
+      loadavg(5, 4) -- the last four: busy, quiet, busy, busy
       forward()
       assert.is_true(state().busy)
     end)
 
+    it("takes a text it cannot read for a quiet machine", function()
+      for _, text in ipairs({"", "0.50 0.40 0.30", "0.50 0.40 0.30 x/187 4501", "0.50 0.40 0.30 5 187",
+                             "0.50 0.40 0.30 0/187 4501"}) do
+        recur.thread_load_fake(text, 2)
+        for _ = 1, 4 do forward() end
+        assert.are.same({enabled = true, threads = 2, busy = false}, state(), text)
+      end
+      recur.thread_load_fake("0.50 0.40 0.30 5/187 4501", 2) -- and a good one again
+      for _ = 1, 3 do forward() end
+      assert.is_true(state().busy)
+    end)
+
     it("gives results that do not depend on it", function()
-      recur.thread_load_fake(2, 2)
+      loadavg(2, 2)
       for _ = 1, 7 do forward() end
       local y2 = forward():clone()
-      recur.thread_load_fake(3, 2)
+      loadavg(3, 2)
       for _ = 1, 3 do forward() end
       assert.is_true(state().busy)
       assert.are.equal(0, (forward() - y2):abs():max())
     end)
 
     it("rejects a load that is not one", function()
-      assert.has_error(function() recur.thread_load_fake(-1, 2) end,
-        "thread_load_fake: -1 runnable threads on 2 processors is not a load")
-      assert.has_error(function() recur.thread_load_fake(1, 0) end,
-        "thread_load_fake: 1 runnable threads on 0 processors is not a load")
+      assert.has_error(function() recur.thread_load_fake("0.50 0.40 0.30 3/187 4501", 0) end,
+        "thread_load_fake: 0 processors is not a machine")
+      assert.has_error(function() recur.thread_load_fake(string.rep("1", 128), 2) end,
+        "thread_load_fake: the text is longer than 127 bytes or holds a zero byte")
     end)
   end)
 
