@@ -63,7 +63,8 @@ def classify(frames, lines):
         for ip, sym, _ in frames:
             if sym.startswith("param_grads"):
                 src = lines.get(ip, "")
-                what = "dW_hh" if "dw_hh" in src else "dW_ih" if "dw_ih" in src else "dx" if "dx" in src else src
+                what = ("dW_ih and dW_hh (one packing of dG^T)" if "pair" in src else "dW_hh" if "dw_hh" in src
+                        else "dW_ih" if "dw_ih" in src else "dx" if "dx" in src else src)
                 return "backward: %s over all T*B rows (blocked)" % what
         if any(s.startswith("gemm_rows") for s in syms):
             return "input projection (forward) or dx over all T*B rows, parallel (blocked)"
