@@ -208,20 +208,19 @@ static double adapt_now(void)
  * batch-1 generation), so the median of a few times says "team" while the mean cost
  * is several times one thread's; a mean of a few times misjudges the other way on a
  * quiet machine, where a lone slow call flips a small shape to one thread (both
- * measured: README, "On a Zen 4"). So the controller also asks the kernel how many
- * threads are runnable on the whole machine (the fourth field of /proc/loadavg counts
- * the reader too), at most every LOAD_PERIOD seconds. With the team in use the count
- * includes our own threads (libgomp's idle workers spin, so they count while a team
- * is in use), and others want a core when it exceeds the processors. The first four
- * readings are taken at the first four calls. The machine is
- * busy when LOAD_VOTES of the last four readings say so; then every call runs on one
- * thread, untimed, and the readings go on with our own share counted as one thread:
- * others still want a core when the count less one exceeds the processors the rest
- * of the team would need. Two readings that find room again end it. Where
- * /proc/loadavg cannot be read the timing alone decides. */
+ * measured: README, "On a Zen 4, the first session"). So the controller also asks the
+ * kernel how many threads are runnable on the whole machine (the fourth field of
+ * /proc/loadavg counts the reader too), at most every LOAD_PERIOD seconds and at each
+ * of the first four calls. With the team in use the count includes our own threads
+ * (libgomp's idle workers spin, so they count while a team is in use), and others
+ * want a core when it exceeds the processors. The machine is busy when LOAD_VOTES of
+ * the last four readings say so; then every call runs on one thread, untimed, and the
+ * readings go on with our own share counted as one thread: others still want a core
+ * when the count less one exceeds the processors the rest of the team would need.
+ * Two readings that find room again end it. Where /proc/loadavg cannot be read the
+ * timing alone decides. */
 #define LOAD_PERIOD 0.005
 #define LOAD_VOTES 3
-
 
 /* Runnable threads on the machine, the caller included; -1 when unknown. */
 static int load_runnable(void)
@@ -291,7 +290,12 @@ recur_threads_call recur_threads_begin(uint64_t key)
     if (omp_in_parallel()) return c;
     pthread_mutex_lock(&adapt_lock);
     adapt_init();
-    if (adapt_on && team > 1) {
+    if (adapt_on && team > 1 && load_check()) {
+        /* others want our cores: one thread, and no time recorded, since times on a
+         * loaded machine say nothing of the quiet one */
+        c.mode = 0;
+        adapt_apply(1);
+    } else if (adapt_on && team > 1) {
         key |= 1; /* 0 marks a free slot */
         /* open addressing from the key's home slot; a full table recycles the home */
         const unsigned home = (unsigned)(key >> 58) % ADAPT_SLOTS;
@@ -304,13 +308,6 @@ recur_threads_call recur_threads_begin(uint64_t key)
         if (s->key != key) {
             memset(s, 0, sizeof *s);
             s->key = key;
-        }
-        if (load_check()) {
-            /* others want our cores: one thread, and no time recorded, since times on
-             * a loaded machine say nothing of the quiet one */
-            adapt_apply(1);
-            pthread_mutex_unlock(&adapt_lock);
-            return c;
         }
         if (!s->chosen) c.mode = s->n[1] <= s->n[0];
         else if (s->calls >= ADAPT_TRY_CALLS &&
