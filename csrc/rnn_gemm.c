@@ -501,10 +501,10 @@ static void blocked_avx512(int ta, int blk0, int blk1, int M, int K, int kcmax, 
 {
     for (int k0 = 0; k0 < K; k0 += kcmax) {
         const int kc = K - k0 < kcmax ? K - k0 : kcmax;
-        const float *bp[2]; /* nr is 1 or 2 */
+        float *bp[2]; /* nr is 1 or 2 */
         for (int o = 0, at = 0; o < nr; o++) {
             bp[o] = Bp + (size_t)at * kc;
-            pack_b_block(Bp + (size_t)at * kc, RNN_PANEL, r[o].tb, r[o].B, r[o].ldb, r[o].N, k0, kc);
+            pack_b_block(bp[o], RNN_PANEL, r[o].tb, r[o].B, r[o].ldb, r[o].N, k0, kc);
             at += (r[o].N + RNN_PANEL - 1) / RNN_PANEL * RNN_PANEL;
         }
         for (int bb = blk0; bb < blk1; bb += BK_MB) {
