@@ -307,9 +307,23 @@ local function row_generate(a)
   local state, t0
   local warmup = a.warmup or 20
   local now, in_step = recur.now, 0
+  -- --alternate: every ALTERNATE measured tokens the thread count switches between 1
+  -- and --threads, and each count's tokens are timed apart (busy.lua's within-process
+  -- comparison: the same weights in the same memory, side by side in time)
+  local ALTERNATE, spent, made, chunk_t0 = 100, {[1] = 0, [a.threads] = 0}, {[1] = 0, [a.threads] = 0}, nil
+  local function thread_count(i) return ((i - warmup - 1) // ALTERNATE) % 2 == 0 and 1 or a.threads end
   collectgarbage()
   for i = 1, warmup + a.tokens do
     if i == warmup + 1 then t0, in_step = now(), 0 end
+    if a.alternate and i > warmup and (i - warmup - 1) % ALTERNATE == 0 then
+      local t = now()
+      if chunk_t0 then
+        local n = thread_count(i - 1)
+        spent[n], made[n] = spent[n] + (t - chunk_t0), made[n] + ALTERNATE
+      end
+      recur.set_num_threads(thread_count(i))
+      chunk_t0 = now()
+    end
     local logits
     if a.phases then
       local s0 = now()
@@ -324,6 +338,13 @@ local function row_generate(a)
   local row = {row = "generate", layers = a.layers, hidden = a.hidden, embed = a.embed, vocab = a.vocab,
                dtype = a.dtype, tokens = a.tokens, greedy = a.greedy, seconds = seconds,
                tokens_per_s = a.tokens / seconds, us_per_token = seconds / a.tokens * 1e6}
+  if a.alternate then
+    local n = thread_count(warmup + a.tokens)
+    spent[n], made[n] = spent[n] + (now() - chunk_t0), made[n] + (a.tokens - 1) % ALTERNATE + 1
+    row.alternate = {threads = a.threads, tokens_per_s_1 = made[1] / spent[1],
+                     tokens_per_s_n = made[a.threads] / spent[a.threads], tokens_1 = made[1],
+                     tokens_n = made[a.threads]}
+  end
   if a.phases then
     -- the rest of a token is the choice (decode.choose) and the loop's own work
     row.us_step = in_step / a.tokens * 1e6
@@ -399,6 +420,7 @@ g:option("--vocab", "vocabulary size", 65):convert(positive("--vocab"))
 g:option("--tokens", "tokens measured", 2000):convert(positive("--tokens"))
 g:flag("--greedy", "argmax instead of sampling at temperature 1")
 g:flag("--phases", "time model:step apart from the choice of the token (us_step, us_choose)")
+g:flag("--alternate", "switch between 1 thread and --threads every 100 tokens, timing each apart")
 g:option("--dtype", "float32 | bfloat16 | int8 (the model's set_precision(\"bf16\" | \"int8\"))", "float32")
   :choices({"float32", "bfloat16", "int8"})
 local w = common(parser:command("wordlm", "Zaremba et al.'s medium word-level LSTM LM, one training iteration"))

@@ -94,6 +94,7 @@ static double load_next;           /* when the next reading may be taken */
 static unsigned load_history;      /* one bit per reading, newest lowest: others want a core */
 static int load_readings;          /* readings taken, up to 4 */
 static int load_busy;              /* the verdict of the last readings */
+static int team_ran;               /* a call has run on the team since the team was set */
 static char load_fake[128];        /* specs: what /proc/loadavg says ("": read it) */
 static int load_fake_cores;        /* and the processors */
 
@@ -121,6 +122,7 @@ void recur_threads_set(int n)
     load_history = 0; /* nor readings that counted it */
     load_busy = 0;
     load_readings = 0;
+    team_ran = 0;
     pthread_mutex_unlock(&adapt_lock);
 }
 
@@ -214,7 +216,11 @@ static double adapt_now(void)
  * of the first four calls. With the team in use the count includes our own threads
  * (libgomp's idle workers spin, so they count while a team is in use), and others
  * want a core when it exceeds the processors. The machine is busy when LOAD_VOTES of
- * the last four readings say so; then every call runs on one thread, untimed, and the
+ * the last four readings say so, or, before there are four, more than half of those
+ * taken: a team call on a loaded machine can cost a whole time slice, and with three
+ * votes needed from the start the first two calls of every process paid it (one
+ * wrong first reading costs one call on one thread: the second releases it). Then
+ * every call runs on one thread, untimed, and the
  * readings go on with our own share counted as one thread: others still want a core
  * when the count less one exceeds the processors the rest of the team would need.
  * Two readings that find room again end it. Where /proc/loadavg cannot be read the
@@ -272,11 +278,15 @@ static int load_check(void)
         load_busy = 0;
         return 0;
     }
-    /* ours: the team, or one thread while the machine is found busy */
-    const int others = load_busy ? r - 1 : r - team;
+    /* ours: the team, or one thread while the machine is found busy or before any
+     * call has woken the team's workers (a process's first readings: counting the
+     * team there took us and one other process for our team alone, and the first
+     * calls ran on the team, a time slice lost at each) */
+    const int others = load_busy || !team_ran ? r - 1 : r - team;
     load_history = (load_history << 1 | (others > cores - team)) & 15u;
     if (load_readings < 4) load_readings++;
-    load_busy = __builtin_popcount(load_history) >= LOAD_VOTES;
+    const int votes = __builtin_popcount(load_history);
+    load_busy = load_readings < 4 ? 2 * votes > load_readings : votes >= LOAD_VOTES;
     return load_busy;
 }
 
@@ -318,6 +328,7 @@ recur_threads_call recur_threads_begin(uint64_t key)
             c.mode = s->cur;
         }
         c.slot = s;
+        team_ran |= c.mode;
         adapt_apply(c.mode ? team : 1);
     }
     pthread_mutex_unlock(&adapt_lock);

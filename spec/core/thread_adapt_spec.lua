@@ -197,9 +197,10 @@ describe("the team on a busy machine", function()
     -- the fourth field's numerator in /proc/loadavg (here the text that
     -- recur.thread_load_fake(text, cores) gives, read at every call). With the team in
     -- use our two threads are among them; more runnable than processors in three of
-    -- the last four readings makes the machine busy: one thread, whatever the times
-    -- say. While busy our share is one thread, so the readings say busy while more
-    -- than one thread is runnable on two processors.
+    -- the last four readings (before there are four, in more than half of them) makes
+    -- the machine busy: one thread, whatever the times say. While busy our share is
+    -- one thread, so the readings say busy while more than one thread is runnable on
+    -- two processors.
     local p
     local function forward() return p.layer:forward(p.x, p.w_ih, p.w_hh, p.b_ih, p.b_hh) end
     local function state() return recur.thread_adapt() end
@@ -215,10 +216,7 @@ describe("the team on a busy machine", function()
 
     it("runs one thread while others want the team's cores, and the team again after", function()
       loadavg(3, 2) -- our two threads and one other
-      forward()
-      forward()
-      assert.are.same({enabled = true, threads = 2, busy = false}, state())
-      forward() -- the third reading of three
+      forward() -- the first reading decides alone
       assert.are.same({enabled = true, threads = 1, busy = true}, state())
       assert.are.equal(1, recur.blas_info().threads)
       -- on one thread now: our share is one, and the other process is still there
@@ -239,7 +237,40 @@ describe("the team on a busy machine", function()
       assert.are.same({enabled = true, threads = 2, busy = false}, state())
     end)
 
+    it("counts only the caller as ours until the team has run", function()
+      -- a process's first call: its workers are not running yet, so two runnable
+      -- threads are the caller and another process
+      loadavg(2, 2)
+      forward()
+      assert.are.same({enabled = true, threads = 1, busy = true}, state())
+      -- once the team has run, two runnable threads are the team alone
+      recur.set_num_threads(2) -- a new team: its readings start again
+      loadavg(1, 2)
+      forward()
+      assert.is_false(state().busy)
+      loadavg(2, 2)
+      for _ = 1, 4 do forward() end
+      assert.are.same({enabled = true, threads = 2, busy = false}, state())
+    end)
+
+    it("takes the first readings' majority until there are four", function()
+      loadavg(3, 2) -- busy, then quiet: one of two is no majority
+      forward()
+      assert.is_true(state().busy)
+      loadavg(1, 2)
+      forward()
+      assert.is_false(state().busy)
+      loadavg(3, 2) -- busy: two of three
+      forward()
+      assert.is_true(state().busy)
+      loadavg(1, 2) -- quiet (ours alone), and now four: busy, quiet, busy, quiet is two of four
+      forward()
+      assert.is_false(state().busy)
+    end)
+
     it("needs three readings of four, each with more runnable threads than processors", function()
+      loadavg(1, 2) -- ours alone before the team has run
+      forward()
       loadavg(2, 2) -- our team alone: exactly the processors
       for _ = 1, 8 do forward() end
       assert.are.same({enabled = true, threads = 2, busy = false}, state())
@@ -270,8 +301,11 @@ describe("the team on a busy machine", function()
     end)
 
     it("gives results that do not depend on it", function()
+      loadavg(1, 2)
+      forward()
       loadavg(2, 2)
       for _ = 1, 7 do forward() end
+      assert.is_false(state().busy)
       local y2 = forward():clone()
       loadavg(3, 2)
       for _ = 1, 3 do forward() end
