@@ -15,6 +15,9 @@
 -- machine may not be quiet: check it). Each row's figure is bench/run.lua's (ms per
 -- iteration, tokens/s), the median over the rounds; the 2-thread verdict is the median
 -- over the rounds of the 2-thread loaded time over the 1-thread one of the same round.
+-- Each loaded round of the generation row also runs one process that alternates 1 and
+-- 2 threads every 100 tokens (bench/run.lua generate --alternate), and prints the
+-- median of its 2-thread time over its 1-thread time.
 -- bench/ sits in a checkout: its lua/ and build/ come first (examples/checkout.lua).
 local ROOT = dofile((arg[0]:match("^(.*)/") or ".") .. "/../examples/checkout.lua")
 local argparse = require "argparse"
@@ -84,7 +87,7 @@ local sides = a.torch and {"recur", "torch"} or {"recur"}
 -- seconds; a 2-thread run is judged against the 1-thread run next to it, not against
 -- one a minute away. `order` alternates between rounds, so neither count always runs
 -- first. Returns {[t] = {quiet = row, loaded = row}}.
-local function round(argv_of, order)
+local function round(argv_of, order, alternate)
   local out = {}
   for _, t in ipairs(order) do
     local idle = suite.idle_fraction(1)
@@ -100,6 +103,13 @@ local function round(argv_of, order)
     if not row then stop_load(pid) error(err, 0) end
     row.idle_before = idle
     out[t].loaded = row
+  end
+  if alternate then
+    -- and one process that switches between 1 and 2 threads every 100 tokens: the same
+    -- weights in the same memory for both, which separate processes do not share
+    local row, err = suite.run(suite.concat(argv_of(2), {"--alternate"}), blas_env)
+    if not row then stop_load(pid) error(err, 0) end
+    out.alternate = row.alternate
   end
   stop_load(pid)
   return out
@@ -133,7 +143,8 @@ for _, spec in ipairs(ROWS) do
       for rep = 1, a["repeat"] do
         local order = {}
         for i = 1, #threads do order[i] = threads[rep % 2 == 1 and i or #threads + 1 - i] end
-        rounds[rep] = round(argv_of, order)
+        rounds[rep] = round(argv_of, order, spec[1] == "generate" and side == "recur" and #threads == 2
+                            and threads[1] * threads[2] == 2)
       end
       for _, t in ipairs(threads) do
         local quiets, loadeds = {}, {}
@@ -163,6 +174,21 @@ for _, spec in ipairs(ROWS) do
         print(string.format("%s, %s, loaded: 2 threads no slower than 1: %.2fx the 1-thread time beside it "
           .. "(median of %s; %s)", suite.describe(rounds[1][1].quiet), side, ratio, table.concat(shown, ", "),
           ratio <= 1 and "met" or "MISSED"))
+        if rounds[1].alternate and rounds[1].alternate.tokens_per_s_n then
+          local within = {}
+          for _, r in ipairs(rounds) do
+            local alt = r.alternate
+            if alt.tokens_per_s_1 and alt.tokens_per_s_n then
+              within[#within + 1] = alt.tokens_per_s_1 / alt.tokens_per_s_n
+            end
+          end
+          table.sort(within)
+          for i, x in ipairs(within) do shown[i] = string.format("%.2f", x) end
+          pairs_judged[#pairs_judged].within_one_process = within
+          print(string.format("%s, %s, loaded, one process alternating 1 and 2 threads every 100 tokens: "
+            .. "2 threads' time %.2fx 1 thread's (median of %s)", suite.describe(rounds[1][1].quiet), side,
+            within[(#within + 1) // 2], table.concat(shown, ", ")))
+        end
       end
     end
   end

@@ -341,9 +341,10 @@ local function row_generate(a)
   if a.alternate then
     local n = thread_count(warmup + a.tokens)
     spent[n], made[n] = spent[n] + (now() - chunk_t0), made[n] + (a.tokens - 1) % ALTERNATE + 1
-    row.alternate = {threads = a.threads, tokens_per_s_1 = made[1] / spent[1],
-                     tokens_per_s_n = made[a.threads] / spent[a.threads], tokens_1 = made[1],
-                     tokens_n = made[a.threads]}
+    -- (a count with no tokens, under 200 of them, has no rate)
+    local function rate(n) return made[n] > 0 and made[n] / spent[n] or nil end
+    row.alternate = {threads = a.threads, tokens_per_s_1 = rate(1), tokens_per_s_n = rate(a.threads),
+                     tokens_1 = made[1], tokens_n = made[a.threads]}
   end
   if a.phases then
     -- the rest of a token is the choice (decode.choose) and the loop's own work
