@@ -349,6 +349,23 @@ __attribute__((target("avx512f"))) static void pack_a_blocks_t_avx512(float *d, 
     }
 }
 
+/* pack_b_block without tb on AVX-512: row k of B, 16 floats at a time, to row k of
+ * each panel. */
+__attribute__((target("avx512f"))) static void pack_b_rows_avx512(float *Bp, int width, const float *B, int ldb,
+                                                                  int N, int k0, int kc)
+{
+    for (int k = 0; k < kc; k++) {
+        const float *src = B + (size_t)(k0 + k) * ldb;
+        for (int n = 0; n < N; n += 16) {
+            const int n0 = n / width * width, c = n - n0;
+            copy16_avx512(Bp + (size_t)n0 * kc + (size_t)k * width + c, 16, src + n, N - n < 16 ? N - n : 16);
+        }
+        /* a last panel's 16 columns past N, when it has them, are zeros too */
+        for (int n = (N + 15) / 16 * 16; n % width; n += 16)
+            copy16_avx512(Bp + (size_t)(n / width * width) * kc + (size_t)k * width + n % width, 16, src, 0);
+    }
+}
+
 /* Rows r0..r0+mr-1 of op(A), k0..k0+kc-1, packed `width` (<= 16) rows side by side:
  * element (r,k) at d[k*width + r], zeros in the rows past mr. */
 static void pack_a_block(float *d, int width, int ta, const float *A, int lda, int r0, int mr,
@@ -396,6 +413,10 @@ static void pack_b_panel(float *d, int width, int tb, const float *B, int ldb, i
  * reads A). */
 static void pack_b_block(float *Bp, int width, int tb, const float *B, int ldb, int N, int k0, int kc)
 {
+    if (!tb && cpu_level() == 3 && width % 16 == 0) {
+        pack_b_rows_avx512(Bp, width, B, ldb, N, k0, kc);
+        return;
+    }
     if (!tb) {
         for (int k = 0; k < kc; k++)
             for (int n0 = 0; n0 < N; n0 += width)
