@@ -281,7 +281,9 @@ static int load_check(void)
     /* ours: the team, or one thread while the machine is found busy or before any
      * call has woken the team's workers (a process's first readings: counting the
      * team there took us and one other process for our team alone, and the first
-     * calls ran on the team, a time slice lost at each) */
+     * calls ran on the team, a time slice lost at each). Workers still spinning after
+     * other parallel work can make those readings say busy on a quiet machine: then a
+     * few calls run on one thread until the workers sleep and two readings release it. */
     const int others = load_busy || !team_ran ? r - 1 : r - team;
     load_history = (load_history << 1 | (others > cores - team)) & 15u;
     if (load_readings < 4) load_readings++;
