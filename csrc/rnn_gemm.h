@@ -50,7 +50,7 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
  * stored (K,M) when ta (op(A) = A^T) else (M,K), B (N,K) when tb else (K,N), row-major
  * with row strides lda, ldb; C with ldc. Used for the weight gradients (dW += dG^T x),
  * and for the input projection and dx where the steps do not do them. K may be large
- * (T*B) and M too, so this is a blocked GEMM: 256 values of k at a time, the block of
+ * (T*B) and M too, so this is a blocked GEMM: up to 512 values of k at a time, the block of
  * op(B) packed into panels, op(A) packed 12 (AVX-512) or 6 (AVX2) rows at a time, and a
  * 12 x 32 or 6 x 16 block of C in registers. Every element of C is one FMA chain over k in
  * order, starting from S, whatever the instruction set, the blocking or the split: the
