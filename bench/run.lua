@@ -309,19 +309,25 @@ local function row_generate(a)
   local now, in_step = recur.now, 0
   -- --alternate: every ALTERNATE measured tokens the thread count switches between 1
   -- and --threads, and each count's tokens are timed apart (busy.lua's within-process
-  -- comparison: the same weights in the same memory, side by side in time)
+  -- comparison: the same weights in the same memory, side by side in time). The first
+  -- token after a switch is left out for both counts: set_num_threads starts the
+  -- controller afresh, and until the first recurrent call finds the machine busy the
+  -- work before it runs on the whole team, a cost of switching that a process at a
+  -- fixed count does not pay.
   local ALTERNATE, spent, made, chunk_t0 = 100, {[1] = 0, [a.threads] = 0}, {[1] = 0, [a.threads] = 0}, nil
   local function thread_count(i) return ((i - warmup - 1) // ALTERNATE) % 2 == 0 and 1 or a.threads end
   collectgarbage()
   for i = 1, warmup + a.tokens do
     if i == warmup + 1 then t0, in_step = now(), 0 end
-    if a.alternate and i > warmup and (i - warmup - 1) % ALTERNATE == 0 then
-      local t = now()
+    local k = (i - warmup - 1) % ALTERNATE
+    if a.alternate and i > warmup and k == 0 then
       if chunk_t0 then
         local n = thread_count(i - 1)
-        spent[n], made[n] = spent[n] + (t - chunk_t0), made[n] + ALTERNATE
+        spent[n], made[n] = spent[n] + (now() - chunk_t0), made[n] + ALTERNATE - 1
       end
       recur.set_num_threads(thread_count(i))
+      chunk_t0 = nil
+    elseif a.alternate and i > warmup and k == 1 then
       chunk_t0 = now()
     end
     local logits
@@ -339,9 +345,11 @@ local function row_generate(a)
                dtype = a.dtype, tokens = a.tokens, greedy = a.greedy, seconds = seconds,
                tokens_per_s = a.tokens / seconds, us_per_token = seconds / a.tokens * 1e6}
   if a.alternate then
-    local n = thread_count(warmup + a.tokens)
-    spent[n], made[n] = spent[n] + (now() - chunk_t0), made[n] + (a.tokens - 1) % ALTERNATE + 1
-    -- (a count with no tokens, under 200 of them, has no rate)
+    if chunk_t0 then
+      local n = thread_count(warmup + a.tokens)
+      spent[n], made[n] = spent[n] + (now() - chunk_t0), made[n] + (a.tokens - 1) % ALTERNATE
+    end
+    -- (a count with no tokens timed, under 200 of them, has no rate)
     local function rate(n) return made[n] > 0 and made[n] / spent[n] or nil end
     row.alternate = {threads = a.threads, tokens_per_s_1 = rate(1), tokens_per_s_n = rate(a.threads),
                      tokens_1 = made[1], tokens_n = made[a.threads]}
