@@ -210,8 +210,8 @@ static double adapt_now(void)
  * batch-1 generation), so the median of a few times says "team" while the mean cost
  * is several times one thread's; a mean of a few times misjudges the other way on a
  * quiet machine, where a lone slow call flips a small shape to one thread (both
- * measured: README, "On a Zen 4, the first session"). So the controller also asks the
- * kernel how many threads are runnable on the whole machine (the fourth field of
+ * measured: bench/history.md, "On a Zen 4, the first session"). So the controller
+ * also asks the kernel how many threads are runnable on the whole machine (the fourth field of
  * /proc/loadavg counts the reader too), at most every LOAD_PERIOD seconds and at each
  * of the first four calls. With the team in use the count includes our own threads
  * (libgomp's idle workers spin, so they count while a team is in use), and others
