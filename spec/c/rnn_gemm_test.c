@@ -182,14 +182,15 @@ int main(void)
                     }
         /* past the AVX-512 kernel's 32 packed blocks (384 rows) and its column shares */
         for (int t = 0; t < 8; t++) {
-            failures += check_blocked(400, t & 1 ? 128 : 33, t & 2 ? 300 : 7, t & 1, (t >> 1) & 1,
+            /* 400 rows: two groups of blocks of A; 1100 = three blocks of k */
+            failures += check_blocked(400, t & 1 ? 128 : 33, t & 2 ? (t & 4 ? 1100 : 300) : 7, t & 1, (t >> 1) & 1,
                                       t % 3, 1 + t % 3, seed++) != 0;
             runs++;
         }
         /* pairs sharing op(A): the weight gradients' shapes (N1 = D, N2 = H), small and
          * past the blocks, both layouts, from zeros and onto C, in shares */
         static const int pM[] = {1, 12, 13, 100, 400}, pN[][2] = {{64, 128}, {33, 7}, {1, 40}, {0, 16}};
-        static const int pK[] = {0, 5, 385};
+        static const int pK[] = {0, 5, 385, 1100};
         for (size_t a = 0; a < sizeof pM / sizeof *pM; a++)
             for (size_t n = 0; n < sizeof pN / sizeof *pN; n++)
                 for (size_t b = 0; b < sizeof pK / sizeof *pK; b++)
