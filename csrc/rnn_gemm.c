@@ -414,19 +414,12 @@ static void pack_b_panel(float *d, int width, int tb, const float *B, int ldb, i
 }
 
 /* Rows k0..k0+kc-1 of op(B), all N columns, as consecutive panels `width` wide. Without
- * tb, k runs outside, so that each row of B is read as one run (as pack_a_blocks_t_avx512
- * reads A). */
+ * tb on AVX-512, k runs outside, so that each row of B is read as one run (as
+ * pack_a_blocks_t_avx512 reads A). */
 static void pack_b_block(float *Bp, int width, int tb, const float *B, int ldb, int N, int k0, int kc)
 {
     if (!tb && cpu_level() == 3 && width % 16 == 0) {
         pack_b_rows_avx512(Bp, width, B, ldb, N, k0, kc);
-        return;
-    }
-    if (!tb) {
-        for (int k = 0; k < kc; k++)
-            for (int n0 = 0; n0 < N; n0 += width)
-                pack_b_panel(Bp + (size_t)n0 * kc + (size_t)k * width, width, 0, B, ldb, n0,
-                             N - n0 < width ? N - n0 : width, k0 + k, 1);
         return;
     }
     for (int n0 = 0; n0 < N; n0 += width)

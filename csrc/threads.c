@@ -211,18 +211,18 @@ static double adapt_now(void)
  * is several times one thread's; a mean of a few times misjudges the other way on a
  * quiet machine, where a lone slow call flips a small shape to one thread (both
  * measured: bench/history.md, "On a Zen 4, the first session"). So the controller
- * also asks the kernel how many threads are runnable on the whole machine (the fourth field of
- * /proc/loadavg counts the reader too), at most every LOAD_PERIOD seconds and at each
- * of the first four calls. With the team in use the count includes our own threads
- * (libgomp's idle workers spin, so they count while a team is in use), and others
- * want a core when it exceeds the processors. The machine is busy when LOAD_VOTES of
+ * also asks the kernel how many threads are runnable on the whole machine (the fourth
+ * field of /proc/loadavg counts the reader too), at most every LOAD_PERIOD seconds and
+ * at each of the first four calls. With the team in use the count includes our own
+ * threads (libgomp's idle workers spin, so they count while a team is in use), and
+ * others want a core when it exceeds the processors. The machine is busy when LOAD_VOTES of
  * the last four readings say so, or, before there are four, more than half of those
  * taken: a team call on a loaded machine can cost a whole time slice, and with three
  * votes needed from the start the first two calls of every process paid it (one
  * wrong first reading costs one call on one thread: the second releases it). Then
- * every call runs on one thread, untimed, and the
- * readings go on with our own share counted as one thread: others still want a core
- * when the count less one exceeds the processors the rest of the team would need.
+ * every call runs on one thread, untimed, and the readings go on with our own share
+ * counted as one thread: others still want a core when the count less one exceeds
+ * the processors the rest of the team would need.
  * Two readings that find room again end it. Where /proc/loadavg cannot be read the
  * timing alone decides. */
 #define LOAD_PERIOD 0.005
