@@ -88,28 +88,26 @@ local sides = a.torch and {"recur", "torch"} or {"recur"}
 -- one a minute away. `order` alternates between rounds, so neither count always runs
 -- first. Returns {[t] = {quiet = row, loaded = row}}.
 local function round(argv_of, order, alternate)
-  local out = {}
-  for _, t in ipairs(order) do
-    local idle = suite.idle_fraction(1)
-    local row, err = suite.run(argv_of(t), blas_env)
-    if not row then error(err, 0) end
+  local out, pid = {}, nil
+  -- one run of argv with the machine's idle fraction over `seconds` before it
+  local function run(argv, seconds)
+    local idle = suite.idle_fraction(seconds)
+    local row, err = suite.run(argv, blas_env)
+    if not row then
+      if pid then stop_load(pid) end
+      error(err, 0)
+    end
     row.idle_before = idle
-    out[t] = {quiet = row}
+    return row
   end
-  local pid = start_load()
-  for _, t in ipairs(order) do
-    local idle = suite.idle_fraction(0.2) -- short: the runs stay close together
-    local row, err = suite.run(argv_of(t), blas_env)
-    if not row then stop_load(pid) error(err, 0) end
-    row.idle_before = idle
-    out[t].loaded = row
-  end
+  for _, t in ipairs(order) do out[t] = {quiet = run(argv_of(t), 1)} end
+  pid = start_load()
+  -- a short idle reading under load, so that the runs stay close together
+  for _, t in ipairs(order) do out[t].loaded = run(argv_of(t), 0.2) end
   if alternate then
     -- and one process that switches between 1 and 2 threads every 100 tokens: the same
     -- weights in the same memory for both, which separate processes do not share
-    local row, err = suite.run(suite.concat(argv_of(2), {"--alternate"}), blas_env)
-    if not row then stop_load(pid) error(err, 0) end
-    out.alternate = row.alternate
+    out.alternate = run(suite.concat(argv_of(2), {"--alternate"}), 0.2).alternate
   end
   stop_load(pid)
   return out
@@ -119,6 +117,14 @@ local function median_of(list, key)
   local sorted = table.move(list, 1, #list, 1, {})
   table.sort(sorted, function(x, y) return key(x) < key(y) end)
   return sorted[(#sorted + 1) // 2]
+end
+
+-- The median of a list of ratios and the list sorted, as text.
+local function median_ratio(ratios)
+  table.sort(ratios)
+  local shown = {}
+  for i, x in ipairs(ratios) do shown[i] = string.format("%.2f", x) end
+  return ratios[(#ratios + 1) // 2], table.concat(shown, ", ")
 end
 
 -- A's time over B's: above 1, A is slower (generation's figure is a rate).
@@ -133,6 +139,9 @@ print(string.format("one core taken by `%s` during the loaded runs%s", LOAD[a.lo
 local FMT = "%-24s %-6s %3s %24s %24s %8s"
 print(string.format(FMT, "row", "side", "thr", "quiet (idle)", "loaded (idle)", "slowdown"))
 local results, pairs_judged = {}, {}
+local given = {}
+for _, t in ipairs(threads) do given[t] = true end
+local one_and_two = #threads == 2 and given[1] and given[2] or false -- the counts compared
 for _, spec in ipairs(ROWS) do
   if not only or only[spec[1]] then
     for _, side in ipairs(sides) do
@@ -143,8 +152,7 @@ for _, spec in ipairs(ROWS) do
       for rep = 1, a["repeat"] do
         local order = {}
         for i = 1, #threads do order[i] = threads[rep % 2 == 1 and i or #threads + 1 - i] end
-        rounds[rep] = round(argv_of, order, spec[1] == "generate" and side == "recur" and #threads == 2
-                            and threads[1] * threads[2] == 2)
+        rounds[rep] = round(argv_of, order, one_and_two and spec[1] == "generate" and side == "recur")
       end
       for _, t in ipairs(threads) do
         local quiets, loadeds = {}, {}
@@ -162,32 +170,25 @@ for _, spec in ipairs(ROWS) do
       end
       -- Issue 15's target: with one core loaded, 2 threads no slower than 1, judged by
       -- the median over rounds of the 2-thread loaded time over the 1-thread one beside it.
-      if rounds[1][1] and rounds[1][2] then
-        local ratios = {}
+      if one_and_two then
+        local name, ratios = suite.describe(rounds[1][1].quiet), {}
         for _, r in ipairs(rounds) do ratios[#ratios + 1] = time_ratio(r[2].loaded, r[1].loaded) end
-        table.sort(ratios)
-        local ratio = ratios[(#ratios + 1) // 2]
-        local shown = {}
-        for i, x in ipairs(ratios) do shown[i] = string.format("%.2f", x) end
-        pairs_judged[#pairs_judged + 1] = {row = suite.describe(rounds[1][1].quiet), side = side, ratio = ratio,
-                                           ratios = ratios}
+        local ratio, shown = median_ratio(ratios)
+        pairs_judged[#pairs_judged + 1] = {row = name, side = side, ratio = ratio, ratios = ratios}
         print(string.format("%s, %s, loaded: 2 threads no slower than 1: %.2fx the 1-thread time beside it "
-          .. "(median of %s; %s)", suite.describe(rounds[1][1].quiet), side, ratio, table.concat(shown, ", "),
-          ratio <= 1 and "met" or "MISSED"))
-        if rounds[1].alternate and rounds[1].alternate.tokens_per_s_n then
-          local within = {}
-          for _, r in ipairs(rounds) do
-            local alt = r.alternate
-            if alt.tokens_per_s_1 and alt.tokens_per_s_n then
-              within[#within + 1] = alt.tokens_per_s_1 / alt.tokens_per_s_n
-            end
+          .. "(median of %s; %s)", name, side, ratio, shown, ratio <= 1 and "met" or "MISSED"))
+        local within = {}
+        for _, r in ipairs(rounds) do
+          local alt = r.alternate
+          if alt and alt.tokens_per_s_1 and alt.tokens_per_s_n then
+            within[#within + 1] = alt.tokens_per_s_1 / alt.tokens_per_s_n
           end
-          table.sort(within)
-          for i, x in ipairs(within) do shown[i] = string.format("%.2f", x) end
+        end
+        if #within > 0 then
+          local median, listed = median_ratio(within)
           pairs_judged[#pairs_judged].within_one_process = within
           print(string.format("%s, %s, loaded, one process alternating 1 and 2 threads every 100 tokens: "
-            .. "2 threads' time %.2fx 1 thread's (median of %s)", suite.describe(rounds[1][1].quiet), side,
-            within[(#within + 1) // 2], table.concat(shown, ", ")))
+            .. "2 threads' time %.2fx 1 thread's (median of %s)", name, side, median, listed))
         end
       end
     end
