@@ -99,6 +99,39 @@ static int rnn_split_threads(int T, int B, int G, int H)
     return nth < most ? nth : most;
 }
 
+/* A thread's share of the hidden units when the threads split the units rather than
+ * the batch (rnn_generic.h): panels q0..q1-1 of RNN_PANEL units (the packed kernels'
+ * panels, so that a share is whole panels of every gate), units j0..j1-1; parts
+ * threads in all. One share of one is every unit. */
+typedef struct {
+    int parts, q0, q1, j0, j1;
+} rnn_units;
+
+static rnn_units rnn_units_share(int H, int part, int parts)
+{
+    const int P = (H + RNN_PANEL - 1) / RNN_PANEL;
+    rnn_units u = {parts, (int)((int64_t)P * part / parts), (int)((int64_t)P * (part + 1) / parts),
+                   0, 0};
+    u.j0 = u.q0 * RNN_PANEL;
+    u.j1 = u.q1 * RNN_PANEL < H ? u.q1 * RNN_PANEL : H;
+    return u;
+}
+
+/* Fewest multiply-adds per step of a few sequences (B*G*H*H) for splitting their units
+ * over the threads, which then meet once per step. */
+#define RNN_UNITS_SPLIT_MIN 65536
+
+/* Threads for a time loop that splits the units (1: one thread runs it alone): at most
+ * one per panel of units, and only for steps worth a meeting. */
+static int rnn_units_threads(int B, int G, int H)
+{
+    int nth = omp_get_max_threads();
+    if (nth <= 1 || omp_in_parallel() || openblas_get_parallel() == 1) return 1;
+    if ((int64_t)B * G * H * H < RNN_UNITS_SPLIT_MIN) return 1;
+    const int P = (H + RNN_PANEL - 1) / RNN_PANEL;
+    return nth < P ? nth : P;
+}
+
 /* Threads for one large GEMM split by rows of the result (1: let OpenBLAS decide). */
 static int rnn_gemm_threads(int M, int N, int K)
 {
@@ -165,7 +198,10 @@ static size_t rnn_packed_floats(recur_rnn_cell cell, int D, int H)
         f += rnn_gemm_packed_size(2 * H, H) + rnn_gemm_packed_size(H, H);
         b = rnn_gemm_packed_size(H, H) + rnn_gemm_packed_size(H, 2 * H);
     } else {
-        f += rnn_gemm_packed_size(GH, H);
+        /* w_hh in one block, or in a block per gate when the units are split */
+        const size_t whole = rnn_gemm_packed_size(GH, H);
+        const size_t gates = (size_t)recur_rnn_gates(cell) * rnn_gemm_packed_size(H, H);
+        f += whole > gates ? whole : gates;
         b = rnn_gemm_packed_size(H, GH);
     }
     if (cell == RECUR_RNN_GRU) b += rnn_gemm_packed_size(D, 2 * H) + rnn_gemm_packed_size(D, H);

@@ -163,6 +163,72 @@ panel_avx2(int M, int K, const float *A, int lda, const float *P, float *C, int 
     RNN_PANEL_ROWS(kernel_avx2, ncols, bias, accumulate);
 }
 
+/* C (MR, up to NP*32) from NP consecutive panels (K*32 floats apart) side by side,
+ * ncols of their columns: with fewer than 4 rows, one panel's 2*MR chains would wait on
+ * their own latency, so a row of A (a batch-1 step's h) meets several panels at once.
+ * Each element is still one chain over k in order, as in kernel_avx512. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+kernel_wide_avx512(const int MR, const int NP, int K, const float *A, int lda, const float *P,
+                   float *C, int ldc, int ncols, const float *bias, int accumulate)
+{
+    __mmask16 m[8];
+    __m512 c[3][8];
+    const size_t step = (size_t)K * RNN_PANEL;
+    for (int v = 0; v < 2 * NP; v++) {
+        const int left = ncols - 16 * v;
+        m[v] = left >= 16 ? 0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+    }
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < 2 * NP; v++) {
+            if (bias) c[i][v] = _mm512_maskz_loadu_ps(m[v], bias + 16 * v);
+            else if (accumulate) c[i][v] = _mm512_maskz_loadu_ps(m[v], C + (size_t)i * ldc + 16 * v);
+            else c[i][v] = _mm512_setzero_ps();
+        }
+    for (int k = 0; k < K; k++) {
+        __m512 b[8];
+        for (int v = 0; v < 2 * NP; v++)
+            b[v] = _mm512_loadu_ps(P + (v / 2) * step + (size_t)k * RNN_PANEL + 16 * (v % 2));
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)i * lda + k]);
+            for (int v = 0; v < 2 * NP; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < 2 * NP; v++) _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16 * v, m[v], c[i][v]);
+}
+
+/* Panels q0..q1-1 for M < 4 rows: four panels at a time for one row (8 chains), two
+ * for two or three rows (8 or 12). */
+__attribute__((target("avx512f"), noinline)) static void
+panels_wide_avx512(int M, int N, int K, const float *A, int lda, const float *packed,
+                   const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+{
+    const int most = M == 1 ? 4 : 2;
+    for (int q = q0; q < q1;) {
+        const int np = q1 - q < most ? q1 - q : most, n0 = q * RNN_PANEL;
+        const int ncols = N - n0 < np * RNN_PANEL ? N - n0 : np * RNN_PANEL;
+        const float *P = packed + (size_t)q * K * RNN_PANEL, *b = bias ? bias + n0 : NULL;
+        float *C_q = C + n0;
+#define RNN_WIDE(mr, np_) kernel_wide_avx512(mr, np_, K, A, lda, P, C_q, ldc, ncols, b, accumulate)
+        if (M == 1) {
+            switch (np) {
+            case 4: RNN_WIDE(1, 4); break;
+            case 3: RNN_WIDE(1, 3); break;
+            case 2: RNN_WIDE(1, 2); break;
+            default: RNN_WIDE(1, 1); break;
+            }
+        } else if (M == 2) {
+            if (np == 2) RNN_WIDE(2, 2);
+            else RNN_WIDE(2, 1);
+        } else {
+            if (np == 2) RNN_WIDE(3, 2);
+            else RNN_WIDE(3, 1);
+        }
+#undef RNN_WIDE
+        q += np;
+    }
+}
+
 int rnn_gemm_packed_available(void)
 {
     return cpu_level() > 0;
@@ -192,6 +258,16 @@ static void packed_panel(int p, int M, int N, int K, const float *A, int lda, co
     }
 }
 
+void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
+                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+{
+    if (M < 4 && cpu_level() == 3) {
+        panels_wide_avx512(M, N, K, A, lda, packed, bias, accumulate, C, ldc, q0, q1);
+        return;
+    }
+    for (int p = q0; p < q1; p++) packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
+}
+
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par)
 {
@@ -202,8 +278,7 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
         for (int p = 0; p < npanel; p++)
             packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
     } else {
-        for (int p = 0; p < npanel; p++)
-            packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
+        rnn_gemm_packed_panels(M, N, K, A, lda, packed, bias, accumulate, C, ldc, 0, npanel);
     }
 }
 
@@ -708,6 +783,13 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
 {
     (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)accumulate,
         (void)C, (void)ldc, (void)par;
+}
+
+void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
+                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)accumulate,
+        (void)C, (void)ldc, (void)q0, (void)q1;
 }
 
 void rnn_gemm_blocked_pair(int ta, int M, int K, const float *A, int lda, int N1, const float *B1,

@@ -45,6 +45,12 @@ void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par);
 
+/* Panels q0..q1-1 of the same product (columns q0*RNN_PANEL up to q1*RNN_PANEL or N):
+ * a thread's share of a step when the threads split the columns rather than the batch.
+ * Fewer than 4 rows run several panels side by side (AVX-512), with the same chains. */
+void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
+                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1);
+
 /* The products over all T*B rows at once: C (M,N) = op(A) (M,K) op(B) (K,N) + S, with
  * S the row bias (N) repeated when bias is given, else C when accumulate, else 0; A is
  * stored (K,M) when ta (op(A) = A^T) else (M,K), B (N,K) when tb else (K,N), row-major

@@ -8,6 +8,10 @@
  * over all T*B rows are split by rows the same way (gemm_share). With one thread, or a
  * batch too small to split, one loop covers the whole batch: BLAS threads its GEMMs and
  * the pointwise passes use an OpenMP loop over rows when the work is large.
+ * A batch of fewer than 4 sequences (float32 with the packed kernels) splits the hidden
+ * units instead: every thread runs every step for its panels of units (rnn_units), the
+ * product's columns and then the pointwise pass on them, and the threads meet once per
+ * step, where a step's h (backward: its gate gradients) is whole.
  *
  * float32 with the packed kernels (csrc/rnn_gemm.h, RNN_PACKED): w_ih and w_hh are
  * packed once per call and every step does its own input projection (forward) and input
@@ -90,16 +94,18 @@ static void FN(gemm_rows)(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, 
 
 /* The right operand of a step's product C = A op(w): w as stored, (N,K) when trans
  * (op(w) = w^T) else (K,N), rows ldw apart; and its packed copy (csrc/rnn_gemm.h) when
- * the sequence has one, else NULL. */
+ * the sequence has one, else NULL. The copy holds `blocks` blocks of N columns, each
+ * in its own panels (columns b*N.. of op(w), the gates when the units are split), so
+ * that a share of the units is the same panels of every gate. */
 typedef struct {
     const real *w;
-    int ldw, trans, N, K;
+    int ldw, trans, N, K, blocks;
     float *packed;
 } FN(rnn_operand);
 
 static FN(rnn_operand) FN(operand)(const real *w, int ldw, int trans, int N, int K)
 {
-    FN(rnn_operand) op = {w, ldw, trans, N, K, NULL};
+    FN(rnn_operand) op = {w, ldw, trans, N, K, 1, NULL};
     return op;
 }
 
@@ -110,7 +116,7 @@ static void FN(place_operand)(FN(rnn_operand) *op, float **space, int use)
 #if RNN_PACKED
     if (!use) return;
     op->packed = *space;
-    *space += rnn_gemm_packed_size(op->N, op->K);
+    *space += op->blocks * rnn_gemm_packed_size(op->N, op->K);
 #else
     (void)op, (void)space, (void)use;
 #endif
@@ -120,21 +126,36 @@ static void FN(place_operand)(FN(rnn_operand) *op, float **space, int use)
 static void FN(fill_operand)(FN(rnn_operand) op, int part, int parts)
 {
 #if RNN_PACKED
-    if (op.packed)
-        rnn_gemm_pack(op.packed, op.w, op.ldw, op.trans, op.N, op.K, part, parts);
+    if (!op.packed) return;
+    for (int b = 0; b < op.blocks; b++) {
+        /* block b: rows b*N.. of w when transposed, else its columns b*N.. */
+        const real *w_b = op.w + (op.trans ? (size_t)b * op.N * op.ldw : (size_t)b * op.N);
+        rnn_gemm_pack(op.packed + b * rnn_gemm_packed_size(op.N, op.K), w_b, op.ldw, op.trans,
+                      op.N, op.K, part, parts);
+    }
 #else
     (void)op, (void)part, (void)parts;
 #endif
 }
 
 /* C (M,N) = A (M,K) op(w) + (accumulate ? C : 0), A and C with row strides lda, ldc.
- * par: spread over the threads (only outside the batch split). */
+ * par: spread over the threads (only outside the batch split); u: this thread's panels
+ * when the threads split the units (in every block: C's columns b*N + u's). */
 static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int accumulate,
-                          real *C, int ldc, int par)
+                          real *C, int ldc, int par, rnn_units u)
 {
 #if RNN_PACKED
-    if (op.packed) {
+    if (op.packed && par) {
         rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, NULL, accumulate, C, ldc, par);
+        return;
+    }
+    if (op.packed) {
+        const int q0 = u.parts > 1 ? u.q0 : 0;
+        const int q1 = u.parts > 1 ? u.q1 : (op.N + RNN_PANEL - 1) / RNN_PANEL;
+        for (int b = 0; b < op.blocks; b++)
+            rnn_gemm_packed_panels(M, op.N, op.K, A, lda,
+                                   op.packed + b * rnn_gemm_packed_size(op.N, op.K), NULL,
+                                   accumulate, C + (size_t)b * op.N, ldc, q0, q1);
         return;
     }
     if (M >= RNN_PACKED_MIN_ROWS && rnn_gemm_packed_available()) {
@@ -151,7 +172,7 @@ static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int
         return;
     }
 #endif
-    (void)par; /* BLAS threads its GEMMs itself */
+    (void)par, (void)u; /* BLAS threads its GEMMs itself */
     GEMM(CblasRowMajor, CblasNoTrans, op.trans ? CblasTrans : CblasNoTrans, M, op.N, op.K, 1, A,
          lda, op.w, op.ldw, accumulate ? 1 : 0, C, ldc);
 }
@@ -165,7 +186,7 @@ static float *FN(packed_space)(real *workspace, size_t used)
 
 /* Whether a sequence's steps use packed operands: with the kernels there, more than
  * one step (packing costs about one product) and at least 4 rows in every step's
- * product (below, BLAS's GEMV or small kernels are as good). */
+ * product (fewer split the units instead, see use_units). */
 static int FN(use_packed)(int T, int rows)
 {
 #if RNN_PACKED
@@ -174,6 +195,17 @@ static int FN(use_packed)(int T, int rows)
     (void)T, (void)rows;
     return 0;
 #endif
+}
+
+/* Whether the threads split a sequence's units rather than its batch: float32 with
+ * the kernels, fewer than 4 sequences (too few to split, and BLAS's threaded GEMV forks
+ * twice a step), more than one step (packing costs about one product), and a cell
+ * whose step is one product (the classic gru's are two, with r*h between). The
+ * products are the same chains, so the results do not depend on the thread count. */
+static int FN(use_units)(recur_rnn_cell cell, int T, int B)
+{
+    return RNN_PACKED && T > 1 && B < RNN_PACKED_MIN_ROWS && cell != RECUR_RNN_GRU_CLASSIC &&
+           rnn_gemm_packed_available();
 }
 
 /* ---- forward ------------------------------------------------------------- */
@@ -210,15 +242,15 @@ ROW_CLONES static void FN(lstm_forward_row)(real *restrict ai, real *restrict af
     }
 }
 
-/* gru: gh holds h w_hh^T (r, z, n blocks), bhn is b_hn (the n block's pre-activation
- * has b_in only); h is updated in place, e gets W_hn h + b_hn */
+/* gru: gh holds h w_hh^T (r, z, n blocks H apart), bhn is b_hn (the n block's
+ * pre-activation has b_in only); h is updated in place, e gets W_hn h + b_hn; n units */
 ROW_CLONES static void FN(gru_forward_row)(real *restrict ar, real *restrict az,
                                            real *restrict an, real *restrict e,
                                            real *restrict h, real *restrict y,
                                            const real *restrict gh, const real *restrict bhn,
-                                           int H)
+                                           int H, int n)
 {
-    for (int j = 0; j < H; j++) {
+    for (int j = 0; j < n; j++) {
         real r = SIGMOID(ar[j] + gh[j]);
         real z = SIGMOID(az[j] + gh[H + j]);
         real hn = gh[2 * H + j] + bhn[j];
@@ -297,35 +329,37 @@ ROW_CLONES static void FN(classic_n_row)(const real *restrict az, real *restrict
  * (H); lens is (nb) or NULL. */
 static void FN(forward_pointwise_one)(recur_rnn_cell cell, real *act, real *extra, real *h, real *c,
                                       real *y_t, real *hnext, const real *gh, const real *bhn,
-                                      const int64_t *lens, int t, int b, int H)
+                                      const int64_t *lens, int t, int b, int H, rnn_units u)
 {
-    const int GH = recur_rnn_gates(cell) * H;
-    real *y_b = y_t + (size_t)b * H;
-    real *h_b = h + (size_t)b * H;
-    real *hn_b = hnext ? hnext + (size_t)b * H : NULL;
+    /* units j0..j1-1 of every gate block (all H but where the threads split the units) */
+    const int GH = recur_rnn_gates(cell) * H, j0 = u.j0, nj = u.j1 - u.j0;
+    real *y_b = y_t + (size_t)b * H + j0;
+    real *h_b = h + (size_t)b * H + j0;
+    real *hn_b = hnext ? hnext + (size_t)b * H + j0 : NULL;
     if (lens && t >= lens[b]) {
         /* past the end (or, reversed, before the start): state frozen, output zero */
-        for (int j = 0; j < H; j++) y_b[j] = 0;
+        for (int j = 0; j < nj; j++) y_b[j] = 0;
     } else {
-        real *a = act + (size_t)b * GH;
-        real *e_b = extra + (size_t)b * H;
+        real *a = act + (size_t)b * GH + j0;
+        real *e_b = extra + (size_t)b * H + j0;
         if (cell == RECUR_RNN_LSTM)
-            FN(lstm_forward_row)(a, a + H, a + 2 * H, a + 3 * H, e_b, c + (size_t)b * H, h_b,
-                                 y_b, H);
+            FN(lstm_forward_row)(a, a + H, a + 2 * H, a + 3 * H, e_b, c + (size_t)b * H + j0, h_b,
+                                 y_b, nj);
         else if (cell == RECUR_RNN_GRU)
-            FN(gru_forward_row)(a, a + H, a + 2 * H, e_b, h_b, y_b, gh + (size_t)b * GH, bhn, H);
+            FN(gru_forward_row)(a, a + H, a + 2 * H, e_b, h_b, y_b, gh + (size_t)b * GH + j0,
+                                bhn + j0, H, nj);
         else
-            FN(rnn_forward_row)(cell, a, h_b, y_b, H);
+            FN(rnn_forward_row)(cell, a, h_b, y_b, nj);
     }
-    if (hn_b) memcpy(hn_b, h_b, (size_t)H * sizeof(real));
+    if (hn_b) memcpy(hn_b, h_b, (size_t)nj * sizeof(real));
 }
 
 static void FN(forward_pointwise)(recur_rnn_cell cell, real *act, real *extra, real *h, real *c,
                                   real *y_t, real *hnext, const real *gh, const real *bhn,
-                                  const int64_t *lens, int t, int nb, int H, int par)
+                                  const int64_t *lens, int t, int nb, int H, int par, rnn_units u)
 {
     RNN_ROWS(par, nb, FN(forward_pointwise_one)(cell, act, extra, h, c, y_t, hnext, gh, bhn,
-                                                lens, t, row_, H));
+                                                lens, t, row_, H, u));
 }
 
 /* Classic GRU, first half of a step: r and z from gh[:, 0:2H] = h w_hr,z^T, and
@@ -384,26 +418,43 @@ typedef struct {
     const real *binit, *bhn; /* biases, see load_biases */
 } FN(rnn_fwd);
 
-/* The time loop of forward for rows b0..b0+nb-1 of the batch (B rows per step).
+/* Units u.j0..u.j1-1 of nb rows H apart: dst = src, or zeros without src. */
+static void FN(copy_units)(real *dst, const real *src, int nb, int H, rnn_units u)
+{
+    const size_t n = (size_t)(u.j1 - u.j0) * sizeof(real);
+    for (int i = 0; i < nb; i++) {
+        real *d = dst + (size_t)i * H + u.j0;
+        if (src) memmove(d, src + (size_t)i * H + u.j0, n);
+        else memset(d, 0, n);
+    }
+}
+
+/* Threads that split the units meet here (see the top of this file). */
+static void FN(units_barrier)(rnn_units u)
+{
+    if (u.parts > 1) {
+#pragma omp barrier
+    }
+}
+
+/* The time loop of forward for rows b0..b0+nb-1 of the batch (B rows per step), or
+ * for units u.j0..u.j1-1 of every row when the threads split the units.
  * hn, cn are (B,H) running states, gh is (nb,G*H) scratch. */
-static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int par)
+static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int par, rnn_units u)
 {
     const recur_rnn_cell cell = f->cell;
     const int T = f->T, B = f->B, D = f->D, H = f->H, G = recur_rnn_gates(cell), GH = G * H;
     const FN(rnn_saved) s = f->s;
-    const size_t BH = (size_t)B * H, nbH = (size_t)nb * H;
+    const size_t BH = (size_t)B * H;
     const int64_t *lens = f->lengths ? f->lengths + b0 : NULL;
     real *h = f->hn + (size_t)b0 * H, *c = f->cn ? f->cn + (size_t)b0 * H : NULL;
 
     /* hn (and cn) carry the running state; a sequence's state stops changing after its
      * last step, so they end up holding the final states. */
-    if (f->h0) memmove(h, f->h0 + (size_t)b0 * H, nbH * sizeof(real));
-    else memset(h, 0, nbH * sizeof(real));
-    if (cell == RECUR_RNN_LSTM) {
-        if (f->c0) memmove(c, f->c0 + (size_t)b0 * H, nbH * sizeof(real));
-        else memset(c, 0, nbH * sizeof(real));
-    }
-    memcpy(s.hprev + (f->reverse ? T - 1 : 0) * BH + (size_t)b0 * H, h, nbH * sizeof(real));
+    FN(copy_units)(h, f->h0 ? f->h0 + (size_t)b0 * H : NULL, nb, H, u);
+    if (cell == RECUR_RNN_LSTM) FN(copy_units)(c, f->c0 ? f->c0 + (size_t)b0 * H : NULL, nb, H, u);
+    FN(copy_units)(s.hprev + (f->reverse ? T - 1 : 0) * BH + (size_t)b0 * H, h, nb, H, u);
+    FN(units_barrier)(u);
 
     for (int step = 0; step < T; step++) {
         const int t = f->reverse ? T - 1 - step : step;
@@ -422,22 +473,24 @@ static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int
 #else
         (void)D;
 #endif
-        if (cell == RECUR_RNN_GRU_CLASSIC) {
-            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par);
+        if (cell == RECUR_RNN_GRU_CLASSIC) { /* never splits the units */
+            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par, u);
             FN(forward_classic_rz)(act_t, extra_t, hprev_t, gh, lens, t, nb, H, par);
-            FN(step_gemm)(f->whh_n, nb, extra_t, H, 0, gh + 2 * H, GH, par);
+            FN(step_gemm)(f->whh_n, nb, extra_t, H, 0, gh + 2 * H, GH, par, u);
             FN(forward_classic_n)(act_t, h, y_t, hnext, gh, lens, t, nb, H, par);
         } else if (cell == RECUR_RNN_GRU) {
             /* n needs W_hn h apart from W_in x: the product goes to its own buffer */
-            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par);
+            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par, u);
             FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, gh, f->bhn, lens, t, nb,
-                                  H, par);
+                                  H, par, u);
         } else {
             /* lstm, rnn: the product adds straight onto x w_ih^T */
-            FN(step_gemm)(f->whh, nb, hprev_t, H, 1, act_t, GH, par);
+            FN(step_gemm)(f->whh, nb, hprev_t, H, 1, act_t, GH, par, u);
             FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, NULL, NULL, lens, t, nb,
-                                  H, par);
+                                  H, par, u);
         }
+        /* the next step's product reads all of hnext */
+        if (hnext) FN(units_barrier)(u);
     }
 }
 
@@ -456,18 +509,24 @@ static void FN(load_biases)(recur_rnn_cell cell, real *binit, real *bhn, const r
 }
 
 /* Thread `part` of `parts`: its share of the packing, then (once every share is packed)
- * its sub-batch through all the steps. */
-static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *gh, int par)
+ * its sub-batch through all the steps; or, splitting the units, its units of every
+ * sequence (it packs the panels it multiplies by, and only those). */
+static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *gh, int par,
+                              int units)
 {
     const int B = f->B, GH = recur_rnn_gates(f->cell) * f->H;
     FN(fill_operand)(f->wih, part, parts);
     FN(fill_operand)(f->whh, part, parts);
     if (f->cell == RECUR_RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
+    if (units) {
+        FN(forward_rows)(f, 0, B, gh, 0, rnn_units_share(f->H, part, parts));
+        return;
+    }
     if (parts > 1) {
 #pragma omp barrier
     }
     int b0 = (int)((int64_t)B * part / parts), b1 = (int)((int64_t)B * (part + 1) / parts);
-    FN(forward_rows)(f, b0, b1 - b0, gh + (size_t)b0 * GH, par);
+    FN(forward_rows)(f, b0, b1 - b0, gh + (size_t)b0 * GH, par, rnn_units_share(f->H, 0, 1));
 }
 
 void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, real *saved, const real *x,
@@ -503,9 +562,14 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
                      reverse, T, B, D, H, FN(operand)(w_ih, D, 1, GH, D),
                      FN(operand)(w_hh, H, 1, classic ? 2 * H : GH, H),
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn};
-    const int nth = rnn_split_threads(T, B, G, H), use = FN(use_packed)(T, B / nth);
+    /* a few sequences split the units (their steps' products against packed w_hh, the
+     * input projection over all rows), more split the batch */
+    const int units = FN(use_units)(cell, T, B);
+    const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
+    const int use = units || FN(use_packed)(T, B / nth);
     float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
-    const int all = use && rnn_project_all(GH, D, B / nth);
+    const int all = units || (use && rnn_project_all(GH, D, B / nth));
+    if (units) f.whh.blocks = G, f.whh.N = H;
     FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
@@ -513,16 +577,16 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
         /* the input projection of all steps at once, with the biases:
          * act = binit + x w_ih^T, (T*B,D) x (D,G*H) */
         FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 1, f.s.act, GH,
-                      binit, B >= RNN_PACKED_MIN_ROWS);
+                      binit, units || B >= RNN_PACKED_MIN_ROWS);
     }
 
     /* one parallel region for all the steps (or none: then BLAS and the pointwise
      * loops thread themselves, which they cannot inside an inactive region) */
     if (nth > 1) {
 #pragma omp parallel num_threads(nth)
-        FN(forward_share)(&f, omp_get_thread_num(), omp_get_num_threads(), gh, 0);
+        FN(forward_share)(&f, omp_get_thread_num(), omp_get_num_threads(), gh, 0, units);
     } else {
-        FN(forward_share)(&f, 0, 1, gh, rnn_parallel_rows(B, G, H));
+        FN(forward_share)(&f, 0, 1, gh, units ? 0 : rnn_parallel_rows(B, G, H), units);
     }
     recur_threads_end(&call);
 }
@@ -638,42 +702,43 @@ ROW_CLONES static void FN(rnn_backward_row)(recur_rnn_cell cell, real *restrict 
 static void FN(backward_pointwise_one)(recur_rnn_cell cell, real *dA, real *dAxn, real *dh,
                                        real *dc, const real *act, const real *extra,
                                        const real *hprev, const int64_t *lens, int t, int row,
-                                       int S, int H)
+                                       int S, int H, rnn_units u)
 {
-    const int GH = recur_rnn_gates(cell) * H;
-    {
-        int b = row / S;
-        real *dA_r = dA + (size_t)row * GH;
-        if (lens && t >= lens[b]) {
-            /* frozen step: the state passes through unchanged, so do its gradients */
-            for (int k = 0; k < GH; k++) dA_r[k] = 0;
-            if (cell == RECUR_RNN_GRU)
-                for (int j = 0; j < H; j++) dAxn[(size_t)row * H + j] = 0;
-            return;
-        }
-        const real *a = act + (size_t)b * GH;
-        const real *e_b = extra + (size_t)b * H;
-        const real *hp = hprev + (size_t)b * H;
-        real *dh_r = dh + (size_t)row * H;
-        if (cell == RECUR_RNN_LSTM)
-            FN(lstm_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dA_r + 3 * H, dh_r,
-                                  dc + (size_t)row * H, a, a + H, a + 2 * H, a + 3 * H, e_b, H);
-        else if (cell == RECUR_RNN_GRU)
-            FN(gru_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dAxn + (size_t)row * H, dh_r, a,
-                                 a + H, a + 2 * H, e_b, hp, H);
-        else if (cell == RECUR_RNN_GRU_CLASSIC)
-            FN(classic_backward_row)(dA_r + H, dA_r + 2 * H, dh_r, a + H, a + 2 * H, hp, H);
-        else
-            FN(rnn_backward_row)(cell, dA_r, dh_r, a, H);
+    /* units j0..j1-1 of every gate block, as in forward_pointwise_one */
+    const int G = recur_rnn_gates(cell), GH = G * H, j0 = u.j0, nj = u.j1 - u.j0;
+    const int b = row / S;
+    real *dA_r = dA + (size_t)row * GH + j0;
+    if (lens && t >= lens[b]) {
+        /* frozen step: the state passes through unchanged, so do its gradients */
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < nj; j++) dA_r[(size_t)g * H + j] = 0;
+        if (cell == RECUR_RNN_GRU)
+            for (int j = 0; j < nj; j++) dAxn[(size_t)row * H + j0 + j] = 0;
+        return;
     }
+    const real *a = act + (size_t)b * GH + j0;
+    const real *e_b = extra + (size_t)b * H + j0;
+    const real *hp = hprev + (size_t)b * H + j0;
+    real *dh_r = dh + (size_t)row * H + j0;
+    if (cell == RECUR_RNN_LSTM)
+        FN(lstm_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dA_r + 3 * H, dh_r,
+                              dc + (size_t)row * H + j0, a, a + H, a + 2 * H, a + 3 * H, e_b, nj);
+    else if (cell == RECUR_RNN_GRU)
+        FN(gru_backward_row)(dA_r, dA_r + H, dA_r + 2 * H, dAxn + (size_t)row * H + j0, dh_r, a,
+                             a + H, a + 2 * H, e_b, hp, nj);
+    else if (cell == RECUR_RNN_GRU_CLASSIC)
+        FN(classic_backward_row)(dA_r + H, dA_r + 2 * H, dh_r, a + H, a + 2 * H, hp, nj);
+    else
+        FN(rnn_backward_row)(cell, dA_r, dh_r, a, nj);
 }
 
 static void FN(backward_pointwise)(recur_rnn_cell cell, real *dA, real *dAxn, real *dh, real *dc,
                                    const real *act, const real *extra, const real *hprev,
-                                   const int64_t *lens, int t, int nr, int S, int H, int par)
+                                   const int64_t *lens, int t, int nr, int S, int H, int par,
+                                   rnn_units u)
 {
     RNN_ROWS(par, nr, FN(backward_pointwise_one)(cell, dA, dAxn, dh, dc, act, extra, hprev, lens,
-                                                 t, row_, S, H));
+                                                 t, row_, S, H, u));
 }
 
 /* Classic GRU, second half: drh (nr,H) = dA_n w_hn is the gradient of r*h_{t-1}. */
@@ -706,19 +771,24 @@ static void FN(backward_classic_r)(real *dA, real *dh, const real *drh, const re
 }
 
 /* out (nb,N) = in (nb*S,N) summed over each row's S windows: a step's gate gradients
- * are the sum over the output windows that reach it. */
-static void FN(sum_windows_one)(real *out, const real *in, int b, int S, int N)
+ * are the sum over the output windows that reach it. Only units u.j0..u.j1-1 of each
+ * block of H columns. */
+static void FN(sum_windows_one)(real *out, const real *in, int b, int S, int N, int H,
+                                rnn_units u)
 {
     real *o = out + (size_t)b * N;
     const real *in_b = in + (size_t)b * S * N;
-    for (int k = 0; k < N; k++) o[k] = in_b[k];
-    for (int s = 1; s < S; s++)
-        for (int k = 0; k < N; k++) o[k] += in_b[(size_t)s * N + k];
+    for (int g = 0; g < N; g += H) {
+        for (int k = g + u.j0; k < g + u.j1; k++) o[k] = in_b[k];
+        for (int s = 1; s < S; s++)
+            for (int k = g + u.j0; k < g + u.j1; k++) o[k] += in_b[(size_t)s * N + k];
+    }
 }
 
-static void FN(sum_windows)(real *out, const real *in, int nb, int S, int N, int par)
+static void FN(sum_windows)(real *out, const real *in, int nb, int S, int N, int H, int par,
+                            rnn_units u)
 {
-    RNN_ROWS(par, nb, FN(sum_windows_one)(out, in, row_, S, N));
+    RNN_ROWS(par, nb, FN(sum_windows_one)(out, in, row_, S, N, H, u));
 }
 
 /* db (N) += column sums of m (M rows, leading dimension ld), and db2 too unless NULL:
@@ -775,9 +845,10 @@ typedef struct {
     FN(rnn_operand) whh, whh_n, wih, wih_n;
 } FN(rnn_bwd);
 
-/* The time loop of backward for rows b0..b0+nb-1 of the batch: fills dG and dxn rows,
- * adds into dh0, dc0 rows, and into dx rows when w_ih is packed. */
-static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
+/* The time loop of backward for rows b0..b0+nb-1 of the batch (or units u.j0..u.j1-1 of
+ * every row, as in forward_rows): fills dG and dxn rows, adds into dh0, dc0 rows, and
+ * into dx rows when w_ih is packed. */
+static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par, rnn_units u)
 {
     const recur_rnn_cell cell = f->cell;
     const int T = f->T, B = f->B, D = f->D, H = f->H, S = f->S, G = recur_rnn_gates(cell), GH = G * H;
@@ -793,8 +864,9 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
     real *drh = w.drh + (size_t)b0 * S * H;
     real *winA = w.winA + (size_t)b0 * S * GH, *winxn = w.winxn + (size_t)b0 * S * H;
 
-    memset(dh, 0, (size_t)nr * H * sizeof(real));
-    if (lstm) memset(dc, 0, (size_t)nr * H * sizeof(real));
+    const int j0 = u.j0, j1 = u.j1;
+    FN(copy_units)(dh, NULL, nr, H, u);
+    if (lstm) FN(copy_units)(dc, NULL, nr, H, u);
     for (int p = 0; p < T; p++) {
         /* backward visits the steps in the reverse of forward's order */
         const int t = reverse ? p : T - 1 - p;
@@ -813,43 +885,47 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
             real *dh_i = dh + ((size_t)i * S + slot) * H;
             real *dc_i = dc + ((size_t)i * S + slot) * H;
             if (f->truncated) {
-                memset(dh_i, 0, (size_t)H * sizeof(real));
-                if (lstm) memset(dc_i, 0, (size_t)H * sizeof(real));
+                FN(copy_units)(dh_i, NULL, 1, H, u);
+                if (lstm) FN(copy_units)(dc_i, NULL, 1, H, u);
             }
             int64_t len = lens ? lens[i] : T;
             if (t >= len) continue; /* outputs past the end are constant zeros */
             if (dy) {
                 const real *dy_i = dy + row * H + (size_t)i * H;
-                for (int j = 0; j < H; j++) dh_i[j] += dy_i[j];
+                for (int j = j0; j < j1; j++) dh_i[j] += dy_i[j];
             }
             /* the final state is an output of the sequence's last step */
             if (t == (reverse ? 0 : len - 1)) {
                 const size_t off = (size_t)(b0 + i) * H;
                 if (dhn)
-                    for (int j = 0; j < H; j++) dh_i[j] += dhn[off + j];
+                    for (int j = j0; j < j1; j++) dh_i[j] += dhn[off + j];
                 if (lstm && dcn)
-                    for (int j = 0; j < H; j++) dc_i[j] += dcn[off + j];
+                    for (int j = j0; j < j1; j++) dc_i[j] += dcn[off + j];
             }
         }
 
         FN(backward_pointwise)(cell, dA, dAxn, dh, dc, act_t, extra_t, hprev_t, lens, t, nr, S, H,
-                               par);
-        if (classic) {
-            FN(step_gemm)(f->whh_n, nr, dA + 2 * H, GH, 0, drh, H, par);
+                               par, u);
+        /* the product reads every unit's gate gradients */
+        FN(units_barrier)(u);
+        if (classic) { /* never splits the units */
+            FN(step_gemm)(f->whh_n, nr, dA + 2 * H, GH, 0, drh, H, par, u);
             FN(backward_classic_r)(dA, dh, drh, act_t, hprev_t, lens, t, nr, S, H, par);
-            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par);
+            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par, u);
         } else {
-            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par);
+            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par, u);
         }
         if (S > 1) {
-            FN(sum_windows)(w.dG + row * GH, winA, nb, S, GH, par);
-            if (gru) FN(sum_windows)(w.dxn + row * H, winxn, nb, S, H, par);
+            FN(sum_windows)(w.dG + row * GH, winA, nb, S, GH, H, par, u);
+            if (gru) FN(sum_windows)(w.dxn + row * H, winxn, nb, S, H, H, par, u);
+            FN(units_barrier)(u); /* the next step overwrites winA, read whole until here */
         }
         if (f->dx && f->wih.packed) {
-            /* this step's input gradient: dx_t += dG_t w_ih (the gru: dxn_t for n) */
+            /* this step's input gradient: dx_t += dG_t w_ih (the gru: dxn_t for n); never
+             * when the units are split */
             real *dx_t = f->dx + row * D;
-            FN(step_gemm)(f->wih, nb, w.dG + row * GH, GH, 1, dx_t, D, par);
-            if (gru) FN(step_gemm)(f->wih_n, nb, w.dxn + row * H, H, 1, dx_t, D, par);
+            FN(step_gemm)(f->wih, nb, w.dG + row * GH, GH, 1, dx_t, D, par, u);
+            if (gru) FN(step_gemm)(f->wih_n, nb, w.dxn + row * H, H, 1, dx_t, D, par, u);
         }
 
         /* a sequence's first step passes its gradients on to h0, c0 */
@@ -861,9 +937,9 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par)
                 const real *dh_i = dh + ((size_t)i * S + sl) * H;
                 const real *dc_i = dc + ((size_t)i * S + sl) * H;
                 if (dh0)
-                    for (int j = 0; j < H; j++) dh0[off + j] += dh_i[j];
+                    for (int j = j0; j < j1; j++) dh0[off + j] += dh_i[j];
                 if (lstm && dc0)
-                    for (int j = 0; j < H; j++) dc0[off + j] += dc_i[j];
+                    for (int j = j0; j < j1; j++) dc0[off + j] += dc_i[j];
             }
         }
     }
@@ -880,7 +956,12 @@ static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N,
     const int own = ta == CblasTrans || M >= RNN_BLOCKED_MIN_ROWS;
     if (parts == 1)
         FN(gemm_rows)(ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL, own);
-    else
+    else if (!own) {
+        /* a few rows (split units, short sequence): BLAS may sum a share of them in
+         * another order than all of them, so one thread does all as on one thread */
+        if (part == 0)
+            FN(gemm_share)(0, 1, ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL, 0);
+    } else
         FN(gemm_share)(part, parts, ta, CblasNoTrans, M, N, K, 1, A, lda, B, ldb, 1, C, ldc, NULL,
                        own);
 }
@@ -960,21 +1041,26 @@ static void FN(param_grads)(const FN(rnn_bwd) *f, int part, int parts)
     }
 }
 
-/* Thread `part` of `parts`: its share of the packing; its sub-batch through all the
- * steps; once every thread is done (the parameter gradients need every row), its
- * share of the parameter gradients. */
-static void FN(backward_share)(const FN(rnn_bwd) *f, int part, int parts, int par)
+/* Thread `part` of `parts`: its share of the packing; its sub-batch (or, splitting the
+ * units, its units of every sequence, as in forward_share) through all the steps; once
+ * every thread is done (the parameter gradients need every row), its share of the
+ * parameter gradients. */
+static void FN(backward_share)(const FN(rnn_bwd) *f, int part, int parts, int par, int units)
 {
     const int B = f->B;
     FN(fill_operand)(f->whh, part, parts);
     if (f->cell == RECUR_RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
     FN(fill_operand)(f->wih, part, parts);
     if (f->cell == RECUR_RNN_GRU) FN(fill_operand)(f->wih_n, part, parts);
-    if (parts > 1) {
+    if (units) {
+        FN(backward_rows)(f, 0, B, 0, rnn_units_share(f->H, part, parts));
+    } else {
+        if (parts > 1) {
 #pragma omp barrier
+        }
+        int b0 = (int)((int64_t)B * part / parts), b1 = (int)((int64_t)B * (part + 1) / parts);
+        FN(backward_rows)(f, b0, b1 - b0, par, rnn_units_share(f->H, 0, 1));
     }
-    int b0 = (int)((int64_t)B * part / parts), b1 = (int)((int64_t)B * (part + 1) / parts);
-    FN(backward_rows)(f, b0, b1 - b0, par);
     if (parts > 1) {
 #pragma omp barrier
     }
@@ -1024,22 +1110,24 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 0, H, H),
                      FN(operand)(w_ih, D, 0, D, gru ? 2 * H : GH),
                      FN(operand)(gru ? w_ih + (size_t)2 * H * D : w_ih, D, 0, D, H)};
-    const int nth = rnn_split_threads(T, B, G, H), use = FN(use_packed)(T, B / nth * S);
+    const int units = FN(use_units)(cell, T, B);
+    const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
+    const int use = units || FN(use_packed)(T, B / nth * S);
     float *space = use ? FN(packed_space)(workspace, rnn_backward_base_size(cell, T, B, H,
                                                                             bptt_truncate))
                        : NULL;
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    const int all = use && rnn_project_all(GH, D, B / nth);
+    const int all = units || (use && rnn_project_all(GH, D, B / nth));
     FN(place_operand)(&f.wih, &space, use && dx && !all);
     if (gru) FN(place_operand)(&f.wih_n, &space, use && dx && !all);
 
     /* one parallel region for everything (or none, as in forward) */
     if (nth > 1) {
 #pragma omp parallel num_threads(nth)
-        FN(backward_share)(&f, omp_get_thread_num(), omp_get_num_threads(), 0);
+        FN(backward_share)(&f, omp_get_thread_num(), omp_get_num_threads(), 0, units);
     } else {
-        FN(backward_share)(&f, 0, 1, rnn_parallel_rows((int64_t)B * S, G, H));
+        FN(backward_share)(&f, 0, 1, units ? 0 : rnn_parallel_rows((int64_t)B * S, G, H), units);
     }
     recur_threads_end(&call);
 }

@@ -8,7 +8,9 @@ describe("embedding the C core", function()
     local out = p:read("a")
     local ok = p:close()
     assert.is_true(ok, out)
-    assert.is_truthy(out:find("step-by-step vs whole sequence max |diff| = 0", 1, true), out)
+    -- to rounding: at B = 2 the whole sequence runs recur's kernels, a lone step BLAS
+    local diff = tonumber(out:match("step%-by%-step vs whole sequence max |diff| = (%S+)\n"))
+    assert.is_true(diff ~= nil and diff < 1e-6, out)
   end)
 end)
 

@@ -4,7 +4,8 @@
 -- (csrc/rnn_gemm.h), where each element is one FMA chain over k in order, however the
 -- work is split. Needs the kernels (AVX2 and FMA); elsewhere BLAS runs and these
 -- specs have nothing to check. Sizes: a batch split over two threads (B = 20), one
--- loop over the batch (B = 6), and no batch split with big products split by rows.
+-- loop over the batch (B = 6), no batch split with big products split by rows, and
+-- batches of fewer than 4 sequences, whose steps split the hidden units.
 local recur = require "recur"
 local core = recur.core
 
@@ -61,7 +62,10 @@ describe("float32 recurrent layers", function()
     for _, size in ipairs({{T = 5, B = 20, D = 7, H = 420 // GATES[cell]}, {T = 6, B = 6, D = 9, H = 37},
                            {T = 3, B = 16, D = 300, H = 700 // GATES[cell]},
                            {T = 3, B = 20, D = 700, H = 420 // GATES[cell]},
-                           {T = 2, B = 16, D = 8300, H = 256 // GATES[cell]}}) do
+                           {T = 2, B = 16, D = 8300, H = 256 // GATES[cell]},
+                           -- fewer than 4 sequences: the threads split the hidden units
+                           {T = 5, B = 1, D = 7, H = 600 // GATES[cell]},
+                           {T = 4, B = 3, D = 9, H = 300 // GATES[cell]}}) do
       local label = string.format("%s (T,B,D,H) = (%d,%d,%d,%d)", cell, size.T, size.B, size.D, size.H)
       it(label .. ": the same bits on one thread and on two", function()
         if not kernels() then return end

@@ -711,6 +711,51 @@ describe("rnn_layer", function()
         end)
       end
     end
+
+    -- Below 4 sequences float32 splits the hidden units over the threads instead (from
+    -- B*G*H*H >= 65536 multiply-adds a step), each thread packing and multiplying by its
+    -- own panels of w_hh and meeting the others once a step (rnn_generic.h). Units off
+    -- the 32-unit panels, so that a thread's share ends inside a panel of every gate.
+    for _, base in ipairs(CELLS) do
+      for _, B in ipairs({1, 3}) do
+        it(label(base) .. " splitting the units, B = " .. B .. ", on 1 and 2 threads, agrees with float64", function()
+          local G = GATES[base.cell]
+          local H = math.ceil(math.sqrt(65536 / (B * G))) + 3
+          local saved_threads = recur.get_num_threads()
+          for _, threads in ipairs({1, 2}) do
+            recur.set_num_threads(threads)
+            for _, k in ipairs({false, 2}) do
+              local p = problem(with(base, {T = 6, B = B, D = 5, H = H, h0 = true, c0 = true, ghn = true,
+                                            gcn = true, reverse = k and true or nil,
+                                            lengths = B == 3 and {6, 2, 5} or nil}))
+              p.w_hh = p.w_hh:mul(2 / math.sqrt(H)) -- gates in their working range
+              local y, hn, cn = forward(p)
+              local g = analytic(p, k or nil)
+              local l32 = core.rnn_layer(p.cell, p.D, p.H, {reverse = p.opts.reverse,
+                                                            reset_after = p.opts.reset_after})
+              local function f(t) return t and t:to("float32") end
+              local y32, hn32, cn32 = l32:forward(f(p.x), f(p.w_ih), f(p.w_hh), f(p.b_ih), f(p.b_hh),
+                                                  f(p.h0), f(p.c0), p.lengths)
+              local pairs_ = {y = {y32, y}, hn = {hn32, hn}}
+              if p.lstm then pairs_.cn = {cn32, cn} end
+              local gw_ih, gw_hh = recur.zeros(p.w_ih:size()), recur.zeros(p.w_hh:size())
+              local gb_ih, gb_hh = recur.zeros(p.b_ih:size()), recur.zeros(p.b_hh:size())
+              local gx, gh0, gc0 = l32:backward(f(p.gy), f(p.ghn), f(p.gcn), gw_ih, gw_hh, gb_ih,
+                                                gb_hh, k or nil)
+              pairs_.w_ih, pairs_.w_hh, pairs_.b_ih = {gw_ih, g.w_ih}, {gw_hh, g.w_hh}, {gb_ih, g.b_ih}
+              pairs_.b_hh, pairs_.x, pairs_.h0 = {gb_hh, g.b_hh}, {gx, g.x}, {gh0, g.h0}
+              if p.lstm then pairs_.c0 = {gc0, g.c0} end
+              for name, pair in pairs(pairs_) do
+                local err = rel_err(pair[1]:to("float64"), pair[2])
+                assert(err < 1e-5, string.format("%d thread(s), k = %s, %s: relative error %.3g",
+                                                 threads, tostring(k), name, err))
+              end
+            end
+          end
+          recur.set_num_threads(saved_threads)
+        end)
+      end
+    end
   end)
 
   describe("memory", function()
