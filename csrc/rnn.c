@@ -99,21 +99,28 @@ static int rnn_split_threads(int T, int B, int G, int H)
     return nth < most ? nth : most;
 }
 
-/* A thread's share of the hidden units when the threads split the units rather than
- * the batch (rnn_generic.h): panels q0..q1-1 of RNN_PANEL units (the packed kernels'
- * panels, so that a share is whole panels of every gate), units j0..j1-1; parts
- * threads in all. One share of one is every unit. */
+/* The hidden units j0..j1-1 (of H) that a time loop's thread computes: all of them,
+ * or, when the threads split the units rather than the batch (split, rnn_generic.h),
+ * share `part` of `parts` in whole groups of RNN_UNITS_GROUP units, so that no two
+ * threads write the same cache line of a row. */
 typedef struct {
-    int parts, q0, q1, j0, j1;
+    int split, parts, j0, j1, H;
 } rnn_units;
+
+#define RNN_UNITS_GROUP 32
+
+static rnn_units rnn_units_all(int H)
+{
+    rnn_units u = {0, 1, 0, H, H};
+    return u;
+}
 
 static rnn_units rnn_units_share(int H, int part, int parts)
 {
-    const int P = (H + RNN_PANEL - 1) / RNN_PANEL;
-    rnn_units u = {parts, (int)((int64_t)P * part / parts), (int)((int64_t)P * (part + 1) / parts),
-                   0, 0};
-    u.j0 = u.q0 * RNN_PANEL;
-    u.j1 = u.q1 * RNN_PANEL < H ? u.q1 * RNN_PANEL : H;
+    const int groups = (H + RNN_UNITS_GROUP - 1) / RNN_UNITS_GROUP;
+    const int j0 = (int)((int64_t)groups * part / parts) * RNN_UNITS_GROUP;
+    const int j1 = (int)((int64_t)groups * (part + 1) / parts) * RNN_UNITS_GROUP;
+    rnn_units u = {1, parts, j0, j1 < H ? j1 : H, H};
     return u;
 }
 
@@ -122,14 +129,14 @@ static rnn_units rnn_units_share(int H, int part, int parts)
 #define RNN_UNITS_SPLIT_MIN 65536
 
 /* Threads for a time loop that splits the units (1: one thread runs it alone): at most
- * one per panel of units, and only for steps worth a meeting. */
+ * one per group of units, and only for steps worth a meeting. */
 static int rnn_units_threads(int B, int G, int H)
 {
     int nth = omp_get_max_threads();
     if (nth <= 1 || omp_in_parallel() || openblas_get_parallel() == 1) return 1;
     if ((int64_t)B * G * H * H < RNN_UNITS_SPLIT_MIN) return 1;
-    const int P = (H + RNN_PANEL - 1) / RNN_PANEL;
-    return nth < P ? nth : P;
+    const int groups = (H + RNN_UNITS_GROUP - 1) / RNN_UNITS_GROUP;
+    return nth < groups ? nth : groups;
 }
 
 /* Threads for one large GEMM split by rows of the result (1: let OpenBLAS decide). */
@@ -198,10 +205,7 @@ static size_t rnn_packed_floats(recur_rnn_cell cell, int D, int H)
         f += rnn_gemm_packed_size(2 * H, H) + rnn_gemm_packed_size(H, H);
         b = rnn_gemm_packed_size(H, H) + rnn_gemm_packed_size(H, 2 * H);
     } else {
-        /* w_hh in one block, or in a block per gate when the units are split */
-        const size_t whole = rnn_gemm_packed_size(GH, H);
-        const size_t gates = (size_t)recur_rnn_gates(cell) * rnn_gemm_packed_size(H, H);
-        f += whole > gates ? whole : gates;
+        f += rnn_gemm_packed_size(GH, H);
         b = rnn_gemm_packed_size(H, GH);
     }
     if (cell == RECUR_RNN_GRU) b += rnn_gemm_packed_size(D, 2 * H) + rnn_gemm_packed_size(D, H);

@@ -163,17 +163,106 @@ panel_avx2(int M, int K, const float *A, int lda, const float *P, float *C, int 
     RNN_PANEL_ROWS(kernel_avx2, ncols, bias, accumulate);
 }
 
-/* C (MR, up to NP*32) from NP consecutive panels (K*32 floats apart) side by side,
- * ncols of their columns: with fewer than 4 rows, one panel's 2*MR chains would wait on
- * their own latency, so a row of A (a batch-1 step's h) meets several panels at once.
- * Each element is still one chain over k in order, as in kernel_avx512. */
+/* ---- a few rows straight from the weights (rnn_gemm_few) ---------------------------- */
+
+/* The 16 partial sums of a dot product, as lanes s[0..15], added in one fixed order
+ * in both instruction sets: s[l] + s[l+8], then + the sum 4 lanes on, then 2, then 1. */
+__attribute__((target("avx"), always_inline)) static inline float
+lanes_sum_avx2(__m256 lo, __m256 hi)
+{
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
+    return _mm_cvtss_f32(s1);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline float lanes_sum_avx512(__m512 s)
+{
+    __m256 lo = _mm512_castps512_ps256(s);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+    return lanes_sum_avx2(lo, hi);
+}
+
+/* Where a few rows' sum starts: the bias, C, or nothing */
+static inline float few_start(const float *bias, int accumulate, const float *C, int n)
+{
+    return bias ? bias[n] : accumulate ? C[n] : 0.0f;
+}
+
+/* C[i][n] for MR rows of A and NR consecutive rows n of W (N,K): dot products over k,
+ * lane l of 16 summing k = l, l+16, ... in order, then the lanes (lanes_sum). */
 __attribute__((target("avx512f"), always_inline)) static inline void
-kernel_wide_avx512(const int MR, const int NP, int K, const float *A, int lda, const float *P,
-                   float *C, int ldc, int ncols, const float *bias, int accumulate)
+dot_avx512(const int MR, const int NR, int K, const float *A, int lda, const float *W, int ldw,
+           float *C, int ldc, const float *bias, int accumulate)
+{
+    __m512 acc[3][4];
+    for (int i = 0; i < MR; i++)
+        for (int r = 0; r < NR; r++) acc[i][r] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 w[4];
+        for (int r = 0; r < NR; r++) w[r] = _mm512_loadu_ps(W + (size_t)r * ldw + k);
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_loadu_ps(A + (size_t)i * lda + k);
+            for (int r = 0; r < NR; r++) acc[i][r] = _mm512_fmadd_ps(a, w[r], acc[i][r]);
+        }
+    }
+    if (k < K) { /* the last K % 16 values of k, zeros in the other lanes */
+        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+        __m512 w[4];
+        for (int r = 0; r < NR; r++) w[r] = _mm512_maskz_loadu_ps(m, W + (size_t)r * ldw + k);
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_maskz_loadu_ps(m, A + (size_t)i * lda + k);
+            for (int r = 0; r < NR; r++) acc[i][r] = _mm512_fmadd_ps(a, w[r], acc[i][r]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int r = 0; r < NR; r++) {
+            float *c = C + (size_t)i * ldc;
+            c[r] = few_start(bias, accumulate, c, r) + lanes_sum_avx512(acc[i][r]);
+        }
+}
+
+/* The same with each 16 lanes as two vectors of 8 */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+dot_avx2(const int MR, const int NR, int K, const float *A, int lda, const float *W, int ldw,
+         float *C, int ldc, const float *bias, int accumulate)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 lo[3][4], hi[3][4];
+    for (int i = 0; i < MR; i++)
+        for (int r = 0; r < NR; r++) lo[i][r] = hi[i][r] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k += 16) {
+        const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(K - k), lane);
+        const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(K - k - 8), lane);
+        for (int r = 0; r < NR; r++) {
+            const float *w = W + (size_t)r * ldw + k;
+            __m256 w0 = _mm256_maskload_ps(w, m0), w1 = _mm256_maskload_ps(w + 8, m1);
+            for (int i = 0; i < MR; i++) {
+                const float *a = A + (size_t)i * lda + k;
+                lo[i][r] = _mm256_fmadd_ps(_mm256_maskload_ps(a, m0), w0, lo[i][r]);
+                hi[i][r] = _mm256_fmadd_ps(_mm256_maskload_ps(a + 8, m1), w1, hi[i][r]);
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int r = 0; r < NR; r++) {
+            float *c = C + (size_t)i * ldc;
+            c[r] = few_start(bias, accumulate, c, r) + lanes_sum_avx2(lo[i][r], hi[i][r]);
+        }
+}
+
+/* C (MR, up to NP*32 columns, ncols of them) = A W + S, W (K,N) as stored, rows ldw
+ * apart, starting at column n0 of W and C: NP blocks of 32 columns side by side, each
+ * element one chain over k in order (as kernel_avx512 over a packed panel). With fewer
+ * than 4 rows one block's 2*MR chains would wait on their own latency. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+axpy_avx512(const int MR, const int NP, int K, const float *A, int lda, const float *W, int ldw,
+            float *C, int ldc, int ncols, const float *bias, int accumulate)
 {
     __mmask16 m[8];
     __m512 c[3][8];
-    const size_t step = (size_t)K * RNN_PANEL;
     for (int v = 0; v < 2 * NP; v++) {
         const int left = ncols - 16 * v;
         m[v] = left >= 16 ? 0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
@@ -184,48 +273,141 @@ kernel_wide_avx512(const int MR, const int NP, int K, const float *A, int lda, c
             else if (accumulate) c[i][v] = _mm512_maskz_loadu_ps(m[v], C + (size_t)i * ldc + 16 * v);
             else c[i][v] = _mm512_setzero_ps();
         }
+    const int full = ncols == 32 * NP; /* masked loads only at the right edge */
     for (int k = 0; k < K; k++) {
         __m512 b[8];
         for (int v = 0; v < 2 * NP; v++)
-            b[v] = _mm512_loadu_ps(P + (v / 2) * step + (size_t)k * RNN_PANEL + 16 * (v % 2));
+            b[v] = full ? _mm512_loadu_ps(W + (size_t)k * ldw + 16 * v)
+                        : _mm512_maskz_loadu_ps(m[v], W + (size_t)k * ldw + 16 * v);
         for (int i = 0; i < MR; i++) {
             __m512 a = _mm512_set1_ps(A[(size_t)i * lda + k]);
             for (int v = 0; v < 2 * NP; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);
         }
     }
     for (int i = 0; i < MR; i++)
-        for (int v = 0; v < 2 * NP; v++) _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16 * v, m[v], c[i][v]);
+        for (int v = 0; v < 2 * NP; v++)
+            _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16 * v, m[v], c[i][v]);
 }
 
-/* Panels q0..q1-1 for M < 4 rows: four panels at a time for one row (8 chains), two
- * for two or three rows (8 or 12). */
-__attribute__((target("avx512f"), noinline)) static void
-panels_wide_avx512(int M, int N, int K, const float *A, int lda, const float *packed,
-                   const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+/* The same, 16 columns (two vectors of 8) at a time */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+axpy_avx2(const int MR, int K, const float *A, int lda, const float *W, int ldw, float *C,
+          int ldc, int ncols, const float *bias, int accumulate)
 {
-    const int most = M == 1 ? 4 : 2;
-    for (int q = q0; q < q1;) {
-        const int np = q1 - q < most ? q1 - q : most, n0 = q * RNN_PANEL;
-        const int ncols = N - n0 < np * RNN_PANEL ? N - n0 : np * RNN_PANEL;
-        const float *P = packed + (size_t)q * K * RNN_PANEL, *b = bias ? bias + n0 : NULL;
-        float *C_q = C + n0;
-#define RNN_WIDE(mr, np_) kernel_wide_avx512(mr, np_, K, A, lda, P, C_q, ldc, ncols, b, accumulate)
-        if (M == 1) {
-            switch (np) {
-            case 4: RNN_WIDE(1, 4); break;
-            case 3: RNN_WIDE(1, 3); break;
-            case 2: RNN_WIDE(1, 2); break;
-            default: RNN_WIDE(1, 1); break;
-            }
-        } else if (M == 2) {
-            if (np == 2) RNN_WIDE(2, 2);
-            else RNN_WIDE(2, 1);
-        } else {
-            if (np == 2) RNN_WIDE(3, 2);
-            else RNN_WIDE(3, 1);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncols - 8), lane);
+    __m256 c0[3], c1[3];
+    for (int i = 0; i < MR; i++) {
+        const float *S = bias ? bias : C + (size_t)i * ldc;
+        c0[i] = bias || accumulate ? _mm256_maskload_ps(S, m0) : _mm256_setzero_ps();
+        c1[i] = bias || accumulate ? _mm256_maskload_ps(S + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int k = 0; k < K; k++) {
+        __m256 b0 = _mm256_maskload_ps(W + (size_t)k * ldw, m0);
+        __m256 b1 = _mm256_maskload_ps(W + (size_t)k * ldw + 8, m1);
+        for (int i = 0; i < MR; i++) {
+            __m256 a = _mm256_broadcast_ss(A + (size_t)i * lda + k);
+            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
         }
-#undef RNN_WIDE
-        q += np;
+    }
+    for (int i = 0; i < MR; i++) {
+        _mm256_maskstore_ps(C + (size_t)i * ldc, m0, c0[i]);
+        _mm256_maskstore_ps(C + (size_t)i * ldc + 8, m1, c1[i]);
+    }
+}
+
+/* Constant row counts (and widths) for the kernels above: MR is 1, 2 or 3 */
+#define RNN_FEW_ROWS(M, call)                                                                \
+    do {                                                                                     \
+        if ((M) == 1) call(1);                                                               \
+        else if ((M) == 2) call(2);                                                          \
+        else call(3);                                                                        \
+    } while (0)
+
+__attribute__((target("avx512f"), noinline)) static void
+few_avx512(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,
+           int ldw, const float *bias, int accumulate, float *C, int ldc)
+{
+    if (trans) {
+        /* rows n of W 4 at a time: 4 streams of W from L2 ran a batch-1 LSTM step
+         * (512 KB of w_hh per thread) 10% faster than 8 or 12, and 20% faster than 2 */
+        int n = n0;
+        for (; n + 4 <= n1; n += 4) {
+#define RNN_DOT(mr) dot_avx512(mr, 4, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
+            RNN_FEW_ROWS(M, RNN_DOT);
+#undef RNN_DOT
+        }
+        for (; n < n1; n++) {
+#define RNN_DOT(mr) dot_avx512(mr, 1, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
+            RNN_FEW_ROWS(M, RNN_DOT);
+#undef RNN_DOT
+        }
+        return;
+    }
+    /* columns of W, up to 128 at a time for one row of A, 64 for two or three; no more
+     * blocks of 32 than the columns fill */
+    const int width = M == 1 ? 128 : 64;
+    for (int n = n0; n < n1; n += width) {
+        const int ncols = n1 - n < width ? n1 - n : width, blocks = (ncols + 31) / 32;
+        const float *b = bias ? bias + n : NULL;
+#define RNN_AXPY(mr, np) axpy_avx512(mr, np, K, A, lda, W + n, ldw, C + n, ldc, ncols, b, accumulate)
+        if (M == 1 && blocks == 4) RNN_AXPY(1, 4);
+        else if (M == 1 && blocks == 3) RNN_AXPY(1, 3);
+        else if (M == 1 && blocks == 2) RNN_AXPY(1, 2);
+        else if (M == 1) RNN_AXPY(1, 1);
+        else if (M == 2) {
+            if (blocks == 2) RNN_AXPY(2, 2);
+            else RNN_AXPY(2, 1);
+        } else {
+            if (blocks == 2) RNN_AXPY(3, 2);
+            else RNN_AXPY(3, 1);
+        }
+#undef RNN_AXPY
+    }
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void
+few_avx2(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,
+         int ldw, const float *bias, int accumulate, float *C, int ldc)
+{
+    if (trans) {
+        int n = n0;
+        for (; n + 2 <= n1; n += 2) {
+#define RNN_DOT(mr) dot_avx2(mr, 2, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
+            RNN_FEW_ROWS(M, RNN_DOT);
+#undef RNN_DOT
+        }
+        for (; n < n1; n++) {
+#define RNN_DOT(mr) dot_avx2(mr, 1, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
+            RNN_FEW_ROWS(M, RNN_DOT);
+#undef RNN_DOT
+        }
+        return;
+    }
+    for (int n = n0; n < n1; n += 16) {
+        const int ncols = n1 - n < 16 ? n1 - n : 16;
+        const float *b = bias ? bias + n : NULL;
+#define RNN_AXPY(mr) axpy_avx2(mr, K, A, lda, W + n, ldw, C + n, ldc, ncols, b, accumulate)
+        RNN_FEW_ROWS(M, RNN_AXPY);
+#undef RNN_AXPY
+    }
+}
+
+void rnn_gemm_few(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,
+                  int ldw, const float *bias, int accumulate, float *C, int ldc)
+{
+    /* more rows (a few sequences' truncation windows) in groups of 3: every element is
+     * the same sum in any group */
+    for (int i = 0; i < M; i += 3) {
+        const int mr = M - i < 3 ? M - i : 3;
+        const float *A_i = A + (size_t)i * lda;
+        float *C_i = C + (size_t)i * ldc;
+        if (cpu_level() == 3)
+            few_avx512(trans, mr, n0, n1, K, A_i, lda, W, ldw, bias, accumulate, C_i, ldc);
+        else
+            few_avx2(trans, mr, n0, n1, K, A_i, lda, W, ldw, bias, accumulate, C_i, ldc);
     }
 }
 
@@ -258,16 +440,6 @@ static void packed_panel(int p, int M, int N, int K, const float *A, int lda, co
     }
 }
 
-void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
-                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
-{
-    if (M < 4 && cpu_level() == 3) {
-        panels_wide_avx512(M, N, K, A, lda, packed, bias, accumulate, C, ldc, q0, q1);
-        return;
-    }
-    for (int p = q0; p < q1; p++) packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
-}
-
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par)
 {
@@ -278,7 +450,8 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
         for (int p = 0; p < npanel; p++)
             packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
     } else {
-        rnn_gemm_packed_panels(M, N, K, A, lda, packed, bias, accumulate, C, ldc, 0, npanel);
+        for (int p = 0; p < npanel; p++)
+            packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
     }
 }
 
@@ -785,11 +958,11 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
         (void)C, (void)ldc, (void)par;
 }
 
-void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
-                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+void rnn_gemm_few(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,
+                  int ldw, const float *bias, int accumulate, float *C, int ldc)
 {
-    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)accumulate,
-        (void)C, (void)ldc, (void)q0, (void)q1;
+    (void)trans, (void)M, (void)n0, (void)n1, (void)K, (void)A, (void)lda, (void)W, (void)ldw,
+        (void)bias, (void)accumulate, (void)C, (void)ldc;
 }
 
 void rnn_gemm_blocked_pair(int ta, int M, int K, const float *A, int lda, int N1, const float *B1,

@@ -45,11 +45,16 @@ void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par);
 
-/* Panels q0..q1-1 of the same product (columns q0*RNN_PANEL up to q1*RNN_PANEL or N):
- * a thread's share of a step when the threads split the columns rather than the batch.
- * Fewer than 4 rows run several panels side by side (AVX-512), with the same chains. */
-void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
-                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1);
+/* Columns n0..n1-1 of C (M,N) = A (M,K) op(W) + S for a few rows (3 at a time), straight from W
+ * as stored (no packing: a batch-1 step reads W once, as a GEMV does), rows ldw apart:
+ * W (N,K) when trans (op(W) = W^T), else (K,N); S the row bias when given, else C when
+ * accumulate, else 0. Transposed, each element is a dot product over k in 16 lanes
+ * (lane l sums k = l, l+16, ... in order) whose lanes are added in one fixed order,
+ * then added to S; otherwise one chain over k in order from S, as in the packed
+ * kernels. Either way the same in both instruction sets and however the columns are
+ * shared out. */
+void rnn_gemm_few(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,
+                  int ldw, const float *bias, int accumulate, float *C, int ldc);
 
 /* The products over all T*B rows at once: C (M,N) = op(A) (M,K) op(B) (K,N) + S, with
  * S the row bias (N) repeated when bias is given, else C when accumulate, else 0; A is

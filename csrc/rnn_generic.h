@@ -8,10 +8,12 @@
  * over all T*B rows are split by rows the same way (gemm_share). With one thread, or a
  * batch too small to split, one loop covers the whole batch: BLAS threads its GEMMs and
  * the pointwise passes use an OpenMP loop over rows when the work is large.
- * A batch of fewer than 4 sequences (float32 with the packed kernels) splits the hidden
- * units instead: every thread runs every step for its panels of units (rnn_units), the
- * product's columns and then the pointwise pass on them, and the threads meet once per
- * step, where a step's h (backward: its gate gradients) is whole.
+ * A batch of fewer than 4 sequences (float32 with the kernels) splits the hidden units
+ * instead: every thread runs every step for its own units of every gate (rnn_units),
+ * their columns of the product, straight from w_hh (rnn_gemm_few), and then the
+ * pointwise pass on them; the threads meet once per step, where a step's h (backward:
+ * its gate gradients) is whole. Each thread reads only its rows (forward) or columns
+ * (backward) of w_hh, which stay in its own L2 from step to step.
  *
  * float32 with the packed kernels (csrc/rnn_gemm.h, RNN_PACKED): w_ih and w_hh are
  * packed once per call and every step does its own input projection (forward) and input
@@ -94,18 +96,16 @@ static void FN(gemm_rows)(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, 
 
 /* The right operand of a step's product C = A op(w): w as stored, (N,K) when trans
  * (op(w) = w^T) else (K,N), rows ldw apart; and its packed copy (csrc/rnn_gemm.h) when
- * the sequence has one, else NULL. The copy holds `blocks` blocks of N columns, each
- * in its own panels (columns b*N.. of op(w), the gates when the units are split), so
- * that a share of the units is the same panels of every gate. */
+ * the sequence has one, else NULL. */
 typedef struct {
     const real *w;
-    int ldw, trans, N, K, blocks;
+    int ldw, trans, N, K;
     float *packed;
 } FN(rnn_operand);
 
 static FN(rnn_operand) FN(operand)(const real *w, int ldw, int trans, int N, int K)
 {
-    FN(rnn_operand) op = {w, ldw, trans, N, K, 1, NULL};
+    FN(rnn_operand) op = {w, ldw, trans, N, K, NULL};
     return op;
 }
 
@@ -116,7 +116,7 @@ static void FN(place_operand)(FN(rnn_operand) *op, float **space, int use)
 #if RNN_PACKED
     if (!use) return;
     op->packed = *space;
-    *space += op->blocks * rnn_gemm_packed_size(op->N, op->K);
+    *space += rnn_gemm_packed_size(op->N, op->K);
 #else
     (void)op, (void)space, (void)use;
 #endif
@@ -126,36 +126,28 @@ static void FN(place_operand)(FN(rnn_operand) *op, float **space, int use)
 static void FN(fill_operand)(FN(rnn_operand) op, int part, int parts)
 {
 #if RNN_PACKED
-    if (!op.packed) return;
-    for (int b = 0; b < op.blocks; b++) {
-        /* block b: rows b*N.. of w when transposed, else its columns b*N.. */
-        const real *w_b = op.w + (op.trans ? (size_t)b * op.N * op.ldw : (size_t)b * op.N);
-        rnn_gemm_pack(op.packed + b * rnn_gemm_packed_size(op.N, op.K), w_b, op.ldw, op.trans,
-                      op.N, op.K, part, parts);
-    }
+    if (op.packed)
+        rnn_gemm_pack(op.packed, op.w, op.ldw, op.trans, op.N, op.K, part, parts);
 #else
     (void)op, (void)part, (void)parts;
 #endif
 }
 
 /* C (M,N) = A (M,K) op(w) + (accumulate ? C : 0), A and C with row strides lda, ldc.
- * par: spread over the threads (only outside the batch split); u: this thread's panels
- * when the threads split the units (in every block: C's columns b*N + u's). */
+ * par: spread over the threads (only outside the batch split). Splitting the units
+ * (u.split), this thread's columns alone: units u.j0..u.j1-1 of each block of H. */
 static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int accumulate,
                           real *C, int ldc, int par, rnn_units u)
 {
 #if RNN_PACKED
-    if (op.packed && par) {
-        rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, NULL, accumulate, C, ldc, par);
+    if (u.split) {
+        for (int c = 0; c < op.N; c += u.H)
+            rnn_gemm_few(op.trans, M, c + u.j0, c + u.j1, op.K, A, lda, op.w, op.ldw, NULL,
+                         accumulate, C, ldc);
         return;
     }
     if (op.packed) {
-        const int q0 = u.parts > 1 ? u.q0 : 0;
-        const int q1 = u.parts > 1 ? u.q1 : (op.N + RNN_PANEL - 1) / RNN_PANEL;
-        for (int b = 0; b < op.blocks; b++)
-            rnn_gemm_packed_panels(M, op.N, op.K, A, lda,
-                                   op.packed + b * rnn_gemm_packed_size(op.N, op.K), NULL,
-                                   accumulate, C + (size_t)b * op.N, ldc, q0, q1);
+        rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, NULL, accumulate, C, ldc, par);
         return;
     }
     if (M >= RNN_PACKED_MIN_ROWS && rnn_gemm_packed_available()) {
@@ -510,7 +502,7 @@ static void FN(load_biases)(recur_rnn_cell cell, real *binit, real *bhn, const r
 
 /* Thread `part` of `parts`: its share of the packing, then (once every share is packed)
  * its sub-batch through all the steps; or, splitting the units, its units of every
- * sequence (it packs the panels it multiplies by, and only those). */
+ * sequence (nothing is packed then). */
 static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *gh, int par,
                               int units)
 {
@@ -526,7 +518,7 @@ static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *g
 #pragma omp barrier
     }
     int b0 = (int)((int64_t)B * part / parts), b1 = (int)((int64_t)B * (part + 1) / parts);
-    FN(forward_rows)(f, b0, b1 - b0, gh + (size_t)b0 * GH, par, rnn_units_share(f->H, 0, 1));
+    FN(forward_rows)(f, b0, b1 - b0, gh + (size_t)b0 * GH, par, rnn_units_all(f->H));
 }
 
 void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, real *saved, const real *x,
@@ -566,10 +558,9 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
      * input projection over all rows), more split the batch */
     const int units = FN(use_units)(cell, T, B);
     const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
-    const int use = units || FN(use_packed)(T, B / nth);
+    const int use = !units && FN(use_packed)(T, B / nth);
     float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
-    const int all = units || (use && rnn_project_all(GH, D, B / nth));
-    if (units) f.whh.blocks = G, f.whh.N = H;
+    const int all = use && rnn_project_all(GH, D, B / nth);
     FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
@@ -1059,7 +1050,7 @@ static void FN(backward_share)(const FN(rnn_bwd) *f, int part, int parts, int pa
 #pragma omp barrier
         }
         int b0 = (int)((int64_t)B * part / parts), b1 = (int)((int64_t)B * (part + 1) / parts);
-        FN(backward_rows)(f, b0, b1 - b0, par, rnn_units_share(f->H, 0, 1));
+        FN(backward_rows)(f, b0, b1 - b0, par, rnn_units_all(f->H));
     }
     if (parts > 1) {
 #pragma omp barrier
@@ -1112,13 +1103,13 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
                      FN(operand)(gru ? w_ih + (size_t)2 * H * D : w_ih, D, 0, D, H)};
     const int units = FN(use_units)(cell, T, B);
     const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
-    const int use = units || FN(use_packed)(T, B / nth * S);
+    const int use = !units && FN(use_packed)(T, B / nth * S);
     float *space = use ? FN(packed_space)(workspace, rnn_backward_base_size(cell, T, B, H,
                                                                             bptt_truncate))
                        : NULL;
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    const int all = units || (use && rnn_project_all(GH, D, B / nth));
+    const int all = use && rnn_project_all(GH, D, B / nth);
     FN(place_operand)(&f.wih, &space, use && dx && !all);
     if (gru) FN(place_operand)(&f.wih_n, &space, use && dx && !all);
 

@@ -6,7 +6,8 @@
  * The bound is a float product's rounding: K * 2^-23 times the sum of |a b| terms.
  * Also checks that columns past N and rows' padding are left untouched. And the
  * blocked kernel over many rows: against double, and bit for bit against one fmaf chain
- * per element, whichever instruction set and however the rows are shared. */
+ * per element, whichever instruction set and however the rows are shared. And the
+ * few-row products straight from the weights (rnn_gemm_few), the same way. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,66 @@ static int check_pair(int M, int K, int N1, int N2, int ta, int acc, int parts, 
     return bad;
 }
 
+/* rnn_gemm_few: C = A op(W) + S for a few rows straight from W, the columns in `parts`
+ * shares cut at multiples of 32 and at odd places (threads' shares of units); against
+ * double, and bit for bit against the header's sums: transposed, 16 lanes of fmaf
+ * chains (lane l over k = l, l+16, ...) added lane l + l+8, then 4 on, 2 on, 1 on, then
+ * added to S; otherwise one fmaf chain from S. Nothing written outside the columns. */
+static int check_few(int M, int N, int K, int trans, int acc, int parts, unsigned seed)
+{
+    const int lda = K + 3, ldc = N + 5, ldw = (trans ? K : N) + 2;
+    const int wrows = trans ? N : K;
+    float *A = malloc(sizeof(float) * M * lda), *W = malloc(sizeof(float) * wrows * ldw);
+    float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+    float *bias = malloc(sizeof(float) * N);
+    for (int i = 0; i < M * lda; i++) A[i] = rnd(&seed);
+    for (int i = 0; i < wrows * ldw; i++) W[i] = rnd(&seed);
+    for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = rnd(&seed);
+    for (int n = 0; n < N; n++) bias[n] = rnd(&seed);
+    /* shares [cut[p], cut[p+1]): two halves at a multiple of 32, or a third cut 5 on */
+    int cut[4] = {0, N, N, N};
+    if (parts >= 2) cut[1] = N / 2 / 32 * 32;
+    if (parts == 3) cut[2] = cut[1] + 5 < N ? cut[1] + 5 : N;
+    for (int part = 0; part < parts; part++)
+        if (cut[part + 1] > cut[part])
+            rnn_gemm_few(trans, M, cut[part], cut[part + 1], K, A, lda, W, ldw,
+                         acc == 2 ? bias : NULL, acc == 1, C, ldc);
+    int bad = 0;
+    for (int i = 0; i < M; i++) {
+        for (int n = 0; n < ldc; n++) {
+            float got = C[i * ldc + n];
+            if (n >= N) {
+                if (got != C0[i * ldc + n]) bad++;
+                continue;
+            }
+            const float start = acc == 1 ? C0[i * ldc + n] : acc == 2 ? bias[n] : 0;
+            double want = start, mag = fabs(want);
+            float lane[16] = {0}, chain = start;
+            for (int k = 0; k < K; k++) {
+                float w = trans ? W[n * ldw + k] : W[k * ldw + n];
+                want += (double)A[i * lda + k] * w;
+                mag += fabs((double)A[i * lda + k] * w);
+                lane[k % 16] = fmaf(A[i * lda + k], w, lane[k % 16]);
+                chain = fmaf(A[i * lda + k], w, chain);
+            }
+            if (trans) {
+                for (int step = 8; step >= 1; step /= 2)
+                    for (int l = 0; l < step; l++) lane[l] = lane[l] + lane[l + step];
+                chain = start + lane[0];
+            }
+            if (!(fabs(got - want) <= (K + 2) * 0x1p-23 * mag) || got != chain) {
+                if (bad < 3)
+                    printf("few M=%d N=%d K=%d trans=%d acc=%d parts=%d: C[%d][%d] = %.9g, want "
+                           "%.9g (exactly %.9g)\n",
+                           M, N, K, trans, acc, parts, i, n, got, want, chain);
+                bad++;
+            }
+        }
+    }
+    free(A), free(W), free(C), free(C0), free(bias);
+    return bad;
+}
+
 int main(void)
 {
     static const int Ns[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 64, 100, 128};
@@ -197,6 +258,18 @@ int main(void)
                     for (int t = 0; t < 4; t++) {
                         failures += check_pair(pM[a], pK[b], pN[n][0], pN[n][1], t & 1, t >> 1,
                                                1 + (int)((a + n + t) % 3), seed++) != 0;
+                        runs++;
+                    }
+        /* a few rows straight from W: 1..3 rows and 4, 7 (groups of 3), columns within
+         * and past the 128 a row takes at a time, K on and off the 16 lanes */
+        static const int fM[] = {1, 2, 3, 4, 7}, fN[] = {1, 17, 33, 64, 100, 129, 300};
+        static const int fK[] = {1, 15, 16, 17, 100, 256};
+        for (size_t m = 0; m < sizeof fM / sizeof *fM; m++)
+            for (size_t n = 0; n < sizeof fN / sizeof *fN; n++)
+                for (size_t b = 0; b < sizeof fK / sizeof *fK; b++)
+                    for (int t = 0; t < 2; t++) {
+                        failures += check_few(fM[m], fN[n], fK[b], t, (int)((m + n + b) % 3),
+                                              1 + (int)((m + b + t) % 3), seed++) != 0;
                         runs++;
                     }
         printf("packed kernels (%s): %d products checked\n", level == 3 ? "AVX-512" : "AVX2",
