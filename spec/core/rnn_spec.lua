@@ -713,14 +713,14 @@ describe("rnn_layer", function()
     end
 
     -- Below 4 sequences float32 splits the hidden units over the threads instead (from
-    -- B*G*H*H >= 65536 multiply-adds a step), each thread packing and multiplying by its
-    -- own panels of w_hh and meeting the others once a step (rnn_generic.h). Units off
-    -- the 32-unit panels, so that a thread's share ends inside a panel of every gate.
+    -- B*G*H*H >= 32768 multiply-adds a step), each thread multiplying h by its own rows
+    -- of w_hh (and dG by its columns) and meeting the others once a step (rnn_generic.h).
+    -- H off the 32-unit groups of a share and off the kernels' 16 lanes.
     for _, base in ipairs(CELLS) do
       for _, B in ipairs({1, 3}) do
         it(label(base) .. " splitting the units, B = " .. B .. ", on 1 and 2 threads, agrees with float64", function()
           local G = GATES[base.cell]
-          local H = math.ceil(math.sqrt(65536 / (B * G))) + 3
+          local H = math.ceil(math.sqrt(32768 / (B * G))) + 3
           local saved_threads = recur.get_num_threads()
           for _, threads in ipairs({1, 2}) do
             recur.set_num_threads(threads)
