@@ -133,21 +133,22 @@ static void FN(fill_operand)(FN(rnn_operand) op, int part, int parts)
 #endif
 }
 
-/* C (M,N) = A (M,K) op(w) + (accumulate ? C : 0), A and C with row strides lda, ldc.
+/* C (M,N) = A (M,K) op(w) + (bias (N) repeated, or with accumulate C, else 0), A and C
+ * with row strides lda, ldc; a bias only where w is packed or the units split.
  * par: spread over the threads (only outside the batch split). Splitting the units
  * (u.split), this thread's columns alone: units u.j0..u.j1-1 of each block of H. */
-static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int accumulate,
-                          real *C, int ldc, int par, rnn_units u)
+static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, const real *bias,
+                          int accumulate, real *C, int ldc, int par, rnn_units u)
 {
 #if RNN_PACKED
     if (u.split) {
         for (int c = 0; c < op.N; c += u.H)
-            rnn_gemm_few(op.trans, M, c + u.j0, c + u.j1, op.K, A, lda, op.w, op.ldw, NULL,
+            rnn_gemm_few(op.trans, M, c + u.j0, c + u.j1, op.K, A, lda, op.w, op.ldw, bias,
                          accumulate, C, ldc);
         return;
     }
     if (op.packed) {
-        rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, NULL, accumulate, C, ldc, par);
+        rnn_gemm_packed(M, op.N, op.K, A, lda, op.packed, bias, accumulate, C, ldc, par);
         return;
     }
     if (M >= RNN_PACKED_MIN_ROWS && rnn_gemm_packed_available()) {
@@ -164,7 +165,7 @@ static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, int
         return;
     }
 #endif
-    (void)par, (void)u; /* BLAS threads its GEMMs itself */
+    (void)par, (void)u, (void)bias; /* BLAS threads its GEMMs itself; never a bias here */
     GEMM(CblasRowMajor, CblasNoTrans, op.trans ? CblasTrans : CblasNoTrans, M, op.N, op.K, 1, A,
          lda, op.w, op.ldw, accumulate ? 1 : 0, C, ldc);
 }
@@ -191,12 +192,12 @@ static int FN(use_packed)(int T, int rows)
 
 /* Whether the threads split a sequence's units rather than its batch: float32 with
  * the kernels, fewer than 4 sequences (too few to split, and BLAS's threaded GEMV forks
- * twice a step), more than one step (packing costs about one product), and a cell
- * whose step is one product (the classic gru's are two, with r*h between). The
- * products are the same chains, so the results do not depend on the thread count. */
-static int FN(use_units)(recur_rnn_cell cell, int T, int B)
+ * twice a step), and a cell whose step is one product (the classic gru's are two, with
+ * r*h between). The products are the same sums however the units are shared, so the
+ * results do not depend on the thread count. */
+static int FN(use_units)(recur_rnn_cell cell, int B)
 {
-    return RNN_PACKED && T > 1 && B < RNN_PACKED_MIN_ROWS && cell != RECUR_RNN_GRU_CLASSIC &&
+    return RNN_PACKED && B < RNN_PACKED_MIN_ROWS && cell != RECUR_RNN_GRU_CLASSIC &&
            rnn_gemm_packed_available();
 }
 
@@ -408,6 +409,7 @@ typedef struct {
      * themselves) and w_hh (the classic gru: its r, z rows, and whh_n its n rows) */
     FN(rnn_operand) wih, whh, whh_n;
     const real *binit, *bhn; /* biases, see load_biases */
+    int project_steps;       /* split units, few rows in all: the steps project x */
 } FN(rnn_fwd);
 
 /* Units u.j0..u.j1-1 of nb rows H apart: dst = src, or zeros without src. */
@@ -459,25 +461,24 @@ static void FN(forward_rows)(const FN(rnn_fwd) *f, int b0, int nb, real *gh, int
         if (step + 1 < T) hnext = s.hprev + ((size_t)(f->reverse ? t - 1 : t + 1) * B + b0) * H;
 #if RNN_PACKED
         /* the input projection of this step, from the biases: binit + x_t w_ih^T */
-        if (f->wih.packed)
-            rnn_gemm_packed(nb, GH, D, f->x + row * D, D, f->wih.packed, f->binit, 0, act_t, GH,
-                            par);
+        if (f->wih.packed || f->project_steps)
+            FN(step_gemm)(f->wih, nb, f->x + row * D, D, f->binit, 0, act_t, GH, par, u);
 #else
         (void)D;
 #endif
         if (cell == RECUR_RNN_GRU_CLASSIC) { /* never splits the units */
-            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par, u);
+            FN(step_gemm)(f->whh, nb, hprev_t, H, NULL, 0, gh, GH, par, u);
             FN(forward_classic_rz)(act_t, extra_t, hprev_t, gh, lens, t, nb, H, par);
-            FN(step_gemm)(f->whh_n, nb, extra_t, H, 0, gh + 2 * H, GH, par, u);
+            FN(step_gemm)(f->whh_n, nb, extra_t, H, NULL, 0, gh + 2 * H, GH, par, u);
             FN(forward_classic_n)(act_t, h, y_t, hnext, gh, lens, t, nb, H, par);
         } else if (cell == RECUR_RNN_GRU) {
             /* n needs W_hn h apart from W_in x: the product goes to its own buffer */
-            FN(step_gemm)(f->whh, nb, hprev_t, H, 0, gh, GH, par, u);
+            FN(step_gemm)(f->whh, nb, hprev_t, H, NULL, 0, gh, GH, par, u);
             FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, gh, f->bhn, lens, t, nb,
                                   H, par, u);
         } else {
             /* lstm, rnn: the product adds straight onto x w_ih^T */
-            FN(step_gemm)(f->whh, nb, hprev_t, H, 1, act_t, GH, par, u);
+            FN(step_gemm)(f->whh, nb, hprev_t, H, NULL, 1, act_t, GH, par, u);
             FN(forward_pointwise)(cell, act_t, extra_t, h, c, y_t, hnext, NULL, NULL, lens, t, nb,
                                   H, par, u);
         }
@@ -553,10 +554,13 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
     FN(rnn_fwd) f = {cell, y, hn, cn, FN(saved_layout)(cell, saved, T, B, H), x, h0, c0, lengths,
                      reverse, T, B, D, H, FN(operand)(w_ih, D, 1, GH, D),
                      FN(operand)(w_hh, H, 1, classic ? 2 * H : GH, H),
-                     FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn};
-    /* a few sequences split the units (their steps' products against packed w_hh, the
-     * input projection over all rows), more split the batch */
-    const int units = FN(use_units)(cell, T, B);
+                     FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn,
+                     0};
+    /* a few sequences split the units (their steps' products straight from w_hh, the
+     * input projection over all rows, or in the steps when there are few rows in all:
+     * a lone step, generation's), more split the batch */
+    const int units = FN(use_units)(cell, B);
+    f.project_steps = units && T * B < RNN_BLOCKED_MIN_ROWS;
     const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
     const int use = !units && FN(use_packed)(T, B / nth);
     float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
@@ -564,7 +568,7 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
     FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    if (!use || all) {
+    if ((!use || all) && !f.project_steps) {
         /* the input projection of all steps at once, with the biases:
          * act = binit + x w_ih^T, (T*B,D) x (D,G*H) */
         FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 1, f.s.act, GH,
@@ -900,11 +904,11 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par, rnn
         /* the product reads every unit's gate gradients */
         FN(units_barrier)(u);
         if (classic) { /* never splits the units */
-            FN(step_gemm)(f->whh_n, nr, dA + 2 * H, GH, 0, drh, H, par, u);
+            FN(step_gemm)(f->whh_n, nr, dA + 2 * H, GH, NULL, 0, drh, H, par, u);
             FN(backward_classic_r)(dA, dh, drh, act_t, hprev_t, lens, t, nr, S, H, par);
-            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par, u);
+            FN(step_gemm)(f->whh, nr, dA, GH, NULL, 1, dh, H, par, u);
         } else {
-            FN(step_gemm)(f->whh, nr, dA, GH, 1, dh, H, par, u);
+            FN(step_gemm)(f->whh, nr, dA, GH, NULL, 1, dh, H, par, u);
         }
         if (S > 1) {
             FN(sum_windows)(w.dG + row * GH, winA, nb, S, GH, H, par, u);
@@ -915,8 +919,8 @@ static void FN(backward_rows)(const FN(rnn_bwd) *f, int b0, int nb, int par, rnn
             /* this step's input gradient: dx_t += dG_t w_ih (the gru: dxn_t for n); never
              * when the units are split */
             real *dx_t = f->dx + row * D;
-            FN(step_gemm)(f->wih, nb, w.dG + row * GH, GH, 1, dx_t, D, par, u);
-            if (gru) FN(step_gemm)(f->wih_n, nb, w.dxn + row * H, H, 1, dx_t, D, par, u);
+            FN(step_gemm)(f->wih, nb, w.dG + row * GH, GH, NULL, 1, dx_t, D, par, u);
+            if (gru) FN(step_gemm)(f->wih_n, nb, w.dxn + row * H, H, NULL, 1, dx_t, D, par, u);
         }
 
         /* a sequence's first step passes its gradients on to h0, c0 */
@@ -1101,7 +1105,7 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 0, H, H),
                      FN(operand)(w_ih, D, 0, D, gru ? 2 * H : GH),
                      FN(operand)(gru ? w_ih + (size_t)2 * H * D : w_ih, D, 0, D, H)};
-    const int units = FN(use_units)(cell, T, B);
+    const int units = FN(use_units)(cell, B);
     const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
     const int use = !units && FN(use_packed)(T, B / nth * S);
     float *space = use ? FN(packed_space)(workspace, rnn_backward_base_size(cell, T, B, H,
