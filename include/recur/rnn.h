@@ -49,8 +49,13 @@
  * slow on a busy machine; OpenMP OpenBLAS runs serially inside a parallel region). A
  * forward or a backward is one parallel region, with one wait in forward (for the
  * packed weights) and two in backward (and for every row's gradients before dW).
+ * Fewer than 4 sequences (float32, AVX2 or AVX-512; not the classic GRU) split the
+ * hidden units instead, from B*G*H*H >= 32768 multiply-adds a step: every thread runs
+ * every step for its own units of every gate, reading its rows of w_hh (backward: its
+ * columns) as stored, and the threads meet once per step. A lone step (step(), and a
+ * sequence of fewer than 16 rows in all) projects its input in the step the same way.
  * Otherwise one loop covers the batch, BLAS threads its GEMMs and the pointwise passes
- * and packed products are OpenMP loops when large. The split needs the OpenMP build of
+ * and packed products are OpenMP loops when large. The splits need the OpenMP build of
  * OpenBLAS (the Makefile links it); with the pthreads build it is never used. Results
  * depend on the thread count only through the order of OpenBLAS's sums (the packed
  * products sum each element in order).
@@ -173,7 +178,9 @@ void recur_rnn_backward_f64(recur_rnn_cell cell, double *dx, double *dh0, double
                       int D, int H, double *workspace);
 
 /* One step for generation: h and c (lstm only, else NULL) are (B,H), updated in place;
- * x is (B,D); workspace is recur_rnn_step_workspace_size(). */
+ * x is (B,D); workspace is recur_rnn_step_workspace_size(). In float32 from 4 sequences
+ * up, steps give forward's bits; below, forward over 16 rows or more projects x over
+ * all of them at once, which sums in another order: the same to rounding. */
 void recur_rnn_step_f32(recur_rnn_cell cell, float *h, float *c, const float *x, const float *w_ih,
                   const float *w_hh, const float *b_ih, const float *b_hh, int B, int D,
                   int H, float *workspace);
