@@ -512,7 +512,21 @@ static void FN(forward_share)(const FN(rnn_fwd) *f, int part, int parts, real *g
     FN(fill_operand)(f->whh, part, parts);
     if (f->cell == RECUR_RNN_GRU_CLASSIC) FN(fill_operand)(f->whh_n, part, parts);
     if (units) {
-        FN(forward_rows)(f, 0, B, gh, 0, rnn_units_share(f->H, part, parts));
+        const rnn_units u = rnn_units_share(f->H, part, parts);
+#if RNN_PACKED
+        if (!f->project_steps) {
+            /* the input projection of all steps for this thread's units alone (the
+             * blocked kernel sums each element alike however its columns are split),
+             * so that no thread waits for another's before the steps */
+            const int G = recur_rnn_gates(f->cell), H = f->H, D = f->D, M = f->T * B;
+            for (int g = 0; g < G; g++) {
+                const int c0 = g * H + u.j0;
+                rnn_gemm_blocked(0, 1, M, u.j1 - u.j0, D, f->x, D, f->wih.w + (size_t)c0 * D, D,
+                                 f->binit + c0, 0, f->s.act + c0, GH, 0, 1);
+            }
+        }
+#endif
+        FN(forward_rows)(f, 0, B, gh, 0, u);
         return;
     }
     if (parts > 1) {
@@ -568,11 +582,12 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
     FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    if ((!use || all) && !f.project_steps) {
+    if ((!use || all) && !units) {
         /* the input projection of all steps at once, with the biases:
-         * act = binit + x w_ih^T, (T*B,D) x (D,G*H) */
+         * act = binit + x w_ih^T, (T*B,D) x (D,G*H) (splitting the units, every thread
+         * projects its own in forward_share) */
         FN(gemm_rows)(CblasNoTrans, CblasTrans, T * B, GH, D, 1, x, D, w_ih, D, 1, f.s.act, GH,
-                      binit, units || B >= RNN_PACKED_MIN_ROWS);
+                      binit, B >= RNN_PACKED_MIN_ROWS);
     }
 
     /* one parallel region for all the steps (or none: then BLAS and the pointwise
