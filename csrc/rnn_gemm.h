@@ -45,14 +45,14 @@ void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par);
 
-/* Columns n0..n1-1 of C (M,N) = A (M,K) op(W) + S for a few rows (3 at a time), straight from W
- * as stored (no packing: a batch-1 step reads W once, as a GEMV does), rows ldw apart:
- * W (N,K) when trans (op(W) = W^T), else (K,N); S the row bias when given, else C when
- * accumulate, else 0. Transposed, each element is a dot product over k in 16 lanes
- * (lane l sums k = l, l+16, ... in order) whose lanes are added in one fixed order,
- * then added to S; otherwise one chain over k in order from S, as in the packed
- * kernels. Either way the same in both instruction sets and however the columns are
- * shared out. */
+/* Columns n0..n1-1 of C (M,N) = A (M,K) op(W) + S for a few rows (3 at a time),
+ * straight from W as stored (no packing: a batch-1 step reads W once, as a GEMV does),
+ * rows ldw apart: W (N,K) when trans (op(W) = W^T), else (K,N); S the row bias when
+ * given, else C when accumulate, else 0. Transposed, each element is a dot product
+ * over k in 16 lanes (lane l sums k = l, l+16, ... in order) whose lanes are added in
+ * one fixed order, then added to S; otherwise one chain over k in order from S, as in
+ * the packed kernels. Either way the same in both instruction sets and however the
+ * columns are shared out. */
 void rnn_gemm_few(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,
                   int ldw, const float *bias, int accumulate, float *C, int ldc);
 
