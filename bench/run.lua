@@ -8,7 +8,8 @@
 --                                        and bench/results.json
 -- Every row takes --threads N (default 2), --warmup N and --seed N. The warm-up
 -- (5 iterations, 20 tokens for generate) covers the thread controller's first calls of
--- each shape, which time one thread against the team (csrc/threads.c).
+-- each shape, which time one thread against the team (csrc/threads.c); --no-adapt runs
+-- every call on the team instead.
 --
 -- protocol: torch-rnn's benchmark. A character LSTM language model (embedding 64,
 --   no dropout, vocabulary 65 from tiny Shakespeare) trained on batch 50 x sequence
@@ -404,6 +405,7 @@ local function common(cmd)
   cmd:option("--threads", "threads for OpenBLAS and OpenMP", 2):convert(positive("--threads"))
   cmd:option("--warmup", "iterations not measured"):convert(integer("--warmup", 0))
   cmd:option("--seed", "generator seed", 123):convert(integer("--seed", 0))
+  cmd:flag("--no-adapt", "every call on --threads threads, without the thread controller's choice")
   return cmd
 end
 local p = common(parser:command("protocol", "torch-rnn's char-LM training iteration"))
@@ -447,10 +449,14 @@ all:flag("--quick", "few iterations per row (a smoke test, not a measurement)")
 
 local a = parser:parse()
 recur.set_num_threads(a.threads)
+-- the controller times the first calls of a shape on one thread and on the team; on a
+-- noisy machine it can settle on either, so that a row's runs fall into two groups
+if a.no_adapt then recur.thread_adapt(false) end
 recur.manual_seed(a.seed)
 if a.row == "all" then
   run_all(a)
 else
   local row = ({protocol = row_protocol, layer = row_layer, generate = row_generate, wordlm = row_wordlm})[a.row](a)
+  row.adapt = not a.no_adapt
   emit(row, a.threads)
 end

@@ -107,7 +107,11 @@ typedef struct {
     int split, parts, j0, j1, H;
 } rnn_units;
 
-#define RNN_UNITS_GROUP 32
+#define RNN_UNITS_GROUP RNN_PANEL /* whole panels of the packed copies, too */
+
+/* Fewest sequences whose steps split the batch rather than the units: two threads'
+ * worth of RNN_MIN_ROWS. */
+#define RNN_UNITS_MAX_ROWS (2 * RNN_MIN_ROWS)
 
 static rnn_units rnn_units_all(int H)
 {
@@ -207,7 +211,10 @@ static size_t rnn_packed_floats(recur_rnn_cell cell, int D, int H)
         f += rnn_gemm_packed_size(2 * H, H) + rnn_gemm_packed_size(H, H);
         b = rnn_gemm_packed_size(H, H) + rnn_gemm_packed_size(H, 2 * H);
     } else {
-        f += rnn_gemm_packed_size(GH, H);
+        /* w_hh in one block, or a block per gate where the threads split the units */
+        const size_t whole = rnn_gemm_packed_size(GH, H);
+        const size_t gates = (size_t)recur_rnn_gates(cell) * rnn_gemm_packed_size(H, H);
+        f += whole > gates ? whole : gates;
         b = rnn_gemm_packed_size(H, GH);
     }
     if (cell == RECUR_RNN_GRU) b += rnn_gemm_packed_size(D, 2 * H) + rnn_gemm_packed_size(D, H);

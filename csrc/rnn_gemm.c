@@ -441,6 +441,12 @@ static void packed_panel(int p, int M, int N, int K, const float *A, int lda, co
     }
 }
 
+void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
+                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+{
+    for (int p = q0; p < q1; p++) packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
+}
+
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par)
 {
@@ -952,11 +958,24 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
         (void)bias, (void)accumulate, (void)C, (void)ldc, (void)part, (void)parts;
 }
 
+void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
+                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+{
+    for (int p = q0; p < q1; p++) packed_panel(p, M, N, K, A, lda, packed, bias, accumulate, C, ldc);
+}
+
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par)
 {
     (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)accumulate,
         (void)C, (void)ldc, (void)par;
+}
+
+void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
+                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1)
+{
+    (void)M, (void)N, (void)K, (void)A, (void)lda, (void)packed, (void)bias, (void)accumulate,
+        (void)C, (void)ldc, (void)q0, (void)q1;
 }
 
 void rnn_gemm_few(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,

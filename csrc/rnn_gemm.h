@@ -45,6 +45,11 @@ void rnn_gemm_pack(float *packed, const float *W, int ldw, int trans, int N, int
 void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *packed,
                      const float *bias, int accumulate, float *C, int ldc, int par);
 
+/* Panels q0..q1-1 of the same product (its columns q0*RNN_PANEL up to q1*RNN_PANEL or
+ * N): a thread's share of a step when the threads split the units, not the batch. */
+void rnn_gemm_packed_panels(int M, int N, int K, const float *A, int lda, const float *packed,
+                            const float *bias, int accumulate, float *C, int ldc, int q0, int q1);
+
 /* Columns n0..n1-1 of C (M,N) = A (M,K) op(W) + S for a few rows (3 at a time),
  * straight from W as stored (no packing: a batch-1 step reads W once, as a GEMV does),
  * rows ldw apart: W (N,K) when trans (op(W) = W^T), else (K,N); S the row bias when

@@ -96,16 +96,18 @@ static void FN(gemm_rows)(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, 
 
 /* The right operand of a step's product C = A op(w): w as stored, (N,K) when trans
  * (op(w) = w^T) else (K,N), rows ldw apart; and its packed copy (csrc/rnn_gemm.h) when
- * the sequence has one, else NULL. */
+ * the sequence has one, else NULL. The copy holds `blocks` blocks of N columns of
+ * op(w), each in panels of its own (a gate each where the threads split the units, so
+ * that a thread's units are whole panels of every gate). */
 typedef struct {
     const real *w;
-    int ldw, trans, N, K;
+    int ldw, trans, N, K, blocks;
     float *packed;
 } FN(rnn_operand);
 
 static FN(rnn_operand) FN(operand)(const real *w, int ldw, int trans, int N, int K)
 {
-    FN(rnn_operand) op = {w, ldw, trans, N, K, NULL};
+    FN(rnn_operand) op = {w, ldw, trans, N, K, 1, NULL};
     return op;
 }
 
@@ -116,7 +118,7 @@ static void FN(place_operand)(FN(rnn_operand) *op, float **space, int use)
 #if RNN_PACKED
     if (!use) return;
     op->packed = *space;
-    *space += rnn_gemm_packed_size(op->N, op->K);
+    *space += op->blocks * rnn_gemm_packed_size(op->N, op->K);
 #else
     (void)op, (void)space, (void)use;
 #endif
@@ -126,8 +128,11 @@ static void FN(place_operand)(FN(rnn_operand) *op, float **space, int use)
 static void FN(fill_operand)(FN(rnn_operand) op, int part, int parts)
 {
 #if RNN_PACKED
-    if (op.packed)
-        rnn_gemm_pack(op.packed, op.w, op.ldw, op.trans, op.N, op.K, part, parts);
+    if (!op.packed) return;
+    for (int b = 0; b < op.blocks; b++)
+        rnn_gemm_pack(op.packed + b * rnn_gemm_packed_size(op.N, op.K),
+                      op.w + (op.trans ? (size_t)b * op.N * op.ldw : (size_t)b * op.N), op.ldw,
+                      op.trans, op.N, op.K, part, parts);
 #else
     (void)op, (void)part, (void)parts;
 #endif
@@ -141,6 +146,15 @@ static void FN(step_gemm)(FN(rnn_operand) op, int M, const real *A, int lda, con
                           int accumulate, real *C, int ldc, int par, rnn_units u)
 {
 #if RNN_PACKED
+    if (u.split && op.packed) {
+        /* units are whole panels of every block (rnn_units_share) */
+        for (int b = 0; b < op.blocks; b++)
+            rnn_gemm_packed_panels(M, op.N, op.K, A, lda,
+                                   op.packed + b * rnn_gemm_packed_size(op.N, op.K), bias,
+                                   accumulate, C + (size_t)b * op.N, ldc, u.j0 / RNN_PANEL,
+                                   (u.j1 + RNN_PANEL - 1) / RNN_PANEL);
+        return;
+    }
     if (u.split) {
         for (int c = 0; c < op.N; c += u.H)
             rnn_gemm_few(op.trans, M, c + u.j0, c + u.j1, op.K, A, lda, op.w, op.ldw, bias,
@@ -191,14 +205,16 @@ static int FN(use_packed)(int T, int rows)
 }
 
 /* Whether the threads split a sequence's units rather than its batch: float32 with
- * the kernels, fewer than 4 sequences (too few to split, and BLAS's threaded GEMV forks
- * twice a step), and a cell whose step is one product (the classic gru's are two, with
- * r*h between). The products are the same sums however the units are shared, so the
- * results do not depend on the thread count. */
-static int FN(use_units)(recur_rnn_cell cell, int B)
+ * the kernels, a batch too small to split (below, every step forked for its products
+ * and again for its pointwise pass), and a cell whose step is one product (the classic
+ * gru's are two, with r*h between). Fewer than 4 sequences multiply by w_hh as stored
+ * (rnn_gemm_few), more by a copy packed per gate, which a lone step (step(), whose
+ * workspace has no room for it) does without. The products are the same sums however
+ * the units are shared, so the results do not depend on the thread count. */
+static int FN(use_units)(recur_rnn_cell cell, int T, int B)
 {
-    return RNN_PACKED && B < RNN_PACKED_MIN_ROWS && cell != RECUR_RNN_GRU_CLASSIC &&
-           rnn_gemm_packed_available();
+    return RNN_PACKED && (B < RNN_PACKED_MIN_ROWS || (B < RNN_UNITS_MAX_ROWS && T > 1)) &&
+           cell != RECUR_RNN_GRU_CLASSIC && rnn_gemm_packed_available();
 }
 
 /* ---- forward ------------------------------------------------------------- */
@@ -573,12 +589,13 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
     /* a few sequences split the units (their steps' products straight from w_hh, the
      * input projection over all rows, or in the steps when there are few rows in all:
      * a lone step, generation's), more split the batch */
-    const int units = FN(use_units)(cell, B);
-    f.project_steps = units && T * B < RNN_BLOCKED_MIN_ROWS;
+    const int units = FN(use_units)(cell, T, B), packs = units && B >= RNN_PACKED_MIN_ROWS;
+    f.project_steps = units && !packs && T * B < RNN_BLOCKED_MIN_ROWS;
     const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
-    const int use = !units && FN(use_packed)(T, B / nth);
+    const int use = packs || (!units && FN(use_packed)(T, B / nth));
     float *space = use ? FN(packed_space)(workspace, rnn_forward_base_size(cell, B, H)) : NULL;
-    const int all = use && rnn_project_all(GH, D, B / nth);
+    const int all = packs || (use && rnn_project_all(GH, D, B / nth));
+    if (packs) f.whh.blocks = G, f.whh.N = H; /* a thread's units: the same panels of every gate */
     FN(place_operand)(&f.wih, &space, use && !all);
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
@@ -1120,15 +1137,15 @@ void FN(recur_rnn_backward)(recur_rnn_cell cell, real *dx, real *dh0, real *dc0,
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 0, H, H),
                      FN(operand)(w_ih, D, 0, D, gru ? 2 * H : GH),
                      FN(operand)(gru ? w_ih + (size_t)2 * H * D : w_ih, D, 0, D, H)};
-    const int units = FN(use_units)(cell, B);
+    const int units = FN(use_units)(cell, T, B), packs = units && B >= RNN_PACKED_MIN_ROWS;
     const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
-    const int use = !units && FN(use_packed)(T, B / nth * S);
+    const int use = packs || (!units && FN(use_packed)(T, B / nth * S));
     float *space = use ? FN(packed_space)(workspace, rnn_backward_base_size(cell, T, B, H,
                                                                             bptt_truncate))
                        : NULL;
     FN(place_operand)(&f.whh, &space, use);
     if (classic) FN(place_operand)(&f.whh_n, &space, use);
-    const int all = use && rnn_project_all(GH, D, B / nth);
+    const int all = packs || (use && rnn_project_all(GH, D, B / nth));
     FN(place_operand)(&f.wih, &space, use && dx && !all);
     if (gru) FN(place_operand)(&f.wih_n, &space, use && dx && !all);
 

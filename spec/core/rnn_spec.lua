@@ -712,12 +712,13 @@ describe("rnn_layer", function()
       end
     end
 
-    -- Below 4 sequences float32 splits the hidden units over the threads instead (from
+    -- Below 16 sequences float32 splits the hidden units over the threads instead (from
     -- B*G*H*H >= 32768 multiply-adds a step), each thread multiplying h by its own rows
-    -- of w_hh (and dG by its columns) and meeting the others once a step (rnn_generic.h).
-    -- H off the 32-unit groups of a share and off the kernels' 16 lanes.
+    -- of w_hh (and dG by its columns; from 4 sequences on, its panels of a copy packed
+    -- per gate) and meeting the others once a step (rnn_generic.h). H off the 32-unit
+    -- groups of a share and off the kernels' 16 lanes.
     for _, base in ipairs(CELLS) do
-      for _, B in ipairs({1, 3}) do
+      for _, B in ipairs({1, 3, 6}) do
         it(label(base) .. " splitting the units, B = " .. B .. ", on 1 and 2 threads, agrees with float64", function()
           local G = GATES[base.cell]
           local H = math.ceil(math.sqrt(32768 / (B * G))) + 3
@@ -727,7 +728,7 @@ describe("rnn_layer", function()
             for _, k in ipairs({false, 2}) do
               local p = problem(with(base, {T = 6, B = B, D = 5, H = H, h0 = true, c0 = true, ghn = true,
                                             gcn = true, reverse = k and true or nil,
-                                            lengths = B == 3 and {6, 2, 5} or nil}))
+                                            lengths = B == 3 and {6, 2, 5} or B == 6 and {6, 1, 6, 4, 6, 6} or nil}))
               p.w_hh = p.w_hh:mul(2 / math.sqrt(H)) -- gates in their working range
               local y, hn, cn = forward(p)
               local g = analytic(p, k or nil)
