@@ -8,9 +8,10 @@
  * over all T*B rows are split by rows the same way (gemm_share). With one thread, or a
  * batch too small to split, one loop covers the whole batch: BLAS threads its GEMMs and
  * the pointwise passes use an OpenMP loop over rows when the work is large.
- * A batch of fewer than 4 sequences (float32 with the kernels) splits the hidden units
- * instead: every thread runs every step for its own units of every gate (rnn_units),
- * their columns of the product, straight from w_hh (rnn_gemm_few), and then the
+ * A batch too small to split (float32 with the kernels, see use_units) splits the
+ * hidden units instead: every thread runs every step for its own units of every gate
+ * (rnn_units), their columns of the product (below 4 sequences straight from w_hh,
+ * rnn_gemm_few; from 4 on, its panels of a copy packed per gate), and then the
  * pointwise pass on them; the threads meet once per step, where a step's h (backward:
  * its gate gradients) is whole. Each thread reads only its rows (forward) or columns
  * (backward) of w_hh, which stay in its own L2 from step to step.

@@ -49,11 +49,13 @@
  * slow on a busy machine; OpenMP OpenBLAS runs serially inside a parallel region). A
  * forward or a backward is one parallel region, with one wait in forward (for the
  * packed weights) and two in backward (and for every row's gradients before dW).
- * Fewer than 4 sequences (float32, AVX2 or AVX-512; not the classic GRU) split the
- * hidden units instead, from B*G*H*H >= 32768 multiply-adds a step: every thread runs
- * every step for its own units of every gate, reading its rows of w_hh (backward: its
- * columns) as stored, and the threads meet once per step. A lone step (step(), and a
- * sequence of fewer than 16 rows in all) projects its input in the step the same way.
+ * A batch too small to split that way (fewer than 16 sequences; float32, AVX2 or
+ * AVX-512; not the classic GRU) splits the hidden units instead, from B*G*H*H >= 32768
+ * multiply-adds a step: every thread runs every step for its own units of every gate
+ * and the threads meet once per step. Below 4 sequences a thread reads its rows of w_hh
+ * (backward: its columns) as stored, and a lone step (step(), and a sequence of fewer
+ * than 16 rows in all) projects its input in the step the same way; from 4 up, a thread
+ * packs its own panels of w_hh per gate, and a lone step keeps to the batch's path.
  * Otherwise one loop covers the batch, BLAS threads its GEMMs and the pointwise passes
  * and packed products are OpenMP loops when large. The splits need the OpenMP build of
  * OpenBLAS (the Makefile links it); with the pthreads build it is never used. Results

@@ -3,9 +3,10 @@
 -- ones, the input projection, dx and the weight gradients) runs on recur's kernels
 -- (csrc/rnn_gemm.h), where each element is one FMA chain over k in order, however the
 -- work is split. Needs the kernels (AVX2 and FMA); elsewhere BLAS runs and these
--- specs have nothing to check. Sizes: a batch split over two threads (B = 20), one
--- loop over the batch (B = 6), no batch split with big products split by rows, and
--- batches of fewer than 4 sequences, whose steps split the hidden units.
+-- specs have nothing to check. Sizes: a batch split over two threads (B = 20), the
+-- hidden units split over them (fewer than 16 sequences: B = 6 on packed panels of
+-- w_hh, B = 1 and 3 straight from it), and no batch split with big products split by
+-- rows.
 local recur = require "recur"
 local core = recur.core
 
@@ -63,7 +64,7 @@ describe("float32 recurrent layers", function()
                            {T = 3, B = 16, D = 300, H = 700 // GATES[cell]},
                            {T = 3, B = 20, D = 700, H = 420 // GATES[cell]},
                            {T = 2, B = 16, D = 8300, H = 256 // GATES[cell]},
-                           -- fewer than 4 sequences: the threads split the hidden units
+                           -- fewer than 4 sequences: the units split, w_hh read as stored
                            {T = 5, B = 1, D = 7, H = 600 // GATES[cell]},
                            {T = 4, B = 3, D = 9, H = 300 // GATES[cell]}}) do
       local label = string.format("%s (T,B,D,H) = (%d,%d,%d,%d)", cell, size.T, size.B, size.D, size.H)
