@@ -669,6 +669,30 @@ describe("rnn_layer", function()
       end)
     end
 
+    -- p (a float64 problem with w_hh in its working range) run in float32, forward and
+    -- backward with truncation k: every output and gradient within 1e-5 of float64's
+    local function float32_agrees(p, k, context)
+      local y, hn, cn = forward(p)
+      local g = analytic(p, k or nil)
+      local l32 = core.rnn_layer(p.cell, p.D, p.H, {reverse = p.opts.reverse,
+                                                    reset_after = p.opts.reset_after})
+      local function f(t) return t and t:to("float32") end
+      local y32, hn32, cn32 = l32:forward(f(p.x), f(p.w_ih), f(p.w_hh), f(p.b_ih), f(p.b_hh),
+                                          f(p.h0), f(p.c0), p.lengths)
+      local gw_ih, gw_hh = recur.zeros(p.w_ih:size()), recur.zeros(p.w_hh:size())
+      local gb_ih, gb_hh = recur.zeros(p.b_ih:size()), recur.zeros(p.b_hh:size())
+      local gx, gh0, gc0 = l32:backward(f(p.gy), f(p.ghn), f(p.gcn), gw_ih, gw_hh, gb_ih, gb_hh,
+                                        k or nil)
+      local compared = {y = {y32, y}, hn = {hn32, hn}, w_ih = {gw_ih, g.w_ih}, w_hh = {gw_hh, g.w_hh},
+                        b_ih = {gb_ih, g.b_ih}, b_hh = {gb_hh, g.b_hh}, x = {gx, g.x}, h0 = {gh0, g.h0}}
+      if p.lstm then compared.cn, compared.c0 = {cn32, cn}, {gc0, g.c0} end
+      for name, pair in pairs(compared) do
+        local err = rel_err(pair[1]:to("float64"), pair[2])
+        assert(err < 1e-5, string.format("%s, k = %s, %s: relative error %.3g", context, tostring(k),
+                                         name, err))
+      end
+    end
+
     -- float32 runs its steps on a packed copy of w_hh (csrc/rnn_gemm.c) from 4 rows per
     -- product, and splits the batch over threads from B*G*H >= 16384; float64 keeps to
     -- BLAS. Sizes off the kernels' 16 and 32-column panels, an odd batch, and truncation.
@@ -685,27 +709,7 @@ describe("rnn_layer", function()
                                           gcn = true, reverse = k and true or nil,
                                           lengths = {6, 3, 5, 6, 1, 6, 2, 6, 6, 4, 6, 6, 5, 6, 6, 3, 6}}))
             p.w_hh = p.w_hh:mul(2 / math.sqrt(H)) -- gates in their working range, not saturated
-            local y, hn = forward(p)
-            local g = analytic(p, k or nil)
-            local l32 = core.rnn_layer(p.cell, p.D, p.H, {reverse = p.opts.reverse,
-                                                          reset_after = p.opts.reset_after})
-            local function f(t) return t and t:to("float32") end
-            local y32, hn32 = l32:forward(f(p.x), f(p.w_ih), f(p.w_hh), f(p.b_ih), f(p.b_hh),
-                                          f(p.h0), f(p.c0), p.lengths)
-            for name, pair in pairs({y = {y32, y}, hn = {hn32, hn}}) do
-              local err = rel_err(pair[1]:to("float64"), pair[2])
-              assert(err < 1e-5, string.format("%s: relative error %.3g", name, err))
-            end
-            local gw_ih, gw_hh = recur.zeros(p.w_ih:size()), recur.zeros(p.w_hh:size())
-            local gb_ih, gb_hh = recur.zeros(p.b_ih:size()), recur.zeros(p.b_hh:size())
-            local gx, gh0 = l32:backward(f(p.gy), f(p.ghn), f(p.gcn), gw_ih, gw_hh, gb_ih, gb_hh,
-                                         k or nil)
-            for name, pair in pairs({w_ih = {gw_ih, g.w_ih}, w_hh = {gw_hh, g.w_hh},
-                                     b_ih = {gb_ih, g.b_ih}, b_hh = {gb_hh, g.b_hh}, x = {gx, g.x},
-                                     h0 = {gh0, g.h0}}) do
-              local err = rel_err(pair[1]:to("float64"), pair[2])
-              assert(err < 1e-5, string.format("%s: relative error %.3g", name, err))
-            end
+            float32_agrees(p, k, threads .. " thread(s)")
           end
           recur.set_num_threads(saved_threads)
         end)
@@ -730,27 +734,7 @@ describe("rnn_layer", function()
                                             gcn = true, reverse = k and true or nil,
                                             lengths = B == 3 and {6, 2, 5} or B == 6 and {6, 1, 6, 4, 6, 6} or nil}))
               p.w_hh = p.w_hh:mul(2 / math.sqrt(H)) -- gates in their working range
-              local y, hn, cn = forward(p)
-              local g = analytic(p, k or nil)
-              local l32 = core.rnn_layer(p.cell, p.D, p.H, {reverse = p.opts.reverse,
-                                                            reset_after = p.opts.reset_after})
-              local function f(t) return t and t:to("float32") end
-              local y32, hn32, cn32 = l32:forward(f(p.x), f(p.w_ih), f(p.w_hh), f(p.b_ih), f(p.b_hh),
-                                                  f(p.h0), f(p.c0), p.lengths)
-              local pairs_ = {y = {y32, y}, hn = {hn32, hn}}
-              if p.lstm then pairs_.cn = {cn32, cn} end
-              local gw_ih, gw_hh = recur.zeros(p.w_ih:size()), recur.zeros(p.w_hh:size())
-              local gb_ih, gb_hh = recur.zeros(p.b_ih:size()), recur.zeros(p.b_hh:size())
-              local gx, gh0, gc0 = l32:backward(f(p.gy), f(p.ghn), f(p.gcn), gw_ih, gw_hh, gb_ih,
-                                                gb_hh, k or nil)
-              pairs_.w_ih, pairs_.w_hh, pairs_.b_ih = {gw_ih, g.w_ih}, {gw_hh, g.w_hh}, {gb_ih, g.b_ih}
-              pairs_.b_hh, pairs_.x, pairs_.h0 = {gb_hh, g.b_hh}, {gx, g.x}, {gh0, g.h0}
-              if p.lstm then pairs_.c0 = {gc0, g.c0} end
-              for name, pair in pairs(pairs_) do
-                local err = rel_err(pair[1]:to("float64"), pair[2])
-                assert(err < 1e-5, string.format("%d thread(s), k = %s, %s: relative error %.3g",
-                                                 threads, tostring(k), name, err))
-              end
+              float32_agrees(p, k, threads .. " thread(s)")
             end
           end
           recur.set_num_threads(saved_threads)
