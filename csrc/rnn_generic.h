@@ -587,9 +587,10 @@ void FN(recur_rnn_forward)(recur_rnn_cell cell, real *y, real *hn, real *cn, rea
                      FN(operand)(w_hh, H, 1, classic ? 2 * H : GH, H),
                      FN(operand)(classic ? w_hh + (size_t)2 * H * H : w_hh, H, 1, H, H), binit, bhn,
                      0};
-    /* a few sequences split the units (their steps' products straight from w_hh, the
-     * input projection over all rows, or in the steps when there are few rows in all:
-     * a lone step, generation's), more split the batch */
+    /* up to 15 sequences split the units (their steps' products straight from w_hh
+     * below 4, on a copy packed per gate from 4; the input projection over all rows,
+     * or in the steps below 4 sequences when there are few rows in all: a lone step,
+     * generation's), more split the batch */
     const int units = FN(use_units)(cell, T, B), packs = units && B >= RNN_PACKED_MIN_ROWS;
     f.project_steps = units && !packs && T * B < RNN_BLOCKED_MIN_ROWS;
     const int nth = units ? rnn_units_threads(B, G, H) : rnn_split_threads(T, B, G, H);
