@@ -326,6 +326,26 @@ axpy_avx2(const int MR, int K, const float *A, int lda, const float *W, int ldw,
         else call(3);                                                                        \
     } while (0)
 
+/* Rows n0..n1-1 of W (N,K) against M rows of A with a dot kernel: `group` rows of W at
+ * a time, then one at a time (inside few_avx512 and few_avx2, whose arguments it uses) */
+#define RNN_DOT_AT(dot, mr, nr)                                                              \
+    dot(mr, nr, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL,     \
+        accumulate)
+#define RNN_DOT_ROWS(dot, group)                                                             \
+    do {                                                                                     \
+        int n = n0;                                                                          \
+        for (; n + (group) <= n1; n += (group)) {                                            \
+            if (M == 1) RNN_DOT_AT(dot, 1, group);                                           \
+            else if (M == 2) RNN_DOT_AT(dot, 2, group);                                      \
+            else RNN_DOT_AT(dot, 3, group);                                                  \
+        }                                                                                    \
+        for (; n < n1; n++) {                                                                \
+            if (M == 1) RNN_DOT_AT(dot, 1, 1);                                               \
+            else if (M == 2) RNN_DOT_AT(dot, 2, 1);                                          \
+            else RNN_DOT_AT(dot, 3, 1);                                                      \
+        }                                                                                    \
+    } while (0)
+
 __attribute__((target("avx512f"), noinline)) static void
 few_avx512(int trans, int M, int n0, int n1, int K, const float *A, int lda, const float *W,
            int ldw, const float *bias, int accumulate, float *C, int ldc)
@@ -334,17 +354,7 @@ few_avx512(int trans, int M, int n0, int n1, int K, const float *A, int lda, con
         /* rows n of W 4 at a time: on a Zen 4 core, 512 KB of w_hh in L2 (a thread's
          * half of a batch-1 LSTM step at H = 256) ran as fast as with 3, about 10%
          * faster than with 2 and 15% faster than with 8 or 12 */
-        int n = n0;
-        for (; n + 4 <= n1; n += 4) {
-#define RNN_DOT(mr) dot_avx512(mr, 4, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
-            RNN_FEW_ROWS(M, RNN_DOT);
-#undef RNN_DOT
-        }
-        for (; n < n1; n++) {
-#define RNN_DOT(mr) dot_avx512(mr, 1, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
-            RNN_FEW_ROWS(M, RNN_DOT);
-#undef RNN_DOT
-        }
+        RNN_DOT_ROWS(dot_avx512, 4);
         return;
     }
     /* columns of W, up to 128 at a time for one row of A, 64 for two or three; no more
@@ -374,17 +384,7 @@ few_avx2(int trans, int M, int n0, int n1, int K, const float *A, int lda, const
          int ldw, const float *bias, int accumulate, float *C, int ldc)
 {
     if (trans) {
-        int n = n0;
-        for (; n + 2 <= n1; n += 2) {
-#define RNN_DOT(mr) dot_avx2(mr, 2, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
-            RNN_FEW_ROWS(M, RNN_DOT);
-#undef RNN_DOT
-        }
-        for (; n < n1; n++) {
-#define RNN_DOT(mr) dot_avx2(mr, 1, K, A, lda, W + (size_t)n * ldw, ldw, C + n, ldc, bias ? bias + n : NULL, accumulate)
-            RNN_FEW_ROWS(M, RNN_DOT);
-#undef RNN_DOT
-        }
+        RNN_DOT_ROWS(dot_avx2, 2);
         return;
     }
     for (int n = n0; n < n1; n += 16) {
