@@ -158,6 +158,28 @@ describe("bf16 kernels", function()
     end
   end)
 
+  it("take many rows in blocks and give each row what it gives alone, on 1 and 2 threads", function()
+    -- rows of 1101 values (551 pairs) go 84 to a block of rows (192 KB, csrc/bf16.c):
+    -- 200 rows are blocks of 84, 84 and 32; the rows taken a few at a time, which the
+    -- spec above checks against the emulation, must give the same bits
+    recur.manual_seed(5)
+    local M, N, K = 200, 70, 1101
+    local x, w, b = randn({M, K}), randn({N, K}), randn({N})
+    local m = core.bf16_matrix(w)
+    local threads = recur.get_num_threads()
+    for _, n in ipairs({1, 2}) do
+      recur.set_num_threads(n)
+      local whole = core.bf16_linear(x, m, b)
+      for r = 1, M, 7 do
+        local rows = math.min(7, M - r + 1)
+        local part = core.bf16_linear(x:narrow(1, r, rows):contiguous(), m, b)
+        assert.are.same(part:totable(), whole:narrow(1, r, rows):totable(),
+                        string.format("rows %d..%d on %d threads", r, r + rows - 1, n))
+      end
+    end
+    recur.set_num_threads(threads)
+  end)
+
   it("stay within bfloat16's rounding of the float32 product, and differ from it", function()
     -- each operand is rounded with a relative error of at most 2^-9, so each term
     -- a_k w_k with at most 2^-8 (plus 2^-18), and the sum is off by at most
