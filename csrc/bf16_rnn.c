@@ -3,8 +3,10 @@
  * lstm and rnn: each step is one product, [x_t h_{t-1}] [w_ih w_hh]^T from the biases,
  * so nothing of size T*B*G*H is written or read back (the float32 kernels' input
  * projection over all steps is 52 MB at (T,B,H) = (100,64,512) for an LSTM). The gru's n
- * gate needs w_in x_t apart from w_hn h: its input projection comes first, one product
- * of T*B rows split by rows over the threads. The time loop is split by the batch as
+ * gate needs w_in x_t apart from w_hn h: two products a step, x_t w_ih^T and h w_hh^T,
+ * from a batch of GRU_STEP_ROWS up; a smaller batch, whose steps would read w_ih again
+ * for a row or two, projects every step's input first, one product of T*B rows split
+ * by rows over the threads. The time loop is split by the batch as
  * the fp32 kernels split it (each thread its own sequences through every step, no
  * synchronisation between steps), or, for a batch too small to split (batch-1
  * generation), is one loop whose products are split by columns when large. */
@@ -20,6 +22,12 @@
 
 /* Fewest sequences per thread in a batch split. */
 #define BF16_MIN_ROWS 8
+
+/* Fewest sequences for which a gru projects its input step by step. All steps at once
+ * wrote T*B*3H floats and read them back a step at a time, from memory at (T,B,H) =
+ * (100,64,512) (39 MB), and ran the projection over 3200 rows a thread, 10% below the
+ * steps' products over 32. */
+#define GRU_STEP_ROWS 16
 
 /* The pointwise rows, as in rnn_generic.h, compiled for AVX-512 and AVX2 as well. */
 #if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute)
@@ -113,10 +121,12 @@ typedef struct {
      * or NULL */
     float *sact, *sextra, *shprev;
     const float *x;
-    float *act;   /* lstm, rnn: (B,G*H) one step's pre-activations; gru: (T,B,G*H) */
+    float *act;   /* (B,G*H) one step's pre-activations (the gru's: input side), or the
+                   * gru's (T,B,G*H) when it projects every step first */
     float *gh;    /* gru: (B,G*H) the recurrent product */
     uint32_t *ab; /* lstm, rnn: (B, pairs of D + pairs of H) [x_t h] rounded; gru: (B,
                    * pairs of H) h rounded */
+    uint32_t *xb; /* gru step by step: (B, pairs of D) x_t rounded; else NULL */
     const uint32_t *w, *whh;
     const float *binit, *bhn;
     const int64_t *lengths;
@@ -164,7 +174,14 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
         if (f->shprev) memcpy(f->shprev + row * H, h, (size_t)nb * H * sizeof(float));
         bf16_convert_rows(ab + hoff, ldab, h, H, nb, H);
         if (gru) {
-            act = f->act + row * GH;
+            if (f->xb) {
+                act = f->act + (size_t)b0 * GH;
+                uint32_t *xb = f->xb + (size_t)b0 * DP;
+                bf16_convert_rows(xb, DP, f->x + row * D, D, nb, D);
+                bf16_gemm(nb, GH, 2 * DP, xb, f->w, f->binit, 0, act, GH, par);
+            } else {
+                act = f->act + row * GH;
+            }
             bf16_gemm(nb, GH, 2 * HP, ab, f->whh, NULL, 0, gh, GH, par);
         } else {
             /* binit + [x_t h] [w_ih w_hh]^T in one product */
@@ -181,7 +198,8 @@ size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
     const size_t GH = (size_t)recur_rnn_gates(cell) * H, TB = (size_t)T * B;
     const size_t DP = bf16_pairs(D), HP = bf16_pairs(H);
     size_t n = (size_t)B * H; /* floats and pairs, 4 bytes each; yspare first */
-    if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
+    if (cell == RECUR_RNN_GRU && B >= GRU_STEP_ROWS) n += (size_t)B * (2 * GH + DP + HP);
+    else if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
     else n += (size_t)B * GH + (size_t)B * (DP + HP);
     return n * 4 + 128;
 }
@@ -209,7 +227,11 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
         f.sextra = saved + TB * GH;
         f.shprev = f.sextra + (cell == RECUR_RNN_LSTM || gru ? TB * H : 0);
     }
-    if (gru) {
+    if (gru && B >= GRU_STEP_ROWS) {
+        f.gh = f.act + (size_t)B * GH;
+        f.xb = (uint32_t *)(f.gh + (size_t)B * GH);
+        f.ab = f.xb + (size_t)B * DP;
+    } else if (gru) {
         /* the gru's n gate needs W_in x and W_hn h apart: the input projection of every
          * step first, one product of T*B rows, split by rows over the threads */
         f.gh = f.act + TB * GH;

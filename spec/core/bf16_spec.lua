@@ -253,16 +253,20 @@ describe("bf16 kernels", function()
 
   for _, cell in ipairs({"lstm", "gru", "rnn_tanh", "rnn_relu", "rnn_identity"}) do
     it(cell .. ": one step equals the float32 layer fed the same rounded operands", function()
-      -- the products then differ only in the order of float32 sums
-      local p = layer_problem(cell, 1, 5, 7, 6)
-      p.x, p.h0 = core.bf16_round(p.x), core.bf16_round(p.h0)
-      local layer = core.rnn_layer(cell, p.D, p.H)
-      local y32, hn32, cn32 = layer:forward(p.x, core.bf16_round(p.w_ih), core.bf16_round(p.w_hh), p.b_ih, p.b_hh,
-        p.h0, p.c0)
-      local y, hn, cn = bf16_forward(p)
-      assert.is_true(max_abs(y - y32) < 1e-5)
-      assert.is_true(max_abs(hn - hn32) < 1e-5)
-      if cn then assert.is_true(max_abs(cn - cn32) < 1e-5) end
+      -- the products then differ only in the order of float32 sums; a batch of 5 runs
+      -- as one loop, one of 20 split over the threads (and the gru projects its input
+      -- in the step)
+      for _, B in ipairs({5, 20}) do
+        local p = layer_problem(cell, 1, B, 7, 6)
+        p.x, p.h0 = core.bf16_round(p.x), core.bf16_round(p.h0)
+        local layer = core.rnn_layer(cell, p.D, p.H)
+        local y32, hn32, cn32 = layer:forward(p.x, core.bf16_round(p.w_ih), core.bf16_round(p.w_hh), p.b_ih,
+          p.b_hh, p.h0, p.c0)
+        local y, hn, cn = bf16_forward(p)
+        assert.is_true(max_abs(y - y32) < 1e-5, "B = " .. B)
+        assert.is_true(max_abs(hn - hn32) < 1e-5, "B = " .. B)
+        if cn then assert.is_true(max_abs(cn - cn32) < 1e-5, "B = " .. B) end
+      end
     end)
 
     it(cell .. ": a sequence, stepped or whole, close to float32 and not equal to it", function()
@@ -289,19 +293,27 @@ describe("bf16 kernels", function()
   end
 
   it("run a padded batch and the reverse direction as their definitions", function()
-    for _, reverse in ipairs({false, true}) do
-      local p = layer_problem("lstm", 5, 3, 4, 6, 9)
-      local lengths = {5, 2, 4}
-      local y, hn, cn = bf16_forward(p, {lengths = recur.tensor(lengths, "int64"), reverse = reverse})
-      for b = 1, 3 do
-        local L = lengths[b]
-        -- sequence b alone, cut to its length
-        local yb, hb, cb = bf16_forward(p, {x = p.x:narrow(1, 1, L):narrow(2, b, 1):contiguous(),
-          h0 = p.h0:narrow(1, b, 1):contiguous(), c0 = p.c0:narrow(1, b, 1):contiguous(), reverse = reverse})
-        assert.are.same(yb:select(2, 1):totable(), y:narrow(1, 1, L):select(2, b):totable())
-        assert.are.same(hb:select(1, 1):totable(), hn:select(1, b):totable())
-        assert.are.same(cb:select(1, 1):totable(), cn:select(1, b):totable())
-        if L < 5 then assert.are.equal(0, max_abs(y:narrow(1, L + 1, 5 - L):select(2, b))) end
+    -- each sequence alone (one row: one loop, the gru projecting every step first)
+    -- against the batch: 3 sequences in one loop, 17 split over the threads (the gru
+    -- projecting in the steps)
+    for _, case in ipairs({{"lstm", {5, 2, 4}}, {"gru", {5, 2, 4}}, {"lstm", {5, 1, 3, 4, 2, 5, 5, 3, 1, 4, 2, 5, 3, 4, 1, 2, 5}},
+                           {"gru", {4, 5, 2, 1, 5, 3, 5, 2, 4, 1, 3, 5, 2, 5, 4, 1, 3}}}) do
+      local cell, lengths = case[1], case[2]
+      local B = #lengths
+      for _, reverse in ipairs({false, true}) do
+        local p = layer_problem(cell, 5, B, 4, 6, 9)
+        local y, hn, cn = bf16_forward(p, {lengths = recur.tensor(lengths, "int64"), reverse = reverse})
+        for b = 1, B do
+          local L = lengths[b]
+          local what = string.format("%s, B = %d, sequence %d, reverse %s", cell, B, b, tostring(reverse))
+          -- sequence b alone, cut to its length
+          local yb, hb, cb = bf16_forward(p, {x = p.x:narrow(1, 1, L):narrow(2, b, 1):contiguous(),
+            h0 = p.h0:narrow(1, b, 1):contiguous(), c0 = p.c0 and p.c0:narrow(1, b, 1):contiguous(), reverse = reverse})
+          assert.are.same(yb:select(2, 1):totable(), y:narrow(1, 1, L):select(2, b):totable(), what)
+          assert.are.same(hb:select(1, 1):totable(), hn:select(1, b):totable(), what)
+          if cn then assert.are.same(cb:select(1, 1):totable(), cn:select(1, b):totable(), what) end
+          if L < 5 then assert.are.equal(0, max_abs(y:narrow(1, L + 1, 5 - L):select(2, b)), what) end
+        end
       end
     end
   end)
