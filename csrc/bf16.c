@@ -462,14 +462,15 @@ static int fused_exact(int M, int N, int KP, const uint32_t *Ab, const uint32_t 
     return !outside;
 }
 
-/* Columns of block j: panels nb*j .. nb*j+nb-1 (the last block may have fewer). */
-static void gemm_block(int j, int nb, int M, int N, int KP, const uint32_t *Ab,
-                       const uint32_t *packed, const float *bias, int accumulate, float *C, int ldc,
-                       int level, int fused)
+/* Panels p..p+np-1 of C for all M rows (fewer where N ends): np at most 4, and at most
+ * 2 unless M is 1. */
+static void gemm_panels(int p, int np, int M, int N, int KP, const uint32_t *Ab,
+                        const uint32_t *packed, const float *bias, int accumulate, float *C, int ldc,
+                        int level, int fused)
 {
-    const int n0 = nb * j * BF16_PANEL, ncols = N - n0 < nb * BF16_PANEL ? N - n0 : nb * BF16_PANEL;
-    const int np = (ncols + BF16_PANEL - 1) / BF16_PANEL;
-    const uint32_t *P = packed + (size_t)nb * j * KP * BF16_PANEL;
+    const int n0 = p * BF16_PANEL, ncols = N - n0 < np * BF16_PANEL ? N - n0 : np * BF16_PANEL;
+    np = (ncols + BF16_PANEL - 1) / BF16_PANEL;
+    const uint32_t *P = packed + (size_t)p * KP * BF16_PANEL;
     const float *b = bias ? bias + n0 : NULL;
     if (level == BF16_AVX512) {
         panels_avx512(np, M, KP, Ab, P, C + n0, ldc, ncols, b, accumulate);
@@ -499,18 +500,25 @@ static int row_block(int KP)
     return rows > MR_MAX ? rows : MR_MAX;
 }
 
-/* Column blocks j0..j1-1 for all M rows, a row block at a time. */
-static void gemm_blocks(int j0, int j1, int nb, int M, int N, int KP, const uint32_t *Ab,
-                        const uint32_t *packed, const float *bias, int accumulate, float *C, int ldc,
-                        int level, int fused)
+/* Panels p0..p1-1 for all M rows, a row block at a time, nb panels to a kernel. */
+static void gemm_range(int p0, int p1, int nb, int M, int N, int KP, const uint32_t *Ab,
+                       const uint32_t *packed, const float *bias, int accumulate, float *C, int ldc,
+                       int level, int fused)
 {
     const int rows = row_block(KP);
     for (int i0 = 0; i0 < M; i0 += rows) {
         const int mr = M - i0 < rows ? M - i0 : rows;
-        for (int j = j0; j < j1; j++)
-            gemm_block(j, nb, mr, N, KP, Ab + (size_t)i0 * KP, packed, bias, accumulate,
-                       C + (size_t)i0 * ldc, ldc, level, fused);
+        for (int p = p0; p < p1; p += nb)
+            gemm_panels(p, p1 - p < nb ? p1 - p : nb, mr, N, KP, Ab + (size_t)i0 * KP, packed, bias,
+                        accumulate, C + (size_t)i0 * ldc, ldc, level, fused);
     }
+}
+
+/* Panels side by side in one kernel: one row (batch-1 generation) takes four, eight
+ * chains; more rows two. The AVX2 kernel's fused form where it gives the same bits. */
+static int kernel_panels(int M, int level)
+{
+    return M == 1 && level == BF16_AVX512 ? 4 : 2;
 }
 
 void bf16_gemm(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
@@ -518,18 +526,31 @@ void bf16_gemm(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
 {
     // Ab is (M, bf16_pairs(K)), packed is bf16_packed_size(N, K), C is (M,N) rows ldc apart
     if (M <= 0 || N <= 0) return;
-    const int level = bf16_level(), nb = M == 1 && level == BF16_AVX512 ? 4 : 2;
-    const int KP = bf16_pairs(K), nblock = (N + nb * BF16_PANEL - 1) / (nb * BF16_PANEL);
+    const int level = bf16_level(), nb = kernel_panels(M, level);
+    const int KP = bf16_pairs(K), npanel = (N + BF16_PANEL - 1) / BF16_PANEL;
+    const int nblock = (npanel + nb - 1) / nb;
     const int fused = level == BF16_AVX2 && fused_exact(M, N, KP, Ab, packed, bias, accumulate, C, ldc);
     /* not an if() clause: even a one-thread region costs microseconds per step */
     if (par && nblock > 1) {
 #pragma omp parallel
         {
-            const int p = omp_get_thread_num(), np = omp_get_num_threads();
-            gemm_blocks((int)((int64_t)nblock * p / np), (int)((int64_t)nblock * (p + 1) / np), nb, M,
-                        N, KP, Ab, packed, bias, accumulate, C, ldc, level, fused);
+            /* whole kernels' panels to each thread */
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            const int p0 = (int)((int64_t)nblock * t / nt) * nb, p1 = (int)((int64_t)nblock * (t + 1) / nt) * nb;
+            gemm_range(p0, p1 < npanel ? p1 : npanel, nb, M, N, KP, Ab, packed, bias, accumulate, C,
+                       ldc, level, fused);
         }
     } else {
-        gemm_blocks(0, nblock, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, level, fused);
+        gemm_range(0, npanel, nb, M, N, KP, Ab, packed, bias, accumulate, C, ldc, level, fused);
     }
+}
+
+void bf16_gemm_panels(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
+                      const float *bias, int accumulate, float *C, int ldc, int p0, int p1)
+{
+    if (M <= 0 || N <= 0 || p1 <= p0) return;
+    const int level = bf16_level(), KP = bf16_pairs(K);
+    const int fused = level == BF16_AVX2 && fused_exact(M, N, KP, Ab, packed, bias, accumulate, C, ldc);
+    gemm_range(p0, p1, kernel_panels(M, level), M, N, KP, Ab, packed, bias, accumulate, C, ldc, level,
+               fused);
 }

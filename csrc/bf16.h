@@ -67,6 +67,12 @@ void bf16_convert_rows(uint32_t *Ab, int ldab, const float *A, int lda, int M, i
 void bf16_gemm(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
                const float *bias, int accumulate, float *C, int ldc, int par);
 
+/* Panels p0..p1-1 of the same product (its columns p0*BF16_PANEL up to p1*BF16_PANEL or
+ * N), on the calling thread: a thread's share of a step when the threads split a
+ * layer's units (bf16_rnn.c). The same sums as bf16_gemm. */
+void bf16_gemm_panels(int M, int N, int K, const uint32_t *Ab, const uint32_t *packed,
+                      const float *bias, int accumulate, float *C, int ldc, int p0, int p1);
+
 /* The kernels, best first; bf16_level() says which one runs: the best the CPU has
  * (AVX-512 BF16; else AVX2 and FMA; else the portable C one), unless switched. */
 enum { BF16_PORTABLE = 0, BF16_AVX2 = 2, BF16_AVX512 = 3 };

@@ -6,10 +6,12 @@
  * gate needs w_in x_t apart from w_hn h: two products a step, x_t w_ih^T and h w_hh^T,
  * from a batch of GRU_STEP_ROWS up; a smaller batch, whose steps would read w_ih again
  * for a row or two, projects every step's input first, one product of T*B rows split
- * by rows over the threads. The time loop is split by the batch as
- * the fp32 kernels split it (each thread its own sequences through every step, no
- * synchronisation between steps), or, for a batch too small to split (batch-1
- * generation), is one loop whose products are split by columns when large. */
+ * by rows over the threads. The time loop is split by the batch as the fp32 kernels
+ * split it (each thread its own sequences through every step, no synchronisation
+ * between steps); a batch too small for that, with steps large enough to share, splits
+ * the units (forward_units: each thread its units of every gate, one meeting a step);
+ * a lone step (generation's) is one loop whose products are split by columns when
+ * large. */
 #include <string.h>
 
 #include <omp.h>
@@ -41,7 +43,9 @@
 
 /* The rows also write what the float32 backward reads (rnn_generic.h's saved buffer)
  * when s is given: the gate activations into s (G*H) and the extra row into e (H).
- * Inference passes NULL and skips those stores (a tenth of an LSTM row's time). */
+ * Inference passes NULL and skips those stores (a tenth of an LSTM row's time). Each
+ * row runs units 0..n-1 of the pointers it gets, its gate blocks H apart: a whole row
+ * (n = H), or a thread's units of it (pointers offset to the first). */
 
 /* lstm: a holds the i, f, g, o pre-activations; c, h updated in place, y gets h; e
  * gets c_{t-1} */
@@ -54,15 +58,16 @@
     y[j] = hv
 
 BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, float *restrict h,
-                                 float *restrict y, float *restrict s, float *restrict e, int H)
+                                 float *restrict y, float *restrict s, float *restrict e, int H,
+                                 int n)
 {
     if (!s) {
-        for (int j = 0; j < H; j++) {
+        for (int j = 0; j < n; j++) {
             LSTM_COLUMN(j);
         }
         return;
     }
-    for (int j = 0; j < H; j++) {
+    for (int j = 0; j < n; j++) {
         LSTM_COLUMN(j);
         s[j] = i;
         s[H + j] = f;
@@ -84,15 +89,15 @@ BF16_CLONES static void lstm_row(const float *restrict a, float *restrict c, flo
 
 BF16_CLONES static void gru_row(const float *restrict a, const float *restrict gh,
                                 const float *restrict bhn, float *restrict h, float *restrict y,
-                                float *restrict s, float *restrict e, int H)
+                                float *restrict s, float *restrict e, int H, int n)
 {
     if (!s) {
-        for (int j = 0; j < H; j++) {
+        for (int j = 0; j < n; j++) {
             GRU_COLUMN(j);
         }
         return;
     }
-    for (int j = 0; j < H; j++) {
+    for (int j = 0; j < n; j++) {
         GRU_COLUMN(j);
         s[j] = r;
         s[H + j] = z;
@@ -103,9 +108,9 @@ BF16_CLONES static void gru_row(const float *restrict a, const float *restrict g
 
 /* rnn: s gets h_t */
 BF16_CLONES static void rnn_row(recur_rnn_cell cell, const float *restrict a, float *restrict h,
-                                float *restrict y, float *restrict s, int H)
+                                float *restrict y, float *restrict s, int n)
 {
-    for (int j = 0; j < H; j++) {
+    for (int j = 0; j < n; j++) {
         float hv = cell == RECUR_RNN_TANH ? rnn_tanhf(a[j]) : cell == RECUR_RNN_RELU ? (a[j] > 0 ? a[j] : 0) : a[j];
         h[j] = hv;
         y[j] = hv;
@@ -126,6 +131,7 @@ typedef struct {
     float *gh;    /* gru: (B,G*H) the recurrent product */
     uint32_t *ab; /* lstm, rnn: (B, pairs of D + pairs of H) [x_t h] rounded; gru: (B,
                    * pairs of H) h rounded */
+    uint32_t *ab2; /* the same size: the next step's, when the threads split the units */
     uint32_t *xb; /* gru step by step: (B, pairs of D) x_t rounded; else NULL */
     const uint32_t *w, *whh;
     const float *binit, *bhn;
@@ -133,27 +139,28 @@ typedef struct {
     int reverse, T, B, D, H;
 } bf16_fwd;
 
-/* One step's nonlinearities and state update for sequences b0..b0+nb-1 at time t:
- * act (nb,G*H) the pre-activations (the gru: input side), gh (nb,G*H) the gru's
- * recurrent product. */
-static void pointwise(const bf16_fwd *f, const float *act, const float *gh, int t, int b0, int nb)
+/* One step's nonlinearities and state update for sequences b0..b0+nb-1 at time t,
+ * units j0..j1-1: act (nb,G*H) the pre-activations (the gru: input side), gh (nb,G*H)
+ * the gru's recurrent product. */
+static void pointwise(const bf16_fwd *f, const float *act, const float *gh, int t, int b0, int nb,
+                      int j0, int j1)
 {
     const recur_rnn_cell cell = f->cell;
-    const int H = f->H, GH = recur_rnn_gates(cell) * H;
+    const int H = f->H, GH = recur_rnn_gates(cell) * H, n = j1 - j0;
     const size_t row = (size_t)t * f->B + b0;
     for (int i = 0; i < nb; i++) {
-        float *h_i = f->h + (size_t)(b0 + i) * H;
-        float *y_i = f->y ? f->y + (row + i) * H : f->yspare + (size_t)(b0 + i) * H;
+        float *h_i = f->h + (size_t)(b0 + i) * H + j0;
+        float *y_i = (f->y ? f->y + (row + i) * H : f->yspare + (size_t)(b0 + i) * H) + j0;
         if (f->lengths && t >= f->lengths[b0 + i]) {
-            memset(y_i, 0, (size_t)H * sizeof(float));
+            memset(y_i, 0, (size_t)n * sizeof(float));
             continue;
         }
-        const float *a = act + (size_t)i * GH;
-        float *s_i = f->sact ? f->sact + (row + i) * GH : NULL;
-        float *e_i = f->sact ? f->sextra + (row + i) * H : NULL;
-        if (cell == RECUR_RNN_LSTM) lstm_row(a, f->c + (size_t)(b0 + i) * H, h_i, y_i, s_i, e_i, H);
-        else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH, f->bhn, h_i, y_i, s_i, e_i, H);
-        else rnn_row(cell, a, h_i, y_i, s_i, H);
+        const float *a = act + (size_t)i * GH + j0;
+        float *s_i = f->sact ? f->sact + (row + i) * GH + j0 : NULL;
+        float *e_i = f->sact ? f->sextra + (row + i) * H + j0 : NULL;
+        if (cell == RECUR_RNN_LSTM) lstm_row(a, f->c + (size_t)(b0 + i) * H + j0, h_i, y_i, s_i, e_i, H, n);
+        else if (cell == RECUR_RNN_GRU) gru_row(a, gh + (size_t)i * GH + j0, f->bhn + j0, h_i, y_i, s_i, e_i, H, n);
+        else rnn_row(cell, a, h_i, y_i, s_i, n);
     }
 }
 
@@ -189,7 +196,63 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
             bf16_convert_rows(ab, ldab, f->x + row * D, D, nb, D);
             bf16_gemm(nb, GH, 2 * ldab, ab, f->w, f->binit, 0, act, GH, par);
         }
-        pointwise(f, act, gh, t, b0, nb);
+        pointwise(f, act, gh, t, b0, nb, 0, H);
+    }
+}
+
+/* Rounds units j0..j1-1 of h (B,H) into the operand rows ab (ldab apart, h's pairs
+ * from hoff), and x's pairs q0..q1-1 of the step at row `row` when x is given. */
+static void round_share(const bf16_fwd *f, uint32_t *ab, int ldab, int hoff, int j0, int j1,
+                        const float *x, int q0, int q1)
+{
+    const int B = f->B, D = f->D, H = f->H;
+    bf16_convert_rows(ab + hoff + j0 / 2, ldab, f->h + j0, H, B, j1 - j0);
+    const int k0 = 2 * q0, k1 = 2 * q1 < D ? 2 * q1 : D;
+    if (x && k1 > k0) bf16_convert_rows(ab + q0, ldab, x + k0, D, B, k1 - k0);
+}
+
+/* The time loop of a batch too small to split by sequences, split by units: thread
+ * `part` of `parts` takes units j0..j1-1 (whole panels) of every gate of every sequence.
+ * Each step it multiplies the whole operand [x_t h] (the gru: h) by its panels of each
+ * gate's block of the weights, runs the pointwise pass on its units, and rounds its
+ * units of the new h, and its share of the next x, into the next step's operand; then
+ * the threads meet, once a step. The operand alternates between two buffers, so that a
+ * thread writing the next step's never overwrites what another still reads in this
+ * one. Before, the product was split by columns in a region of its own each step and
+ * the pointwise pass ran on one thread between them. The products are bf16_gemm's sums
+ * however the panels are shared, so the results do not depend on the thread count. */
+static void forward_units(const bf16_fwd *f, int part, int parts)
+{
+    const recur_rnn_cell cell = f->cell;
+    const int T = f->T, B = f->B, D = f->D, H = f->H, G = recur_rnn_gates(cell), GH = G * H;
+    const int gru = cell == RECUR_RNN_GRU, DP = bf16_pairs(D), HP = bf16_pairs(H);
+    const int ldab = gru ? HP : DP + HP, hoff = gru ? 0 : DP;
+    const int groups = H / BF16_PANEL;
+    const int j0 = groups * part / parts * BF16_PANEL, j1 = groups * (part + 1) / parts * BF16_PANEL;
+    const int q0 = DP * part / parts, q1 = DP * (part + 1) / parts;
+    uint32_t *ab[2] = {f->ab, f->ab2};
+    const int t_first = f->reverse ? T - 1 : 0;
+    round_share(f, ab[0], ldab, hoff, j0, j1, gru ? NULL : f->x + (size_t)t_first * B * D, q0, q1);
+#pragma omp barrier
+    for (int step = 0; step < T; step++) {
+        const int t = f->reverse ? T - 1 - step : step;
+        const size_t row = (size_t)t * B;
+        const uint32_t *cur = ab[step & 1];
+        if (f->shprev)
+            for (int b = 0; b < B; b++)
+                memcpy(f->shprev + (row + b) * H + j0, f->h + (size_t)b * H + j0, (size_t)(j1 - j0) * sizeof(float));
+        float *act = gru ? f->act + row * GH : f->act;
+        for (int g = 0; g < G; g++) {
+            const int p0 = (g * H + j0) / BF16_PANEL, p1 = (g * H + j1) / BF16_PANEL;
+            if (gru) bf16_gemm_panels(B, GH, 2 * HP, cur, f->whh, NULL, 0, f->gh, GH, p0, p1);
+            else bf16_gemm_panels(B, GH, 2 * ldab, cur, f->w, f->binit, 0, act, GH, p0, p1);
+        }
+        pointwise(f, act, f->gh, t, 0, B, j0, j1);
+        if (step + 1 < T) {
+            const int tn = f->reverse ? t - 1 : t + 1;
+            round_share(f, ab[~step & 1], ldab, hoff, j0, j1, gru ? NULL : f->x + (size_t)tn * B * D, q0, q1);
+#pragma omp barrier
+        }
     }
 }
 
@@ -199,8 +262,8 @@ size_t bf16_rnn_workspace_size(recur_rnn_cell cell, int T, int B, int D, int H)
     const size_t DP = bf16_pairs(D), HP = bf16_pairs(H);
     size_t n = (size_t)B * H; /* floats and pairs, 4 bytes each; yspare first */
     if (cell == RECUR_RNN_GRU && B >= GRU_STEP_ROWS) n += (size_t)B * (2 * GH + DP + HP);
-    else if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + (size_t)B * HP;
-    else n += (size_t)B * GH + (size_t)B * (DP + HP);
+    else if (cell == RECUR_RNN_GRU) n += TB * GH + (size_t)B * GH + TB * DP + 2 * (size_t)B * HP;
+    else n += (size_t)B * GH + 2 * (size_t)B * (DP + HP);
     return n * 4 + 128;
 }
 
@@ -237,6 +300,7 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
         f.gh = f.act + TB * GH;
         uint32_t *xb = (uint32_t *)(f.gh + (size_t)B * GH);
         f.ab = xb + TB * DP;
+        f.ab2 = f.ab + (size_t)B * bf16_pairs(H);
         const int M = T * B;
         if (nth > 1 && M >= 2 * BF16_MIN_ROWS) {
 #pragma omp parallel num_threads(nth)
@@ -255,6 +319,7 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
     } else {
         f.gh = f.act;
         f.ab = (uint32_t *)(f.act + (size_t)B * GH);
+        f.ab2 = f.ab + (size_t)B * (DP + bf16_pairs(H));
     }
 
     const int split = nth > 1 && B >= 2 * BF16_MIN_ROWS ? (nth < B / BF16_MIN_ROWS ? nth : B / BF16_MIN_ROWS) : 1;
@@ -267,7 +332,19 @@ void bf16_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, float *
         }
     } else {
         const int64_t K = gru ? H : D + H;
-        forward_rows(&f, 0, B, nth > 1 && (int64_t)B * GH * K >= BF16_PAR_MIN);
+        const int par = nth > 1 && (int64_t)B * GH * K >= BF16_PAR_MIN;
+        /* units in whole panels of every gate (each gate's block starts on a panel),
+         * for more than one step: a lone step (generation's) gains nothing from its
+         * pointwise pass split, and pays for one more meeting */
+        const int units = par && T > 1 && H % BF16_PANEL == 0 && f.ab2
+                              ? (nth < H / BF16_PANEL ? nth : H / BF16_PANEL)
+                              : 1;
+        if (units > 1) {
+#pragma omp parallel num_threads(units)
+            forward_units(&f, omp_get_thread_num(), omp_get_num_threads());
+        } else {
+            forward_rows(&f, 0, B, par);
+        }
     }
     recur_threads_end(&call);
 }
@@ -311,7 +388,7 @@ void i8_rnn_forward(recur_rnn_cell cell, float *y, float *h, float *c, const flo
         i8_quantize_rows(hq, hs, h, H, B, H);
         if (gru) memset(gh, 0, (size_t)B * GH * sizeof(float));
         i8_gemm(B, GH, H, hq, hs, whh->packed, whh->scale, whh->rowsum, gru ? gh : act, GH, par);
-        pointwise(&f, act, gh, t, 0, B);
+        pointwise(&f, act, gh, t, 0, B, 0, H);
     }
     recur_threads_end(&call);
 }

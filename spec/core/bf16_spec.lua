@@ -319,15 +319,28 @@ describe("bf16 kernels", function()
   end)
 
   it("give the same numbers on one thread and on two", function()
-    local p = layer_problem("gru", 4, 40, 24, 70, 3)
-    local threads = recur.get_num_threads()
-    recur.set_num_threads(1)
-    local y1, h1 = bf16_forward(p)
-    recur.set_num_threads(2)
-    local y2, h2 = bf16_forward(p)
+    -- 40 sequences split by sequences; 5 and 7 (a step of at least 2^19 multiply-adds,
+    -- H a whole number of 32-unit panels) split by units, reversed and padded too
+    local threads, adapt = recur.get_num_threads(), recur.thread_adapt().enabled
+    recur.thread_adapt(false) -- every call on the threads asked for
+    for _, case in ipairs({{"gru", 4, 40, 24, 70}, {"lstm", 5, 5, 128, 128}, {"gru", 5, 7, 40, 192},
+                           {"rnn_tanh", 5, 6, 400, 320}}) do
+      local p = layer_problem(case[1], case[2], case[3], case[4], case[5], 3)
+      local lengths = {}
+      for b = 1, p.B do lengths[b] = b * 3 % p.T + 1 end
+      for _, opts in ipairs({{}, {reverse = true, lengths = recur.tensor(lengths, "int64")}}) do
+        recur.set_num_threads(1)
+        local y1, h1, c1 = bf16_forward(p, opts)
+        recur.set_num_threads(2)
+        local y2, h2, c2 = bf16_forward(p, opts)
+        local what = string.format("%s B = %d%s", p.cell, p.B, opts.reverse and ", reversed and padded" or "")
+        assert.are.same(y1:totable(), y2:totable(), what)
+        assert.are.same(h1:totable(), h2:totable(), what)
+        if c1 then assert.are.same(c1:totable(), c2:totable(), what) end
+      end
+    end
     recur.set_num_threads(threads)
-    assert.are.same(y1:totable(), y2:totable())
-    assert.are.same(h1:totable(), h2:totable())
+    recur.thread_adapt(adapt)
   end)
 
   it("refuse bad arguments with errors naming the operation", function()

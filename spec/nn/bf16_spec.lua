@@ -134,14 +134,16 @@ describe("bf16 inference", function()
   end)
 
   it("trains with bf16 forward products: the saved activations are what float32 backward reads", function()
-    -- a batch of 3 runs in one loop, one of 20 split over the threads (the gru then
-    -- projects its input in the steps)
+    -- a batch of 3 runs in one loop, one of 20 split over the threads by sequences (the
+    -- gru then projects its input in the steps), one of 5 with 256 units by units
+    local adapt = recur.thread_adapt().enabled
+    recur.thread_adapt(false) -- every call on the threads there are
     for _, cell in ipairs({"lstm", "gru", "rnn_tanh"}) do
-      for _, size in ipairs({{1, 3}, {6, 3}, {1, 20}, {6, 20}}) do
-        local T, B = size[1], size[2]
+      for _, size in ipairs({{1, 3, 6, 8}, {6, 3, 6, 8}, {1, 20, 6, 8}, {6, 20, 6, 8}, {1, 5, 256, 256}, {6, 5, 256, 256}}) do
+        local T, B, D, H = table.unpack(size)
         recur.manual_seed(4)
-        local a, b = nn.Recurrent(cell, 6, 8), nn.Recurrent(cell, 6, 8)
-        local x, h0 = recur.randn({T, B, 6}), recur.randn({B, 8})
+        local a, b = nn.Recurrent(cell, D, H), nn.Recurrent(cell, D, H)
+        local x, h0 = recur.randn({T, B, D}), recur.randn({B, H})
         if T == 1 then
           -- operands bfloat16 already holds: one bf16 step is the float32 step up to
           -- the order of its sums, and so are the gradients of backward
@@ -154,13 +156,14 @@ describe("bf16 inference", function()
         local gy = recur.randn(ya:size())
         local gxa, gxb = a:backward(x, gy):clone(), b:backward(x, gy):clone()
         local tol = T == 1 and 1e-5 or 0.05
-        local what = cell .. " T=" .. T .. " B=" .. B
+        local what = cell .. " T=" .. T .. " B=" .. B .. " H=" .. H
         assert.is_true(max_abs(ya - yb) < tol and max_abs(gxa - gxb) < tol, what)
         local ga, gb = {a:weight_grads()}, {b:weight_grads()}
         for i = 1, 4 do assert.is_true(max_abs(ga[i] - gb[i]) < tol * 4, what .. " grad " .. i) end
         if T > 1 then assert.is_true(max_abs(ya - yb) > 0) end
       end
     end
+    recur.thread_adapt(adapt)
     local layer = nn.Recurrent("lstm", 3, 4)
     assert.has_error(function() layer:set_precision("int8", {training = true}) end,
       "Recurrent:set_precision: training runs in fp32 or bf16, not int8")
