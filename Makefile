@@ -208,6 +208,11 @@ $(BUILD)/host-example: examples/host.c $(LIB)
 host-example: $(BUILD)/host-example
 	$(BUILD)/host-example
 
+# recur's product kernels timed alone (bench/kernels.c); bf16.o is not in librecur.a
+$(BUILD)/bench/kernels: bench/kernels.c $(LIB) $(BUILD)/obj/bf16.o
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -fopenmp $< $(LIB) $(BUILD)/obj/bf16.o $(LDFLAGS) $(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_RPATH) -lm -o $@
+
 deps:
 	@sh .ci/deps.sh $(DEB_PACKAGES)
 	@sh .ci/luarocks-lua54.sh

@@ -490,7 +490,8 @@ static void gemm_panels(int p, int np, int M, int N, int KP, const uint32_t *Ab,
 /* Bytes of A's pairs a row block holds: a block of rows stays in L2 while every block of
  * columns passes over it. Over all rows at once, each block of columns read every row
  * of A again from L3 or memory: a gru's input projection, (3200,1536,512) on one Zen 4
- * core, ran at 140-190 GFLOP/s; in blocks of 192 KB at 195-200, the peak 225. */
+ * core, ran at 187-189 GFLOP/s; in blocks of 192 KB at 198-199, the peak 226-234
+ * (bench/kernels.c). */
 #define BF16_ROW_BLOCK_BYTES (192 * 1024)
 
 /* Rows per row block for rows of KP pairs: a whole number of kernels' rows. */
