@@ -516,7 +516,7 @@ static void gemm_range(int p0, int p1, int nb, int M, int N, int KP, const uint3
 }
 
 /* Panels side by side in one kernel: one row (batch-1 generation) takes four, eight
- * chains; more rows two. The AVX2 kernel's fused form where it gives the same bits. */
+ * chains; more rows two. */
 static int kernel_panels(int M, int level)
 {
     return M == 1 && level == BF16_AVX512 ? 4 : 2;

@@ -201,7 +201,7 @@ static void forward_rows(const bf16_fwd *f, int b0, int nb, int par)
 }
 
 /* Rounds units j0..j1-1 of h (B,H) into the operand rows ab (ldab apart, h's pairs
- * from hoff), and x's pairs q0..q1-1 of the step at row `row` when x is given. */
+ * from pair hoff), and pairs q0..q1-1 of x, a step's B rows (D apart), when given. */
 static void round_share(const bf16_fwd *f, uint32_t *ab, int ldab, int hoff, int j0, int j1,
                         const float *x, int q0, int q1)
 {
