@@ -13,7 +13,10 @@
  * of each call on one thread and on the whole team, runs the faster by their medians
  * and tries the other once the calls since the last try have taken 32 times the
  * other's median (and 4 calls at least); a try's time joins the other's last times, and
- * a try that beat the mode in use is followed by another 4 calls later. The first choice waits for three times of
+ * a try that beat the mode in use is followed by another 4 calls later, as are the
+ * first choice and a switch made because the mode in use slowed down (a slow stretch
+ * of a shared machine makes both, and either kept the other mode out for 32 of its
+ * slow times, often the rest of a run). The first choice waits for three times of
  * each mode, taken in turn, and goes by their medians: the first calls of a shape are
  * cold (weights packed, buffers first touched), and a team chosen against from one
  * cold time was not tried again for 32 times that time, longer than a whole benchmark
@@ -367,11 +370,17 @@ void recur_threads_end(const recur_threads_call *c)
             s->cur = adapt_estimate(s, 0) < adapt_estimate(s, 1) ? 0 : 1;
             s->calls = -1; /* this call is not one of those that pay for the next try */
             s->spent = -dt;
+            s->soon = 1; /* checked once more soon: its six times may all be a slow stretch's */
         }
     } else if (adapt_estimate(s, !s->cur) < adapt_estimate(s, s->cur) - ADAPT_MARGIN) {
+        /* the mode in use slowed down past the other's times on record: the other is
+         * tried again after ADAPT_TRY_CALLS calls, not after 32 of its (old) times,
+         * so that a slow stretch of the machine (another tenant, a host's noise) does
+         * not keep the mode it chased away out for the rest of a run */
         s->cur = !s->cur;
         s->calls = 0;
         s->spent = 0;
+        s->soon = 1;
     }
     if (c->probe) {
         s->soon = s->cur == cur && l < adapt_estimate(s, cur) - ADAPT_MARGIN;

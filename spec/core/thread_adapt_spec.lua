@@ -58,8 +58,10 @@ describe("the team on a busy machine", function()
     local p = problem()
     -- the team runs the first call of each shape (forgotten: it starts the threads),
     -- then the two modes in turn until each has three times, so the choice falls at
-    -- the seventh call, by their medians; from then on the faster, and the other once
-    -- the calls since the last try took 32 times what the other took last (a probe)
+    -- the seventh call, by their medians; from then on the faster, and the other once 4
+    -- calls later (a first choice is checked once more: a slow stretch of the machine
+    -- can make the first calls lie), then once the calls since the last try took 32
+    -- times what the other took last (a probe)
     recur.thread_adapt_fake(0.001, 0.010)
     for _ = 1, 6 do run(p) end
     -- undecided: the team runs between the calls
@@ -69,6 +71,10 @@ describe("the team on a busy machine", function()
     -- what runs between the recurrent calls follows: OpenBLAS's count too
     assert.are.equal(1, recur.blas_info().threads)
     assert.are.equal(2, recur.get_num_threads()) -- the user's setting is unchanged
+    -- the check 4 calls after the choice (the fifth run from here) finds the team
+    -- still at 10 ms: one thread stays
+    for _ = 1, 5 do run(p) end
+    assert.are.equal(1, recur.thread_adapt().threads)
     -- the load goes away: one thread is slow now (10 ms), but the team's times on
     -- record are still the loaded ones (10 ms), until the probe after 32 * 10 ms of
     -- calls measures it again; one fast probe does not outvote them, a second one
@@ -83,10 +89,10 @@ describe("the team on a busy machine", function()
 
   it("does not bring the team back for one lucky probe", function()
     -- one thread 8 ms, the team 10.3 ms: one thread is chosen at the seventh call, and
-    -- the team is tried again once the calls since took 32 * 10.3 ms, at the 42nd call
-    -- after (the 49th run); from the choice on the team takes 1 ms, as a team call on
-    -- a busy machine does now and then: the first probe's time does not outvote the
-    -- two slow ones on record, the second, four calls later, does
+    -- the team is tried again 4 calls later (the 12th run); from the choice on the team
+    -- takes 1 ms, as a team call on a busy machine does now and then: that probe's time
+    -- does not outvote the two slow ones on record, the next, four calls later (the
+    -- 17th run), does
     local p = problem()
     recur.thread_adapt_fake(0.008, 0.0103)
     for _ = 1, 7 do run(p) end
@@ -97,7 +103,33 @@ describe("the team on a busy machine", function()
       run(p)
       if not back and recur.thread_adapt().threads == 2 then back = i end
     end
-    assert.is_true(back ~= nil and back >= 52 and back <= 56, "the team came back at run " .. tostring(back))
+    assert.is_true(back ~= nil and back >= 16 and back <= 18, "the team came back at run " .. tostring(back))
+  end)
+
+  it("takes the team back soon after a slow stretch chased it away", function()
+    -- the team 1 ms, one thread 2 ms: the team; then three slow team calls (10 ms, the
+    -- machine busy for a moment) outvote one thread's 2 ms on record, and one thread
+    -- runs from the second; the team, fast again, is tried once 4 calls have passed
+    -- since the switch (the second fast run), not after 32 of its 10 ms (160 calls),
+    -- and again 4 calls later (the seventh), whose two fast times outvote the slow one
+    local p = problem()
+    recur.thread_adapt_fake(0.002, 0.001)
+    for _ = 1, 7 do run(p) end
+    assert.are.equal(2, recur.thread_adapt().threads)
+    recur.thread_adapt_fake(0.002, 0.010)
+    local dropped
+    for i = 1, 4 do
+      run(p)
+      if not dropped and recur.thread_adapt().threads == 1 then dropped = i end
+    end
+    assert.are.equal(2, dropped, "one thread took over at run " .. tostring(dropped))
+    recur.thread_adapt_fake(0.002, 0.001)
+    local back
+    for i = 1, 30 do
+      run(p)
+      if not back and recur.thread_adapt().threads == 2 then back = i end
+    end
+    assert.is_true(back ~= nil and back >= 6 and back <= 8, "the team came back at run " .. tostring(back))
   end)
 
   it("keeps a team that is faster", function()
