@@ -40,6 +40,16 @@ local function same_bits(a, b)
   end
 end
 
+-- Runs p n times: the first run after which `threads` threads are in force, or nil.
+local function first_run_with(p, n, threads)
+  local at
+  for i = 1, n do
+    run(p)
+    if not at and recur.thread_adapt().threads == threads then at = i end
+  end
+  return at
+end
+
 describe("the team on a busy machine", function()
   local threads
   before_each(function()
@@ -98,11 +108,8 @@ describe("the team on a busy machine", function()
     for _ = 1, 7 do run(p) end
     assert.are.equal(1, recur.thread_adapt().threads)
     recur.thread_adapt_fake(0.008, 0.001)
-    local back
-    for i = 8, 70 do
-      run(p)
-      if not back and recur.thread_adapt().threads == 2 then back = i end
-    end
+    local back = first_run_with(p, 63, 2)
+    back = back and back + 7
     assert.is_true(back ~= nil and back >= 16 and back <= 18, "the team came back at run " .. tostring(back))
   end)
 
@@ -117,18 +124,10 @@ describe("the team on a busy machine", function()
     for _ = 1, 7 do run(p) end
     assert.are.equal(2, recur.thread_adapt().threads)
     recur.thread_adapt_fake(0.002, 0.010)
-    local dropped
-    for i = 1, 4 do
-      run(p)
-      if not dropped and recur.thread_adapt().threads == 1 then dropped = i end
-    end
+    local dropped = first_run_with(p, 4, 1)
     assert.are.equal(2, dropped, "one thread took over at run " .. tostring(dropped))
     recur.thread_adapt_fake(0.002, 0.001)
-    local back
-    for i = 1, 30 do
-      run(p)
-      if not back and recur.thread_adapt().threads == 2 then back = i end
-    end
+    local back = first_run_with(p, 30, 2)
     assert.is_true(back ~= nil and back >= 6 and back <= 8, "the team came back at run " .. tostring(back))
   end)
 
