@@ -40,6 +40,14 @@ local function same_bits(a, b)
   end
 end
 
+-- Runs p through the first choice (seven runs, see below) with one thread taking `one`
+-- seconds and the team `team`: the team size chosen.
+local function first_choice(p, one, team)
+  recur.thread_adapt_fake(one, team)
+  for _ = 1, 7 do run(p) end
+  return recur.thread_adapt().threads
+end
+
 -- Runs p n times: the first run after which `threads` threads are in force, or nil.
 local function first_run_with(p, n, threads)
   local at
@@ -104,9 +112,7 @@ describe("the team on a busy machine", function()
     -- does not outvote the two slow ones on record, the next, four calls later (the
     -- 17th run), does
     local p = problem()
-    recur.thread_adapt_fake(0.008, 0.0103)
-    for _ = 1, 7 do run(p) end
-    assert.are.equal(1, recur.thread_adapt().threads)
+    assert.are.equal(1, first_choice(p, 0.008, 0.0103))
     recur.thread_adapt_fake(0.008, 0.001)
     local back = first_run_with(p, 63, 2)
     back = back and back + 7
@@ -114,15 +120,13 @@ describe("the team on a busy machine", function()
   end)
 
   it("takes the team back soon after a slow stretch chased it away", function()
-    -- the team 1 ms, one thread 2 ms: the team; then three slow team calls (10 ms, the
-    -- machine busy for a moment) outvote one thread's 2 ms on record, and one thread
-    -- runs from the second; the team, fast again, is tried once 4 calls have passed
+    -- the team 1 ms, one thread 2 ms: the team; then slow team calls (10 ms, the
+    -- machine busy for a moment), the second of which outvotes one thread's 2 ms on
+    -- record, and one thread runs; the team, fast again, is tried once 4 calls have passed
     -- since the switch (the second fast run), not after 32 of its 10 ms (160 calls),
     -- and again 4 calls later (the seventh), whose two fast times outvote the slow one
     local p = problem()
-    recur.thread_adapt_fake(0.002, 0.001)
-    for _ = 1, 7 do run(p) end
-    assert.are.equal(2, recur.thread_adapt().threads)
+    assert.are.equal(2, first_choice(p, 0.002, 0.001))
     recur.thread_adapt_fake(0.002, 0.010)
     local dropped = first_run_with(p, 4, 1)
     assert.are.equal(2, dropped, "one thread took over at run " .. tostring(dropped))
