@@ -465,6 +465,7 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
 /* ---- blocked products over many rows (rnn_gemm_blocked) -------------------------- */
 
 #define BK_MR 12  /* rows of C per packed block of A */
+#define BK_MASK ((__mmask16)((1u << BK_MR) - 1))
 #define BK_KC 512 /* most values of k per block: each block of k reads and writes all of C
                    * once more, from memory when C is large (a projection of 6400 rows,
                    * 6400 x 2048 x 512, on one Zen 4 core: 95-96 GFLOP/s at 384, two
@@ -475,10 +476,60 @@ void rnn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *
                       * 384 rows, is re-read a quarter as often as with 96 (an output
                       * layer x W^T, 700 x 10000 x 650 on 2 Zen 5 cores: 187 -> 227 GFLOP/s) */
 
-/* C (mr,32) = Ap (kc,BK_MR)^T Bp (kc,32) + S for the first mr rows of the block, where
- * row i of S is at S + i*lds (lds = 0: one row for all, a bias), or zeros when S is
- * NULL; columns past ncols neither read nor written. The rows past mr are zeros in Ap. */
-__attribute__((target("avx512f"), noinline)) static void
+/* C (mr,16*nv) = Ap (kc,BK_MR)^T Bp (kc,32) + S for the first mr rows of the block, nv
+ * vectors of 16 columns (1 or 2, a constant once inlined), where row i of S is at
+ * S + i*lds (lds = 0: one row for all, a bias), or zeros when S is NULL; columns past
+ * ncols neither read nor written. The rows past mr are zeros in Ap. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+bk_block_avx512(const int nv, int mr, int kc, const float *Ap, const float *Bp, const float *S,
+                size_t lds, float *C, int ldc, int ncols)
+{
+    const __mmask16 m0 = ncols >= 16 ? 0xFFFF : (__mmask16)((1u << ncols) - 1);
+    const __mmask16 m1 = ncols >= 32 ? 0xFFFF : ncols > 16 ? (__mmask16)((1u << (ncols - 16)) - 1) : 0;
+    __m512 c0[BK_MR], c1[BK_MR];
+    for (int i = 0; i < BK_MR; i++) {
+        const int live = S && i < mr;
+        c0[i] = live ? _mm512_maskz_loadu_ps(m0, S + i * lds) : _mm512_setzero_ps();
+        if (nv == 2) c1[i] = live ? _mm512_maskz_loadu_ps(m1, S + i * lds + 16) : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(Bp + (size_t)k * RNN_PANEL);
+        const __m512 b1 = nv == 2 ? _mm512_load_ps(Bp + (size_t)k * RNN_PANEL + 16) : b0;
+        const float *a = Ap + (size_t)k * BK_MR;
+        for (int i = 0; i < BK_MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            if (nv == 2) c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm512_mask_storeu_ps(C + (size_t)i * ldc, m0, c0[i]);
+        if (nv == 2) _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16, m1, c1[i]);
+    }
+}
+
+/* bk_block_avx512 for a block of at most 8 columns, in 256-bit vectors: on a CPU whose
+ * AVX-512 runs on 256-bit units (Zen 4) half the cost of 16 columns. The same chains. */
+__attribute__((target("avx512f,avx512vl,fma"), always_inline)) static inline void
+bk_block8_avx512(int mr, int kc, const float *Ap, const float *Bp, const float *S, size_t lds,
+                 float *C, int ldc, int ncols)
+{
+    const __mmask8 m = (__mmask8)((1u << ncols) - 1);
+    __m256 c[BK_MR];
+    for (int i = 0; i < BK_MR; i++)
+        c[i] = S && i < mr ? _mm256_maskz_loadu_ps(m, S + i * lds) : _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m256 b = _mm256_load_ps(Bp + (size_t)k * RNN_PANEL);
+        const float *a = Ap + (size_t)k * BK_MR;
+        for (int i = 0; i < BK_MR; i++) c[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i]), b, c[i]);
+    }
+    for (int i = 0; i < mr; i++) _mm256_mask_storeu_ps(C + (size_t)i * ldc, m, c[i]);
+}
+
+/* A block of C, 32 columns wide or the last one narrower: up to 16 columns (an output
+ * layer of 65 characters ends in a panel of one) take half the FMAs, the same chains.
+ * next: the block after, whose C is to be in L1 by its turn (NULL: none read). */
+__attribute__((target("avx512f,avx512vl,fma"), noinline)) static void
 bk_kernel_avx512(int mr, int kc, const float *Ap, const float *Bp, const float *S, size_t lds,
                  float *C, int ldc, int ncols, const float *next)
 {
@@ -487,28 +538,9 @@ bk_kernel_avx512(int mr, int kc, const float *Ap, const float *Bp, const float *
             _mm_prefetch((const char *)(next + (size_t)i * ldc), _MM_HINT_T0);
             _mm_prefetch((const char *)(next + (size_t)i * ldc + 16), _MM_HINT_T0);
         }
-    const __mmask16 m0 = ncols >= 16 ? 0xFFFF : (__mmask16)((1u << ncols) - 1);
-    const __mmask16 m1 = ncols >= 32 ? 0xFFFF : ncols > 16 ? (__mmask16)((1u << (ncols - 16)) - 1) : 0;
-    __m512 c0[BK_MR], c1[BK_MR];
-    for (int i = 0; i < BK_MR; i++) {
-        const int live = S && i < mr;
-        c0[i] = live ? _mm512_maskz_loadu_ps(m0, S + i * lds) : _mm512_setzero_ps();
-        c1[i] = live ? _mm512_maskz_loadu_ps(m1, S + i * lds + 16) : _mm512_setzero_ps();
-    }
-    for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(Bp + (size_t)k * RNN_PANEL);
-        const __m512 b1 = _mm512_load_ps(Bp + (size_t)k * RNN_PANEL + 16);
-        const float *a = Ap + (size_t)k * BK_MR;
-        for (int i = 0; i < BK_MR; i++) {
-            const __m512 ai = _mm512_set1_ps(a[i]);
-            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
-        }
-    }
-    for (int i = 0; i < mr; i++) {
-        _mm512_mask_storeu_ps(C + (size_t)i * ldc, m0, c0[i]);
-        _mm512_mask_storeu_ps(C + (size_t)i * ldc + 16, m1, c1[i]);
-    }
+    if (ncols > 16) bk_block_avx512(2, mr, kc, Ap, Bp, S, lds, C, ldc, ncols);
+    else if (ncols > 8) bk_block_avx512(1, mr, kc, Ap, Bp, S, lds, C, ldc, ncols);
+    else bk_block8_avx512(mr, kc, Ap, Bp, S, lds, C, ldc, ncols);
 }
 
 /* Where a block of C's sums starts for the block of k at k0 (the kernels' S, rows lds
@@ -595,18 +627,25 @@ __attribute__((target("avx512f"))) static void pack_b_panel_avx512(float *d, int
  * (2048,512,6400) on one Zen 4 core: 96-99 -> 100-101 GFLOP/s, the peak 113-116. */
 __attribute__((target("avx512f"))) static void pack_a_blocks_t_avx512(float *d, size_t stride, const float *A,
                                                                       int lda, int M, int i0, int nb, int k0,
-                                                                      int kc)
+                                                                      int kc, float *sums)
 {
     const int width = M - i0 < nb * BK_MR ? M - i0 : nb * BK_MR;
+    __m512 acc[BK_MB];
+    if (sums)
+        for (int j = 0; j < nb; j++) acc[j] = _mm512_maskz_loadu_ps(BK_MASK, sums + j * BK_MR);
     for (int k = 0; k < kc; k++) {
         const float *src = A + (size_t)(k0 + k) * lda;
         if (k + 8 < kc) /* 8 rows ahead: each row is a new run the hardware has not seen */
             for (int c = 0; c < width; c += 16) _mm_prefetch((const char *)(src + (size_t)8 * lda + i0 + c), _MM_HINT_T0);
         for (int j = 0; j < nb; j++) {
             const int r0 = i0 + j * BK_MR, mr = M - r0 < BK_MR ? M - r0 : BK_MR;
-            copy16_avx512(d + (size_t)j * stride + (size_t)k * BK_MR, BK_MR, src + r0, mr);
+            const __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << mr) - 1), src + r0);
+            _mm512_mask_storeu_ps(d + (size_t)j * stride + (size_t)k * BK_MR, BK_MASK, v);
+            if (sums) acc[j] = _mm512_add_ps(acc[j], v);
         }
     }
+    if (sums)
+        for (int j = 0; j < nb; j++) _mm512_mask_storeu_ps(sums + j * BK_MR, BK_MASK, acc[j]);
 }
 
 /* pack_b_block without tb on AVX-512: row k of B, 16 floats at a time, to row k of
@@ -799,7 +838,7 @@ typedef struct {
  * into panels at Bp, then BK_MB blocks of A packed (in L2) at Ap and each panel (in L1)
  * against all of them. The operands share the packed blocks of A. */
 static void blocked_avx512(int ta, int blk0, int blk1, int M, int K, int kcmax, const float *A,
-                           int lda, const bk_rhs *r, int nr, float *Bp, float *Ap)
+                           int lda, const bk_rhs *r, int nr, float *Bp, float *Ap, float *sums)
 {
     for (int k0 = 0; k0 < K; k0 += kcmax) {
         const int kc = K - k0 < kcmax ? K - k0 : kcmax;
@@ -812,7 +851,8 @@ static void blocked_avx512(int ta, int blk0, int blk1, int M, int K, int kcmax, 
         for (int bb = blk0; bb < blk1; bb += BK_MB) {
             const int nb = blk1 - bb < BK_MB ? blk1 - bb : BK_MB;
             if (ta)
-                pack_a_blocks_t_avx512(Ap, (size_t)kcmax * BK_MR, A, lda, M, bb * BK_MR, nb, k0, kc);
+                pack_a_blocks_t_avx512(Ap, (size_t)kcmax * BK_MR, A, lda, M, bb * BK_MR, nb, k0, kc,
+                                       sums ? sums + (size_t)(bb - blk0) * BK_MR : NULL);
             else
                 for (int j = 0; j < nb; j++) {
                     const int i0 = (bb + j) * BK_MR, mr = M - i0 < BK_MR ? M - i0 : BK_MR;
@@ -842,10 +882,28 @@ static void blocked_avx512(int ta, int blk0, int blk1, int M, int K, int kcmax, 
     }
 }
 
+/* db1[m] += the sum of row m of op(A) over k in order from 0, for rows m0..m1-1, and
+ * db2[m] too unless NULL: 64 rows at a time, from a pass over A of their own. */
+static void add_row_sums(int ta, const float *A, int lda, int m0, int m1, int K, float *db1,
+                         float *db2)
+{
+    for (int c0 = m0; c0 < m1; c0 += 64) {
+        const int c1 = m1 - c0 < 64 ? m1 : c0 + 64;
+        float acc[64] = {0};
+        for (int k = 0; k < K; k++)
+            for (int m = c0; m < c1; m++) acc[m - c0] += op_a(ta, A, lda, m, k);
+        for (int m = c0; m < c1; m++) {
+            db1[m] += acc[m - c0];
+            if (db2) db2[m] += acc[m - c0];
+        }
+    }
+}
+
 /* Share `part` of `parts` of the products of op(A) (M,K) with the nr right operands:
- * blocks of BK_MR rows of every C. */
+ * blocks of BK_MR rows of every C; with db1, the row sums of op(A) added to it (and to
+ * db2) for the same rows, as add_row_sums adds them. */
 static void blocked_rows(int ta, int M, int K, const float *A, int lda, const bk_rhs *r, int nr,
-                         int part, int parts)
+                         float *db1, float *db2, int part, int parts)
 {
     const int avx512 = cpu_level() == 3;
     /* K in blocks of at most BK_KC, as equal as can be: 650 = 2 x 325, not 256 + 256 +
@@ -856,6 +914,7 @@ static void blocked_rows(int ta, int M, int K, const float *A, int lda, const bk
     const int m0 = blk0 * BK_MR, m1 = blk1 * BK_MR < M ? blk1 * BK_MR : M;
     if (m1 <= m0) return;
     if (K <= 0) { /* no products: C = S */
+        if (db1) add_row_sums(ta, A, lda, m0, m1, K, db1, db2);
         for (int o = 0; o < nr; o++)
             for (int i = m0; i < m1; i++)
                 for (int n = 0; n < r[o].N; n++) {
@@ -874,8 +933,15 @@ static void blocked_rows(int ta, int M, int K, const float *A, int lda, const bk
         bp_floats = avx512 ? bp_floats + cols * kcmax : (cols * kcmax > bp_floats ? cols * kcmax : bp_floats);
     }
     const size_t ap_floats = (size_t)(avx512 ? BK_MB * BK_MR : B2_MC) * kcmax;
+    /* the row sums, AVX-512 with ta: added up as the blocks of A are packed (one pass
+     * over dG fewer in an LSTM's backward), at the end of Ap */
+    const int packed_sums = db1 && avx512 && ta;
+    const size_t sum_floats = packed_sums ? (size_t)(blk1 - blk0) * BK_MR : 0;
     float *Bp = aligned_alloc(64, (bp_floats * sizeof(float) + 63) / 64 * 64);
-    float *Ap = aligned_alloc(64, (ap_floats * sizeof(float) + 63) / 64 * 64);
+    float *Ap = aligned_alloc(64, ((ap_floats + sum_floats) * sizeof(float) + 63) / 64 * 64);
+    float *sums = Ap && packed_sums ? Ap + ap_floats : NULL;
+    if (sums) memset(sums, 0, sum_floats * sizeof(float));
+    if (db1 && !sums) add_row_sums(ta, A, lda, m0, m1, K, db1, db2);
     if (!Bp || !Ap) {
         /* no memory for the blocks: the same chains, unblocked and slow */
         for (int o = 0; o < nr; o++)
@@ -888,7 +954,12 @@ static void blocked_rows(int ta, int M, int K, const float *A, int lda, const bk
                     *c = acc;
                 }
     } else if (avx512) {
-        blocked_avx512(ta, blk0, blk1, M, K, kcmax, A, lda, r, nr, Bp, Ap);
+        blocked_avx512(ta, blk0, blk1, M, K, kcmax, A, lda, r, nr, Bp, Ap, sums);
+        if (sums)
+            for (int m = m0; m < m1; m++) {
+                db1[m] += sums[m - m0];
+                if (db2) db2[m] += sums[m - m0];
+            }
     } else {
         for (int o = 0; o < nr; o++)
             blocked_avx2(ta, r[o].tb, m0, m1, r[o].N, K, A, lda, r[o].B, r[o].ldb, r[o].bias,
@@ -919,16 +990,17 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
         return;
     }
     const bk_rhs r = {tb, N, B, ldb, bias, accumulate, C, ldc};
-    blocked_rows(ta, M, K, A, lda, &r, 1, part, parts);
+    blocked_rows(ta, M, K, A, lda, &r, 1, NULL, NULL, part, parts);
 }
 
 void rnn_gemm_blocked_pair(int ta, int M, int K, const float *A, int lda, int N1, const float *B1,
                            int ldb1, float *C1, int ldc1, int N2, const float *B2, int ldb2,
-                           float *C2, int ldc2, int accumulate, int part, int parts)
+                           float *C2, int ldc2, int accumulate, float *db1, float *db2, int part,
+                           int parts)
 {
     const bk_rhs r[2] = {{0, N1, B1, ldb1, NULL, accumulate, C1, ldc1},
                          {0, N2, B2, ldb2, NULL, accumulate, C2, ldc2}};
-    blocked_rows(ta, M, K, A, lda, r, 2, part, parts);
+    blocked_rows(ta, M, K, A, lda, r, 2, db1, db2, part, parts);
 }
 
 #else /* no x86-64 kernels: the callers use BLAS */
@@ -987,11 +1059,12 @@ void rnn_gemm_few(int trans, int M, int n0, int n1, int K, const float *A, int l
 
 void rnn_gemm_blocked_pair(int ta, int M, int K, const float *A, int lda, int N1, const float *B1,
                            int ldb1, float *C1, int ldc1, int N2, const float *B2, int ldb2,
-                           float *C2, int ldc2, int accumulate, int part, int parts)
+                           float *C2, int ldc2, int accumulate, float *db1, float *db2, int part,
+                           int parts)
 {
     (void)ta, (void)M, (void)K, (void)A, (void)lda, (void)N1, (void)B1, (void)ldb1, (void)C1,
         (void)ldc1, (void)N2, (void)B2, (void)ldb2, (void)C2, (void)ldc2, (void)accumulate,
-        (void)part, (void)parts;
+        (void)db1, (void)db2, (void)part, (void)parts;
 }
 
 #endif

@@ -79,9 +79,13 @@ void rnn_gemm_blocked(int ta, int tb, int M, int N, int K, const float *A, int l
  * op(A) B2 + S2 (B1, B2 not transposed; S: C when accumulate, else 0), with the same
  * chains as two calls of rnn_gemm_blocked but each block of op(A) packed once for both:
  * an LSTM's dW_ih and dW_hh both take dG^T on the left, and packing it took 6% of a
- * small language model's training step (3 x 128). Rows shared as rnn_gemm_blocked's. */
+ * small language model's training step (3 x 128). With db1 (M), the row sums of op(A)
+ * too, each a sum over k in order from 0 then added to db1[m] (and to db2[m] unless
+ * NULL): the biases' gradient, added up while op(A) is packed instead of in a pass
+ * over dG of its own. Rows shared as rnn_gemm_blocked's. */
 void rnn_gemm_blocked_pair(int ta, int M, int K, const float *A, int lda, int N1, const float *B1,
                            int ldb1, float *C1, int ldc1, int N2, const float *B2, int ldb2,
-                           float *C2, int ldc2, int accumulate, int part, int parts);
+                           float *C2, int ldc2, int accumulate, float *db1, float *db2, int part,
+                           int parts);
 
 #endif

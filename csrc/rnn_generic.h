@@ -996,10 +996,12 @@ static void FN(gemm_part)(int part, int parts, CBLAS_TRANSPOSE ta, int M, int N,
 }
 
 /* dW_ih += dG^T x and dW_hh += dG^T h_{t-1} (dG (M,GH)) from one packing of dG^T
- * (rnn_gemm_blocked_pair): the same chains as two gemm_part calls. Float's kernels
+ * (rnn_gemm_blocked_pair): the same chains as two gemm_part calls; and with db1, the
+ * column sums of dG added to db1 and db2 as add_colsum adds them. Float's kernels
  * only; share `part` of `parts`, or all threads when parts is 1. */
 static void FN(weight_grads_pair)(int part, int parts, int GH, int M, const real *dG, const real *x,
-                                  int D, real *dw_ih, const real *hprev, int H, real *dw_hh)
+                                  int D, real *dw_ih, const real *hprev, int H, real *dw_hh,
+                                  real *db1, real *db2)
 {
 #if RNN_PACKED
     if (parts == 1) {
@@ -1007,16 +1009,16 @@ static void FN(weight_grads_pair)(int part, int parts, int GH, int M, const real
         if (nth > 1) {
 #pragma omp parallel num_threads(nth)
             rnn_gemm_blocked_pair(1, GH, M, dG, GH, D, x, D, dw_ih, D, H, hprev, H, dw_hh, H, 1,
-                                  omp_get_thread_num(), omp_get_num_threads());
+                                  db1, db2, omp_get_thread_num(), omp_get_num_threads());
             return;
         }
         part = 0;
     }
-    rnn_gemm_blocked_pair(1, GH, M, dG, GH, D, x, D, dw_ih, D, H, hprev, H, dw_hh, H, 1, part,
-                          parts);
+    rnn_gemm_blocked_pair(1, GH, M, dG, GH, D, x, D, dw_ih, D, H, hprev, H, dw_hh, H, 1, db1, db2,
+                          part, parts);
 #else
     (void)part, (void)parts, (void)GH, (void)M, (void)dG, (void)x, (void)D, (void)dw_ih,
-        (void)hprev, (void)H, (void)dw_hh;
+        (void)hprev, (void)H, (void)dw_hh, (void)db1, (void)db2;
 #endif
 }
 
@@ -1050,8 +1052,10 @@ static void FN(param_grads)(const FN(rnn_bwd) *f, int part, int parts)
     } else {
         /* the lstm and the rnn: both weight gradients take dG^T on the left */
         if (dw_ih && dw_hh && !classic && RNN_PACKED && rnn_gemm_packed_available()) {
-            FN(weight_grads_pair)(part, parts, GH, M, dG, x, D, dw_ih, f->s.hprev, H, dw_hh);
-            dw_hh = NULL;
+            /* the bias sums too, as dG^T is packed */
+            FN(weight_grads_pair)(part, parts, GH, M, dG, x, D, dw_ih, f->s.hprev, H, dw_hh, db1,
+                                  db2);
+            dw_hh = NULL, db1 = NULL;
         } else if (dw_ih) {
             FN(gemm_part)(part, parts, CblasTrans, GH, D, M, dG, GH, x, D, dw_ih, D);
         }

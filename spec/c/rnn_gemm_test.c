@@ -113,7 +113,9 @@ static int check_blocked(int M, int N, int K, int ta, int tb, int acc, int parts
 }
 
 /* rnn_gemm_blocked_pair: the same bits as two rnn_gemm_blocked calls (checked above)
- * for both products, and nothing written past N1, N2. */
+ * for both products, and nothing written past N1, N2; the row sums of op(A) added to
+ * db1 (and db2 when acc is 1) bit for bit as one float sum over k in order from 0, then
+ * added, and nothing written past M. */
 static int check_pair(int M, int K, int N1, int N2, int ta, int acc, int parts, unsigned seed)
 {
     const int lda = (ta ? M : K) + 1, ld1 = N1 + 3, ld2 = N2 + 1;
@@ -122,24 +124,35 @@ static int check_pair(int M, int K, int N1, int N2, int ta, int acc, int parts, 
     float *B1 = malloc(sizeof(float) * K * ld1), *B2 = malloc(sizeof(float) * K * ld2);
     float *C1 = malloc(sizeof(float) * M * ld1), *C2 = malloc(sizeof(float) * M * ld2);
     float *W1 = malloc(sizeof(float) * M * ld1), *W2 = malloc(sizeof(float) * M * ld2);
+    float *db1 = malloc(sizeof(float) * (M + 2)), *db2 = malloc(sizeof(float) * (M + 2));
+    float *want1 = malloc(sizeof(float) * (M + 2)), *want2 = malloc(sizeof(float) * (M + 2));
+    for (int i = 0; i < M + 2; i++) want1[i] = db1[i] = rnd(&seed), want2[i] = db2[i] = rnd(&seed);
     for (int i = 0; i < arows * lda; i++) A[i] = rnd(&seed);
+    for (int m = 0; m < M; m++) {
+        float sum = 0;
+        for (int k = 0; k < K; k++) sum += ta ? A[k * lda + m] : A[m * lda + k];
+        want1[m] += sum;
+        if (acc == 1) want2[m] += sum;
+    }
     for (int i = 0; i < K * ld1; i++) B1[i] = rnd(&seed);
     for (int i = 0; i < K * ld2; i++) B2[i] = rnd(&seed);
     for (int i = 0; i < M * ld1; i++) W1[i] = C1[i] = rnd(&seed);
     for (int i = 0; i < M * ld2; i++) W2[i] = C2[i] = rnd(&seed);
     for (int part = 0; part < parts; part++) {
         rnn_gemm_blocked_pair(ta, M, K, A, lda, N1, B1, ld1, C1, ld1, N2, B2, ld2, C2, ld2, acc,
-                              part, parts);
+                              db1, acc == 1 ? db2 : NULL, part, parts);
         rnn_gemm_blocked(ta, 0, M, N1, K, A, lda, B1, ld1, NULL, acc, W1, ld1, part, parts);
         rnn_gemm_blocked(ta, 0, M, N2, K, A, lda, B2, ld2, NULL, acc, W2, ld2, part, parts);
     }
     int bad = 0;
     for (int i = 0; i < M * ld1; i++) bad += C1[i] != W1[i];
     for (int i = 0; i < M * ld2; i++) bad += C2[i] != W2[i];
+    for (int i = 0; i < M + 2; i++) bad += db1[i] != want1[i] || db2[i] != want2[i];
     if (bad)
         printf("pair M=%d K=%d N1=%d N2=%d ta=%d acc=%d parts=%d: %d elements differ\n", M, K, N1,
                N2, ta, acc, parts, bad);
     free(A), free(B1), free(B2), free(C1), free(C2), free(W1), free(W2);
+    free(db1), free(db2), free(want1), free(want2);
     return bad;
 }
 
