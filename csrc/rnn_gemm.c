@@ -882,8 +882,17 @@ static void blocked_avx512(int ta, int blk0, int blk1, int M, int K, int kcmax, 
     }
 }
 
-/* db1[m] += the sum of row m of op(A) over k in order from 0, for rows m0..m1-1, and
- * db2[m] too unless NULL: 64 rows at a time, from a pass over A of their own. */
+/* db1[m] += sums[m - m0] for rows m0..m1-1, and db2[m] too unless NULL. */
+static void add_sums(float *db1, float *db2, const float *sums, int m0, int m1)
+{
+    for (int m = m0; m < m1; m++) {
+        db1[m] += sums[m - m0];
+        if (db2) db2[m] += sums[m - m0];
+    }
+}
+
+/* add_sums of the sums of rows m0..m1-1 of op(A) over k in order from 0, 64 rows at a
+ * time, from a pass over A of their own. */
 static void add_row_sums(int ta, const float *A, int lda, int m0, int m1, int K, float *db1,
                          float *db2)
 {
@@ -892,10 +901,7 @@ static void add_row_sums(int ta, const float *A, int lda, int m0, int m1, int K,
         float acc[64] = {0};
         for (int k = 0; k < K; k++)
             for (int m = c0; m < c1; m++) acc[m - c0] += op_a(ta, A, lda, m, k);
-        for (int m = c0; m < c1; m++) {
-            db1[m] += acc[m - c0];
-            if (db2) db2[m] += acc[m - c0];
-        }
+        add_sums(db1, db2, acc, c0, c1);
     }
 }
 
@@ -955,11 +961,7 @@ static void blocked_rows(int ta, int M, int K, const float *A, int lda, const bk
                 }
     } else if (avx512) {
         blocked_avx512(ta, blk0, blk1, M, K, kcmax, A, lda, r, nr, Bp, Ap, sums);
-        if (sums)
-            for (int m = m0; m < m1; m++) {
-                db1[m] += sums[m - m0];
-                if (db2) db2[m] += sums[m - m0];
-            }
+        if (sums) add_sums(db1, db2, sums, m0, m1);
     } else {
         for (int o = 0; o < nr; o++)
             blocked_avx2(ta, r[o].tb, m0, m1, r[o].N, K, A, lda, r[o].B, r[o].ldb, r[o].bias,
