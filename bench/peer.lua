@@ -17,7 +17,9 @@
 -- goes first, and the run with the median headline figure is kept. --env sets
 -- variables for every side (e.g. OMP_WAIT_POLICY=PASSIVE), --torch-env for PyTorch's
 -- only, --dnnl-env for oneDNN's only. --wait-idle S waits before every run (up to S seconds) until the shared
--- machine is 90% idle. Ends with the targets of issue 6 (protocol >= 3x at every
+-- machine is 90% idle. Every run's JSON (in --output) keeps placement_ns, the round trip
+-- of a cache line between processors 0 and 1 just before and just after it
+-- (bench/pingpong.c): on a VM a run far above its peers usually had the far one. Ends with the targets of issue 6 (protocol >= 3x at every
 -- size with memory no higher, raw LSTM (100,64,512,512) >= 80% of the sgemm ceiling,
 -- generation >= 3x) and the figures issue 15 is judged by (recur against oneDNN,
 -- fraction of peak, the word-level model).
@@ -91,10 +93,26 @@ for side in pairs(COMMAND) do
   if not wanted[side] then COMMAND[side] = nil end
 end
 
+-- Where the host has put processors 0 and 1 (bench/pingpong.c: a cache line's round
+-- trip in ns), or nil: on a VM it moves them, and a run whose threads share data is
+-- slower when they are far apart (README, "the sixth session").
+local pingpong = a.threads > 1 and suite.tool(ROOT, "pingpong") or nil
+local function placement()
+  if not pingpong then return nil end
+  local p = io.popen(suite.command_line({pingpong, "--repeat", 1, "--trips", 20000}) .. " 2>/dev/null", "r")
+  local ok, r = pcall(cjson.decode, p:read("a") or "")
+  p:close()
+  return ok and type(r) == "table" and r.ns or nil
+end
+
 local function run(argv, env)
   local idle = a.wait_idle > 0 and suite.wait_idle(a.wait_idle, 0.9) or nil
+  local before = placement()
   local row, e = suite.run(argv, env)
-  if row then row.idle_before = idle end
+  if row then
+    row.idle_before = idle
+    row.placement_ns = {before, placement()}
+  end
   return row, e
 end
 

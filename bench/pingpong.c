@@ -88,8 +88,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "pingpong: --repeat 1..1000, --trips >= 1, --gap-ms >= 0\n");
         return 2;
     }
-    if (pin(0) != 0) {
-        fprintf(stderr, "pingpong: cannot pin a thread to processor 0\n");
+    /* both processors must be ours: with one, the two threads would take turns on it a
+     * time slice per trip */
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0 || !CPU_ISSET(0, &mine) || !CPU_ISSET(1, &mine) ||
+        pin(0) != 0) {
+        fprintf(stderr, "pingpong: processors 0 and 1 are not both available\n");
         return 1;
     }
     double *ns = malloc(sizeof *ns * repeat), *sorted = malloc(sizeof *ns * repeat);

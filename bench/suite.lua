@@ -194,11 +194,11 @@ function suite.format(r, peak)
   return string.format("%9.0f tokens/s", r.tokens_per_s)
 end
 
--- A C program of bench/ (peak.c, dnnl_peer.c) compiled into root/build/bench/ when its
+-- A C program of bench/ (peak.c, pingpong.c, dnnl_peer.c) compiled into root/build/bench/ when its
 -- binary is missing or older than its source. Returns the binary's path, or nil and
 -- why not (for dnnl_peer.c: libdnnl-dev is not installed; oneDNN is a peer, never a
 -- dependency). cc: the compiler (default $CC or cc).
-suite.TOOLS = {peak = {"-O2", "-pthread"}, dnnl_peer = {"-O2", "-fopenmp", "LIBS", "-ldnnl", "-lm"}}
+suite.TOOLS = {peak = {"-O2", "-pthread"}, pingpong = {"-O2", "-pthread"}, dnnl_peer = {"-O2", "-fopenmp", "LIBS", "-ldnnl", "-lm"}}
 function suite.tool(root, name, cc)
   local flags = assert(suite.TOOLS[name], "suite.tool: unknown tool " .. tostring(name))
   local src, bin = root .. "/bench/" .. name .. ".c", root .. "/build/bench/" .. name
